@@ -1,0 +1,10 @@
+// Each `ember` subcommand lives in its own file and registers itself here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ember::cli {
+
+void register_demo(CLI::App& app);
+
+}  // namespace ember::cli

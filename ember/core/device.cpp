@@ -1,0 +1,21 @@
+// Device parsing and printing.
+#include "ember/core/device.h"
+
+#include "ember/core/error.h"
+
+namespace ember {
+
+Device Device::parse(const std::string& s) {
+  if (s == "cpu") return cpu();
+  if (s == "cuda") return cuda(0);
+  if (s.rfind("cuda:", 0) == 0) {
+    std::string idx = s.substr(5);
+    bool digits = !idx.empty() && idx.size() < 4 && idx.find_first_not_of("0123456789") == std::string::npos;
+    if (digits) return cuda(std::stoi(idx));
+  }
+  fail("device", "cannot parse device '", s, "' (expected cpu, cuda or cuda:N)");
+}
+
+std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+
+}  // namespace ember

@@ -1,0 +1,24 @@
+// The kinds of elementwise and reduction computation, shared by the op layer
+// (which builds primitives) and every backend (which implements them).
+#pragma once
+
+#include <cstdint>
+
+namespace ember {
+
+enum class UnaryOp : uint8_t {
+  neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, gelu, gelu_tanh, silu,
+  sin, cos, erf, sign, square, reciprocal, logical_not
+};
+enum class BinaryOp : uint8_t {
+  add, sub, mul, div, pow, maximum, minimum,
+  eq, ne, lt, le, gt, ge, logical_and, logical_or
+};
+enum class ReduceOp : uint8_t { sum, max, min, prod };
+
+const char* unary_op_name(UnaryOp op);
+const char* binary_op_name(BinaryOp op);
+const char* reduce_op_name(ReduceOp op);
+constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
+
+}  // namespace ember

@@ -1,0 +1,93 @@
+// Random tensor creation. Element i of a call draws from Philox block
+// (first + i), where `first` is reserved from the generator, so values do not
+// depend on thread count and a restored generator state replays exactly.
+#include "ember/ops/random_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "ember/backend/cpu/loops.h"
+#include "ember/ops/elementwise.h"
+
+namespace ember {
+namespace {
+
+Generator& pick(Generator* gen) { return gen ? *gen : default_generator(); }
+
+// Fills a host float64 buffer with f(philox words of element i), then converts.
+template <typename F>
+Tensor generate(const Shape& shape, DType dtype, Device device, Generator* gen, const char* op, F&& f) {
+  for (int64_t d : shape) EMBER_CHECK(d >= 0, op, "negative dimension in shape ", shape_str(shape));
+  int64_t n = numel(shape);
+  uint64_t seed_value = pick(gen).state().seed;
+  uint64_t first = pick(gen).reserve(uint64_t(n));
+  Tensor host = Tensor::empty(shape, dtype, Device::cpu());
+  visit_dtype(dtype, op, [&]<typename T>() {
+    T* p = static_cast<T*>(host.raw_data());
+    cpu::parallel_for(n, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        auto w = philox4x32(seed_value, 0, first + uint64_t(i));
+        double v = f(w);
+        if constexpr (std::is_same_v<T, bool>) p[i] = v != 0;
+        else p[i] = T(compute_t<T>(v));
+      }
+    });
+  });
+  return device.is_cpu() ? host : to_device(host, device);
+}
+
+void check_float(DType dtype, const char* op) {
+  if (!is_floating(dtype)) fail(op, "needs a floating-point dtype, got ", dtype_name(dtype));
+}
+
+double gaussian(const std::array<uint32_t, 4>& w) {
+  // Box-Muller; 1 - u keeps the log argument in (0, 1].
+  double u1 = 1.0 - uniform_double(w[0], w[1]);
+  double u2 = uniform_double(w[2], w[3]);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+}  // namespace
+
+Tensor rand(const Shape& shape, DType dtype, Device device, Generator* gen) {
+  return uniform(shape, 0.0, 1.0, dtype, device, gen);
+}
+
+Tensor uniform(const Shape& shape, double low, double high, DType dtype, Device device, Generator* gen) {
+  check_float(dtype, "uniform");
+  if (!(low <= high)) fail("uniform", "low ", low, " must not exceed high ", high);
+  return generate(shape, dtype, device, gen, "uniform", [&](const std::array<uint32_t, 4>& w) {
+    double v = low + (high - low) * uniform_double(w[0], w[1]);
+    return std::min(v, std::nextafter(high, low));  // stay inside [low, high) after rounding
+  });
+}
+
+Tensor randn(const Shape& shape, DType dtype, Device device, Generator* gen) {
+  return normal(shape, 0.0, 1.0, dtype, device, gen);
+}
+
+Tensor normal(const Shape& shape, double mean_value, double stddev, DType dtype, Device device, Generator* gen) {
+  check_float(dtype, "normal");
+  if (!(stddev >= 0)) fail("normal", "stddev must be non-negative, got ", stddev);
+  return generate(shape, dtype, device, gen, "normal",
+                  [&](const std::array<uint32_t, 4>& w) { return mean_value + stddev * gaussian(w); });
+}
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Device device, Generator* gen) {
+  if (high <= low) fail("randint", "empty range [", low, ", ", high, ")");
+  uint64_t span = uint64_t(high - low);
+  return generate(shape, DType::i64, device, gen, "randint", [&](const std::array<uint32_t, 4>& w) {
+    uint64_t r = (uint64_t(w[0]) << 32) | w[1];
+    // 64 random bits modulo span: bias below 2^-40 for any span under 2^24.
+    return double(low + int64_t(r % span));
+  });
+}
+
+Tensor bernoulli_mask(const Shape& shape, double p, Device device, Generator* gen) {
+  if (!(p >= 0 && p <= 1)) fail("bernoulli", "probability must be in [0, 1], got ", p);
+  return generate(shape, DType::b8, device, gen, "bernoulli",
+                  [&](const std::array<uint32_t, 4>& w) { return uniform_double(w[0], w[1]) < p ? 1.0 : 0.0; });
+}
+
+}  // namespace ember

@@ -1,0 +1,201 @@
+// Reduction primitives (sum, max, min, prod; argmax, argmin) and the composite
+// reductions built on them (mean, var, logsumexp).
+#include "ember/ops/reduce.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ember/backend/cpu/elementwise_kernels.h"
+#include "ember/backend/cpu/reduce_kernels.h"
+#include "ember/ops/creation.h"
+#include "ember/ops/dispatch.h"
+#include "ember/ops/elementwise.h"
+#include "ember/ops/shape_ops.h"
+
+namespace ember {
+namespace {
+
+// Views `x` as contiguous [outer, reduce, inner] for the given sorted axes,
+// copying (with the reduced axes moved last) when they are not one block of a
+// contiguous tensor.
+struct ReduceLayout {
+  Tensor data;
+  int64_t outer = 1, reduce = 1, inner = 1;
+};
+
+ReduceLayout reduce_layout(const Tensor& x, const std::vector<int>& axes) {
+  ReduceLayout L;
+  const Shape& s = x.shape();
+  bool block = true;
+  for (size_t i = 1; i < axes.size(); ++i) block = block && axes[i] == axes[i - 1] + 1;
+  if (x.is_contiguous() && block) {
+    L.data = x;
+    for (int d = 0; d < int(s.size()); ++d) {
+      if (d < axes.front()) L.outer *= s[size_t(d)];
+      else if (d <= axes.back()) L.reduce *= s[size_t(d)];
+      else L.inner *= s[size_t(d)];
+    }
+    return L;
+  }
+  // Permute kept axes first, reduced axes last, and materialise.
+  auto impl = std::make_shared<TensorImpl>(x.impl());
+  impl->grad_fn = nullptr;
+  impl->requires_grad = false;
+  impl->grad = nullptr;
+  Shape ps;
+  Strides pst;
+  for (int d = 0; d < int(s.size()); ++d)
+    if (!std::binary_search(axes.begin(), axes.end(), d)) {
+      ps.push_back(s[size_t(d)]);
+      pst.push_back(x.strides()[size_t(d)]);
+      L.outer *= s[size_t(d)];
+    }
+  for (int d : axes) {
+    ps.push_back(s[size_t(d)]);
+    pst.push_back(x.strides()[size_t(d)]);
+    L.reduce *= s[size_t(d)];
+  }
+  impl->shape = ps;
+  impl->strides = pst;
+  Tensor view(impl);
+  L.data = Tensor::empty(ps, x.dtype(), x.device());
+  cpu::copy_cast(view, L.data);
+  return L;
+}
+
+class ReducePrim final : public Primitive {
+ public:
+  ReducePrim(ReduceOp op, std::vector<int> axes, bool keepdim) : op_(op), axes_(std::move(axes)), keepdim_(keepdim) {}
+  const char* name() const override { return reduce_op_name(op_); }
+  Attrs attrs() const override {
+    return {{"axes", std::vector<int64_t>(axes_.begin(), axes_.end())}, {"keepdim", int64_t(keepdim_)}};
+  }
+  std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
+    const Tensor& x = in[0];
+    if (x.dtype() == DType::b8) fail(name(), "is not defined for bool tensors; cast first");
+    int64_t count = 1;
+    for (int a : axes_) count *= x.shape()[size_t(a)];
+    if (count == 0 && (op_ == ReduceOp::max || op_ == ReduceOp::min))
+      fail(name(), "reduction over an empty dimension of shape ", shape_str(x.shape()), " has no identity");
+    return {{reduced_shape(x.shape(), axes_, keepdim_), x.dtype()}};
+  }
+  void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    if (axes_.empty()) {  // a 0-d input reduced over no axes: a copy
+      cpu::copy_cast(in[0], out[0]);
+      return;
+    }
+    ReduceLayout L = reduce_layout(in[0], axes_);
+    cpu::reduce(op_, L.data, L.outer, L.reduce, L.inner, out[0]);
+  }
+  std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
+                          const std::vector<Tensor>& ct, const std::vector<bool>&) const override {
+    const Tensor& x = in[0];
+    Shape kept = reduced_shape(x.shape(), axes_, true);
+    Tensor g = reshape(ct[0], kept);
+    std::vector<int64_t> axes(axes_.begin(), axes_.end());
+    switch (op_) {
+      case ReduceOp::sum: return {broadcast_to(g, x.shape())};
+      case ReduceOp::prod: {
+        // d prod / d x_i = prod / x_i (inputs with zeros are not special-cased).
+        return {broadcast_to(g * reshape(out[0], kept), x.shape()) / x};
+      }
+      case ReduceOp::max:
+      case ReduceOp::min: {
+        Tensor hit = cast(eq(x, reshape(out[0], kept)), g.dtype());
+        Tensor count = sum(hit, axes, true);
+        return {hit * (g / count)};
+      }
+    }
+    return {Tensor()};
+  }
+
+ private:
+  ReduceOp op_;
+  std::vector<int> axes_;
+  bool keepdim_;
+};
+
+class ArgReducePrim final : public Primitive {
+ public:
+  ArgReducePrim(bool is_max, int axis, bool keepdim) : is_max_(is_max), axis_(axis), keepdim_(keepdim) {}
+  const char* name() const override { return is_max_ ? "argmax" : "argmin"; }
+  bool differentiable() const override { return false; }
+  Attrs attrs() const override { return {{"axis", int64_t(axis_)}, {"keepdim", int64_t(keepdim_)}}; }
+  std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
+    if (in[0].ndim() > 0 && in[0].shape()[size_t(axis_)] == 0)
+      fail(name(), "cannot take the index of an empty dimension");
+    if (in[0].dtype() == DType::b8) fail(name(), "is not defined for bool tensors");
+    std::vector<int> axes;
+    if (in[0].ndim() > 0) axes.push_back(axis_);
+    return {{reduced_shape(in[0].shape(), axes, keepdim_), DType::i64}};
+  }
+  void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    if (in[0].ndim() == 0) {
+      cpu::fill(out[0], 0.0);
+      return;
+    }
+    ReduceLayout L = reduce_layout(in[0], {axis_});
+    cpu::arg_reduce(is_max_, L.data, L.outer, L.reduce, L.inner, out[0]);
+  }
+
+ private:
+  bool is_max_;
+  int axis_;
+  bool keepdim_;
+};
+
+}  // namespace
+
+Tensor reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdim) {
+  std::vector<int> ax = normalize_axes(axes, x.ndim(), reduce_op_name(op));
+  return apply1(make_prim<ReducePrim>(op, ax, keepdim), {x});
+}
+
+Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
+  // Integer and bool sums widen to int64, as in PyTorch.
+  Tensor in = is_floating(x.dtype()) || x.dtype() == DType::i64 ? x : cast(x, DType::i64);
+  return reduce(ReduceOp::sum, in, axes, keepdim);
+}
+Tensor max(const Tensor& x, const Axes& axes, bool keepdim) { return reduce(ReduceOp::max, x, axes, keepdim); }
+Tensor min(const Tensor& x, const Axes& axes, bool keepdim) { return reduce(ReduceOp::min, x, axes, keepdim); }
+Tensor prod(const Tensor& x, const Axes& axes, bool keepdim) { return reduce(ReduceOp::prod, x, axes, keepdim); }
+
+Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
+  if (!is_floating(x.dtype())) fail("mean", "expects a floating-point tensor, got ", dtype_name(x.dtype()));
+  std::vector<int> ax = normalize_axes(axes, x.ndim(), "mean");
+  int64_t count = 1;
+  for (int a : ax) count *= x.shape()[size_t(a)];
+  return sum(x, axes, keepdim) / double(count);
+}
+
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) {
+  int a = x.ndim() == 0 ? 0 : normalize_axis(axis, x.ndim(), "argmax");
+  return apply1(make_prim<ArgReducePrim>(true, a, keepdim), {x});
+}
+Tensor argmin(const Tensor& x, int64_t axis, bool keepdim) {
+  int a = x.ndim() == 0 ? 0 : normalize_axis(axis, x.ndim(), "argmin");
+  return apply1(make_prim<ArgReducePrim>(false, a, keepdim), {x});
+}
+
+Tensor var(const Tensor& x, const Axes& axes, bool keepdim, int64_t correction) {
+  if (!is_floating(x.dtype())) fail("var", "expects a floating-point tensor, got ", dtype_name(x.dtype()));
+  std::vector<int> ax = normalize_axes(axes, x.ndim(), "var");
+  int64_t count = 1;
+  for (int a : ax) count *= x.shape()[size_t(a)];
+  Tensor centered = x - mean(x, axes, true);
+  double denom = double(std::max<int64_t>(count - correction, 0));
+  return sum(centered * centered, axes, keepdim) / denom;
+}
+
+Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
+  if (!is_floating(x.dtype())) fail("logsumexp", "expects a floating-point tensor, got ", dtype_name(x.dtype()));
+  // Shift by the (constant, non-differentiated) max for stability; infinite maxima shift by 0.
+  Tensor m = max(x.detach(), axes, true);
+  m = where(logical_not(logical_or(eq(m, scalar_like(INFINITY, m)), eq(m, scalar_like(-INFINITY, m)))), m, 0.0);
+  Tensor s = log(sum(exp(x - m), axes, true)) + m;
+  if (keepdim) return s;
+  std::vector<int> ax = normalize_axes(axes, x.ndim(), "logsumexp");
+  return reshape(s, reduced_shape(x.shape(), ax, false));
+}
+
+}  // namespace ember

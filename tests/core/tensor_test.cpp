@@ -1,0 +1,106 @@
+// Tests for tensors: creation, dtypes, views, printing, read-back.
+#include <gtest/gtest.h>
+
+#include "ember/ember.h"
+
+using namespace ember;
+
+TEST(Tensor, CreateAndReadBack) {
+  Tensor t = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(t.shape(), (Shape{2, 3}));
+  EXPECT_EQ(t.dtype(), DType::f32);
+  EXPECT_TRUE(t.is_contiguous());
+  EXPECT_EQ(t.to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % kCpuAlignment, 0u);
+}
+
+TEST(Tensor, TransposeIsAViewAndReadsStrided) {
+  Tensor t = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor tt = transpose(t, 0, 1);
+  EXPECT_EQ(tt.shape(), (Shape{3, 2}));
+  EXPECT_EQ(tt.storage(), t.storage());
+  EXPECT_FALSE(tt.is_contiguous());
+  EXPECT_EQ(tt.to_vector<float>(), (std::vector<float>{1, 4, 2, 5, 3, 6}));
+  Tensor c = contiguous(tt);
+  EXPECT_TRUE(c.is_contiguous());
+  EXPECT_NE(c.storage(), t.storage());
+  EXPECT_EQ(c.to_vector<float>(), (std::vector<float>{1, 4, 2, 5, 3, 6}));
+}
+
+TEST(Tensor, ReshapeOfTransposedCopies) {
+  Tensor t = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor r = reshape(transpose(t, 0, 1), {6});
+  EXPECT_EQ(r.to_vector<float>(), (std::vector<float>{1, 4, 2, 5, 3, 6}));
+  Tensor v = reshape(t, {3, 2});
+  EXPECT_EQ(v.storage(), t.storage());
+}
+
+TEST(Tensor, SliceExpandSqueeze) {
+  Tensor t = arange(0.0, 12.0, 1.0, DType::f32);
+  Tensor m = reshape(t, {3, 4});
+  Tensor s = slice(m, 1, 1, 4, 2);
+  EXPECT_EQ(s.shape(), (Shape{3, 2}));
+  EXPECT_EQ(s.to_vector<float>(), (std::vector<float>{1, 3, 5, 7, 9, 11}));
+  EXPECT_EQ(slice(m, 0, -1, 100).to_vector<float>(), (std::vector<float>{8, 9, 10, 11}));
+  Tensor e = broadcast_to(tensor({1, 2}, {2, 1}), {2, 3});
+  EXPECT_EQ(e.to_vector<float>(), (std::vector<float>{1, 1, 1, 2, 2, 2}));
+  EXPECT_EQ(unsqueeze(t, 0).shape(), (Shape{1, 12}));
+  EXPECT_EQ(squeeze(unsqueeze(t, 1)).shape(), (Shape{12}));
+  EXPECT_EQ(select(m, 1, -1).to_vector<float>(), (std::vector<float>{3, 7, 11}));
+}
+
+TEST(Tensor, DtypeConversionsRoundTrip) {
+  Tensor t = tensor({1.5, -2.25, 3.0e5, 1e-3}, {4}, DType::f32);
+  EXPECT_EQ(cast(t, DType::bf16).to_vector<float>()[0], 1.5f);
+  EXPECT_EQ(cast(t, DType::f16).to_vector<float>()[1], -2.25f);
+  EXPECT_EQ(cast(t, DType::i32).to_vector<int32_t>()[1], -2);
+  EXPECT_EQ(cast(t, DType::b8).to_vector<bool>()[0], true);
+  EXPECT_FLOAT_EQ(float16(65504.0f), 65504.0f);
+  EXPECT_EQ(float16::from_float(1e-8f), 0);  // underflows to zero
+  EXPECT_EQ(bfloat16(1.00390625f).bits, bfloat16(1.0f).bits);  // ties to even
+}
+
+TEST(Tensor, PrintShowsShapeDtypeDevice) {
+  std::string s = tensor({1, 2, 3, 4}, {2, 2}).str();
+  EXPECT_NE(s.find("shape=[2, 2]"), std::string::npos);
+  EXPECT_NE(s.find("dtype=float32"), std::string::npos);
+  EXPECT_NE(s.find("device=cpu"), std::string::npos);
+  EXPECT_NE(s.find("[[1, 2],"), std::string::npos);
+  std::string big = zeros({100, 100}).str();
+  EXPECT_NE(big.find("..."), std::string::npos);
+  EXPECT_LT(big.size(), 2000u);
+}
+
+TEST(Tensor, BadInputGivesErrors) {
+  EXPECT_THROW(tensor({1, 2, 3}, {2, 2}), Error);
+  EXPECT_THROW(reshape(zeros({2, 3}), {4}), Error);
+  EXPECT_THROW(transpose(zeros({2, 3}), 0, 2), Error);
+  EXPECT_THROW(zeros({2, 3}) + zeros({4}), Error);
+  EXPECT_THROW(zeros({2}).item(), Error);
+  EXPECT_THROW(Device::parse("tpu"), Error);
+  try {
+    zeros({2, 3}) + zeros({4});
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[add] shapes [2, 3] and [4] cannot be broadcast"), std::string::npos);
+  }
+}
+
+TEST(Random, SeededAndRestorable) {
+  manual_seed(42);
+  Tensor a = randn({1000});
+  GeneratorState st = default_generator().state();
+  Tensor b = rand({10});
+  default_generator().set_state(st);
+  Tensor c = rand({10});
+  EXPECT_EQ(b.to_vector<float>(), c.to_vector<float>());
+  manual_seed(42);
+  EXPECT_EQ(randn({1000}).to_vector<float>(), a.to_vector<float>());
+  double m = mean(a).item(), v = var(a).item();
+  EXPECT_NEAR(m, 0.0, 0.1);
+  EXPECT_NEAR(v, 1.0, 0.1);
+  Tensor r = randint(3, 7, {1000});
+  EXPECT_GE(min(r).item(), 3);
+  EXPECT_LE(max(r).item(), 6);
+  double frac = mean(cast(bernoulli_mask({10000}, 0.3), DType::f32)).item();
+  EXPECT_NEAR(frac, 0.3, 0.02);
+}
