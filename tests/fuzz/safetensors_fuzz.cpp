@@ -34,8 +34,8 @@
 // DICT "-1"
 // DICT "\"\\u0000\""
 //
-// Only this file may be named *_fuzz.cpp: tests/**/*_test.cpp are globbed
-// into the unit-test binary, which must not get a second entry point.
+// The name must not end in _test.cpp: those files are globbed into the
+// unit-test binary, which has its own main().
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<uint8_t> file(8 + header + buffer, 0);
     for (int i = 0; i < 8; ++i) file[i] = static_cast<uint8_t>(uint64_t{header} >> (8 * i));
     std::memcpy(file.data() + 8, data + 1, header);
-    // Copy to an exact-size block so that ASan catches a read past the end.
+    // The vector is exactly the file's size, so ASan flags any read past it.
     parse(file.data(), file.size());
   }
   return 0;
