@@ -8,3 +8,4 @@
 #include "ember/core/random.h"
 #include "ember/core/tensor.h"
 #include "ember/ops/ops.h"
+#include "ember/io/safetensors.h"
