@@ -137,7 +137,9 @@ class HeaderShapeCheck {
       case json::parse_event_t::key: {
         const std::string& key = parsed.get_ref<const std::string&>();
         if (!keys_.empty() && !keys_.back().insert(key).second) {
-          if (depth <= 1) bad(what_, "duplicate tensor name ", shown_name(key));
+          if (depth <= 1 && key != "__metadata__") {
+            bad(what_, "duplicate tensor name ", shown_name(key));
+          }
           bad(what_, "duplicate key ", shown_name(key), " inside ", where());
         }
         if (depth <= 1) top_key_ = key;
