@@ -17,6 +17,8 @@
 //   cblas_sgemm           OpenBLAS (run with and without OPENBLAS_CORETYPE=...)
 //   dnnl_matmul_bf16      matmul primitive, bf16 A and B, f32 C (skipped with the reason when
 //                         oneDNN has no bf16 implementation for this CPU)
+// on the forward shapes (each in NN, NT and TN), and, as "..._bwd", on the exact backward products
+// of the GPT layers (dX = dY·Wᵀ, dW = xᵀ·dY) and two decode-sized products (M = 8),
 // plus the machine's limits: an FMA throughput loop (AVX-512 when compiled for it, else AVX2/FMA)
 // and memcpy bandwidth over a 256 MiB buffer.
 //
@@ -130,6 +132,24 @@ void gemm_args(benchmark::internal::Benchmark* b) {
   for (const auto& s : kShapes)
     for (int64_t v : {kNN, kNT, kTN}) b->Args({s[0], s[1], s[2], s[3], v});
   b->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+// The "_bwd" benchmarks: the exact backward products of each GPT layer y[2048,N] = x[2048,K]·W[K,N]
+//   dX[2048,K] = dY[2048,N]·Wᵀ  -> NT with (M, N, K) = (2048, K, N)
+//   dW[K,N]    = xᵀ·dY          -> TN with (M, N, K) = (K, N, 2048)
+// plus two decode-sized forward products (M = 8 rows), where per-call primitive creation is
+// largest relative to the work.
+void bwd_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"M", "N", "K", "batch", "v"});
+  for (const auto& s : kShapes) {
+    if (s[3] != 1 || s[0] != 2048 || s[1] == s[0]) continue;  // GPT layers only
+    const int64_t M = s[0], N = s[1], K = s[2];
+    b->Args({M, K, N, 1, kNT});
+    b->Args({K, N, M, 1, kTN});
+  }
+  b->Args({8, 1152, 384, 1, kNN});
+  b->Args({8, 16384, 384, 1, kNN});
+  b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -392,6 +412,10 @@ BENCHMARK(BM_dnnl_matmul_eager)->Apply(gemm_args);
 BENCHMARK(BM_dnnl_matmul_create)->Apply(create_args);
 BENCHMARK(BM_dnnl_matmul_bf16)->Apply(gemm_args);
 BENCHMARK(BM_cblas_sgemm)->Apply(gemm_args);
+BENCHMARK(BM_dnnl_sgemm)->Name("BM_dnnl_sgemm_bwd")->Apply(bwd_args);
+BENCHMARK(BM_dnnl_matmul)->Name("BM_dnnl_matmul_bwd")->Apply(bwd_args);
+BENCHMARK(BM_dnnl_matmul_eager)->Name("BM_dnnl_matmul_eager_bwd")->Apply(bwd_args);
+BENCHMARK(BM_cblas_sgemm)->Name("BM_cblas_sgemm_bwd")->Apply(bwd_args);
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
