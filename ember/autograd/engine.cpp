@@ -40,6 +40,10 @@ struct Engine {
 
   std::unordered_map<Node*, std::vector<Tensor>> pending;  // cotangents per node output
   std::unordered_map<Node*, int> dependencies;              // consumers not yet processed
+  // Every node of the graph being walked (keeps them alive while we do).
+  std::unordered_map<Node*, std::shared_ptr<Node>> nodes;
+  // Storage of the caller's seed gradients: never adopted as a .grad.
+  std::unordered_set<const Storage*> foreign_storage;
 
   static void add_into(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
 
@@ -60,9 +64,22 @@ struct Engine {
     }
   }
 
+  // .grad is always a dense tensor of the leaf's shape that nobody else can
+  // write to: optimizers update it in place through data<T>(). A vjp may hand
+  // out a broadcast view (sum's gradient is a stride-0 expand), the user's seed,
+  // or one tensor for two inputs (add), so those are copied; a fresh,
+  // unshared gradient is kept as it is.
   void accumulate_leaf(TensorImpl& t, const Tensor& g) {
-    Tensor stored = create_graph ? g : g.detach();
-    if (t.grad) stored = add(Tensor(t.grad), stored);
+    Tensor stored;
+    if (t.grad) {
+      stored = add(Tensor(t.grad), create_graph ? g : g.detach());
+    } else if (create_graph) {
+      stored = contiguous(g);
+    } else {
+      bool owned = g.is_contiguous() && g.offset() == 0 && g.storage().use_count() == 1 &&
+                   g.storage()->nbytes() == g.nbytes() && !foreign_storage.count(g.storage().get());
+      stored = owned ? g.detach() : clone(g.detach());
+    }
     t.grad = stored.impl_ptr();
   }
 
@@ -70,13 +87,8 @@ struct Engine {
     GradModeGuard mode(create_graph);
     // Discover the graph and count, for each node, how many edges lead into it.
     std::vector<Node*> stack;
-    std::unordered_set<Node*> seen;
-    std::vector<std::shared_ptr<Node>> keep_alive;
     for (const Tensor& r : roots)
-      if (r.grad_fn() && seen.insert(r.grad_fn().get()).second) {
-        stack.push_back(r.grad_fn().get());
-        keep_alive.push_back(r.grad_fn());
-      }
+      if (r.grad_fn() && nodes.emplace(r.grad_fn().get(), r.grad_fn()).second) stack.push_back(r.grad_fn().get());
     while (!stack.empty()) {
       Node* n = stack.back();
       stack.pop_back();
@@ -87,17 +99,14 @@ struct Engine {
         Node* p = in.impl().grad_fn.get();
         if (!p) continue;
         ++dependencies[p];
-        if (seen.insert(p).second) {
-          stack.push_back(p);
-          keep_alive.push_back(in.impl().grad_fn);
-        }
+        if (nodes.emplace(p, in.impl().grad_fn).second) stack.push_back(p);
       }
     }
     for (size_t i = 0; i < roots.size(); ++i) deliver(roots[i], seeds[i]);
 
     auto later_first = [](Node* a, Node* b) { return a->sequence() < b->sequence(); };
     std::priority_queue<Node*, std::vector<Node*>, decltype(later_first)> ready(later_first);
-    for (Node* n : seen)
+    for (const auto& [n, keep] : nodes)
       if (dependencies[n] == 0) ready.push(n);
     while (!ready.empty()) {
       Node* n = ready.top();
@@ -109,6 +118,25 @@ struct Engine {
       }
       if (!retain_graph) n->release();
     }
+  }
+
+  // The node keeps detached aliases of its outputs (an output holding its own
+  // node would be a reference cycle). Vjps such as exp's (g * y) read them; for
+  // a differentiable backward (create_graph) y must depend on x again, so it is
+  // re-linked to the node that produced it.
+  std::vector<Tensor> outputs_for_vjp(Node* n) {
+    std::vector<Tensor> outs = n->outputs();
+    if (!create_graph) return outs;
+    for (size_t k = 0; k < outs.size(); ++k) {
+      if (!is_floating(outs[k].dtype())) continue;
+      Tensor linked = outs[k].detach();
+      TensorImpl& l = linked.impl();
+      l.requires_grad = true;
+      l.grad_fn = nodes.at(n);
+      l.output_index = int(k);
+      outs[k] = linked;
+    }
+    return outs;
   }
 
   void process(Node* n) {
@@ -124,7 +152,7 @@ struct Engine {
       any = any || needs[i];
     }
     if (!any) return;
-    std::vector<Tensor> grads = n->primitive().vjp(inputs, n->outputs(), cotangents, needs);
+    std::vector<Tensor> grads = n->primitive().vjp(inputs, outputs_for_vjp(n), cotangents, needs);
     if (grads.size() != inputs.size())
       fail(n->primitive().name(), "vjp returned ", grads.size(), " gradients for ", inputs.size(), " inputs");
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -162,7 +190,9 @@ std::vector<Tensor> default_seeds(const std::vector<Tensor>& roots, const std::v
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds, bool retain_graph,
               bool create_graph) {
   std::vector<Tensor> s = default_seeds(roots, seeds, "backward");
-  Engine e{retain_graph || create_graph, create_graph, {}, {}, false, {}, {}};
+  Engine e{retain_graph || create_graph, create_graph, {}, {}, false, {}, {}, {}, {}};
+  for (const Tensor& seed : seeds)
+    if (seed.defined()) e.foreign_storage.insert(seed.storage().get());
   e.run(roots, s);
 }
 
@@ -170,7 +200,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs, bool retain_graph, bool create_graph,
                          bool allow_unused) {
   std::vector<Tensor> s = default_seeds(outputs, grad_outputs, "grad");
-  Engine e{retain_graph || create_graph, create_graph, {}, {}, true, {}, {}};
+  Engine e{retain_graph || create_graph, create_graph, {}, {}, true, {}, {}, {}, {}};
   e.captured.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].requires_grad()) fail("grad", "input ", i, " does not require grad");

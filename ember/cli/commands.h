@@ -6,5 +6,6 @@
 namespace ember::cli {
 
 void register_demo(CLI::App& app);
+void register_tokenizer(CLI::App& app);
 
 }  // namespace ember::cli

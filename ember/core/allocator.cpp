@@ -95,9 +95,10 @@ struct Registry {
   std::mutex mutex;
   std::map<DeviceType, DeviceInterface> interfaces;
   Registry() {
-    static CpuCachingAllocator cpu_allocator;
+    // Never destroyed (see registry()).
+    static CpuCachingAllocator* cpu_allocator = new CpuCachingAllocator;
     DeviceInterface cpu;
-    cpu.allocator = &cpu_allocator;
+    cpu.allocator = cpu_allocator;
     cpu.copy = [](void* dst, const void* src, size_t bytes, Device, Device) {
       if (bytes) std::memcpy(dst, src, bytes);
     };
@@ -106,9 +107,12 @@ struct Registry {
   }
 };
 
+// Deliberately leaked: a tensor in static storage (a global, a cached
+// constant) may be destroyed after any function-local static, and its storage
+// must still find its allocator then.
 Registry& registry() {
-  static Registry r;
-  return r;
+  static Registry* r = new Registry;
+  return *r;
 }
 
 }  // namespace

@@ -54,8 +54,10 @@ Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shap
 }
 
 int normalize_axis(int64_t axis, int64_t ndim, const char* op) {
-  int64_t a = axis < 0 ? axis + ndim : axis;
-  if (a < 0 || a >= std::max<int64_t>(ndim, 1))
+  // A 0-d tensor accepts axis 0 and -1, as in PyTorch (reductions over "its" axis).
+  int64_t n = std::max<int64_t>(ndim, 1);
+  int64_t a = axis < 0 ? axis + n : axis;
+  if (a < 0 || a >= n)
     fail(op, "axis ", axis, " is out of range for a tensor of ", ndim, " dimensions");
   return int(a);
 }

@@ -34,6 +34,7 @@ Tensor Tensor::unallocated(const Shape& shape, DType dtype, Device device) {
 }
 
 int64_t Tensor::shape(int64_t axis) const {
+  if (ndim() == 0) fail("shape", "a 0-d tensor has no axis ", axis);
   int a = normalize_axis(axis, ndim(), "shape");
   return impl().shape[size_t(a)];
 }

@@ -99,6 +99,8 @@ class BinaryPrim final : public Primitive {
       fail(name(), "operands must have one dtype after promotion, got ", dtype_name(in[0].dtype()), " and ",
            dtype_name(in[1].dtype()));
     Shape s = broadcast_shapes(in[0].shape(), in[1].shape(), name());
+    if (!is_comparison(op_) && in[0].dtype() == DType::b8)
+      fail(name(), "is not defined for bool tensors; cast them to a number type or use logical_and/logical_or");
     return {{s, is_comparison(op_) ? DType::b8 : in[0].dtype()}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
@@ -164,6 +166,7 @@ class ClampPrim final : public Primitive {
   Attrs attrs() const override { return {{"lo", lo_}, {"hi", hi_}}; }
   std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
     if (in[0].dtype() == DType::b8) fail("clamp", "is not defined for bool tensors");
+    if (std::isnan(lo_) || std::isnan(hi_)) fail("clamp", "bounds must not be NaN, got [", lo_, ", ", hi_, "]");
     if (lo_ > hi_) fail("clamp", "lower bound ", lo_, " is above upper bound ", hi_);
     return {{in[0].shape(), in[0].dtype()}};
   }
@@ -232,7 +235,13 @@ class ToDevicePrim final : public Primitive {
   Device device_;
 };
 
+void check_defined(const Tensor& t, const char* op, int index) {
+  if (!t.defined()) fail(op, "input ", index, " is an undefined tensor");
+}
+
 Tensor promote_and_apply(BinaryOp op, const Tensor& a, const Tensor& b) {
+  check_defined(a, binary_op_name(op), 0);
+  check_defined(b, binary_op_name(op), 1);
   DType dt = promote_types(a.dtype(), b.dtype());
   Tensor x = a.dtype() == dt ? a : cast(a, dt);
   Tensor y = b.dtype() == dt ? b : cast(b, dt);
@@ -282,19 +291,26 @@ Tensor logical_and(const Tensor& a, const Tensor& b) { return binary(BinaryOp::l
 Tensor logical_or(const Tensor& a, const Tensor& b) { return binary(BinaryOp::logical_or, a, b); }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_defined(a, "where", 1);
+  check_defined(b, "where", 2);
   DType dt = promote_types(a.dtype(), b.dtype());
   return apply1(make_prim<WherePrim>(), {cond, a.dtype() == dt ? a : cast(a, dt), b.dtype() == dt ? b : cast(b, dt)});
 }
-Tensor where(const Tensor& cond, const Tensor& a, double b) { return where(cond, a, scalar_like(b, a)); }
+Tensor where(const Tensor& cond, const Tensor& a, double b) {
+  check_defined(a, "where", 1);
+  return where(cond, a, scalar_like(b, a));
+}
 
 Tensor clamp(const Tensor& x, double lo, double hi) { return apply1(make_prim<ClampPrim>(lo, hi), {x}); }
 
 Tensor cast(const Tensor& x, DType dtype) {
+  check_defined(x, "cast", 0);
   if (x.dtype() == dtype) return x;
   return apply1(make_prim<CastPrim>(dtype), {x});
 }
 
 Tensor contiguous(const Tensor& x) {
+  check_defined(x, "contiguous", 0);
   if (x.is_contiguous()) return x;
   return apply1(make_prim<CastPrim>(x.dtype()), {x});
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "ember/backend/cpu/loops.h"
@@ -15,9 +16,33 @@ namespace {
 
 Generator& pick(Generator* gen) { return gen ? *gen : default_generator(); }
 
-// Fills a host float64 buffer with f(philox words of element i), then converts.
+// The largest value of T strictly below `bound` (a double that T may not hold exactly).
+template <typename T>
+T largest_below(double bound) {
+  T t = T(compute_t<T>(bound));
+  while (double(compute_t<T>(t)) >= bound) {
+    if constexpr (std::is_same_v<T, bfloat16> || std::is_same_v<T, float16>) {
+      // One step down in the sign-magnitude encoding (from +0 to the smallest negative).
+      uint16_t b = t.bits;
+      uint16_t magnitude = b & 0x7fffu;
+      if (magnitude == 0) b = 0x8001u;
+      else if (b & 0x8000u) b = uint16_t(b + 1);
+      else b = uint16_t(b - 1);
+      t = T::from_bits(b);
+    } else {
+      t = std::nextafter(t, -std::numeric_limits<T>::infinity());
+    }
+  }
+  return t;
+}
+
+// Fills a host tensor with f(philox words of element i), converted to dtype.
+// With an `exclusive_high` (uniform's [low, high)), a value that rounds up to it
+// in a narrower type is stepped back below it: a double just under 1.0 becomes
+// 1.0f, and code such as -log(1 - u) relies on u < 1.
 template <typename F>
-Tensor generate(const Shape& shape, DType dtype, Device device, Generator* gen, const char* op, F&& f) {
+Tensor generate(const Shape& shape, DType dtype, Device device, Generator* gen, const char* op, F&& f,
+                double exclusive_high = std::numeric_limits<double>::quiet_NaN()) {
   for (int64_t d : shape) EMBER_CHECK(d >= 0, op, "negative dimension in shape ", shape_str(shape));
   int64_t n = numel(shape);
   uint64_t seed_value = pick(gen).state().seed;
@@ -25,12 +50,20 @@ Tensor generate(const Shape& shape, DType dtype, Device device, Generator* gen, 
   Tensor host = Tensor::empty(shape, dtype, Device::cpu());
   visit_dtype(dtype, op, [&]<typename T>() {
     T* p = static_cast<T*>(host.raw_data());
+    [[maybe_unused]] T top{};
+    if constexpr (!std::is_integral_v<T>)
+      if (!std::isnan(exclusive_high)) top = largest_below<T>(exclusive_high);
     cpu::parallel_for(n, 4096, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         auto w = philox4x32(seed_value, 0, first + uint64_t(i));
         double v = f(w);
-        if constexpr (std::is_same_v<T, bool>) p[i] = v != 0;
-        else p[i] = T(compute_t<T>(v));
+        if constexpr (std::is_same_v<T, bool>) {
+          p[i] = v != 0;
+        } else {
+          p[i] = T(compute_t<T>(v));
+          if constexpr (!std::is_integral_v<T>)
+            if (double(compute_t<T>(p[i])) >= exclusive_high) p[i] = top;
+        }
       }
     });
   });
@@ -57,10 +90,10 @@ Tensor rand(const Shape& shape, DType dtype, Device device, Generator* gen) {
 Tensor uniform(const Shape& shape, double low, double high, DType dtype, Device device, Generator* gen) {
   check_float(dtype, "uniform");
   if (!(low <= high)) fail("uniform", "low ", low, " must not exceed high ", high);
-  return generate(shape, dtype, device, gen, "uniform", [&](const std::array<uint32_t, 4>& w) {
-    double v = low + (high - low) * uniform_double(w[0], w[1]);
-    return std::min(v, std::nextafter(high, low));  // stay inside [low, high) after rounding
-  });
+  return generate(
+      shape, dtype, device, gen, "uniform",
+      [&](const std::array<uint32_t, 4>& w) { return low + (high - low) * uniform_double(w[0], w[1]); },
+      high > low ? high : std::numeric_limits<double>::quiet_NaN());
 }
 
 Tensor randn(const Shape& shape, DType dtype, Device device, Generator* gen) {

@@ -96,8 +96,19 @@ class ReducePrim final : public Primitive {
     switch (op_) {
       case ReduceOp::sum: return {broadcast_to(g, x.shape())};
       case ReduceOp::prod: {
-        // d prod / d x_i = prod / x_i (inputs with zeros are not special-cased).
-        return {broadcast_to(g * reshape(out[0], kept), x.shape()) / x};
+        // d prod / d x_i is the product of the other elements. prod / x_i would
+        // be 0/0 at a zero, so: the product of the non-zeros is the gradient of
+        // a group's only zero; every other element of a group that holds a
+        // zero gets 0. Recomputing the product (rather than reading the saved
+        // output) keeps this differentiable a second time.
+        Tensor is_zero = eq(x, scalar_like(0.0, x));
+        Tensor nonzero = where(is_zero, scalar_like(1.0, x), x);
+        Tensor prod_nonzero = prod(nonzero, axes, true);
+        Tensor zero_count = sum(cast(is_zero, x.dtype()), axes, true);
+        Tensor valid = logical_or(eq(zero_count, scalar_like(0.0, zero_count)),
+                                  logical_and(is_zero, eq(zero_count, scalar_like(1.0, zero_count))));
+        Tensor others = where(is_zero, broadcast_to(prod_nonzero, x.shape()), prod_nonzero / nonzero);
+        return {where(valid, g * others, 0.0)};
       }
       case ReduceOp::max:
       case ReduceOp::min: {
@@ -144,10 +155,24 @@ class ArgReducePrim final : public Primitive {
   bool keepdim_;
 };
 
+// Normalised reduction axes. A 0-d tensor accepts axis 0 or -1 (as in
+// PyTorch) and has nothing to reduce over.
+std::vector<int> reduction_axes(const Tensor& x, const Axes& axes, const char* op) {
+  std::vector<int> ax = normalize_axes(axes, x.ndim(), op);
+  if (x.ndim() == 0) ax.clear();
+  return ax;
+}
+
+int64_t reduction_count(const Tensor& x, const std::vector<int>& axes) {
+  int64_t count = 1;
+  for (int a : axes) count *= x.shape()[size_t(a)];
+  return count;
+}
+
 }  // namespace
 
 Tensor reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdim) {
-  std::vector<int> ax = normalize_axes(axes, x.ndim(), reduce_op_name(op));
+  std::vector<int> ax = reduction_axes(x, axes, reduce_op_name(op));
   return apply1(make_prim<ReducePrim>(op, ax, keepdim), {x});
 }
 
@@ -162,9 +187,7 @@ Tensor prod(const Tensor& x, const Axes& axes, bool keepdim) { return reduce(Red
 
 Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
   if (!is_floating(x.dtype())) fail("mean", "expects a floating-point tensor, got ", dtype_name(x.dtype()));
-  std::vector<int> ax = normalize_axes(axes, x.ndim(), "mean");
-  int64_t count = 1;
-  for (int a : ax) count *= x.shape()[size_t(a)];
+  int64_t count = reduction_count(x, reduction_axes(x, axes, "mean"));
   return sum(x, axes, keepdim) / double(count);
 }
 
@@ -179,9 +202,7 @@ Tensor argmin(const Tensor& x, int64_t axis, bool keepdim) {
 
 Tensor var(const Tensor& x, const Axes& axes, bool keepdim, int64_t correction) {
   if (!is_floating(x.dtype())) fail("var", "expects a floating-point tensor, got ", dtype_name(x.dtype()));
-  std::vector<int> ax = normalize_axes(axes, x.ndim(), "var");
-  int64_t count = 1;
-  for (int a : ax) count *= x.shape()[size_t(a)];
+  int64_t count = reduction_count(x, reduction_axes(x, axes, "var"));
   Tensor centered = x - mean(x, axes, true);
   double denom = double(std::max<int64_t>(count - correction, 0));
   return sum(centered * centered, axes, keepdim) / denom;
@@ -189,12 +210,13 @@ Tensor var(const Tensor& x, const Axes& axes, bool keepdim, int64_t correction) 
 
 Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
   if (!is_floating(x.dtype())) fail("logsumexp", "expects a floating-point tensor, got ", dtype_name(x.dtype()));
+  std::vector<int> ax = reduction_axes(x, axes, "logsumexp");
+  if (reduction_count(x, ax) == 0) return log(sum(exp(x), axes, keepdim));  // log(0) = -inf, as in PyTorch
   // Shift by the (constant, non-differentiated) max for stability; infinite maxima shift by 0.
   Tensor m = max(x.detach(), axes, true);
   m = where(logical_not(logical_or(eq(m, scalar_like(INFINITY, m)), eq(m, scalar_like(-INFINITY, m)))), m, 0.0);
   Tensor s = log(sum(exp(x - m), axes, true)) + m;
   if (keepdim) return s;
-  std::vector<int> ax = normalize_axes(axes, x.ndim(), "logsumexp");
   return reshape(s, reduced_shape(x.shape(), ax, false));
 }
 

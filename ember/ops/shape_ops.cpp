@@ -282,7 +282,21 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   return apply1(make_prim<PermutePrim>(d), {x});
 }
 
+namespace {
+// Ops that pick out elements along an axis need one (normalize_axis accepts
+// axis 0 of a 0-d tensor, for reductions).
+void check_has_axes(const Tensor& x, const char* op) {
+  if (x.ndim() == 0) fail(op, "needs a tensor with at least one dimension, got a 0-d tensor");
+}
+
+}  // namespace
+
 Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
+  if (x.ndim() == 0) {  // as in PyTorch, a scalar transposes to itself over axes 0/-1
+    normalize_axis(axis0, 0, "transpose");
+    normalize_axis(axis1, 0, "transpose");
+    return x;
+  }
   int a = normalize_axis(axis0, x.ndim(), "transpose"), b = normalize_axis(axis1, x.ndim(), "transpose");
   std::vector<int64_t> d(size_t(x.ndim()));
   for (size_t i = 0; i < d.size(); ++i) d[i] = int64_t(i);
@@ -291,6 +305,7 @@ Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
 }
 
 Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t stop, int64_t step) {
+  check_has_axes(x, "slice");
   int a = normalize_axis(axis, x.ndim(), "slice");
   if (step <= 0) fail("slice", "step must be positive, got ", step);
   int64_t n = x.shape(a);
@@ -302,6 +317,7 @@ Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t stop, int64_t
 }
 
 Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length) {
+  check_has_axes(x, "narrow");
   int a = normalize_axis(axis, x.ndim(), "narrow");
   int64_t n = x.shape(a);
   if (start < 0) start += n;
@@ -311,6 +327,7 @@ Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length) {
 }
 
 Tensor select(const Tensor& x, int64_t axis, int64_t index) {
+  check_has_axes(x, "select");
   int a = normalize_axis(axis, x.ndim(), "select");
   int64_t n = x.shape(a);
   if (index < -n || index >= n) fail("select", "index ", index, " is out of range for dimension ", a, " of size ", n);
@@ -345,6 +362,7 @@ Tensor squeeze(const Tensor& x, const std::vector<int64_t>& axes) {
   } else {
     for (int64_t a : axes) {
       int n = normalize_axis(a, x.ndim(), "squeeze");
+      if (x.ndim() == 0) continue;  // squeeze(scalar, 0) is the scalar, as in PyTorch
       if (x.shape(n) != 1) fail("squeeze", "dimension ", a, " has size ", x.shape(n), ", not 1");
       ax.push_back(n);
     }

@@ -1,6 +1,8 @@
 // Tests for tensors: creation, dtypes, views, printing, read-back.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include "ember/ember.h"
 
 using namespace ember;
@@ -103,4 +105,90 @@ TEST(Random, SeededAndRestorable) {
   EXPECT_LE(max(r).item(), 6);
   double frac = mean(cast(bernoulli_mask({10000}, 0.3), DType::f32)).item();
   EXPECT_NEAR(frac, 0.3, 0.02);
+}
+
+TEST(Tensor, AccessorsAndErrors) {
+  Tensor t = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(t.shape(-1), 3);
+  EXPECT_EQ(t.shape(0), 2);
+  EXPECT_EQ(t.numel(), 6);
+  EXPECT_EQ(t.nbytes(), 24u);
+  EXPECT_EQ(t.itemsize(), 4u);
+  EXPECT_THROW(t.shape(2), Error);
+  EXPECT_THROW(scalar(1).shape(0), Error);  // a 0-d tensor has no axes to ask about
+  EXPECT_THROW(t.data<double>(), Error);
+  try {
+    t.data<int64_t>();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "[tensor] data<int64>() called on a float32 tensor");
+  }
+  EXPECT_THROW(Tensor().shape(), Error);
+  EXPECT_THROW(Tensor::empty({2, -1}), Error);
+  EXPECT_THROW(Tensor::unallocated({2}, DType::f32, Device::cpu()).raw_data(), Error);
+  EXPECT_THROW(copy_bytes(zeros({2}), zeros({3})), Error);
+  EXPECT_EQ(scalar(2.5, DType::f64).item<double>(), 2.5);
+  EXPECT_EQ(scalar(7, DType::i32).item<int64_t>(), 7);
+  EXPECT_EQ(tensor_i64({1, 2}, {2}).dtype(), DType::i64);
+  EXPECT_THROW(tensor_i64({1, 2}, {3}), Error);
+}
+
+TEST(Tensor, ReadBackFollowsStridesAndOffsets) {
+  Tensor base = reshape(arange(0.0, 24.0, 1.0, DType::f64), {2, 3, 4});
+  Tensor v = slice(permute(base, {2, 0, 1}), 0, 1, 4, 2);  // [2, 2, 3], offset 1
+  EXPECT_EQ(v.offset(), 1);
+  EXPECT_EQ(v.to_vector<double>(), (std::vector<double>{1, 5, 9, 13, 17, 21, 3, 7, 11, 15, 19, 23}));
+  EXPECT_EQ(v.to_vector<int32_t>()[1], 5);
+  EXPECT_EQ(cast(v, DType::bf16).to_vector<bfloat16>()[2].bits, bfloat16(9.0f).bits);
+  EXPECT_EQ(select(select(v, 0, 1), 0, 1).to_vector<float>(), (std::vector<float>{15, 19, 23}));
+  EXPECT_EQ(zeros({0, 3}).to_vector<float>().size(), 0u);
+  // str() prints a strided view in logical order.
+  EXPECT_NE(transpose(tensor({1, 2, 3, 4}, {2, 2}), 0, 1).str().find("[[1, 3],"), std::string::npos);
+}
+
+TEST(Tensor, DetachSharesStorageWithoutHistory) {
+  Tensor x = tensor({1, 2}, {2}, DType::f64);
+  x.requires_grad_();
+  Tensor y = x * 2.0;
+  Tensor d = y.detach();
+  EXPECT_EQ(d.storage(), y.storage());
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_EQ(d.grad_fn(), nullptr);
+  EXPECT_NE(y.str().find("requires_grad"), std::string::npos);
+}
+
+TEST(Random, UniformStaysBelowHighInEveryFloatType) {
+  // A double just below `high` rounds up to it in a narrower type; bfloat16 has
+  // only 8 significant bits, so among 20k draws from [0, 1) about 40 would be 1.0.
+  Generator g(3);
+  for (DType dt : {DType::bf16, DType::f16, DType::f32, DType::f64}) {
+    Tensor u = uniform({20000}, 0.0, 1.0, dt, Device::cpu(), &g);
+    EXPECT_LT(max(u).item<double>(), 1.0) << dtype_name(dt);
+    EXPECT_GE(min(u).item<double>(), 0.0) << dtype_name(dt);
+  }
+  Tensor n = uniform({20000}, -3.0, -2.0, DType::bf16, Device::cpu(), &g);
+  EXPECT_LT(max(n).item<double>(), -2.0);
+  EXPECT_GE(min(n).item<double>(), -3.0);
+  Tensor z = uniform({1000}, -1.0, 0.0, DType::bf16, Device::cpu(), &g);
+  EXPECT_LT(max(z).item<double>(), 0.0);
+  EXPECT_EQ(uniform({3}, 2.0, 2.0, DType::f32, Device::cpu(), &g).to_vector<float>(), (std::vector<float>{2, 2, 2}));
+}
+
+TEST(Random, IndependentOfThreadCountAndArgumentErrors) {
+  Generator a(9), b(9);
+  Tensor x = randn({50000}, DType::f32, Device::cpu(), &a);
+  int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Tensor y = randn({50000}, DType::f32, Device::cpu(), &b);
+  omp_set_num_threads(threads);
+  EXPECT_EQ(x.to_vector<float>(), y.to_vector<float>());
+  EXPECT_THROW(uniform({2}, 1.0, 0.0), Error);
+  EXPECT_THROW(normal({2}, 0.0, -1.0), Error);
+  EXPECT_THROW(randn({2}, DType::i64), Error);
+  EXPECT_THROW(randint(5, 5, {2}), Error);
+  EXPECT_THROW(bernoulli_mask({2}, 1.5), Error);
+  EXPECT_THROW(randn({-1}), Error);
+  Tensor r = randint(-2, 2, {10000});
+  EXPECT_EQ(r.dtype(), DType::i64);
+  EXPECT_EQ(min(r).item<int64_t>(), -2);
+  EXPECT_EQ(max(r).item<int64_t>(), 1);
 }

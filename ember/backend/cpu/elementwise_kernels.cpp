@@ -2,49 +2,122 @@
 // contiguous inner loop (which GCC vectorises for AVX-512) whenever the
 // innermost strides allow, and a strided one otherwise. 16-bit floats are
 // computed in float and rounded once on store.
+//
+// Floating-point operations never trap in ember (no FP exceptions are
+// enabled), so tell GCC: under the default -ftrapping-math it refuses to turn
+// `cond ? f(x) : y` into a vector select, which left exp, tanh, sigmoid, silu,
+// gelu_tanh, clamp and maximum as scalar loops. Results are unchanged.
+#pragma GCC optimize("no-trapping-math")
+
 #include "ember/backend/cpu/elementwise_kernels.h"
 
 #include <cmath>
+#include <limits>
 
 #include "ember/backend/cpu/loops.h"
 
 namespace ember::cpu {
 namespace {
 
-template <typename C>
-inline C gelu_exact(C x) {
-  return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
+// Force-inlined: this file instantiates every op for every dtype, and past
+// GCC's unit-growth limit it stops inlining, which turns the vector loops
+// back into scalar calls.
+#define EMBER_INLINE [[gnu::always_inline]] inline
+#define EMBER_LAMBDA_INLINE __attribute__((always_inline))
+
+// Float exp and tanh that GCC can vectorise (libm calls stay scalar, which made
+// exp, sigmoid, silu, tanh and gelu_tanh compute-bound at a few hundred MB/s).
+// Cephes-style: exp(x) = 2^n * exp(r) with |r| <= ln2/2 and a degree-6
+// polynomial; under 2 ulp, with IEEE results at the edges (overflow to inf,
+// gradual underflow to 0, NaN in gives NaN out). Every branch is a select.
+EMBER_INLINE float exp_f32(float x) {
+  constexpr float kMax = 88.72283935546875f;  // above: overflow to inf
+  constexpr float kMin = -103.97208404541016f;  // below: underflow to 0
+  float xc = x < kMin ? kMin : (x > kMax ? kMax : x);  // NaN stays NaN and poisons y below
+  // Round to nearest by adding and removing 1.5 * 2^23 (std::floor and
+  // x != x would keep GCC from vectorising the loop).
+  constexpr float kRound = 12582912.0f;
+  float n = (xc * 1.44269504088896341f + kRound) - kRound;
+  float r = xc - n * 0.693359375f;  // ln 2 in two parts, so n * ln2 is exact enough
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * r * r + r + 1.0f;
+  // 2^n as two factors so that n down to -150 (subnormal results) stays exact.
+  int32_t ni = int32_t(n);
+  int32_t n1 = ni >> 1, n2 = ni - n1;
+  y = y * bits_float(uint32_t(n1 + 127) << 23) * bits_float(uint32_t(n2 + 127) << 23);
+  y = x > kMax ? std::numeric_limits<float>::infinity() : y;
+  return x < kMin ? 0.0f : y;
 }
-template <typename C>
-inline C gelu_tanh_form(C x) {
-  const C k = C(0.79788456080286535588);  // sqrt(2/pi)
-  return C(0.5) * x * (C(1) + std::tanh(k * (x + C(0.044715) * x * x * x)));
+
+EMBER_INLINE float tanh_f32(float x) {
+  // Small |x|: an odd polynomial (1 - 2/(e+1) would cancel); else via exp.
+  float z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  float small = x + x * z * p;
+  float a = x < 0.0f ? -x : x;
+  float big = 1.0f - 2.0f / (exp_f32(2.0f * a) + 1.0f);
+  big = x < 0.0f ? -big : big;
+  return a < 0.625f ? small : big;
 }
 
 template <typename C>
-inline C apply_unary(UnaryOp op, C x) {
-  switch (op) {
-    case UnaryOp::neg: return -x;
-    case UnaryOp::abs: return x < C(0) ? -x : x;
-    case UnaryOp::exp: return std::exp(x);
-    case UnaryOp::log: return std::log(x);
-    case UnaryOp::sqrt: return std::sqrt(x);
-    case UnaryOp::rsqrt: return C(1) / std::sqrt(x);
-    case UnaryOp::tanh: return std::tanh(x);
-    case UnaryOp::sigmoid: return C(1) / (C(1) + std::exp(-x));
-    case UnaryOp::relu: return x > C(0) ? x : C(0);
-    case UnaryOp::gelu: return gelu_exact(x);
-    case UnaryOp::gelu_tanh: return gelu_tanh_form(x);
-    case UnaryOp::silu: return x / (C(1) + std::exp(-x));
-    case UnaryOp::sin: return std::sin(x);
-    case UnaryOp::cos: return std::cos(x);
-    case UnaryOp::erf: return std::erf(x);
-    case UnaryOp::sign: return C((x > C(0)) - (x < C(0)));
-    case UnaryOp::square: return x * x;
-    case UnaryOp::reciprocal: return C(1) / x;
-    case UnaryOp::logical_not: return C(x == C(0));
+EMBER_INLINE C exp_c(C x) {
+  if constexpr (std::is_same_v<C, float>) return exp_f32(x);
+  else return std::exp(x);
+}
+template <typename C>
+EMBER_INLINE C tanh_c(C x) {
+  if constexpr (std::is_same_v<C, float>) return tanh_f32(x);
+  else return std::tanh(x);
+}
+
+template <typename C>
+EMBER_INLINE C gelu_exact(C x) {
+  return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
+}
+template <typename C>
+EMBER_INLINE C gelu_tanh_form(C x) {
+  const C k = C(0.79788456080286535588);  // sqrt(2/pi)
+  return C(0.5) * x * (C(1) + tanh_c(k * (x + C(0.044715) * x * x * x)));
+}
+
+// One elementwise function per op. The op is a template parameter and each
+// body is an `if constexpr` branch, so an instantiation holds only its own op:
+// small enough to inline into the loop, which then vectorises.
+template <UnaryOp OP, typename C>
+EMBER_INLINE C apply_unary(C x) {
+  if constexpr (OP == UnaryOp::neg) return -x;
+  else if constexpr (OP == UnaryOp::abs) {
+    if constexpr (std::is_unsigned_v<C>) return x;
+    else return x < C(0) ? C(-x) : C(x == C(0) ? C(0) : x);  // abs(-0.0) is +0.0
   }
-  return x;
+  else if constexpr (OP == UnaryOp::exp) return exp_c(x);
+  else if constexpr (OP == UnaryOp::log) return std::log(x);
+  else if constexpr (OP == UnaryOp::sqrt) return std::sqrt(x);
+  else if constexpr (OP == UnaryOp::rsqrt) return C(1) / std::sqrt(x);
+  else if constexpr (OP == UnaryOp::tanh) return tanh_c(x);
+  else if constexpr (OP == UnaryOp::sigmoid) return C(1) / (C(1) + exp_c(-x));
+  else if constexpr (OP == UnaryOp::relu) return x < C(0) ? C(0) : x;  // NaN propagates, as in PyTorch
+  else if constexpr (OP == UnaryOp::gelu) return gelu_exact(x);
+  else if constexpr (OP == UnaryOp::gelu_tanh) return gelu_tanh_form(x);
+  else if constexpr (OP == UnaryOp::silu) return x / (C(1) + exp_c(-x));
+  else if constexpr (OP == UnaryOp::sin) return std::sin(x);
+  else if constexpr (OP == UnaryOp::cos) return std::cos(x);
+  else if constexpr (OP == UnaryOp::erf) return std::erf(x);
+  else if constexpr (OP == UnaryOp::sign) return C((x > C(0)) - (x < C(0)));
+  else if constexpr (OP == UnaryOp::square) return x * x;
+  else if constexpr (OP == UnaryOp::reciprocal) return C(1) / x;
+  else return C(x == C(0));  // logical_not
 }
 
 // The op is a template parameter so each inner loop is specialised and vectorisable.
@@ -58,9 +131,9 @@ void unary_typed(const Tensor& in, Tensor& out) {
                         T* o = dst + off[0];
                         const T* s = src + off[1];
                         if (st[0] == 1 && st[1] == 1) {
-                          for (int64_t i = 0; i < n; ++i) o[i] = T(apply_unary<C>(OP, C(s[i])));
+                          for (int64_t i = 0; i < n; ++i) o[i] = T(apply_unary<OP, C>(C(s[i])));
                         } else {
-                          for (int64_t i = 0; i < n; ++i) o[i * st[0]] = T(apply_unary<C>(OP, C(s[i * st[1]])));
+                          for (int64_t i = 0; i < n; ++i) o[i * st[0]] = T(apply_unary<OP, C>(C(s[i * st[1]])));
                         }
                       });
 }
@@ -78,41 +151,31 @@ void unary_dispatch(UnaryOp op, const Tensor& in, Tensor& out) {
   }
 }
 
-template <typename C>
-inline C apply_binary(BinaryOp op, C a, C b) {
-  switch (op) {
-    case BinaryOp::add: return a + b;
-    case BinaryOp::sub: return a - b;
-    case BinaryOp::mul: return a * b;
-    case BinaryOp::div:
-      if constexpr (std::is_integral_v<C>) return b == 0 ? C(0) : C(a / b);  // no SIGFPE on bad input
-      else return a / b;
-    case BinaryOp::pow:
-      if constexpr (std::is_integral_v<C>) return C(std::pow(double(a), double(b)));
-      else return std::pow(a, b);
-    case BinaryOp::maximum:
-      if constexpr (!std::is_integral_v<C>) if (a != a || b != b) return a + b;  // NaN propagates
-      return a > b ? a : b;
-    case BinaryOp::minimum:
-      if constexpr (!std::is_integral_v<C>) if (a != a || b != b) return a + b;
-      return a < b ? a : b;
-    default: return C(0);
-  }
-}
-
-template <typename C>
-inline bool apply_compare(BinaryOp op, C a, C b) {
-  switch (op) {
-    case BinaryOp::eq: return a == b;
-    case BinaryOp::ne: return a != b;
-    case BinaryOp::lt: return a < b;
-    case BinaryOp::le: return a <= b;
-    case BinaryOp::gt: return a > b;
-    case BinaryOp::ge: return a >= b;
-    case BinaryOp::logical_and: return a != C(0) && b != C(0);
-    case BinaryOp::logical_or: return a != C(0) || b != C(0);
-    default: return false;
-  }
+template <BinaryOp OP, typename C>
+EMBER_INLINE C apply_binary(C a, C b) {
+  if constexpr (OP == BinaryOp::add) return a + b;
+  else if constexpr (OP == BinaryOp::sub) return a - b;
+  else if constexpr (OP == BinaryOp::mul) return a * b;
+  else if constexpr (OP == BinaryOp::div) {
+    if constexpr (std::is_integral_v<C>) return b == 0 ? C(0) : C(a / b);  // no SIGFPE on bad input
+    else return a / b;
+  } else if constexpr (OP == BinaryOp::pow) {
+    if constexpr (std::is_integral_v<C>) return C(std::pow(double(a), double(b)));
+    else return std::pow(a, b);
+  } else if constexpr (OP == BinaryOp::maximum) {
+    if constexpr (std::is_integral_v<C>) return a > b ? a : b;
+    else return a != a || b != b ? a + b : (a > b ? a : b);  // NaN propagates
+  } else if constexpr (OP == BinaryOp::minimum) {
+    if constexpr (std::is_integral_v<C>) return a < b ? a : b;
+    else return a != a || b != b ? a + b : (a < b ? a : b);
+  } else if constexpr (OP == BinaryOp::eq) return a == b;
+  else if constexpr (OP == BinaryOp::ne) return a != b;
+  else if constexpr (OP == BinaryOp::lt) return a < b;
+  else if constexpr (OP == BinaryOp::le) return a <= b;
+  else if constexpr (OP == BinaryOp::gt) return a > b;
+  else if constexpr (OP == BinaryOp::ge) return a >= b;
+  else if constexpr (OP == BinaryOp::logical_and) return a != C(0) && b != C(0);
+  else return a != C(0) || b != C(0);  // logical_or
 }
 
 template <BinaryOp OP, typename T, typename O>
@@ -123,10 +186,7 @@ void binary_typed(const Tensor& a, const Tensor& b, Tensor& out) {
   O* po = static_cast<O*>(out.raw_data());
   Strides sa = broadcast_strides(a.shape(), a.strides(), out.shape());
   Strides sb = broadcast_strides(b.shape(), b.strides(), out.shape());
-  auto f = [](C x, C y) -> O {
-    if constexpr (is_comparison(OP)) return O(apply_compare<C>(OP, x, y));
-    else return O(apply_binary<C>(OP, x, y));
-  };
+  auto f = [](C x, C y) EMBER_LAMBDA_INLINE -> O { return O(apply_binary<OP, C>(x, y)); };
   for_each_strided<3>(out.shape(), {out.strides(), sa, sb},
                       [&](std::array<int64_t, 3> off, std::array<int64_t, 3> st, int64_t n) {
                         O* o = po + off[0];
@@ -203,22 +263,34 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
   });
 }
 
+namespace {
+// A clamp bound in the compute type. For integers an infinite or out-of-range
+// bound would be undefined behaviour to convert, so it saturates, and a
+// fractional bound rounds inwards (x >= 0.5 means x >= 1 for an integer).
+template <typename C>
+C clamp_bound(double v, bool lower) {
+  if constexpr (std::is_integral_v<C>) {
+    v = lower ? std::ceil(v) : std::floor(v);
+    if (v <= double(std::numeric_limits<C>::lowest())) return std::numeric_limits<C>::lowest();
+    if (v >= double(std::numeric_limits<C>::max())) return std::numeric_limits<C>::max();
+    return C(v);
+  } else {
+    return C(v);
+  }
+}
+}  // namespace
+
 void clamp(const Tensor& in, double lo, double hi, Tensor& out) {
   visit_dtype(in.dtype(), "clamp", [&]<typename T>() {
     using C = compute_t<T>;
     const T* src = static_cast<const T*>(in.raw_data());
     T* dst = static_cast<T*>(out.raw_data());
-    C l = C(lo), h = C(hi);
+    C l = clamp_bound<C>(lo, true), h = clamp_bound<C>(hi, false);
     for_each_strided<2>(out.shape(), {out.strides(), in.strides()},
                         [&](std::array<int64_t, 2> off, std::array<int64_t, 2> st, int64_t n) {
                           for (int64_t i = 0; i < n; ++i) {
                             C v = C(src[off[1] + i * st[1]]);
-                            if constexpr (!std::is_integral_v<C>) {
-                              if (v != v) {
-                                dst[off[0] + i * st[0]] = T(v);
-                                continue;
-                              }
-                            }
+                            // NaN fails both comparisons and passes through.
                             dst[off[0] + i * st[0]] = T(v < l ? l : (v > h ? h : v));
                           }
                         });
@@ -231,7 +303,7 @@ void copy_cast(const Tensor& src, Tensor& out) {
     visit_dtype(out.dtype(), "copy", [&]<typename D>() {
       const S* ps = static_cast<const S*>(src.raw_data());
       D* pd = static_cast<D*>(out.raw_data());
-      auto convert = [](S v) -> D {
+      auto convert = [](S v) EMBER_LAMBDA_INLINE -> D {
         if constexpr (std::is_same_v<S, D>) return v;
         else if constexpr (std::is_same_v<D, bool>) return compute_t<S>(v) != compute_t<S>(0);
         else return D(compute_t<D>(compute_t<S>(v)));
@@ -261,5 +333,8 @@ void fill(Tensor& out, double value) {
     });
   });
 }
+
+#undef EMBER_INLINE
+#undef EMBER_LAMBDA_INLINE
 
 }  // namespace ember::cpu

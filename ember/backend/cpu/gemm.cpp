@@ -1,9 +1,18 @@
 // GEMM bindings: oneDNN's sgemm for float32 (it dispatches on CPU features, so
-// it stays fast on CPUs newer than the library), CBLAS for float64.
+// it stays fast on CPUs newer than the library), CBLAS for float64, and oneDNN's
+// matmul primitive for bf16/f16 where the CPU has native 16-bit dot products.
 #include "ember/backend/cpu/gemm.h"
 
 #include <cblas.h>
-#include <dnnl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
+#include <string>
+#include <unordered_map>
 
 #include "ember/core/error.h"
 
@@ -21,6 +30,126 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
   if (m == 0 || n == 0) return;
   cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(m), int(n),
               int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+namespace {
+
+std::atomic<bool> g_lowp_enabled{true};
+
+struct LowpKey {
+  int64_t m, n, k, lda, ldb, ldc;
+  uint8_t dtype, trans_a, trans_b, bias;
+  bool operator==(const LowpKey& o) const { return std::memcmp(this, &o, sizeof(LowpKey)) == 0; }
+};
+struct LowpKeyHash {
+  size_t operator()(const LowpKey& key) const {
+    const int64_t v[7] = {key.m, key.n, key.k, key.lda, key.ldb, key.ldc,
+                          int64_t(key.dtype) | int64_t(key.trans_a) << 8 | int64_t(key.trans_b) << 16 |
+                              int64_t(key.bias) << 24};
+    size_t h = 1469598103934665603ull;
+    for (int64_t x : v) h = (h ^ size_t(x)) * 1099511628211ull;
+    return h;
+  }
+};
+
+struct LowpEntry {
+  std::optional<dnnl::matmul> prim;  // empty: oneDNN has no fast kernel, use the float path
+  dnnl::matmul::primitive_desc pd;
+  std::string impl;
+};
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// Creates the primitive for one shape; declines reference kernels, which are
+// orders of magnitude slower than converting to float and calling sgemm.
+LowpEntry make_entry(const LowpKey& key) {
+  using dt = dnnl::memory::data_type;
+  using dims = dnnl::memory::dims;
+  dt type = key.dtype == uint8_t(DType::bf16) ? dt::bf16 : dt::f16;
+  LowpEntry entry;
+  try {
+    dnnl::memory::desc a({key.m, key.k}, type, key.trans_a ? dims{1, key.lda} : dims{key.lda, 1});
+    dnnl::memory::desc b({key.k, key.n}, type, key.trans_b ? dims{1, key.ldb} : dims{key.ldb, 1});
+    dnnl::memory::desc c({key.m, key.n}, type, dims{key.ldc, 1});
+    std::optional<dnnl::matmul::desc> desc;
+    if (key.bias) desc.emplace(a, b, dnnl::memory::desc({1, key.n}, dt::f32, dims{key.n, 1}), c);
+    else desc.emplace(a, b, c);
+    dnnl::matmul::primitive_desc pd(*desc, cpu_engine());
+    entry.impl = pd.impl_info_str();
+    if (entry.impl.find("ref") == std::string::npos) {
+      entry.prim.emplace(pd);
+      entry.pd = pd;
+    }
+  } catch (const dnnl::error&) {
+    // No implementation for this dtype on this CPU: leave prim empty.
+  }
+  return entry;
+}
+
+// Returns a copy (primitive handles are reference-counted), so a concurrent clear() is harmless.
+LowpEntry lookup(const LowpKey& key) {
+  static std::mutex mu;
+  static std::unordered_map<LowpKey, LowpEntry, LowpKeyHash> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  // Bound the cache: shapes in a training run repeat, so this only trims pathological use.
+  if (cache.size() >= 4096) cache.clear();
+  return cache.emplace(key, make_entry(key)).first->second;
+}
+
+LowpKey make_key(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
+                 int64_t ldc, bool bias) {
+  LowpKey key;
+  std::memset(&key, 0, sizeof(key));  // padding takes part in operator==
+  key.m = m;
+  key.n = n;
+  key.k = k;
+  key.lda = lda;
+  key.ldb = ldb;
+  key.ldc = ldc;
+  key.dtype = uint8_t(dtype);
+  key.trans_a = trans_a;
+  key.trans_b = trans_b;
+  key.bias = bias;
+  return key;
+}
+
+}  // namespace
+
+void set_lowp_gemm_enabled(bool enabled) { g_lowp_enabled = enabled; }
+bool lowp_gemm_enabled() { return g_lowp_enabled; }
+
+const char* lowp_gemm_impl(DType dtype, int64_t m, int64_t n, int64_t k) {
+  if (dtype != DType::bf16 && dtype != DType::f16) return "";
+  static thread_local std::string impl;
+  LowpEntry e = lookup(make_key(dtype, false, false, m, n, k, std::max<int64_t>(k, 1),
+                                       std::max<int64_t>(n, 1), std::max<int64_t>(n, 1), false));
+  impl = e.prim ? e.impl : "";
+  return impl.c_str();
+}
+
+bool gemm_lowp(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda,
+               const void* b, int64_t ldb, void* c, int64_t ldc, const float* bias) {
+  if (!g_lowp_enabled || (dtype != DType::bf16 && dtype != DType::f16)) return false;
+  if (m == 0 || n == 0 || k == 0) return false;  // degenerate shapes: the caller fills
+  LowpEntry e = lookup(make_key(dtype, trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr));
+  if (!e.prim) return false;
+  dnnl::matmul& prim = *e.prim;
+  const dnnl::matmul::primitive_desc& pd = e.pd;
+  dnnl::engine& engine = cpu_engine();
+  dnnl::memory ma(pd.src_desc(), engine, const_cast<void*>(a));
+  dnnl::memory mb(pd.weights_desc(), engine, const_cast<void*>(b));
+  dnnl::memory mc(pd.dst_desc(), engine, c);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(pd.bias_desc(), engine, const_cast<float*>(bias)));
+  dnnl::stream stream(engine);
+  prim.execute(stream, args);
+  stream.wait();
+  return true;
 }
 
 }  // namespace ember::cpu

@@ -5,11 +5,31 @@
 
 #include <cstdint>
 
+#include "ember/core/dtype.h"
+
 namespace ember::cpu {
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
           const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
+
+// 16-bit GEMM through oneDNN's matmul primitive (bf16 or f16 A, B and C; float32
+// accumulation and an optional float32 bias of n values added before the one
+// rounding into C): C = op(A) * op(B) (+ bias). Primitives are cached per shape,
+// so an eager loop pays creation once. Returns false, doing nothing, when oneDNN
+// has no optimised kernel for this dtype on this CPU (it needs AVX-512 BF16, AMX
+// or AVX-512 FP16; a reference kernel is refused as too slow); the caller then
+// converts to float32 and uses the float GEMM instead.
+bool gemm_lowp(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda,
+               const void* b, int64_t ldb, void* c, int64_t ldc, const float* bias = nullptr);
+
+// Switches the oneDNN 16-bit path off (false) or back on, so that tests and
+// benchmarks can compare it with the convert-to-float path. On by default.
+void set_lowp_gemm_enabled(bool enabled);
+bool lowp_gemm_enabled();
+// The kernel oneDNN picks for a 16-bit GEMM of this shape ("brg:avx512_core_amx",
+// ...), or "" when gemm_lowp would decline it.
+const char* lowp_gemm_impl(DType dtype, int64_t m, int64_t n, int64_t k);
 
 }  // namespace ember::cpu

@@ -49,6 +49,38 @@ StridedLayout<N> coalesce(const Shape& shape, const std::array<Strides, N>& stri
   return out;
 }
 
+// Side of the square tiles used when an operand is strided in the innermost
+// dimension but contiguous in another (a transpose): walking 32 x 32 tiles keeps
+// both the rows written and the columns read in L1 instead of touching a new
+// cache line (and often a new page) for every element read.
+constexpr int64_t kTile = 32;
+
+// The dimension to tile together with the innermost one, or -1 for none.
+template <size_t N>
+int tile_dim(const StridedLayout<N>& L) {
+  size_t nd = L.shape.size();
+  if (nd < 2 || L.shape[nd - 1] < kTile) return -1;
+  for (size_t k = 0; k < N; ++k) {
+    int64_t s = L.strides[k][nd - 1];
+    if (s == 0 || s == 1 || s == -1) continue;
+    for (size_t d = 0; d + 1 < nd; ++d)
+      if (L.strides[k][d] == 1 && L.shape[d] >= kTile) return int(d);
+  }
+  return -1;
+}
+
+// Runs body(w) for w in [0, work), on all threads when `parallel`. The serial
+// case skips the OpenMP runtime entirely: small ops are dominated by overhead.
+template <typename B>
+void run_work(int64_t work, bool parallel, B&& body) {
+  if (!parallel) {
+    for (int64_t w = 0; w < work; ++w) body(w);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t w = 0; w < work; ++w) body(w);
+}
+
 // inner(std::array<int64_t, N> offsets, std::array<int64_t, N> inner_strides, int64_t count)
 template <size_t N, typename F>
 void for_each_strided(const Shape& shape, const std::array<Strides, N>& strides, F&& inner,
@@ -58,18 +90,43 @@ void for_each_strided(const Shape& shape, const std::array<Strides, N>& strides,
   StridedLayout<N> L = coalesce<N>(shape, strides);
   size_t nd = L.shape.size();
   int64_t inner_n = L.shape[nd - 1];
+  std::array<int64_t, N> inner_strides;
+  for (size_t k = 0; k < N; ++k) inner_strides[k] = L.strides[k][nd - 1];
+  int threads = omp_get_max_threads();
+
+  int t = tile_dim<N>(L);
+  if (t >= 0) {
+    int64_t nt = L.shape[size_t(t)];
+    int64_t tiles_i = (inner_n + kTile - 1) / kTile, tiles_t = (nt + kTile - 1) / kTile;
+    int64_t work = total / (inner_n * nt) * tiles_t * tiles_i;
+    run_work(work, total >= grain && work > 1 && threads > 1, [&](int64_t w) {
+      int64_t ti = w % tiles_i, rest = w / tiles_i;
+      int64_t tt = rest % tiles_t, r = rest / tiles_t;
+      std::array<int64_t, N> base{};
+      for (size_t d = nd - 1; d-- > 0;) {
+        if (int(d) == t) continue;
+        int64_t i = r % L.shape[d];
+        r /= L.shape[d];
+        for (size_t k = 0; k < N; ++k) base[k] += i * L.strides[k][d];
+      }
+      int64_t i0 = ti * kTile, count = std::min(kTile, inner_n - i0);
+      int64_t j0 = tt * kTile, j1 = std::min(nt, j0 + kTile);
+      for (int64_t j = j0; j < j1; ++j) {
+        std::array<int64_t, N> off;
+        for (size_t k = 0; k < N; ++k) off[k] = base[k] + j * L.strides[k][size_t(t)] + i0 * inner_strides[k];
+        inner(off, inner_strides, count);
+      }
+    });
+    return;
+  }
+
   int64_t rows = total / inner_n;
   // Split long rows into chunks so that a single huge row still uses all threads.
   int64_t chunk = inner_n;
-  int threads = omp_get_max_threads();
   if (rows < threads && total >= grain) chunk = std::max<int64_t>(grain / 4, (inner_n + threads - 1) / threads);
   int64_t chunks_per_row = (inner_n + chunk - 1) / chunk;
   int64_t work = rows * chunks_per_row;
-  std::array<int64_t, N> inner_strides;
-  for (size_t k = 0; k < N; ++k) inner_strides[k] = L.strides[k][nd - 1];
-
-#pragma omp parallel for schedule(static) if (total >= grain && work > 1)
-  for (int64_t w = 0; w < work; ++w) {
+  run_work(work, total >= grain && work > 1 && threads > 1, [&](int64_t w) {
     int64_t row = w / chunks_per_row;
     int64_t start = (w % chunks_per_row) * chunk;
     int64_t count = std::min(chunk, inner_n - start);
@@ -82,7 +139,7 @@ void for_each_strided(const Shape& shape, const std::array<Strides, N>& strides,
     }
     for (size_t k = 0; k < N; ++k) off[k] += start * inner_strides[k];
     inner(off, inner_strides, count);
-  }
+  });
 }
 
 // Runs fn(begin, end) over [0, n) in parallel chunks when n is large enough.

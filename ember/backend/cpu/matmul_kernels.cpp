@@ -1,0 +1,260 @@
+// Batched, broadcasting matrix products on the CPU, mapped onto GEMM calls
+// (see matmul_kernels.h for the layout rules).
+#include "ember/backend/cpu/matmul_kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "ember/backend/cpu/elementwise_kernels.h"
+#include "ember/backend/cpu/gemm.h"
+#include "ember/backend/cpu/loops.h"
+
+namespace ember::cpu {
+
+Tensor strided_view(const Tensor& x, const Shape& shape, const Strides& strides) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = x.storage();
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->offset = x.offset();
+  impl->dtype = x.dtype();
+  impl->device = x.device();
+  return Tensor(impl);
+}
+
+namespace {
+
+// How one matrix (rows x cols, strides rs, cs) reads as a GEMM operand.
+struct MatLayout {
+  bool trans = false;
+  int64_t ld = 1;
+};
+
+// Row-major (cs == 1) is op = N with ld = rs; column-major (rs == 1) is op = T
+// with ld = cs. Strides of size-1 dimensions do not matter, and BLAS wants
+// ld >= max(1, the stored row length).
+std::optional<MatLayout> gemm_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
+  if ((cols <= 1 || cs == 1) && (rows <= 1 || rs >= std::max<int64_t>(1, cols)))
+    return MatLayout{false, rows <= 1 ? std::max<int64_t>(1, cols) : rs};
+  if ((rows <= 1 || rs == 1) && (cols <= 1 || cs >= std::max<int64_t>(1, rows)))
+    return MatLayout{true, cols <= 1 ? std::max<int64_t>(1, rows) : cs};
+  return std::nullopt;
+}
+
+std::optional<MatLayout> layout_of(const Tensor& x) {
+  size_t n = x.shape().size();
+  return gemm_layout(x.shape()[n - 2], x.shape()[n - 1], x.strides()[n - 2], x.strides()[n - 1]);
+}
+
+// x itself when its matrices are GEMM operands, else a contiguous copy; in
+// `dtype` (a converting copy when it differs).
+Tensor as_operand(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype && layout_of(x)) return x;
+  Tensor c = Tensor::empty(x.shape(), dtype, x.device());
+  copy_cast(x, c);
+  return c;
+}
+
+// One GEMM of the batch: C_i = op(A_i) op(B_i) (+ C_i when beta is 1).
+// Returns false only when a 16-bit call was declined (the caller falls back).
+using GemmFn = bool (*)(const void* ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void* a,
+                        int64_t lda, const void* b, int64_t ldb, void* c, int64_t ldc);
+
+// Everything a batch of GEMM calls needs, computed from the operands' strides.
+struct BatchPlan {
+  int64_t m = 0, n = 0, k = 0, batches = 1;
+  MatLayout la, lb;
+  std::vector<int64_t> off_a, off_b;  // element offsets of each batch's matrices
+  bool folded = false;                // one GEMM with batches * m rows
+};
+
+// Folding: b is the same matrix for every batch, and a's batch and row
+// dimensions collapse into one dimension of rows with a single stride.
+bool fold_rows(const Shape& batch, const Strides& sa, const Strides& sb, const Tensor& a, int64_t m, int64_t k,
+               int64_t& ld) {
+  for (size_t d = 0; d < batch.size(); ++d)
+    if (batch[d] > 1 && sb[d] != 0) return false;
+  size_t n = a.shape().size();
+  if (k > 1 && a.strides()[n - 1] != 1) return false;
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (size, stride), outermost first
+  for (size_t d = 0; d < batch.size(); ++d)
+    if (batch[d] > 1) dims.emplace_back(batch[d], sa[d]);
+  if (m > 1) dims.emplace_back(m, a.strides()[n - 2]);
+  for (size_t d = 0; d + 1 < dims.size(); ++d)
+    if (dims[d].second != dims[d + 1].second * dims[d + 1].first) return false;
+  ld = dims.empty() ? std::max<int64_t>(1, k) : dims.back().second;
+  return ld >= std::max<int64_t>(1, k);
+}
+
+BatchPlan make_plan(const Tensor& a, const Tensor& b, const Tensor& out) {
+  BatchPlan p;
+  size_t na = a.shape().size(), nb = b.shape().size();
+  p.m = a.shape()[na - 2];
+  p.k = a.shape()[na - 1];
+  p.n = b.shape()[nb - 1];
+  p.la = *layout_of(a);
+  p.lb = *layout_of(b);
+  Shape batch(out.shape().begin(), out.shape().end() - 2);
+  p.batches = numel(batch);
+  Strides sa = broadcast_strides(Shape(a.shape().begin(), a.shape().end() - 2),
+                                 Strides(a.strides().begin(), a.strides().end() - 2), batch);
+  Strides sb = broadcast_strides(Shape(b.shape().begin(), b.shape().end() - 2),
+                                 Strides(b.strides().begin(), b.strides().end() - 2), batch);
+  int64_t ld = 0;
+  if (p.batches > 1 && fold_rows(batch, sa, sb, a, p.m, p.k, ld)) {
+    p.folded = true;
+    p.la = MatLayout{false, ld};
+    p.m *= p.batches;
+    p.batches = 1;
+    p.off_a = {0};
+    p.off_b = {0};
+    return p;
+  }
+  p.off_a.resize(size_t(p.batches));
+  p.off_b.resize(size_t(p.batches));
+  for (int64_t i = 0; i < p.batches; ++i) {
+    int64_t r = i, oa = 0, ob = 0;
+    for (size_t d = batch.size(); d-- > 0;) {
+      int64_t idx = r % batch[d];
+      r /= batch[d];
+      oa += idx * sa[d];
+      ob += idx * sb[d];
+    }
+    p.off_a[size_t(i)] = oa;
+    p.off_b[size_t(i)] = ob;
+  }
+  return p;
+}
+
+// Runs the plan: C (contiguous, batches * m * n elements of `elem` bytes).
+bool run_plan(const BatchPlan& p, const void* a, const void* b, void* c, size_t elem, GemmFn fn, const void* ctx,
+              bool over_batch) {
+  auto one = [&](int64_t i) {
+    const char* pa = static_cast<const char*>(a) + p.off_a[size_t(i)] * int64_t(elem);
+    const char* pb = static_cast<const char*>(b) + p.off_b[size_t(i)] * int64_t(elem);
+    char* pc = static_cast<char*>(c) + i * p.m * p.n * int64_t(elem);
+    return fn(ctx, p.la.trans, p.lb.trans, p.m, p.n, p.k, pa, p.la.ld, pb, p.lb.ld, pc, p.n);
+  };
+  if (over_batch && p.batches > 1) {
+    // Inside this region the GEMM library sees it is nested and stays on one thread.
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < p.batches; ++i) one(i);
+    return true;
+  }
+  for (int64_t i = 0; i < p.batches; ++i)
+    if (!one(i)) return false;
+  return true;
+}
+
+struct BlasCtx {
+  double beta;
+};
+
+template <typename T>
+bool blas_call(const void* ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda,
+               const void* b, int64_t ldb, void* c, int64_t ldc) {
+  T beta = T(static_cast<const BlasCtx*>(ctx)->beta);
+  gemm(ta, tb, m, n, k, T(1), static_cast<const T*>(a), lda, static_cast<const T*>(b), ldb, beta,
+       static_cast<T*>(c), ldc);
+  return true;
+}
+
+struct LowpCtx {
+  DType dtype;
+  const float* bias;
+};
+
+bool lowp_call(const void* ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda,
+               const void* b, int64_t ldb, void* c, int64_t ldc) {
+  auto* x = static_cast<const LowpCtx*>(ctx);
+  return gemm_lowp(x->dtype, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, x->bias);
+}
+
+// Writes the bias (or zeros) into every row of the contiguous output, the
+// starting value of C for a GEMM with beta = 1.
+template <typename T>
+void init_rows(T* c, int64_t rows, int64_t n, const std::vector<T>& bias) {
+  parallel_for(rows, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(n, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T* row = c + r * n;
+      if (bias.empty()) std::fill(row, row + n, T(0));
+      else std::copy(bias.begin(), bias.end(), row);
+    }
+  });
+}
+
+template <typename T>
+std::vector<T> bias_values(const Tensor& bias) {
+  if (!bias.defined()) return {};
+  std::vector<T> v;
+  for (auto x : bias.to_vector<double>()) v.push_back(T(x));
+  return v;
+}
+
+bool use_over_batch(BatchThreads threads, const BatchPlan& p) {
+  if (threads == BatchThreads::over_batch) return true;
+  if (threads == BatchThreads::inside_gemm) return false;
+  return p.batches > 1 && omp_get_max_threads() > 1 && 2.0 * double(p.m) * double(p.n) * double(p.k) <
+                                                            kBatchParallelFlops;
+}
+
+// float32 / float64 through BLAS; `out` contiguous of the same type.
+template <typename T>
+void matmul_blas(const Tensor& a, const Tensor& b, Tensor& out, const Tensor& bias, BatchThreads threads) {
+  std::vector<T> bv = bias_values<T>(bias);
+  int64_t n = out.shape().back();
+  int64_t rows = out.numel() / n;
+  int64_t k = a.shape().back();
+  if (k == 0) {  // an empty sum: zeros, plus the bias
+    init_rows(out.data<T>(), rows, n, bv);
+    return;
+  }
+  Tensor A = as_operand(a, dtype_of<T>::value);
+  Tensor B = as_operand(b, dtype_of<T>::value);
+  BatchPlan p = make_plan(A, B, out);
+  if (!bv.empty()) init_rows(out.data<T>(), rows, n, bv);
+  BlasCtx ctx{bv.empty() ? 0.0 : 1.0};
+  // OpenBLAS (float64) runs its own thread pool; keep it out of OpenMP regions.
+  bool over_batch = std::is_same_v<T, float> && use_over_batch(threads, p);
+  run_plan(p, A.data<T>(), B.data<T>(), out.data<T>(), sizeof(T), blas_call<T>, &ctx, over_batch);
+}
+
+// bf16 / float16: oneDNN's native 16-bit matmul when it has one for this CPU
+// (float32 accumulation, one rounding); else convert to float32, multiply, and
+// round once.
+void matmul_16bit(const Tensor& a, const Tensor& b, Tensor& out, const Tensor& bias, BatchThreads threads) {
+  int64_t k = a.shape().back();
+  if (k > 0 && lowp_gemm_enabled()) {
+    Tensor A = as_operand(a, a.dtype());
+    Tensor B = as_operand(b, b.dtype());
+    BatchPlan p = make_plan(A, B, out);
+    std::vector<float> bv = bias_values<float>(bias);
+    LowpCtx ctx{out.dtype(), bv.empty() ? nullptr : bv.data()};
+    // Sequential over the batch: oneDNN threads each product itself. The first
+    // call decides for all (same shape), so a decline leaves out untouched.
+    if (run_plan(p, A.raw_data(), B.raw_data(), out.raw_data(), out.itemsize(), lowp_call, &ctx, false)) return;
+  }
+  Tensor af = as_operand(a, DType::f32);
+  Tensor bf = as_operand(b, DType::f32);
+  Tensor cf = Tensor::empty(out.shape(), DType::f32, out.device());
+  matmul_blas<float>(af, bf, cf, bias, threads);
+  copy_cast(cf, out);
+}
+
+}  // namespace
+
+void matmul(const Tensor& a, const Tensor& b, Tensor& out, const Tensor& bias, BatchThreads threads) {
+  if (out.numel() == 0) return;
+  switch (out.dtype()) {
+    case DType::f32: return matmul_blas<float>(a, b, out, bias, threads);
+    case DType::f64: return matmul_blas<double>(a, b, out, bias, threads);
+    case DType::bf16:
+    case DType::f16: return matmul_16bit(a, b, out, bias, threads);
+    default: fail("matmul", "expects floating-point operands, got ", dtype_name(out.dtype()));
+  }
+}
+
+}  // namespace ember::cpu

@@ -1,0 +1,215 @@
+// scaled_dot_product_attention as one fused primitive (flash attention on the
+// CPU, see backend/cpu/attention_kernels.h) with a fused backward primitive.
+//
+// The forward primitive outputs the attention result and the per-row
+// logsumexp; AttentionBackward recomputes score blocks from them. Its own vjp
+// (second derivatives) is the reverse-mode derivative of the composite form
+//   P = softmax(scale q k^T + mask), O = P v
+// written in ordinary ops (matmul, softmax), which does materialise P.
+#include <cmath>
+
+#include "ember/backend/cpu/attention_kernels.h"
+#include "ember/backend/cpu/elementwise_kernels.h"
+#include "ember/ops/creation.h"
+#include "ember/ops/dispatch.h"
+#include "ember/ops/elementwise.h"
+#include "ember/ops/linalg.h"
+#include "ember/ops/nn_ops.h"
+#include "ember/ops/reduce.h"
+#include "ember/ops/shape_ops.h"
+
+namespace ember {
+namespace {
+
+constexpr const char* kOp = "scaled_dot_product_attention";
+
+Tensor contiguous_data(const Tensor& x) {
+  if (x.is_contiguous()) return x;
+  Tensor c = Tensor::empty(x.shape(), x.dtype(), x.device());
+  cpu::copy_cast(x, c);
+  return c;
+}
+
+DType stats_dtype(DType x) { return x == DType::f64 ? DType::f64 : DType::f32; }
+
+cpu::AttentionDims dims_of(const Tensor& q, const Tensor& k, bool causal, double scale) {
+  cpu::AttentionDims d;
+  d.B = q.shape(0);
+  d.H = q.shape(1);
+  d.T = q.shape(2);
+  d.D = q.shape(3);
+  d.Hkv = k.shape(1);
+  d.S = k.shape(2);
+  d.causal = causal;
+  d.scale = scale;
+  return d;
+}
+
+// [B, Hkv, S, D] -> [B, H, S, D], each kv head repeated for its H / Hkv query heads.
+Tensor expand_heads(const Tensor& kv, int64_t H) {
+  const Shape& s = kv.shape();
+  int64_t G = H / s[1];
+  if (G == 1) return kv;
+  Tensor e = expand(unsqueeze(kv, 2), {s[0], s[1], G, s[2], s[3]});
+  return reshape(e, {s[0], H, s[2], s[3]});
+}
+
+// The adjoint of expand_heads: sums each group of query heads onto its kv head.
+Tensor sum_heads(const Tensor& x, int64_t Hkv) {
+  const Shape& s = x.shape();
+  int64_t G = s[1] / Hkv;
+  if (G == 1) return x;
+  return sum(reshape(x, {s[0], Hkv, G, s[2], s[3]}), {2});
+}
+
+// [T, S] bool: query t may see key s when s <= t + (S - T).
+Tensor causal_mask(int64_t T, int64_t S) {
+  Tensor rows = unsqueeze(arange(0, double(T), 1, DType::i64) + double(S - T), 1);
+  Tensor cols = unsqueeze(arange(0, double(S), 1, DType::i64), 0);
+  return ge(rows, cols);
+}
+
+Tensor mT(const Tensor& x) { return transpose(x, -1, -2); }
+
+class AttentionPrim final : public Primitive {
+ public:
+  AttentionPrim(bool causal, double scale) : causal_(causal), scale_(scale) {}
+  const char* name() const override { return kOp; }
+  Attrs attrs() const override { return {{"causal", int64_t(causal_)}, {"scale", scale_}}; }
+  std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
+    const Tensor &q = in[0], &k = in[1], &v = in[2];
+    if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4)
+      fail(kOp, "expects q [B, H, T, D] and k, v [B, Hkv, S, D], got q ", shape_str(q.shape()), ", k ",
+           shape_str(k.shape()), ", v ", shape_str(v.shape()));
+    if (!is_floating(q.dtype())) fail(kOp, "expects floating-point tensors, got ", dtype_name(q.dtype()));
+    if (k.dtype() != q.dtype() || v.dtype() != q.dtype())
+      fail(kOp, "q, k and v must have one dtype, got ", dtype_name(q.dtype()), ", ", dtype_name(k.dtype()), ", ",
+           dtype_name(v.dtype()));
+    if (k.shape() != v.shape())
+      fail(kOp, "k ", shape_str(k.shape()), " and v ", shape_str(v.shape()), " must have the same shape");
+    if (k.shape(0) != q.shape(0) || k.shape(3) != q.shape(3))
+      fail(kOp, "q ", shape_str(q.shape()), " and k ", shape_str(k.shape()),
+           " must agree in batch size and head dimension");
+    if (k.shape(1) < 1 || q.shape(1) % k.shape(1) != 0)
+      fail(kOp, "the number of query heads (", q.shape(1), ") must be a multiple of the number of kv heads (",
+           k.shape(1), ")");
+    Shape lse(q.shape().begin(), q.shape().end() - 1);
+    return {{q.shape(), q.dtype()}, {lse, stats_dtype(q.dtype())}};
+  }
+  void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cpu::attention_forward(dims_of(in[0], in[1], causal_, scale_), contiguous_data(in[0]), contiguous_data(in[1]),
+                           contiguous_data(in[2]), out[0], out[1]);
+  }
+  std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
+                          const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override;
+
+ private:
+  bool causal_;
+  double scale_;
+};
+
+// Inputs: q, k, v, o, lse, do. Outputs: dq, dk, dv.
+class AttentionBackwardPrim final : public Primitive {
+ public:
+  AttentionBackwardPrim(bool causal, double scale) : causal_(causal), scale_(scale) {}
+  const char* name() const override { return "scaled_dot_product_attention_backward"; }
+  Attrs attrs() const override { return {{"causal", int64_t(causal_)}, {"scale", scale_}}; }
+  std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
+    const Tensor& q = in[0];
+    const Tensor& dout = in[5];
+    if (dout.shape() != q.shape() || dout.dtype() != q.dtype())
+      fail(name(), "output gradient ", dtype_name(dout.dtype()), " ", shape_str(dout.shape()),
+           " does not match the output ", dtype_name(q.dtype()), " ", shape_str(q.shape()));
+    return {{q.shape(), q.dtype()}, {in[1].shape(), q.dtype()}, {in[2].shape(), q.dtype()}};
+  }
+  void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cpu::attention_backward(dims_of(in[0], in[1], causal_, scale_), contiguous_data(in[0]), contiguous_data(in[1]),
+                            contiguous_data(in[2]), contiguous_data(in[3]), contiguous_data(in[4]),
+                            contiguous_data(in[5]), out[0], out[1], out[2]);
+  }
+  std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
+                          const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override;
+
+ private:
+  bool causal_;
+  double scale_;
+};
+
+std::vector<Tensor> AttentionPrim::vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
+                                       const std::vector<Tensor>& ct, const std::vector<bool>&) const {
+  if (!ct[0].defined()) return {Tensor(), Tensor(), Tensor()};  // lse is internal
+  return ember::apply(std::make_shared<AttentionBackwardPrim>(causal_, scale_), {in[0], in[1], in[2], out[0], out[1], ct[0]});
+}
+
+// With kx, vx the kv heads expanded to H heads, S = scale q kx^T (+ mask),
+// P = softmax(S), the backward computes dP = dO vx^T, dS = P (dP - rowsum(dP P)),
+//   dq = scale dS kx,  dk = scale dS^T q,  dv = P^T dO  (dk, dv summed per group).
+// Below, u_X is the cotangent of X, propagated back through those lines.
+std::vector<Tensor> AttentionBackwardPrim::vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&,
+                                               const std::vector<Tensor>& ct, const std::vector<bool>& needs) const {
+  const Tensor &q = in[0], &k = in[1], &v = in[2], &dout = in[5];
+  const int64_t H = q.shape(1), Hkv = k.shape(1);
+  const std::vector<int64_t> last{-1};
+  Tensor kx = expand_heads(k, H), vx = expand_heads(v, H);
+  Tensor scores = matmul(q, mT(kx)) * scale_;
+  Tensor mask;
+  if (causal_) {
+    mask = causal_mask(q.shape(2), k.shape(2));
+    scores = where(mask, scores, -INFINITY);
+  }
+  Tensor P = softmax(scores, -1);
+  // A query that sees no key has an all-masked row (nan softmax); the fused kernels give it zeros.
+  if (causal_) P = where(mask, P, 0.0);
+  Tensor dP = matmul(dout, mT(vx));
+  Tensor dS = P * (dP - sum(dP * P, last, true));
+
+  Tensor u_dS, u_q, u_kx, u_P, u_dO, u_vx;
+  auto acc = [](Tensor& slot, const Tensor& t) { slot = slot.defined() ? slot + t : t; };
+  if (ct[0].defined()) {
+    acc(u_dS, matmul(ct[0], mT(kx)) * scale_);
+    acc(u_kx, matmul(mT(dS), ct[0]) * scale_);
+  }
+  if (ct[1].defined()) {
+    Tensor udk = expand_heads(ct[1], H);
+    acc(u_dS, matmul(q, mT(udk)) * scale_);
+    acc(u_q, matmul(dS, udk) * scale_);
+  }
+  if (ct[2].defined()) {
+    Tensor udv = expand_heads(ct[2], H);
+    acc(u_P, matmul(dout, mT(udv)));
+    acc(u_dO, matmul(P, udv));
+  }
+  if (u_dS.defined()) {
+    Tensor w = P * u_dS;
+    Tensor sw = sum(w, last, true);
+    Tensor u_dP = w - P * sw;
+    acc(u_P, u_dS * (dP - sum(dP * P, last, true)) - sw * dP);
+    acc(u_dO, matmul(u_dP, vx));
+    acc(u_vx, matmul(mT(u_dP), dout));
+  }
+  if (u_P.defined()) {
+    Tensor u_S = P * (u_P - sum(u_P * P, last, true)) * scale_;
+    acc(u_q, matmul(u_S, kx));
+    acc(u_kx, matmul(mT(u_S), q));
+  }
+  std::vector<Tensor> grads(in.size());
+  if (needs[0]) grads[0] = u_q;
+  if (needs[1] && u_kx.defined()) grads[1] = sum_heads(u_kx, Hkv);
+  if (needs[2] && u_vx.defined()) grads[2] = sum_heads(u_vx, Hkv);
+  if (needs[5]) grads[5] = u_dO;
+  return grads;
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, double scale) {
+  if (!q.defined() || !k.defined() || !v.defined()) fail(kOp, "q, k or v is an undefined tensor");
+  if (!std::isfinite(scale)) fail(kOp, "scale must be finite, got ", scale);
+  if (scale == 0.0) {
+    if (q.ndim() != 4) fail(kOp, "expects q [B, H, T, D], got ", shape_str(q.shape()));
+    scale = 1.0 / std::sqrt(double(std::max<int64_t>(q.shape(3), 1)));
+  }
+  return ember::apply(make_prim<AttentionPrim>(causal, scale), {q, k, v})[0];
+}
+
+}  // namespace ember

@@ -1,0 +1,260 @@
+// Optimizer base: groups, the step loop, state_dict and its validation.
+#include "ember/optim/optimizer.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_set>
+
+#include "ember/autograd/grad_mode.h"
+#include "ember/ops/creation.h"
+#include "ember/ops/elementwise.h"
+#include "ember/optim/fused_updates.h"
+
+namespace ember::optim {
+namespace {
+
+std::string join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
+  return out;
+}
+
+// Splits "state.12.exp_avg" into ("state", 12, "exp_avg"); false when the key has another form.
+bool parse_key(const std::string& key, std::string& kind, int64_t& index, std::string& field) {
+  size_t a = key.find('.');
+  if (a == std::string::npos) return false;
+  size_t b = key.find('.', a + 1);
+  if (b == std::string::npos || b == a + 1 || b + 1 >= key.size()) return false;
+  kind = key.substr(0, a);
+  std::string num = key.substr(a + 1, b - a - 1);
+  for (char c : num)
+    if (c < '0' || c > '9') return false;
+  if (num.size() > 9) return false;
+  index = std::stoll(num);
+  field = key.substr(b + 1);
+  return kind == "state" || kind == "param_groups";
+}
+
+}  // namespace
+
+double ParamGroup::get(const std::string& key) const {
+  auto it = options.find(key);
+  if (it == options.end()) {
+    std::vector<std::string> have;
+    for (const auto& [k, v] : options) have.push_back(k);
+    fail("optimizer", "parameter group has no option '", key, "' (it has: ", join(have, ", "), ")");
+  }
+  return it->second;
+}
+
+std::vector<ParamGroup> single_group(const std::vector<Tensor>& params) { return {ParamGroup{params, {}}}; }
+
+Optimizer::Optimizer(std::string name, Options defaults) : name_(std::move(name)), defaults_(std::move(defaults)) {}
+
+void Optimizer::add_param_group(ParamGroup group) {
+  std::unordered_set<const TensorImpl*> seen;
+  for (const ParamGroup& g : groups_)
+    for (const Tensor& p : g.params) seen.insert(&p.impl());
+  for (size_t i = 0; i < group.params.size(); ++i) {
+    const Tensor& p = group.params[i];
+    EMBER_CHECK(p.defined(), name_, "parameter ", i, " of the new group is undefined");
+    EMBER_CHECK(is_floating(p.dtype()), name_, "parameter ", i, " must be floating-point, got ", dtype_name(p.dtype()));
+    EMBER_CHECK(p.is_leaf(), name_, "parameter ", i, " is not a leaf tensor (it was computed by an op)");
+    EMBER_CHECK(p.is_contiguous(), name_, "parameter ", i, " of shape ", shape_str(p.shape()),
+                " must be contiguous to be updated in place");
+    EMBER_CHECK(seen.insert(&p.impl()).second, name_, "parameter ", i,
+                " of the new group appears more than once among the optimizer's parameters");
+  }
+  for (const auto& [key, value] : defaults_) group.options.emplace(key, value);
+  for (const auto& [key, value] : group.options)
+    EMBER_CHECK(defaults_.count(key) || key == "initial_lr", name_, "unknown option '", key, "'");
+  validate(group);
+  state_.resize(state_.size() + group.params.size());
+  groups_.push_back(std::move(group));
+}
+
+void Optimizer::set_lr(double lr) {
+  EMBER_CHECK(lr >= 0.0, name_, "learning rate must be non-negative, got ", lr);
+  for (ParamGroup& g : groups_) g.set_lr(lr);
+}
+
+const ParamState& Optimizer::state(size_t index) const {
+  EMBER_CHECK(index < state_.size(), name_, "parameter index ", index, " out of range for ", state_.size(),
+              " parameters");
+  return state_[index];
+}
+
+void Optimizer::step() {
+  NoGradGuard no_grad;
+  size_t index = 0;
+  for (const ParamGroup& group : groups_) {
+    for (const Tensor& p : group.params) {
+      ParamState& st = state_[index++];
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      if (g.shape() != p.shape())
+        fail(name_, "gradient shape ", shape_str(g.shape()), " does not match parameter shape ", shape_str(p.shape()));
+      if (g.device() != p.device())
+        fail(name_, "gradient on ", g.device().str(), " but parameter on ", p.device().str());
+      // Gradients may be broadcast or transposed views; the fused kernels read flat memory.
+      if (g.dtype() != p.dtype()) g = cast(g, p.dtype());
+      g = contiguous(g);
+      st.step += 1;
+      try {
+        update(group, p, g, st);
+      } catch (...) {
+        st.step -= 1;  // a failed update leaves the parameter's state as it was
+        throw;
+      }
+    }
+  }
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  for (const ParamGroup& group : groups_)
+    for (const Tensor& p : group.params) {
+      if (!p.grad().defined()) continue;
+      // A fresh zero tensor rather than filling in place: a gradient may be a
+      // broadcast view, or shared with a tensor the caller still holds.
+      if (set_to_none) p.impl().grad = nullptr;
+      else p.set_grad(zeros(p.shape(), p.dtype(), p.device()));
+    }
+}
+
+TensorMap Optimizer::state_dict() const {
+  TensorMap out;
+  int64_t index = 0;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    std::string prefix = "param_groups." + std::to_string(g) + ".";
+    std::vector<int64_t> ids;
+    for (size_t k = 0; k < groups_[g].params.size(); ++k) ids.push_back(index++);
+    out.emplace(prefix + "params", tensor_i64(ids, {int64_t(ids.size())}));
+    for (const auto& [key, value] : groups_[g].options) out.emplace(prefix + key, scalar(value, DType::f64));
+  }
+  for (size_t i = 0; i < state_.size(); ++i) {
+    const ParamState& st = state_[i];
+    if (st.step == 0 && st.tensors.empty()) continue;
+    std::string prefix = "state." + std::to_string(i) + ".";
+    out.emplace(prefix + "step", tensor_i64({st.step}, {}));
+    for (const auto& [name, t] : st.tensors) out.emplace(prefix + name, t);
+  }
+  return out;
+}
+
+void Optimizer::load_state_dict(const TensorMap& sd) {
+  std::vector<std::string> problems;
+  // Which group each global parameter index belongs to, and the parameters themselves.
+  std::vector<size_t> group_of;
+  std::vector<Tensor> params;
+  for (size_t g = 0; g < groups_.size(); ++g)
+    for (const Tensor& p : groups_[g].params) {
+      group_of.push_back(g);
+      params.push_back(p);
+    }
+
+  std::vector<Options> new_options(groups_.size());
+  std::vector<bool> group_seen(groups_.size(), false);
+  std::vector<ParamState> new_state(state_.size());
+  std::vector<bool> has_step(state_.size(), false);
+  std::set<std::string> present;  // state keys in the checkpoint, valid or not
+  std::vector<std::string> unexpected;
+  for (const auto& [key, t] : sd) {
+    std::string kind, field;
+    int64_t index = 0;
+    if (!parse_key(key, kind, index, field) || !t.defined()) {
+      unexpected.push_back(key);
+      continue;
+    }
+    if (kind == "param_groups") {
+      if (size_t(index) >= groups_.size()) {
+        problems.push_back(str_cat("the checkpoint has parameter group ", index, " but the optimizer has ",
+                                   groups_.size(), " groups"));
+        continue;
+      }
+      group_seen[size_t(index)] = true;
+      if (field == "params") {
+        std::vector<int64_t> want;
+        int64_t first = 0;
+        for (size_t g = 0; g < size_t(index); ++g) first += int64_t(groups_[g].params.size());
+        for (size_t k = 0; k < groups_[size_t(index)].params.size(); ++k) want.push_back(first + int64_t(k));
+        std::vector<int64_t> got = t.dtype() == DType::i64 ? t.to_vector<int64_t>() : std::vector<int64_t>{-1};
+        if (got != want)
+          problems.push_back(str_cat("parameter group ", index, " holds ", got.size(),
+                                     " parameters in the checkpoint but ", want.size(), " in the optimizer"));
+      } else if (t.numel() != 1) {
+        problems.push_back(str_cat("option ", key, " must be a scalar, got shape ", shape_str(t.shape())));
+      } else {
+        new_options[size_t(index)][field] = t.item<double>();
+      }
+      continue;
+    }
+    // kind == "state"
+    if (size_t(index) >= state_.size()) {
+      problems.push_back(str_cat("state for parameter ", index, " but the optimizer has ", state_.size(),
+                                 " parameters"));
+      continue;
+    }
+    const Tensor& p = params[size_t(index)];
+    if (field == "step") {
+      if (t.numel() != 1) {
+        problems.push_back(str_cat(key, " must be a scalar, got shape ", shape_str(t.shape())));
+        continue;
+      }
+      new_state[size_t(index)].step = int64_t(t.item<double>());
+      has_step[size_t(index)] = true;
+      continue;
+    }
+    present.insert(key);
+    std::vector<std::string> names = state_names(groups_[group_of[size_t(index)]]);
+    if (std::find(names.begin(), names.end(), field) == names.end()) {
+      unexpected.push_back(key);
+    } else if (t.shape() != p.shape()) {
+      problems.push_back(str_cat("shape mismatch for ", key, ": checkpoint ", shape_str(t.shape()), " vs parameter ",
+                                 shape_str(p.shape())));
+    } else if (!is_floating(t.dtype())) {
+      problems.push_back(str_cat(key, " must be floating-point, got ", dtype_name(t.dtype())));
+    } else {
+      new_state[size_t(index)].tensors[field] = t;
+    }
+  }
+  for (size_t g = 0; g < groups_.size(); ++g)
+    if (!group_seen[g]) problems.push_back(str_cat("parameter group ", g, " is missing from the checkpoint"));
+  for (size_t i = 0; i < new_state.size(); ++i) {
+    if (!has_step[i] && !new_state[i].tensors.empty())
+      problems.push_back(str_cat("state.", i, ".step is missing"));
+    if (!has_step[i]) continue;
+    std::vector<std::string> missing;
+    for (const std::string& n : state_names(groups_[group_of[i]]))
+      if (!present.count("state." + std::to_string(i) + "." + n))
+        missing.push_back("state." + std::to_string(i) + "." + n);
+    if (!missing.empty()) problems.push_back("missing state: " + join(missing, ", "));
+  }
+  if (!unexpected.empty()) problems.push_back("unexpected keys: " + join(unexpected, ", "));
+  // Hyper-parameters must still make sense for this optimizer.
+  if (problems.empty()) {
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      ParamGroup candidate{{}, groups_[g].options};
+      for (const auto& [k, v] : new_options[g]) {
+        if (!defaults_.count(k) && k != "initial_lr") problems.push_back(str_cat("unknown option '", k, "'"));
+        candidate.options[k] = v;
+      }
+      try {
+        validate(candidate);
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+      new_options[g] = candidate.options;
+    }
+  }
+  if (!problems.empty()) fail(name_ + ".load_state_dict", join(problems, "; "));
+
+  // Own copies, in the dtype and on the device the update kernels expect.
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < new_state.size(); ++i)
+    for (auto& [n, t] : new_state[i].tensors)
+      t = clone(cast(to_device(t.detach(), params[i].device()), optimizer_state_dtype(params[i].dtype()))).detach();
+  for (size_t g = 0; g < groups_.size(); ++g) groups_[g].options = new_options[g];
+  state_ = std::move(new_state);
+}
+
+}  // namespace ember::optim

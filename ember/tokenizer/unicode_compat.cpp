@@ -1,0 +1,96 @@
+// Split-pattern rewriting for PCRE2 (see unicode_compat.h) and its table.
+#include "ember/tokenizer/unicode_compat.h"
+
+#include <cstdio>
+#include <map>
+#include <utility>
+#include <vector>
+
+namespace ember {
+
+namespace {
+
+using Ranges = std::vector<std::pair<unsigned, unsigned>>;
+
+// Code points in each class for tiktoken (Unicode 16) but not for PCRE2 10.42 (Unicode 14).
+const std::map<std::string, Ranges>& newer_members() {
+  static const std::map<std::string, Ranges> table = {
+#include "ember/tokenizer/unicode_table.inc"
+  };
+  return table;
+}
+
+// Rust's \s: the White_Space property.
+constexpr const char* kWhiteSpace =
+    R"(\t\n\x{0B}\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+
+std::string code_point(unsigned c) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "\\x{%X}", c);
+  return buf;
+}
+
+std::string class_body(const std::string& name, bool negated_escape) {
+  std::string body = std::string(negated_escape ? "\\P{" : "\\p{") + name + "}";
+  if (negated_escape) return body;
+  auto it = newer_members().find(name);
+  if (it == newer_members().end()) return body;
+  for (const auto& [lo, hi] : it->second) body += lo == hi ? code_point(lo) : code_point(lo) + "-" + code_point(hi);
+  return body;
+}
+
+}  // namespace
+
+std::string adapt_pattern_for_pcre2(const std::string& p) {
+  std::string out;
+  out.reserve(p.size() * 2);
+  bool in_class = false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c != '\\' || i + 1 >= p.size()) {
+      if (c == '[' && !in_class) {
+        in_class = true;
+        out += c;
+        // A ']' right after '[' or '[^' is a literal, not the end.
+        if (i + 1 < p.size() && p[i + 1] == '^') out += p[++i];
+        if (i + 1 < p.size() && p[i + 1] == ']') out += p[++i];
+        continue;
+      }
+      if (c == ']' && in_class) in_class = false;
+      out += c;
+      continue;
+    }
+    const char e = p[i + 1];
+    if ((e == 'p' || e == 'P') && i + 2 < p.size() && p[i + 2] == '{') {
+      size_t close = p.find('}', i + 3);
+      if (close != std::string::npos) {
+        std::string name = p.substr(i + 3, close - i - 3);
+        const bool known = newer_members().count(name) > 0;
+        if (known && e == 'p') {
+          out += in_class ? class_body(name, false) : "[" + class_body(name, false) + "]";
+          i = close;
+          continue;
+        }
+        if (known && !in_class) {  // \P{X} outside a class: everything but the widened \p{X}
+          out += "[^" + class_body(name, false) + "]";
+          i = close;
+          continue;
+        }
+      }
+    } else if (e == 's') {
+      out += in_class ? std::string(kWhiteSpace) : "[" + std::string(kWhiteSpace) + "]";
+      ++i;
+      continue;
+    } else if (e == 'S' && !in_class) {
+      out += "[^" + std::string(kWhiteSpace) + "]";
+      ++i;
+      continue;
+    }
+    out += c;
+    out += e;
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace ember

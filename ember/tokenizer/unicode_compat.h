@@ -1,0 +1,21 @@
+// Makes a tiktoken split pattern mean under PCRE2 what it means under Rust's
+// regex crate (which tiktoken uses), so ember's pieces are tiktoken's for
+// every code point, not just for common text.
+//
+// Two differences are bridged, by rewriting the pattern before compiling:
+//  - Unicode version: Debian's PCRE2 10.42 has Unicode 14 tables, tiktoken's
+//    regex Unicode 16. Each \p{L}, \p{Lu}, \p{Ll}, \p{Lt}, \p{Lm}, \p{Lo},
+//    \p{M}, \p{N} gets the code points assigned to it since then, as ranges
+//    (a table measured against tiktoken by tests/conformance/tiktoken_unicode_table.py).
+//    With a newer PCRE2 the extra ranges are harmless (already members).
+//  - \s: Rust's is exactly White_Space; PCRE2's also takes U+180E, so \s
+//    (and \S outside classes) become the explicit White_Space set.
+#pragma once
+
+#include <string>
+
+namespace ember {
+
+std::string adapt_pattern_for_pcre2(const std::string& pattern);
+
+}  // namespace ember
