@@ -16,7 +16,8 @@ namespace {
 constexpr int64_t kN = int64_t(1) << 24;  // 16M floats = 64 MiB per tensor
 
 void BM_memcpy(benchmark::State& state) {
-  std::vector<float> a(size_t(kN), 1.0f), b(size_t(kN));
+  std::vector<float> a(size_t(kN), 1.0f);
+  std::vector<float> b(a.size());
   for (auto _ : state) {
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < 16; ++p) std::memcpy(b.data() + p * (kN / 16), a.data() + p * (kN / 16), sizeof(float) * size_t(kN / 16));

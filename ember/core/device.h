@@ -1,6 +1,7 @@
 // Device: where a tensor's storage lives ("cpu", "cuda:0"). A plain value type.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace ember {

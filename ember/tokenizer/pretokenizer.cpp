@@ -62,9 +62,13 @@ std::string pcre2_message(int code) {
 }  // namespace
 
 struct Pretokenizer::Impl {
-  pcre2_code* code = nullptr;
-  bool jit = false;
-  ~Impl() { pcre2_code_free(code); }
+  pcre2_code* fast = nullptr;   // the pattern as given
+  pcre2_code* exact = nullptr;  // rewritten for tiktoken's Unicode semantics; null when identical
+  bool fast_jit = false, exact_jit = false;
+  ~Impl() {
+    pcre2_code_free(fast);
+    pcre2_code_free(exact);
+  }
 };
 
 Pretokenizer::Pretokenizer(std::string pattern) : pattern_(std::move(pattern)), impl_(std::make_unique<Impl>()) {
@@ -76,21 +80,21 @@ Pretokenizer::Pretokenizer(std::string pattern) : pattern_(std::move(pattern)), 
   };
   int error = 0;
   PCRE2_SIZE offset = 0;
-  // The pattern as given is compiled first so that errors point into it, not
-  // into the rewritten form (unicode_compat.h), which is what runs.
-  pcre2_code* plain = compile(pattern_, error, offset);
-  if (!plain) {
+  impl_->fast = compile(pattern_, error, offset);
+  if (!impl_->fast) {
     fail("tokenizer", "split pattern does not compile at offset ", offset, ": ", pcre2_message(error),
          " (pattern: ", pattern_, ")");
   }
-  pcre2_code_free(plain);
+  impl_->fast_jit = pcre2_jit_compile(impl_->fast, PCRE2_JIT_COMPLETE) == 0;
   const std::string adapted = adapt_pattern_for_pcre2(pattern_);
-  impl_->code = compile(adapted, error, offset);
-  if (!impl_->code) {
-    fail("tokenizer", "split pattern does not compile after Unicode adaptation, at offset ", offset, ": ",
-         pcre2_message(error), " (pattern: ", adapted, ")");
+  if (adapted != pattern_) {
+    impl_->exact = compile(adapted, error, offset);
+    if (!impl_->exact) {
+      fail("tokenizer", "split pattern does not compile after Unicode adaptation, at offset ", offset, ": ",
+           pcre2_message(error), " (pattern: ", adapted, ")");
+    }
+    impl_->exact_jit = pcre2_jit_compile(impl_->exact, PCRE2_JIT_COMPLETE) == 0;
   }
-  impl_->jit = pcre2_jit_compile(impl_->code, PCRE2_JIT_COMPLETE) == 0;
 }
 
 Pretokenizer::~Pretokenizer() = default;
@@ -98,12 +102,19 @@ Pretokenizer::Pretokenizer(Pretokenizer&&) noexcept = default;
 Pretokenizer& Pretokenizer::operator=(Pretokenizer&&) noexcept = default;
 
 void Pretokenizer::split(std::string_view text, std::vector<std::string_view>& out) const {
-  split_some(text, 0, out, static_cast<size_t>(-1));
+  split_some(text, 0, out, static_cast<size_t>(-1), needs_exact(text));
+}
+
+bool Pretokenizer::needs_exact(std::string_view text) const {
+  return impl_->exact != nullptr && has_newer_code_points(text);
 }
 
 size_t Pretokenizer::split_some(std::string_view text, size_t start, std::vector<std::string_view>& out,
-                                size_t max_pieces) const {
+                                size_t max_pieces, bool exact) const {
   MatchScratch& s = scratch();
+  const bool use_exact = exact && impl_->exact != nullptr;
+  pcre2_code* code = use_exact ? impl_->exact : impl_->fast;
+  const bool jit = use_exact ? impl_->exact_jit : impl_->fast_jit;
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   const size_t n = text.size();
   const size_t limit = out.size() + max_pieces;
@@ -111,8 +122,8 @@ size_t Pretokenizer::split_some(std::string_view text, size_t start, std::vector
   size_t covered = start;  // end of the last emitted piece
   while (pos < n) {
     if (out.size() >= limit) return covered;
-    int rc = impl_->jit ? pcre2_jit_match(impl_->code, subject, n, pos, 0, s.data, s.context)
-                        : pcre2_match(impl_->code, subject, n, pos, 0, s.data, s.context);
+    int rc = jit ? pcre2_jit_match(code, subject, n, pos, 0, s.data, s.context)
+                 : pcre2_match(code, subject, n, pos, 0, s.data, s.context);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) fail("tokenizer", "regex match failed at byte ", pos, ": ", pcre2_message(rc));
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s.data);

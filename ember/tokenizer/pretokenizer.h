@@ -8,9 +8,11 @@
 // pieces therefore always tile the text exactly, which is what lets any byte
 // string round-trip through encode/decode.
 //
-// The pattern is rewritten before compiling (unicode_compat.h) so that its
-// Unicode classes and \s mean what they mean to tiktoken's Rust regex; the
-// pattern() accessor still returns it as given.
+// The pattern is also compiled in a rewritten form (unicode_compat.h) whose
+// Unicode classes and \s mean exactly what they mean to tiktoken's Rust
+// regex. That form is slower, and differs only on rare code points, so it runs
+// only for texts that contain one (needs_exact()); pattern() returns the
+// pattern as given.
 #pragma once
 
 #include <cstddef>
@@ -47,11 +49,15 @@ class Pretokenizer {
   // shared read-only and each call uses its own match state.
   void split(std::string_view text, std::vector<std::string_view>& out) const;
 
+  // Whether `text` must be split with the rewritten pattern (see above).
+  bool needs_exact(std::string_view text) const;
+
   // Resumable form for long texts: appends at most about `max_pieces` pieces
   // of text[start..] and returns where to resume (text.size() when done).
-  // Matching always sees the whole text, so the pieces are the same as split()'s.
-  size_t split_some(std::string_view text, size_t start, std::vector<std::string_view>& out,
-                    size_t max_pieces) const;
+  // Matching always sees the whole text, so the pieces are the same as
+  // split()'s when `exact` is needs_exact(text) (or true).
+  size_t split_some(std::string_view text, size_t start, std::vector<std::string_view>& out, size_t max_pieces,
+                    bool exact) const;
 
   const std::string& pattern() const { return pattern_; }
 

@@ -106,10 +106,11 @@ void Tokenizer::encode_text(std::string_view text, std::vector<TokenId>& out) co
   constexpr size_t kBatch = 4096;
   std::vector<std::string_view> pieces;
   pieces.reserve(kBatch + 2);
+  const bool exact = pretokenizer_.needs_exact(text);
   size_t pos = 0;
   while (pos < text.size()) {
     pieces.clear();
-    pos = pretokenizer_.split_some(text, pos, pieces, kBatch);
+    pos = pretokenizer_.split_some(text, pos, pieces, kBatch, exact);
     for (std::string_view piece : pieces) encode_piece(piece, out);
   }
 }

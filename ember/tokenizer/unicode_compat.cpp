@@ -1,6 +1,8 @@
 // Split-pattern rewriting for PCRE2 (see unicode_compat.h) and its table.
 #include "ember/tokenizer/unicode_compat.h"
 
+#include <algorithm>
+#include <bitset>
 #include <cstdio>
 #include <map>
 #include <utility>
@@ -39,7 +41,62 @@ std::string class_body(const std::string& name, bool negated_escape) {
   return body;
 }
 
+// Every code point the rewriting touches, as sorted disjoint ranges, plus a
+// bitmap of the 256-code-point pages that hold any, so the scan of ordinary
+// text costs one bit test per multi-byte character.
+struct AffectedSet {
+  Ranges ranges;
+  std::bitset<0x110000 / 256> pages;
+  AffectedSet() {
+    ranges.push_back({0x180E, 0x180E});  // PCRE2's \s takes it, White_Space does not
+    for (const auto& [name, rs] : newer_members()) ranges.insert(ranges.end(), rs.begin(), rs.end());
+    std::sort(ranges.begin(), ranges.end());
+    for (const auto& [lo, hi] : ranges)
+      for (unsigned page = lo >> 8; page <= hi >> 8; ++page) pages.set(page);
+  }
+  bool contains(unsigned c) const {
+    if (c >= 0x110000 || !pages.test(c >> 8)) return false;
+    auto it = std::upper_bound(ranges.begin(), ranges.end(), std::pair<unsigned, unsigned>{c, 0xFFFFFFFFu});
+    return it != ranges.begin() && std::prev(it)->second >= c;
+  }
+};
+
+const AffectedSet& affected() {
+  static const AffectedSet set;
+  return set;
+}
+
 }  // namespace
+
+bool has_newer_code_points(std::string_view text) {
+  const AffectedSet& set = affected();
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  // Everything affected is U+0800 or above: only 3- and 4-byte sequences
+  // (lead byte >= 0xE0) need decoding.
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] < 0xE0) continue;
+    unsigned c;
+    size_t len;
+    if (p[i] < 0xF0) {
+      c = p[i] & 0x0F;
+      len = 3;
+    } else {
+      c = p[i] & 0x07;
+      len = 4;
+    }
+    if (i + len > n) break;
+    bool valid = true;
+    for (size_t k = 1; k < len; ++k) {
+      valid = valid && (p[i + k] & 0xC0) == 0x80;
+      c = (c << 6) | (p[i + k] & 0x3F);
+    }
+    if (!valid) continue;
+    if (set.contains(c)) return true;
+    i += len - 1;
+  }
+  return false;
+}
 
 std::string adapt_pattern_for_pcre2(const std::string& p) {
   std::string out;

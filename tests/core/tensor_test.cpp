@@ -3,6 +3,9 @@
 
 #include <omp.h>
 
+#include <cmath>
+#include <functional>
+
 #include "ember/ember.h"
 
 using namespace ember;
@@ -191,4 +194,38 @@ TEST(Random, IndependentOfThreadCountAndArgumentErrors) {
   EXPECT_EQ(r.dtype(), DType::i64);
   EXPECT_EQ(min(r).item<int64_t>(), -2);
   EXPECT_EQ(max(r).item<int64_t>(), 1);
+}
+
+TEST(Creation, ValuesAndErrors) {
+  EXPECT_EQ(full({2, 2}, 3.5).to_vector<float>(), (std::vector<float>{3.5, 3.5, 3.5, 3.5}));
+  EXPECT_EQ(zeros({3}, DType::i64).to_vector<int64_t>(), (std::vector<int64_t>{0, 0, 0}));
+  EXPECT_EQ(ones({2}, DType::b8).to_vector<bool>(), (std::vector<bool>{true, true}));
+  EXPECT_EQ(full_like(tensor({1, 2}, {2}, DType::bf16), -2).to_vector<float>(), (std::vector<float>{-2, -2}));
+  EXPECT_EQ(zeros_like(tensor({1, 2}, {2}, DType::f64)).dtype(), DType::f64);
+  EXPECT_EQ(ones_like(scalar(1)).shape(), Shape{});
+  EXPECT_EQ(arange(5).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(arange(5).dtype(), DType::i64);
+  EXPECT_EQ(arange(1.0, 2.0, 0.25, DType::f32).to_vector<float>(), (std::vector<float>{1, 1.25, 1.5, 1.75}));
+  EXPECT_EQ(arange(5.0, 0.0, -2.0, DType::f64).to_vector<double>(), (std::vector<double>{5, 3, 1}));
+  EXPECT_EQ(arange(3.0, 3.0).numel(), 0);
+  EXPECT_EQ(eye(3).to_vector<float>(), (std::vector<float>{1, 0, 0, 0, 1, 0, 0, 0, 1}));
+  EXPECT_EQ(eye(0).shape(), (Shape{0, 0}));
+  EXPECT_FALSE(full({2}, 1.0, DType::f64).requires_grad());
+  auto starts_with = [](const std::function<void()>& f, const std::string& prefix) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what()).rfind(prefix, 0) == 0;
+    }
+    return false;
+  };
+  EXPECT_TRUE(starts_with([] { arange(0.0, 1.0, 0.0); }, "[arange] needs finite start/stop and a non-zero step"));
+  EXPECT_TRUE(starts_with([] { arange(0.0, INFINITY); }, "[arange]"));
+  EXPECT_TRUE(starts_with([] { eye(-1); }, "[eye] size must be non-negative, got -1"));
+  EXPECT_TRUE(starts_with([] { zeros({2, -3}); }, "[empty] negative dimension in shape [2, -3]"));
+  EXPECT_TRUE(starts_with([] { uniform({2}, 1.0, 0.0); }, "[uniform]"));
+  EXPECT_TRUE(starts_with([] { normal({2}, 0.0, -1.0); }, "[normal]"));
+  EXPECT_TRUE(starts_with([] { randint(2, 1, {2}); }, "[randint] empty range [2, 1)"));
+  EXPECT_TRUE(starts_with([] { bernoulli_mask({2}, -0.1); }, "[bernoulli]"));
+  EXPECT_TRUE(starts_with([] { rand({2}, DType::i32); }, "[uniform] needs a floating-point dtype, got int32"));
 }

@@ -95,6 +95,25 @@ TEST(TiktokenEncoding, InvalidUtf8RoundTrips) {
   EXPECT_EQ(tok.decode(tok.encode_ordinary(text)), text);
 }
 
+// Code points where PCRE2 10.42 (Unicode 14) and tiktoken's regex (Unicode 16)
+// disagree: U+180E (whitespace to PCRE2 only) and letters/digits added in
+// Unicode 16. Ids from tiktoken 0.14.
+TEST(TiktokenEncoding, CodePointsNewerThanPcre2) {
+  if (!test::have_tiktoken("cl100k_base") || !test::have_tiktoken("o200k_base")) GTEST_SKIP() << "no tiktoken data";
+  const std::string ws = "x\u180e\u180e  y\u180e";
+  const std::string letters = "Tje \u1c89\u1c8a abc \U000105c0\U000105c1 12\U00010d40\U00010d41 ok";
+  const Tokenizer& cl = test::tiktoken_encoding("cl100k_base");
+  EXPECT_EQ(cl.encode_ordinary(ws), (std::vector<TokenId>{87, 157, 254, 236, 157, 254, 236, 220, 379, 157, 254, 236}));
+  EXPECT_EQ(cl.encode_ordinary(letters),
+            (std::vector<TokenId>{51, 3841, 87189, 110, 231, 157, 110, 232, 40122, 220, 172, 238, 245, 222, 172,
+                                  238, 245, 223, 220, 717, 172, 238, 113, 222, 172, 238, 113, 223, 5509}));
+  const Tokenizer& o200k = test::tiktoken_encoding("o200k_base");
+  EXPECT_EQ(o200k.encode_ordinary(ws), (std::vector<TokenId>{87, 157, 254, 236, 157, 254, 236, 220, 342, 157, 254, 236}));
+  EXPECT_EQ(o200k.encode_ordinary(letters),
+            (std::vector<TokenId>{51, 1587, 220, 157, 110, 231, 157, 110, 232, 75094, 220, 172, 238, 245, 222, 172,
+                                  238, 245, 223, 220, 899, 172, 238, 113, 222, 172, 238, 113, 223, 4763}));
+}
+
 TEST(TiktokenEncoding, MissingEncodingsJsonIsAClearError) {
   if (!test::have_tiktoken("gpt2")) GTEST_SKIP() << "no tiktoken data";
   const std::string dir = ::testing::TempDir() + "/ember_tok_nojson";

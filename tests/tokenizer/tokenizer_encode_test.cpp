@@ -8,6 +8,7 @@
 #include "ember/core/error.h"
 #include "ember/tokenizer/bpe.h"
 #include "ember/tokenizer/train.h"
+#include "ember/tokenizer/unicode_compat.h"
 #include "tokenizer/tiktoken_data.h"
 
 namespace ember {
@@ -73,13 +74,30 @@ TEST(TokenizerEncode, PiecesTileTheText) {
       ASSERT_EQ(joined, s);
       // The resumable form gives the same pieces in small steps.
       std::vector<std::string_view> stepped;
-      for (size_t pos = 0; pos < s.size();) pos = pre.split_some(s, pos, stepped, 3);
+      for (size_t pos = 0; pos < s.size();) pos = pre.split_some(s, pos, stepped, 3, pre.needs_exact(s));
       ASSERT_EQ(stepped, pieces);
     }
   }
   std::vector<std::string_view> pieces;
   Pretokenizer(kPatternCl100k).split("Hello world's 12345  \n", pieces);
   EXPECT_EQ(pieces, (std::vector<std::string_view>{"Hello", " world", "'s", " ", "123", "45", "  \n"}));
+}
+
+TEST(TokenizerEncode, NewerCodePointsSelectTheExactPattern) {
+  EXPECT_FALSE(has_newer_code_points("plain ascii, 中文, émoji 😀 and \xff\xfe bytes"));
+  EXPECT_TRUE(has_newer_code_points("x\u180e"));                 // PCRE2-only whitespace
+  EXPECT_TRUE(has_newer_code_points("abc \U000105c0"));          // Todhri, Unicode 16
+  EXPECT_TRUE(has_newer_code_points("\u1c89"));                  // Cyrillic TJE, Unicode 16
+  EXPECT_FALSE(has_newer_code_points("\xe1\xb2"));                // truncated sequence: skipped
+  Pretokenizer pre(kPatternCl100k);
+  EXPECT_FALSE(pre.needs_exact("hello world"));
+  EXPECT_TRUE(pre.needs_exact("hello \u1c89"));
+  // To tiktoken U+1C89 is a letter: one piece with its neighbours.
+  std::vector<std::string_view> pieces;
+  pre.split("a\u1c89b c", pieces);
+  EXPECT_EQ(pieces, (std::vector<std::string_view>{"a\u1c89b", " c"}));
+  EXPECT_EQ(adapt_pattern_for_pcre2("[a-z]+"), "[a-z]+");
+  EXPECT_NE(adapt_pattern_for_pcre2(R"(\p{L}+)").find(R"([\p{L}\x{1C89}-\x{1C8A})"), std::string::npos);
 }
 
 TEST(TokenizerEncode, ScanAndHeapMergersAgree) {

@@ -288,10 +288,14 @@ void clamp(const Tensor& in, double lo, double hi, Tensor& out) {
     C l = clamp_bound<C>(lo, true), h = clamp_bound<C>(hi, false);
     for_each_strided<2>(out.shape(), {out.strides(), in.strides()},
                         [&](std::array<int64_t, 2> off, std::array<int64_t, 2> st, int64_t n) {
-                          for (int64_t i = 0; i < n; ++i) {
-                            C v = C(src[off[1] + i * st[1]]);
-                            // NaN fails both comparisons and passes through.
-                            dst[off[0] + i * st[0]] = T(v < l ? l : (v > h ? h : v));
+                          // NaN fails both comparisons and passes through.
+                          auto f = [l, h](C v) EMBER_LAMBDA_INLINE { return T(v < l ? l : (v > h ? h : v)); };
+                          T* o = dst + off[0];
+                          const T* s = src + off[1];
+                          if (st[0] == 1 && st[1] == 1) {
+                            for (int64_t i = 0; i < n; ++i) o[i] = f(C(s[i]));
+                          } else {
+                            for (int64_t i = 0; i < n; ++i) o[i * st[0]] = f(C(s[i * st[1]]));
                           }
                         });
   });

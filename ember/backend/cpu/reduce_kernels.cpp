@@ -3,6 +3,11 @@
 // reduction over an outer axis accumulates whole rows, which vectorises along
 // `inner`. Both are blocked (see below). Floats accumulate in float (double
 // for float64), 16-bit types in float, integers in int64.
+//
+// As in elementwise_kernels.cpp: FP never traps in ember, and telling GCC so
+// lets the NaN-propagating max/min selects vectorise.
+#pragma GCC optimize("no-trapping-math")
+
 #include "ember/backend/cpu/reduce_kernels.h"
 
 #include <cmath>
@@ -30,9 +35,11 @@ struct MaxOp {
     if constexpr (std::numeric_limits<A>::has_infinity) return -std::numeric_limits<A>::infinity();
     else return std::numeric_limits<A>::lowest();
   }
+  // One select, so that the lane loops vectorise: a NaN b wins, and a NaN a
+  // stays because no comparison with it holds.
   static A combine(A a, A b) {
-    if constexpr (!std::is_integral_v<A>) if (b != b) return b;  // NaN propagates
-    return b > a ? b : a;
+    if constexpr (!std::is_integral_v<A>) return b != b || b > a ? b : a;
+    else return b > a ? b : a;
   }
 };
 template <typename A>
@@ -42,8 +49,8 @@ struct MinOp {
     else return std::numeric_limits<A>::max();
   }
   static A combine(A a, A b) {
-    if constexpr (!std::is_integral_v<A>) if (b != b) return b;
-    return b < a ? b : a;
+    if constexpr (!std::is_integral_v<A>) return b != b || b < a ? b : a;
+    else return b < a ? b : a;
   }
 };
 
