@@ -7,6 +7,8 @@
 // to the user is never modified behind their back.
 #include "ember/autograd/engine.h"
 
+#include <atomic>
+#include <mutex>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -30,6 +32,32 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
 
 namespace {
 
+// Post-accumulate-grad hooks live in a side table rather than in TensorImpl so
+// that the tensor header (included everywhere) stays free of autograd policy.
+// Entries hold a weak reference: a hook of a tensor that has died is ignored and
+// dropped, never inherited by a new tensor at the same address.
+struct HookEntry {
+  std::weak_ptr<TensorImpl> owner;
+  std::vector<std::pair<int64_t, PostAccumulateGradHook>> hooks;
+};
+std::mutex hook_mutex;
+std::unordered_map<const TensorImpl*, HookEntry> hook_table;
+std::atomic<size_t> hook_table_size{0};
+
+// The live hooks of t (copied: a hook may register or remove hooks).
+std::vector<std::pair<int64_t, PostAccumulateGradHook>> hooks_of(const Tensor& t) {
+  if (hook_table_size.load(std::memory_order_relaxed) == 0) return {};
+  std::lock_guard<std::mutex> lock(hook_mutex);
+  auto it = hook_table.find(t.impl_ptr().get());
+  if (it == hook_table.end()) return {};
+  if (it->second.owner.lock() != t.impl_ptr()) {
+    hook_table.erase(it);
+    hook_table_size = hook_table.size();
+    return {};
+  }
+  return it->second.hooks;
+}
+
 struct Engine {
   bool retain_graph;
   bool create_graph;
@@ -44,6 +72,10 @@ struct Engine {
   std::unordered_map<Node*, std::shared_ptr<Node>> nodes;
   // Storage of the caller's seed gradients: never adopted as a .grad.
   std::unordered_set<const Storage*> foreign_storage;
+  // Post-accumulate-grad hooks: for each hooked leaf, the graph edges into it
+  // not yet processed; when the count reaches zero its gradient is final.
+  std::unordered_map<TensorImpl*, int> hooked_edges;
+  std::unordered_set<TensorImpl*> accumulated;  // hooked leaves that received a gradient
 
   static void add_into(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
 
@@ -81,6 +113,22 @@ struct Engine {
       stored = owned ? g.detach() : clone(g.detach());
     }
     t.grad = stored.impl_ptr();
+    if (hooked_edges.count(&t)) accumulated.insert(&t);
+  }
+
+  static bool hooked(const Tensor& t) {
+    const TensorImpl& i = t.impl();
+    return !i.grad_fn && i.requires_grad && !hooks_of(t).empty();
+  }
+
+  // One edge into `leaf` has been processed; fire its hooks after the last one.
+  void edge_done(const Tensor& leaf) {
+    TensorImpl* t = &leaf.impl();
+    auto it = hooked_edges.find(t);
+    if (it == hooked_edges.end() || --it->second > 0) return;
+    hooked_edges.erase(it);
+    if (!accumulated.erase(t)) return;  // no gradient reached it in this pass
+    for (auto& [id, hook] : hooks_of(leaf)) hook(leaf);
   }
 
   void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds) {
@@ -97,12 +145,19 @@ struct Engine {
              "); pass retain_graph=true to the first backward");
       for (const Tensor& in : n->inputs()) {
         Node* p = in.impl().grad_fn.get();
-        if (!p) continue;
+        if (!p) {
+          if (!capturing && hooked(in)) ++hooked_edges[&in.impl()];
+          continue;
+        }
         ++dependencies[p];
         if (nodes.emplace(p, in.impl().grad_fn).second) stack.push_back(p);
       }
     }
+    for (const Tensor& r : roots)
+      if (!capturing && hooked(r)) ++hooked_edges[&r.impl()];
     for (size_t i = 0; i < roots.size(); ++i) deliver(roots[i], seeds[i]);
+    for (const Tensor& r : roots)
+      if (!capturing && hooked(r)) edge_done(r);
 
     auto later_first = [](Node* a, Node* b) { return a->sequence() < b->sequence(); };
     std::priority_queue<Node*, std::vector<Node*>, decltype(later_first)> ready(later_first);
@@ -115,6 +170,7 @@ struct Engine {
       for (const Tensor& in : n->inputs()) {
         Node* p = in.impl().grad_fn.get();
         if (p && --dependencies[p] == 0) ready.push(p);
+        if (!p && !hooked_edges.empty()) edge_done(in);
       }
       if (!retain_graph) n->release();
     }
@@ -190,7 +246,7 @@ std::vector<Tensor> default_seeds(const std::vector<Tensor>& roots, const std::v
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds, bool retain_graph,
               bool create_graph) {
   std::vector<Tensor> s = default_seeds(roots, seeds, "backward");
-  Engine e{retain_graph || create_graph, create_graph, {}, {}, false, {}, {}, {}, {}};
+  Engine e{retain_graph || create_graph, create_graph, {}, {}, false, {}, {}, {}, {}, {}, {}};
   for (const Tensor& seed : seeds)
     if (seed.defined()) e.foreign_storage.insert(seed.storage().get());
   e.run(roots, s);
@@ -200,7 +256,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs, bool retain_graph, bool create_graph,
                          bool allow_unused) {
   std::vector<Tensor> s = default_seeds(outputs, grad_outputs, "grad");
-  Engine e{retain_graph || create_graph, create_graph, {}, {}, true, {}, {}, {}, {}};
+  Engine e{retain_graph || create_graph, create_graph, {}, {}, true, {}, {}, {}, {}, {}, {}};
   e.captured.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].requires_grad()) fail("grad", "input ", i, " does not require grad");
@@ -211,6 +267,32 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     if (!e.captured[i].defined() && !allow_unused)
       fail("grad", "input ", i, " was not used to compute the outputs; pass allow_unused=true");
   return e.captured;
+}
+
+int64_t register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook) {
+  if (!leaf.defined() || !leaf.is_leaf() || !leaf.requires_grad())
+    fail("register_post_accumulate_grad_hook", "the tensor must be a leaf that requires grad");
+  if (!hook) fail("register_post_accumulate_grad_hook", "empty hook");
+  static std::atomic<int64_t> next_id{1};
+  int64_t id = next_id++;
+  std::lock_guard<std::mutex> lock(hook_mutex);
+  // Drop entries of dead tensors so the table does not grow without bound.
+  std::erase_if(hook_table, [](const auto& kv) { return kv.second.owner.expired(); });
+  HookEntry& e = hook_table[leaf.impl_ptr().get()];
+  if (e.owner.lock() != leaf.impl_ptr()) e = HookEntry{leaf.impl_ptr(), {}};
+  e.hooks.emplace_back(id, std::move(hook));
+  hook_table_size = hook_table.size();
+  return id;
+}
+
+void remove_post_accumulate_grad_hook(const Tensor& leaf, int64_t id) {
+  if (!leaf.defined()) return;
+  std::lock_guard<std::mutex> lock(hook_mutex);
+  auto it = hook_table.find(leaf.impl_ptr().get());
+  if (it == hook_table.end()) return;
+  std::erase_if(it->second.hooks, [id](const auto& h) { return h.first == id; });
+  if (it->second.hooks.empty()) hook_table.erase(it);
+  hook_table_size = hook_table.size();
 }
 
 void Tensor::backward(const Tensor& seed, bool retain_graph, bool create_graph) const {

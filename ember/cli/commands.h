@@ -7,5 +7,9 @@ namespace ember::cli {
 
 void register_demo(CLI::App& app);
 void register_tokenizer(CLI::App& app);
+void register_data(CLI::App& app);
+void register_pretrain(CLI::App& app);
+void register_sample(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace ember::cli

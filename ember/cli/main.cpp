@@ -12,6 +12,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "ember 0.1.0");
   ember::cli::register_demo(app);
   ember::cli::register_tokenizer(app);
+  ember::cli::register_data(app);
+  ember::cli::register_pretrain(app);
+  ember::cli::register_sample(app);
+  ember::cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

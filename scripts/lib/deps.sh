@@ -7,6 +7,7 @@ EMBER_DEBIAN_PACKAGES=(
   libdnnl-dev libopenblas-dev           # GEMM (oneDNN sgemm; CBLAS dgemm)
   nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin            # distributed training (ember/dist) and its mpirun tests
   python3 python3-venv                  # the peers venv (PyTorch etc.) for conformance tests
 )
 

@@ -14,7 +14,8 @@ prints exactly tiktoken's `encode_ordinary` ids, and that
   tiktoken_conformance.py --ember build/ember --bench     # MB/s, ember vs tiktoken, same run
 
 Exit status 0 when every encoding matches; on a mismatch it prints the first
-differing position with the text around it.
+differing position with the text around it. Exit status 77 (CTest: skipped)
+when the rank files are not there.
 """
 import argparse
 import base64
@@ -27,6 +28,7 @@ import tempfile
 import time
 
 ENCODINGS = ["gpt2", "cl100k_base", "o200k_base"]
+SKIP_EXIT = 77  # CTest's SKIP_RETURN_CODE for these tests (tiktoken.cmake)
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.environ.get("EMBER_TIKTOKEN_DIR") or os.path.normpath(
     os.path.join(HERE, "..", "..", "..", "shared", "data", "tiktoken"))
@@ -231,8 +233,11 @@ def main():
               "add it to tests/conformance/requirements.txt and rerun scripts/test.sh" % sys.executable)
         return 1
     if not os.path.exists(os.path.join(args.data, "encodings.json")):
-        print("conformance: no encodings.json in %s (set EMBER_TIKTOKEN_DIR or --data)" % args.data)
-        return 1
+        # The rank files are not in the repository; a machine without them
+        # (e.g. CI without ../shared/data) reports the test as skipped, not failed.
+        print("SKIPPED: no tiktoken rank files: %s/encodings.json does not exist "
+              "(set EMBER_TIKTOKEN_DIR or --data to the folder with *.tiktoken and encodings.json)" % args.data)
+        return SKIP_EXIT
     text = generate_text(args.bytes)
     names = args.encoding or (["cl100k_base"] if args.bench else ENCODINGS)
     ok = True

@@ -1,0 +1,48 @@
+// Training checkpoints: one folder per saved step inside a run folder, and a
+// `latest` link that names the newest complete one.
+//
+//   <run>/ckpt-00000400/model.safetensors       the model's state_dict
+//                      /optimizer.safetensors   the optimizer's state_dict
+//                      /trainer.json            step, config, RNG and data position, ...
+//                      /tokenizer/              (optional) copied so the folder stands alone
+//   <run>/latest -> ckpt-00000400
+//
+// A checkpoint is assembled in a temporary folder, every file fsynced, then
+// renamed into place, and only then does `latest` move (a symlink replaced by
+// rename). A crash at any point leaves the previous checkpoint intact and
+// `latest` pointing at a complete folder.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ember/io/safetensors.h"
+#include "ember/nn/module.h"
+#include "ember/optim/optimizer.h"
+
+namespace ember::train {
+
+struct CheckpointSave {
+  const nn::Module* model = nullptr;
+  const optim::Optimizer* optimizer = nullptr;  // may be null (weights-only checkpoints)
+  nlohmann::json trainer;                       // written as trainer.json
+  std::vector<std::string> copy_dirs;           // folders copied in by their base name (e.g. a tokenizer)
+};
+
+// Writes <run_dir>/ckpt-<step>, points <run_dir>/latest at it and removes all
+// but the newest `keep_last` checkpoints (0 keeps all). Returns the folder.
+std::string save_checkpoint(const std::string& run_dir, int64_t step, const CheckpointSave& what, int keep_last = 3);
+
+// Resolves a user's --checkpoint argument: a checkpoint folder itself (holds
+// trainer.json) or a run folder (holds `latest`). Error names the path and
+// what was looked for.
+std::string resolve_checkpoint(const std::string& path);
+
+// Whether `run_dir` holds a resumable checkpoint (a valid `latest`).
+bool has_checkpoint(const std::string& run_dir);
+
+nlohmann::json read_trainer_json(const std::string& checkpoint_dir);
+
+}  // namespace ember::train

@@ -1,0 +1,41 @@
+// GEMM ceiling and peak memory (see machine_peak.h).
+#include "ember/train/machine_peak.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "ember/autograd/grad_mode.h"
+#include "ember/ops/ops.h"
+
+namespace ember::train {
+
+double measure_gemm_peak_gflops(double seconds) {
+  NoGradGuard no_grad;
+  constexpr int64_t n = 1024;
+  Generator gen(7);
+  Tensor a = randn({n, n}, DType::f32, Device::cpu(), &gen), b = randn({n, n}, DType::f32, Device::cpu(), &gen);
+  (void)matmul(a, b).raw_data();  // warm-up: library initialisation, page faults
+  using clock = std::chrono::steady_clock;
+  const auto until = clock::now() + std::chrono::duration<double>(seconds);
+  double best = 0;
+  int runs = 0;
+  while (runs < 3 || clock::now() < until) {
+    const auto t0 = clock::now();
+    Tensor c = matmul(a, b);
+    (void)c.raw_data();
+    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+    best = std::max(best, 2.0 * double(n) * n * n / s / 1e9);
+    ++runs;
+  }
+  return best;
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+}  // namespace ember::train

@@ -1,0 +1,51 @@
+// JSON Lines metrics and loss plots (see metrics_log.h).
+#include "ember/train/metrics_log.h"
+
+#include <sstream>
+
+#include "ember/core/error.h"
+#include "ember/io/atomic_file.h"
+#include "ember/util/plot.h"
+
+namespace ember::train {
+
+MetricsLog::MetricsLog(std::string path, int64_t keep_up_to_step) : path_(std::move(path)) {
+  if (keep_up_to_step >= 0) {
+    std::ifstream in(path_);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded()) continue;  // a line torn by a crash
+      if (j.value("step", int64_t(0)) > keep_up_to_step) continue;
+      kept += j.dump() + "\n";
+      records_.push_back(std::move(j));
+    }
+    write_file_atomic(path_, kept);
+  } else {
+    write_file_atomic(path_, "");
+  }
+  out_.open(path_, std::ios::app);
+  if (!out_) fail("metrics", "cannot open ", path_, " for writing");
+}
+
+void MetricsLog::write(const nlohmann::json& record) {
+  out_ << record.dump() << "\n";
+  out_.flush();
+  records_.push_back(record);
+}
+
+void MetricsLog::plot_losses(const std::string& svg_path, const std::string& title) const {
+  PlotSeries train{"train loss", {}}, val{"validation loss", {}};
+  for (const auto& r : records_) {
+    const std::string kind = r.value("kind", "");
+    if (kind == "train" && r.contains("loss")) train.points.emplace_back(r["step"].get<double>(), r["loss"].get<double>());
+    if (kind == "eval" && r.contains("val_loss"))
+      val.points.emplace_back(r["step"].get<double>(), r["val_loss"].get<double>());
+  }
+  std::vector<PlotSeries> series{train};
+  if (!val.points.empty()) series.push_back(val);
+  write_svg_plot(svg_path, series, {title, "step", "cross-entropy (nats, log scale)", true});
+}
+
+}  // namespace ember::train

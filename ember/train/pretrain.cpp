@@ -1,0 +1,340 @@
+// The pretraining loop (see pretrain.h).
+#include "ember/train/pretrain.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <iostream>
+
+#include "ember/autograd/grad_mode.h"
+#include "ember/core/error.h"
+#include "ember/data/loader.h"
+#include "ember/data/meta.h"
+#include "ember/infer/generate.h"
+#include "ember/models/gpt.h"
+#include "ember/nn/module_io.h"
+#include "ember/ops/ops.h"
+#include "ember/optim/optim.h"
+#include "ember/tokenizer/tokenizer.h"
+#include "ember/train/checkpoint.h"
+#include "ember/train/machine_peak.h"
+#include "ember/train/metrics_log.h"
+#include "ember/util/progress.h"
+
+namespace ember::train {
+namespace fs = std::filesystem;
+namespace {
+
+// SIGINT/SIGTERM only raise a flag: the loop finishes its step, writes a
+// checkpoint and returns, so an interrupted run can always be resumed.
+std::atomic<int> g_signal{0};
+extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
+
+class SignalScope {
+ public:
+  SignalScope() {
+    g_signal.store(0);
+    struct sigaction sa{};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~SignalScope() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_{}, old_term_{};
+};
+
+std::string fmt(const char* f, double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("pretrain", "cannot read config file ", path);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) fail("pretrain", path, ": not valid JSON");
+  return j;
+}
+
+models::GPTConfig resolve_config(const PretrainOptions& o) {
+  models::GPTConfig cfg = models::GPTConfig::preset(o.preset);
+  if (!o.config_json.empty()) cfg = models::GPTConfig::from_json(read_json_file(o.config_json));
+  cfg.validate();
+  return cfg;
+}
+
+struct EvalResult {
+  double loss = 0, bpb = 0;
+};
+
+EvalResult evaluate(models::GPT& model, const PretrainOptions& o, int64_t B, int64_t T, double bytes_per_token) {
+  NoGradGuard no_grad;
+  model.eval();
+  // The same validation windows, in order, at every evaluation, so the numbers compare.
+  data::TokenLoader val(o.data_dir, "val", B, T, 0, data::Order::sequential);
+  double total = 0;
+  for (int64_t i = 0; i < o.eval_batches; ++i) {
+    auto [x, y] = val.next();
+    total += model.loss(x, y).item<double>();
+  }
+  model.train();
+  EvalResult r;
+  r.loss = total / double(o.eval_batches);
+  // nats per token -> bits per byte of the original text.
+  r.bpb = bytes_per_token > 0 ? r.loss / std::log(2.0) / bytes_per_token : 0.0;
+  return r;
+}
+
+}  // namespace
+
+nlohmann::json PretrainOptions::to_json() const {
+  return {{"preset", preset},   {"steps", steps},         {"batch_size", batch_size},     {"seq_len", seq_len},
+          {"grad_accum", grad_accum}, {"lr", lr},           {"min_lr_ratio", min_lr_ratio}, {"warmup_steps", warmup_steps},
+          {"weight_decay", weight_decay}, {"beta1", beta1}, {"beta2", beta2},               {"eps", eps},
+          {"grad_clip", grad_clip}, {"eval_every", eval_every}, {"eval_batches", eval_batches},
+          {"checkpoint_every", checkpoint_every}, {"seed", seed}};
+}
+
+void PretrainOptions::update_from_json(const nlohmann::json& j) {
+  auto take = [&](const char* key, auto& field) {
+    if (j.contains(key)) field = j.at(key).get<std::remove_reference_t<decltype(field)>>();
+  };
+  take("preset", preset);
+  take("steps", steps);
+  take("batch_size", batch_size);
+  take("seq_len", seq_len);
+  take("grad_accum", grad_accum);
+  take("lr", lr);
+  take("min_lr_ratio", min_lr_ratio);
+  take("warmup_steps", warmup_steps);
+  take("weight_decay", weight_decay);
+  take("beta1", beta1);
+  take("beta2", beta2);
+  take("eps", eps);
+  take("grad_clip", grad_clip);
+  take("eval_every", eval_every);
+  take("eval_batches", eval_batches);
+  take("checkpoint_every", checkpoint_every);
+  take("seed", seed);
+}
+
+PretrainResult pretrain(const PretrainOptions& given) {
+  PretrainOptions o = given;
+  if (o.out_dir.empty()) fail("pretrain", "--out is required (the run folder for checkpoints and metrics)");
+  if (o.data_dir.empty()) fail("pretrain", "--data is required (a folder made by `ember data prepare`)");
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+
+  // Resuming: the checkpoint's hyper-parameters and model config win, except
+  // for the step count (a run may be extended).
+  nlohmann::json resumed;
+  std::string resume_dir;
+  if (o.resume) {
+    if (!has_checkpoint(o.out_dir))
+      fail("pretrain", "--resume: ", o.out_dir, " has no checkpoint (no ", o.out_dir, "/latest)");
+    resume_dir = resolve_checkpoint(o.out_dir);
+    resumed = read_trainer_json(resume_dir);
+    const int64_t steps = o.steps;
+    o.update_from_json(resumed.at("options"));
+    o.steps = steps;
+  }
+  models::GPTConfig cfg = o.resume ? models::GPTConfig::from_json(resumed.at("config")) : resolve_config(o);
+  if (o.resume && !given.config_json.empty()) {
+    models::GPTConfig asked = resolve_config(given);
+    if (asked.to_json() != cfg.to_json())
+      fail("pretrain", "--config ", given.config_json, " does not match the checkpoint in ", resume_dir,
+           " (resume without --config, or start a new --out)");
+  }
+  const int64_t B = o.batch_size > 0 ? o.batch_size : cfg.batch_size;
+  const int64_t T = o.seq_len > 0 ? o.seq_len : cfg.block_size;
+  if (T > cfg.block_size) fail("pretrain", "--seq-len ", T, " exceeds the model's block_size ", cfg.block_size);
+  if (o.steps <= 0 || o.grad_accum <= 0 || B <= 0) fail("pretrain", "steps, batch size and grad_accum must be positive");
+
+  const data::DataMeta meta = data::read_meta(o.data_dir);
+  if (int64_t(meta.vocab_size) > cfg.vocab_size)
+    fail("pretrain", "the data in ", o.data_dir, " uses a vocabulary of ", meta.vocab_size,
+         " tokens but the model has vocab_size ", cfg.vocab_size, " (choose a preset or --config that fits)");
+  // Bits per byte: the corpus's bytes over all its tokens (both splits).
+  uint64_t all_tokens = 0;
+  for (const auto& [name, split] : meta.splits) all_tokens += split.tokens;
+  const double bytes_per_token = all_tokens > 0 ? double(meta.input_bytes) / double(all_tokens) : 0.0;
+  std::string tokenizer_dir = o.tokenizer_dir;
+  if (tokenizer_dir.empty() && fs::exists(fs::path(o.data_dir) / "tokenizer")) tokenizer_dir = o.data_dir + "/tokenizer";
+  std::optional<Tokenizer> tokenizer;
+  if (!tokenizer_dir.empty()) {
+    tokenizer.emplace(Tokenizer::load(tokenizer_dir));
+    data::check_compatible(meta, o.data_dir, tokenizer->vocab_size(), data::tokenizer_fingerprint(*tokenizer));
+  }
+
+  Generator gen(o.seed);
+  models::GPT model(cfg, &gen);
+  optim::AdamWOptions adam;
+  adam.lr = o.lr;
+  adam.beta1 = o.beta1;
+  adam.beta2 = o.beta2;
+  adam.eps = o.eps;
+  adam.weight_decay = o.weight_decay;
+  optim::AdamW opt(optim::make_param_groups(model, o.weight_decay), adam);
+  const int64_t warmup = o.warmup_steps >= 0 ? o.warmup_steps : std::max<int64_t>(1, o.steps / 20);
+  const optim::LRLambda schedule = optim::warmup_cosine_schedule(warmup, o.steps, o.min_lr_ratio);
+  data::TokenLoader loader(o.data_dir, "train", B, T, o.seed);
+
+  int64_t start_step = 0;
+  if (o.resume) {
+    nn::load_module(model, resume_dir + "/model.safetensors");
+    opt.load_state_dict(load_safetensors(resume_dir + "/optimizer.safetensors").tensors);
+    start_step = resumed.at("step").get<int64_t>();
+    gen.set_state({resumed.at("rng").at("seed").get<uint64_t>(), resumed.at("rng").at("offset").get<uint64_t>()});
+    loader.set_state(data::LoaderState::from_json(resumed.at("data")));
+  }
+  fs::create_directories(o.out_dir);
+  MetricsLog metrics(o.out_dir + "/metrics.jsonl", o.resume ? start_step : -1);
+  const double peak = o.peak_gflops > 0 ? o.peak_gflops : measure_gemm_peak_gflops();
+  const double flops_per_token = double(model.flops_per_token(T));
+  const int64_t tokens_per_step = B * T * o.grad_accum;
+
+  if (!o.quiet) {
+    std::cout << "ember pretrain: " << o.preset << " (" << cfg.n_layer << " layers, " << cfg.n_head << " heads, n_embd "
+              << cfg.n_embd << ", vocab " << cfg.vocab_size << ", " << fmt("%.2fM", model.num_parameters() / 1e6)
+              << " parameters), " << tokens_per_step << " tokens/step (" << B << "x" << T << "x" << o.grad_accum
+              << "), " << omp_get_max_threads() << " threads, GEMM peak " << fmt("%.0f", peak) << " GFLOP/s\n";
+    if (o.resume) std::cout << "resuming from " << resume_dir << " at step " << start_step << "\n";
+  }
+
+  auto checkpoint = [&](int64_t step) {
+    nlohmann::json trainer = {{"step", step},
+                              {"config", cfg.to_json()},
+                              {"options", o.to_json()},
+                              {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}},
+                              {"data", loader.state().to_json()},
+                              {"data_dir", fs::absolute(o.data_dir).string()}};
+    CheckpointSave what{&model, &opt, trainer, {}};
+    if (!tokenizer_dir.empty()) what.copy_dirs.push_back(tokenizer_dir);
+    return save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
+  };
+
+  PretrainResult result;
+  result.step = start_step;
+  SignalScope signals;
+  std::unique_ptr<ProgressBar> bar;
+  if (!o.quiet) {
+    bar = std::make_unique<ProgressBar>("pretrain", o.steps, "step");
+    bar->update(start_step);
+  }
+  using clock = std::chrono::steady_clock;
+  std::vector<double> recent_ms;
+  for (int64_t step = start_step + 1; step <= o.steps; ++step) {
+    const auto t0 = clock::now();
+    const double lr = o.lr * schedule(step - 1);
+    opt.set_lr(lr);
+    opt.zero_grad();
+    double loss_sum = 0;
+    for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
+      auto [x, y] = loader.next();
+      Tensor loss = model.loss(x, y);
+      if (o.grad_accum > 1) loss = loss * scalar(1.0 / double(o.grad_accum));
+      loss.backward();
+      loss_sum += loss.item<double>();
+    }
+    const double norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
+                                        : optim::grad_norm(model.parameters());
+    if (!std::isfinite(loss_sum) || !std::isfinite(norm)) {
+      if (bar) bar->finish();
+      fail("pretrain", "non-finite ", std::isfinite(loss_sum) ? "gradient norm" : "loss", " at step ", step,
+           " (loss ", loss_sum, ", grad norm ", norm, "); stopped without updating. The last good checkpoint is ",
+           result.checkpoint.empty() ? (has_checkpoint(o.out_dir) ? resolve_checkpoint(o.out_dir) : "none")
+                                     : result.checkpoint,
+           "; lower --lr or raise --warmup and resume");
+    }
+    opt.step();
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    recent_ms.push_back(ms);
+    if (recent_ms.size() > 20) recent_ms.erase(recent_ms.begin());
+    std::vector<double> sorted = recent_ms;
+    std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(sorted.size() / 2), sorted.end());
+    const double median_ms = sorted[sorted.size() / 2];
+    const double tps = double(tokens_per_step) / (median_ms / 1e3);
+    const double mfu = tps * flops_per_token / (peak * 1e9);
+    result.step = step;
+    result.train_loss = loss_sum;
+    result.tokens_per_s = tps;
+    result.mfu = mfu;
+    metrics.write({{"kind", "train"}, {"step", step}, {"loss", loss_sum}, {"lr", lr}, {"grad_norm", norm},
+                   {"step_ms", ms}, {"tokens_per_s", tps}, {"mfu", mfu}});
+    if (bar)
+      bar->update(step, {{"loss", fmt("%.4f", loss_sum)}, {"tok/s", fmt("%.0f", tps)}, {"mfu", fmt("%.0f%%", 100 * mfu)}});
+
+    const bool last = step == o.steps;
+    if ((o.eval_every > 0 && step % o.eval_every == 0) || last) {
+      EvalResult ev = evaluate(model, o, B, T, bytes_per_token);
+      result.val_loss = ev.loss;
+      result.val_bpb = ev.bpb;
+      nlohmann::json rec = {{"kind", "eval"}, {"step", step}, {"val_loss", ev.loss}, {"val_bpb", ev.bpb}};
+      std::string sample_text;
+      if (tokenizer && o.sample_tokens > 0) {
+        // A continuation of the start of a document, drawn from its own
+        // generator so that sampling never shifts the training RNG.
+        Generator sample_gen(o.seed + uint64_t(step));
+        infer::GenerateOptions g;
+        g.max_new_tokens = o.sample_tokens;
+        g.sampling.temperature = 0.8;
+        g.sampling.top_k = 40;
+        const int64_t eot = tokenizer->special_tokens().count("<|endoftext|>")
+                                ? int64_t(tokenizer->special_id("<|endoftext|>"))
+                                : 0;
+        g.stop_tokens = {eot};
+        std::vector<int64_t> out = infer::generate(model, {eot}, g, sample_gen);
+        if (!out.empty() && out.back() == eot) out.pop_back();
+        std::vector<TokenId> ids(out.begin(), out.end());
+        sample_text = tokenizer->decode(ids);
+        rec["sample"] = sample_text;
+      }
+      metrics.write(rec);
+      metrics.plot_losses(o.out_dir + "/loss.svg", "ember pretrain: " + o.preset);
+      if (!o.quiet) {
+        bar->finish();
+        std::cout << "step " << step << "  train " << fmt("%.4f", loss_sum) << "  val " << fmt("%.4f", ev.loss)
+                  << "  bpb " << fmt("%.3f", ev.bpb) << "  " << fmt("%.0f tok/s", tps) << "  mfu "
+                  << fmt("%.1f%%", 100 * mfu) << "\n";
+        if (!sample_text.empty()) {
+          std::string shown = sample_text.substr(0, 200);
+          std::replace(shown.begin(), shown.end(), '\n', ' ');
+          std::cout << "  sample: " << shown << "\n";
+        }
+        bar = std::make_unique<ProgressBar>("pretrain", o.steps, "step");
+        bar->update(step);
+      }
+    }
+    const bool stop = g_signal.load() != 0 || (o.stop_after > 0 && step == o.stop_after);
+    if (last || stop || (o.checkpoint_every > 0 && step % o.checkpoint_every == 0)) result.checkpoint = checkpoint(step);
+    if (stop) {
+      result.interrupted = true;
+      result.signal = g_signal.load();
+      if (!o.quiet) {
+        bar->finish();
+        std::cout << "stopped at step " << step << (g_signal.load() ? " by a signal" : "") << "; checkpoint "
+                  << result.checkpoint << " (continue with --resume)\n";
+      }
+      return result;
+    }
+  }
+  if (bar) bar->finish();
+  metrics.plot_losses(o.out_dir + "/loss.svg", "ember pretrain: " + o.preset);
+  return result;
+}
+
+}  // namespace ember::train

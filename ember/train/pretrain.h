@@ -1,0 +1,66 @@
+// GPT pretraining: the training loop behind `ember pretrain`.
+//
+// AdamW (weight decay on matrices only) with linear warm-up and cosine decay,
+// gradient accumulation and clipping; evaluation (validation loss, bits per
+// byte, sampled continuations) every eval_every steps; metrics as JSON Lines
+// and a loss curve (SVG) in the run folder; atomic checkpoints every
+// checkpoint_every steps and on SIGINT/SIGTERM. Resuming restores the model,
+// the optimizer, the schedule position, the RNG and the data position, so the
+// losses after a resume equal those of an uninterrupted run.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ember/models/gpt_config.h"
+
+namespace ember::train {
+
+struct PretrainOptions {
+  // What to train.
+  std::string preset = "tiny";
+  std::string config_json;  // optional: a GPTConfig JSON file overriding the preset
+  std::string data_dir;     // prepared by `ember data prepare`
+  std::string tokenizer_dir;  // for samples and to travel with checkpoints; default: <data_dir>/tokenizer if present
+  std::string out_dir;        // run folder: checkpoints, metrics.jsonl, loss.svg
+  // How long and how.
+  int64_t steps = 1000;
+  int64_t batch_size = 0;   // sequences per micro-batch; 0 = the preset's
+  int64_t seq_len = 0;      // tokens per sequence; 0 = block_size
+  int64_t grad_accum = 1;   // micro-batches per optimizer step
+  double lr = 1e-3;
+  double min_lr_ratio = 0.1;  // cosine floor, as a fraction of lr
+  int64_t warmup_steps = -1;  // -1: 5% of steps
+  double weight_decay = 0.1;
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double grad_clip = 1.0;  // 0 = off
+  // Reporting and safety.
+  int64_t eval_every = 100;  // 0 = only at the end
+  int64_t eval_batches = 8;
+  int64_t sample_tokens = 48;  // per sample at each eval; 0 = none
+  int64_t checkpoint_every = 200;  // 0 = only at the end and on signals
+  int keep_checkpoints = 3;
+  uint64_t seed = 1337;
+  int threads = 0;  // 0 = OpenMP's default
+  bool resume = false;
+  bool quiet = false;       // no progress bar or per-eval lines (tests)
+  double peak_gflops = 0;   // MFU denominator; 0 = measure
+  int64_t stop_after = 0;   // testing aid: stop (as if interrupted, with a checkpoint) after this step; 0 = off
+
+  nlohmann::json to_json() const;
+  void update_from_json(const nlohmann::json& j);  // the hyper-parameters a checkpoint records
+};
+
+struct PretrainResult {
+  int64_t step = 0;  // last completed step
+  double train_loss = 0, val_loss = 0, val_bpb = 0;
+  double tokens_per_s = 0, mfu = 0;
+  std::string checkpoint;  // last checkpoint written
+  bool interrupted = false;  // stopped by SIGINT/SIGTERM (or stop_after)
+  int signal = 0;            // the signal that stopped it, if any
+};
+
+PretrainResult pretrain(const PretrainOptions& options);
+
+}  // namespace ember::train
