@@ -3,13 +3,26 @@
 
 #include "ember/autograd/grad_mode.h"
 #include "ember/autograd/node.h"
+#include "ember/ops/profiler.h"
+
+#include <chrono>
 
 namespace ember {
 
 void eval_primitive(const Primitive& prim, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) {
   Device device = inputs.empty() ? (outputs.empty() ? Device::cpu() : outputs[0].device()) : inputs[0].device();
+  if (!profiler::enabled()) {
+    if (device.is_cpu()) prim.eval_cpu(inputs, outputs);
+    else prim.eval_cuda(inputs, outputs);
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
   if (device.is_cpu()) prim.eval_cpu(inputs, outputs);
   else prim.eval_cuda(inputs, outputs);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string key = prim.str();
+  if (profiler::by_shape() && !outputs.empty()) key += " -> " + shape_str(outputs[0].shape());
+  profiler::record(key, seconds);
 }
 
 namespace {

@@ -14,8 +14,6 @@
 namespace ember {
 namespace {
 
-constexpr double kSqrt2OverPi = 0.79788456080286535588;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kTwoOverSqrtPi = 1.12837916709551257390;
 
 class UnaryPrim final : public Primitive {
@@ -58,21 +56,10 @@ class UnaryPrim final : public Primitive {
       case UnaryOp::tanh: return {g * (1.0 - y * y)};
       case UnaryOp::sigmoid: return {g * y * (1.0 - y)};
       case UnaryOp::relu: return {g * cast(gt(x, scalar_like(0.0, x)), x.dtype())};
-      case UnaryOp::gelu: {
-        Tensor cdf = 0.5 * (1.0 + erf(x * M_SQRT1_2));
-        Tensor pdf = kInvSqrt2Pi * exp(-0.5 * x * x);
-        return {g * (cdf + x * pdf)};
-      }
-      case UnaryOp::gelu_tanh: {
-        Tensor x2 = x * x;
-        Tensor t = tanh(kSqrt2OverPi * (x + 0.044715 * x2 * x));
-        Tensor dt = kSqrt2OverPi * (1.0 + 3.0 * 0.044715 * x2);
-        return {g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dt)};
-      }
-      case UnaryOp::silu: {
-        Tensor s = sigmoid(x);
-        return {g * s * (1.0 + x * (1.0 - s))};
-      }
+      // One fused pass; see activation_grad.cpp.
+      case UnaryOp::gelu:
+      case UnaryOp::gelu_tanh:
+      case UnaryOp::silu: return {activation_grad(op_, x, g)};
       case UnaryOp::sin: return {g * cos(x)};
       case UnaryOp::cos: return {neg(g * sin(x))};
       case UnaryOp::erf: return {g * kTwoOverSqrtPi * exp(neg(x * x))};

@@ -18,6 +18,8 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);
+// grad * f'(x) for f = gelu, gelu_tanh or silu in one fused pass (their backward).
+Tensor activation_grad(UnaryOp op, const Tensor& x, const Tensor& grad);
 Tensor silu(const Tensor& x);
 Tensor sin(const Tensor& x);
 Tensor cos(const Tensor& x);

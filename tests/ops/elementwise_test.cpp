@@ -486,6 +486,21 @@ TEST(ElementwiseGrad, GeluBothFormsAtKinkyPoints) {
   expect_gradcheck([](const std::vector<Tensor>& in) { return erf(in[0]); }, {x});
 }
 
+// The fused backward itself, differentiated in both inputs (its vjp uses f'').
+TEST(ElementwiseGrad, ActivationGradBothInputs) {
+  Tensor x = tensor({-3, -1, -0.1, 0, 0.1, 1, 3}, {7}, DType::f64);
+  Tensor g = tensor({0.5, -1, 2, 1, -0.3, 0.7, 1.5}, {7}, DType::f64);
+  for (UnaryOp op : {UnaryOp::gelu, UnaryOp::gelu_tanh, UnaryOp::silu}) {
+    SCOPED_TRACE(unary_op_name(op));
+    expect_gradcheck([op](const std::vector<Tensor>& in) { return activation_grad(op, in[0], in[1]); }, {x, g});
+    // float32 forward agrees with the float64 one.
+    Tensor d32 = activation_grad(op, cast(x, DType::f32), cast(g, DType::f32));
+    std::vector<double> want = activation_grad(op, x, g).to_vector<double>();
+    std::vector<float> got = d32.to_vector<float>();
+    for (size_t k = 0; k < want.size(); ++k) EXPECT_NEAR(got[k], want[k], 2e-6 * (1 + std::abs(want[k])));
+  }
+}
+
 TEST(ElementwiseGrad, EveryBinaryOpWithBroadcasting) {
   std::vector<std::pair<Shape, Shape>> shapes{{{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 1}, {1, 4}}, {{}, {2, 3}},
                                               {{2, 3, 4}, {3, 1}}};
@@ -570,6 +585,9 @@ TEST(ElementwiseErrors, MessagesNameTheOp) {
   EXPECT_ERROR(exp(i), "[exp]");
   EXPECT_ERROR(gelu(i), "[gelu]");
   EXPECT_ERROR(gelu(i, true), "[gelu_tanh]");
+  EXPECT_ERROR(activation_grad(UnaryOp::tanh, f, f), "[activation_grad] no fused derivative for tanh");
+  EXPECT_ERROR(activation_grad(UnaryOp::gelu, f, zeros({3, 2})), "[activation_grad] x and grad shapes differ");
+  EXPECT_ERROR(activation_grad(UnaryOp::silu, i, i), "[activation_grad] expects floating-point tensors, got int64");
   EXPECT_ERROR(neg(b), "[neg]");
   EXPECT_ERROR(abs(b), "[abs]");
   EXPECT_ERROR(f + zeros({4}), "[add] shapes [2, 3] and [4] cannot be broadcast");

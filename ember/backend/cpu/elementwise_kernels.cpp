@@ -221,6 +221,45 @@ void binary_dispatch(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out)
   }
 }
 
+// d/dx of the activations whose backward is fused (activation_grad): one pass
+// over x and the incoming gradient instead of a dozen elementwise ops.
+template <UnaryOp OP, typename C>
+EMBER_INLINE C activation_derivative(C x) {
+  if constexpr (OP == UnaryOp::gelu_tanh) {
+    const C k = C(0.79788456080286535588), a = C(0.044715);
+    C x2 = x * x;
+    C t = tanh_c(k * (x + a * x2 * x));
+    return C(0.5) * (C(1) + t) + C(0.5) * x * (C(1) - t * t) * k * (C(1) + C(3) * a * x2);
+  } else if constexpr (OP == UnaryOp::gelu) {
+    C cdf = C(0.5) * (C(1) + std::erf(x * C(0.70710678118654752440)));
+    return cdf + x * C(0.39894228040143267794) * exp_c(C(-0.5) * x * x);
+  } else {  // silu
+    C sg = C(1) / (C(1) + exp_c(-x));
+    return sg * (C(1) + x * (C(1) - sg));
+  }
+}
+
+template <UnaryOp OP, typename T>
+void activation_grad_typed(const Tensor& x, const Tensor& g, Tensor& out) {
+  using C = compute_t<T>;
+  const T* px = static_cast<const T*>(x.raw_data());
+  const T* pg = static_cast<const T*>(g.raw_data());
+  T* po = static_cast<T*>(out.raw_data());
+  for_each_strided<3>(out.shape(), {out.strides(), x.strides(), g.strides()},
+                      [&](std::array<int64_t, 3> off, std::array<int64_t, 3> st, int64_t n) {
+                        T* o = po + off[0];
+                        const T* xs = px + off[1];
+                        const T* gs = pg + off[2];
+                        if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+                          for (int64_t i = 0; i < n; ++i)
+                            o[i] = T(C(gs[i]) * activation_derivative<OP, C>(C(xs[i])));
+                        } else {
+                          for (int64_t i = 0; i < n; ++i)
+                            o[i * st[0]] = T(C(gs[i * st[2]]) * activation_derivative<OP, C>(C(xs[i * st[1]])));
+                        }
+                      });
+}
+
 }  // namespace
 
 void unary(UnaryOp op, const Tensor& in, Tensor& out) {
@@ -241,6 +280,21 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
       binary_dispatch<uint8_t>(op, a, b, out);
     } else {
       binary_dispatch<T>(op, a, b, out);
+    }
+  });
+}
+
+void activation_grad(UnaryOp op, const Tensor& x, const Tensor& g, Tensor& out) {
+  visit_dtype(x.dtype(), "activation_grad", [&]<typename T>() {
+    if constexpr (std::is_floating_point_v<compute_t<T>>) {
+      switch (op) {
+        case UnaryOp::gelu_tanh: return activation_grad_typed<UnaryOp::gelu_tanh, T>(x, g, out);
+        case UnaryOp::gelu: return activation_grad_typed<UnaryOp::gelu, T>(x, g, out);
+        case UnaryOp::silu: return activation_grad_typed<UnaryOp::silu, T>(x, g, out);
+        default: fail("activation_grad", "no fused derivative for ", unary_op_name(op));
+      }
+    } else {
+      fail("activation_grad", "expects a floating-point tensor, got ", dtype_name(x.dtype()));
     }
   });
 }
