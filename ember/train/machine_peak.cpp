@@ -13,7 +13,7 @@ namespace ember::train {
 
 double measure_gemm_peak_gflops(double seconds) {
   NoGradGuard no_grad;
-  constexpr int64_t n = 1024;
+  constexpr int64_t n = 2048;
   Generator gen(7);
   Tensor a = randn({n, n}, DType::f32, Device::cpu(), &gen), b = randn({n, n}, DType::f32, Device::cpu(), &gen);
   (void)matmul(a, b).raw_data();  // warm-up: library initialisation, page faults

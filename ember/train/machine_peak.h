@@ -6,10 +6,11 @@
 
 namespace ember::train {
 
-// Best float32 GFLOP/s of ember's matmul on a 1024^3 product over about
-// `seconds` (the GEMM library's rate on this machine with the current OpenMP
-// thread count). The best rather than the median: it is a ceiling.
-double measure_gemm_peak_gflops(double seconds = 0.4);
+// Best float32 GFLOP/s of ember's matmul on a 2048^3 product (at least three
+// runs, about `seconds` in all): the GEMM library's rate on this machine with
+// the current OpenMP thread count, the figure docs/PERFORMANCE.md calls the
+// GEMM peak. The best rather than the median: it is a ceiling.
+double measure_gemm_peak_gflops(double seconds = 0.5);
 
 // Peak resident set size of this process so far, in MiB.
 double peak_rss_mb();
