@@ -18,6 +18,8 @@
 #include "ember/core/error.h"
 #include "ember/data/loader.h"
 #include "ember/data/meta.h"
+#include "ember/dist/communicator.h"
+#include "ember/dist/data_parallel.h"
 #include "ember/infer/generate.h"
 #include "ember/models/gpt.h"
 #include "ember/nn/module_io.h"
@@ -180,8 +182,20 @@ PretrainResult pretrain(const PretrainOptions& given) {
     data::check_compatible(meta, o.data_dir, tokenizer->vocab_size(), data::tokenizer_fingerprint(*tokenizer));
   }
 
+  // Data parallel under mpirun: every rank builds the same model, reads its
+  // own rows of one global batch, and the gradients are averaged (dist/).
+  // Rank 0 alone writes metrics, plots and checkpoints.
+  std::shared_ptr<dist::Communicator> comm = dist::world();
+  const int rank = comm->rank(), world = comm->size();
+  const bool lead = rank == 0;
+  if (world > 1 && o.grad_accum > 1)
+    fail("pretrain", "--grad-accum ", o.grad_accum, " with ", world,
+         " ranks is not supported yet (data parallel syncs every backward); use --grad-accum 1 or one rank");
+  if (!lead) o.quiet = true;
+
   Generator gen(o.seed);
-  models::GPT model(cfg, &gen);
+  auto model_ptr = std::make_shared<models::GPT>(cfg, &gen);
+  models::GPT& model = *model_ptr;
   optim::AdamWOptions adam;
   adam.lr = o.lr;
   adam.beta1 = o.beta1;
@@ -191,7 +205,14 @@ PretrainResult pretrain(const PretrainOptions& given) {
   optim::AdamW opt(optim::make_param_groups(model, o.weight_decay), adam);
   const int64_t warmup = o.warmup_steps >= 0 ? o.warmup_steps : std::max<int64_t>(1, o.steps / 20);
   const optim::LRLambda schedule = optim::warmup_cosine_schedule(warmup, o.steps, o.min_lr_ratio);
-  data::TokenLoader loader(o.data_dir, "train", B, T, o.seed);
+  // One global batch of world x B rows; rank r trains on rows [r B, (r+1) B),
+  // so N ranks see exactly what one process with batch N x B would.
+  data::TokenLoader loader(o.data_dir, "train", B * world, T, o.seed);
+  auto next_batch = [&]() -> std::pair<Tensor, Tensor> {
+    auto [x, y] = loader.next();
+    if (world == 1) return {x, y};
+    return {contiguous(narrow(x, 0, rank * B, B)), contiguous(narrow(y, 0, rank * B, B))};
+  };
 
   int64_t start_step = 0;
   if (o.resume) {
@@ -201,21 +222,34 @@ PretrainResult pretrain(const PretrainOptions& given) {
     gen.set_state({resumed.at("rng").at("seed").get<uint64_t>(), resumed.at("rng").at("offset").get<uint64_t>()});
     loader.set_state(data::LoaderState::from_json(resumed.at("data")));
   }
-  fs::create_directories(o.out_dir);
-  MetricsLog metrics(o.out_dir + "/metrics.jsonl", o.resume ? start_step : -1);
+  // After loading: the wrapper checks that the ranks agree and broadcasts rank 0's weights.
+  std::unique_ptr<dist::DataParallel> ddp;
+  if (world > 1) ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
+  std::optional<MetricsLog> metrics;
+  if (lead) {
+    fs::create_directories(o.out_dir);
+    metrics.emplace(o.out_dir + "/metrics.jsonl", o.resume ? start_step : -1);
+  }
   const double peak = o.peak_gflops > 0 ? o.peak_gflops : measure_gemm_peak_gflops();
   const double flops_per_token = double(model.flops_per_token(T));
-  const int64_t tokens_per_step = B * T * o.grad_accum;
+  const int64_t tokens_per_step = B * T * o.grad_accum * world;
 
   if (!o.quiet) {
     std::cout << "ember pretrain: " << o.preset << " (" << cfg.n_layer << " layers, " << cfg.n_head << " heads, n_embd "
               << cfg.n_embd << ", vocab " << cfg.vocab_size << ", " << fmt("%.2fM", model.num_parameters() / 1e6)
               << " parameters), " << tokens_per_step << " tokens/step (" << B << "x" << T << "x" << o.grad_accum
-              << "), " << omp_get_max_threads() << " threads, GEMM peak " << fmt("%.0f", peak) << " GFLOP/s\n";
+              << (world > 1 ? "x" + std::to_string(world) + " ranks" : std::string()) << "), "
+              << omp_get_max_threads() << " threads, GEMM peak " << fmt("%.0f", peak) << " GFLOP/s\n";
     if (o.resume) std::cout << "resuming from " << resume_dir << " at step " << start_step << "\n";
   }
 
-  auto checkpoint = [&](int64_t step) {
+  // Every rank calls it (so that they stay in step); rank 0 writes, the others
+  // wait at the barrier so nobody races ahead of a half-written checkpoint.
+  auto checkpoint = [&](int64_t step) -> std::string {
+    if (!lead) {
+      comm->barrier();
+      return "";
+    }
     nlohmann::json trainer = {{"step", step},
                               {"config", cfg.to_json()},
                               {"options", o.to_json()},
@@ -224,7 +258,9 @@ PretrainResult pretrain(const PretrainOptions& given) {
                               {"data_dir", fs::absolute(o.data_dir).string()}};
     CheckpointSave what{&model, &opt, trainer, {}};
     if (!tokenizer_dir.empty()) what.copy_dirs.push_back(tokenizer_dir);
-    return save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
+    std::string dir = save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
+    if (world > 1) comm->barrier();
+    return dir;
   };
 
   PretrainResult result;
@@ -244,11 +280,17 @@ PretrainResult pretrain(const PretrainOptions& given) {
     opt.zero_grad();
     double loss_sum = 0;
     for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
-      auto [x, y] = loader.next();
+      auto [x, y] = next_batch();
       Tensor loss = model.loss(x, y);
       if (o.grad_accum > 1) loss = loss * scalar(1.0 / double(o.grad_accum));
       loss.backward();
       loss_sum += loss.item<double>();
+    }
+    if (ddp) {
+      ddp->finish_gradient_sync();
+      Tensor l = tensor({loss_sum}, {1}, DType::f64);
+      comm->all_reduce(l, dist::CommOp::avg);  // the global batch's mean loss, the same on every rank
+      loss_sum = l.item<double>();
     }
     const double norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
                                         : optim::grad_norm(model.parameters());
@@ -273,19 +315,19 @@ PretrainResult pretrain(const PretrainOptions& given) {
     result.train_loss = loss_sum;
     result.tokens_per_s = tps;
     result.mfu = mfu;
-    metrics.write({{"kind", "train"}, {"step", step}, {"loss", loss_sum}, {"lr", lr}, {"grad_norm", norm},
+    if (metrics) metrics->write({{"kind", "train"}, {"step", step}, {"loss", loss_sum}, {"lr", lr}, {"grad_norm", norm},
                    {"step_ms", ms}, {"tokens_per_s", tps}, {"mfu", mfu}});
     if (bar)
       bar->update(step, {{"loss", fmt("%.4f", loss_sum)}, {"tok/s", fmt("%.0f", tps)}, {"mfu", fmt("%.0f%%", 100 * mfu)}});
 
     const bool last = step == o.steps;
     if ((o.eval_every > 0 && step % o.eval_every == 0) || last) {
-      EvalResult ev = evaluate(model, o, B, T, bytes_per_token);
+      EvalResult ev = evaluate(model, o, B * world, T, bytes_per_token);  // the global batch: N ranks evaluate as one process would
       result.val_loss = ev.loss;
       result.val_bpb = ev.bpb;
       nlohmann::json rec = {{"kind", "eval"}, {"step", step}, {"val_loss", ev.loss}, {"val_bpb", ev.bpb}};
       std::string sample_text;
-      if (tokenizer && o.sample_tokens > 0) {
+      if (lead && tokenizer && o.sample_tokens > 0) {
         // A continuation of the start of a document, drawn from its own
         // generator so that sampling never shifts the training RNG.
         Generator sample_gen(o.seed + uint64_t(step));
@@ -303,8 +345,10 @@ PretrainResult pretrain(const PretrainOptions& given) {
         sample_text = tokenizer->decode(ids);
         rec["sample"] = sample_text;
       }
-      metrics.write(rec);
-      metrics.plot_losses(o.out_dir + "/loss.svg", "ember pretrain: " + o.preset);
+      if (metrics) {
+        metrics->write(rec);
+        metrics->plot_losses(o.out_dir + "/loss.svg", "ember pretrain: " + o.preset);
+      }
       if (!o.quiet) {
         bar->finish();
         std::cout << "step " << step << "  train " << fmt("%.4f", loss_sum) << "  val " << fmt("%.4f", ev.loss)
@@ -319,7 +363,12 @@ PretrainResult pretrain(const PretrainOptions& given) {
         bar->update(step);
       }
     }
-    const bool stop = g_signal.load() != 0 || (o.stop_after > 0 && step == o.stop_after);
+    bool stop = g_signal.load() != 0 || (o.stop_after > 0 && step == o.stop_after);
+    if (world > 1) {  // a signal reaches the ranks at different moments: stop together
+      Tensor flag = tensor({stop ? 1.0 : 0.0}, {1}, DType::f64);
+      comm->all_reduce(flag, dist::CommOp::max);
+      stop = flag.item<double>() > 0;
+    }
     if (last || stop || (o.checkpoint_every > 0 && step % o.checkpoint_every == 0)) result.checkpoint = checkpoint(step);
     if (stop) {
       result.interrupted = true;
@@ -333,7 +382,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
     }
   }
   if (bar) bar->finish();
-  metrics.plot_losses(o.out_dir + "/loss.svg", "ember pretrain: " + o.preset);
+  if (metrics) metrics->plot_losses(o.out_dir + "/loss.svg", "ember pretrain: " + o.preset);
   return result;
 }
 

@@ -4,20 +4,14 @@
 # and SIGTERM stops a run with a checkpoint and exit code 143.
 # Usage: resume_kill_test.sh EMBER_BINARY WORK_DIR
 set -eu
-ember=$1
+here=$(cd "$(dirname "$0")" && pwd)
+ember=$(realpath "$1")
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
 
-"$ember" data builtin --out corpus.txt --megabytes 0.3 --seed 5 >/dev/null
-"$ember" tokenizer train --input corpus.txt --vocab-size 400 --out tok >/dev/null 2>&1
-"$ember" data prepare --tokenizer tok --input corpus.txt --out data --val-fraction 0.1 --paragraphs >/dev/null 2>&1
-cat > config.json <<'JSON'
-{"n_layer": 2, "n_head": 2, "n_kv_head": 2, "n_embd": 64, "vocab_size": 400, "block_size": 64,
- "norm": "layernorm", "position": "learned", "mlp": "gelu", "bias": true, "tied_embeddings": true,
- "dropout": 0.0, "batch_size": 4, "rope_theta": 10000.0, "norm_eps": 1e-5}
-JSON
+. "$here/tiny_data.sh"
 train() {
   "$ember" pretrain --config config.json --data data --tokenizer tok --seq-len 64 --steps 40 \
     --eval-every 10 --checkpoint-every 2 --peak-gflops 100 --sample-tokens 0 --out "$@"
