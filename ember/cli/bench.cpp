@@ -2,6 +2,8 @@
 // random tokens, as one JSON line (tokens_per_s, step_ms, mfu, peak_rss_mb).
 // A step is what `ember pretrain` does per step: forward, cross-entropy,
 // backward, gradient clipping and a fused AdamW update.
+// `ember bench generate`: batch-1 prefill and decode speed of the inference
+// path (infer/gpt_runner) for a preset with random weights or a checkpoint.
 #include <omp.h>
 
 #include <algorithm>
@@ -11,9 +13,14 @@
 
 #include "ember/cli/commands.h"
 #include "ember/core/error.h"
+#include "ember/infer/gpt_runner.h"
+#include "ember/nn/module_io.h"
+#include "ember/dist/communicator.h"
+#include "ember/dist/data_parallel.h"
 #include "ember/models/gpt.h"
 #include "ember/ops/ops.h"
 #include "ember/optim/optim.h"
+#include "ember/train/checkpoint.h"
 #include "ember/train/machine_peak.h"
 
 namespace ember::cli {
@@ -33,15 +40,31 @@ void bench_train(const BenchTrainOptions& o) {
   const int64_t B = o.batch > 0 ? o.batch : cfg.batch_size;
   const int64_t T = o.seq_len > 0 ? o.seq_len : cfg.block_size;
   if (T > cfg.block_size) fail("bench", "--seq-len ", T, " exceeds block_size ", cfg.block_size);
-  const double peak = o.peak_gflops > 0 ? o.peak_gflops : train::measure_gemm_peak_gflops();
+  // Under mpirun every rank trains B sequences of its own, data parallel
+  // (dist::DataParallel), and tokens_per_s counts all ranks.
+  std::shared_ptr<dist::Communicator> comm = dist::world();
+  const int world = comm->size(), rank = comm->rank();
+  auto all_ranks = [&](double v, dist::CommOp op) {
+    if (world == 1) return v;
+    Tensor t = tensor({v}, {1}, DType::f64);
+    comm->all_reduce(t, op);
+    return t.item<double>();
+  };
+  // The machine's peak is the sum of what the ranks reach side by side.
+  const double peak = o.peak_gflops > 0 ? o.peak_gflops
+                                        : all_ranks(train::measure_gemm_peak_gflops(), dist::CommOp::sum);
   Generator gen(1234);
-  models::GPT model(cfg, &gen);
+  auto model_ptr = std::make_shared<models::GPT>(cfg, &gen);
+  models::GPT& model = *model_ptr;
+  std::unique_ptr<dist::DataParallel> ddp;
+  if (world > 1) ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
   optim::AdamWOptions adam;
   adam.lr = 1e-4;  // small, so that repeated steps on random data stay finite
   adam.weight_decay = 0.1;
   optim::AdamW opt(optim::make_param_groups(model, adam.weight_decay), adam);
-  Tensor x = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &gen);
-  Tensor y = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &gen);
+  Generator data_gen(1234 + uint64_t(rank));
+  Tensor x = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
+  Tensor y = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
   std::vector<double> ms;
   double loss_value = 0;
   for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
@@ -49,19 +72,25 @@ void bench_train(const BenchTrainOptions& o) {
     opt.zero_grad();
     Tensor loss = model.loss(x, y);
     loss.backward();
+    if (ddp) ddp->finish_gradient_sync();
     optim::clip_grad_norm_(model.parameters(), 1.0);
     opt.step();
     loss_value = loss.item<double>();
-    const double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    // A step lasts as long as its slowest rank.
+    const double t = all_ranks(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(), dist::CommOp::max);
     if (i >= o.warmup) ms.push_back(t);
   }
   std::sort(ms.begin(), ms.end());
   const double step_ms = ms[ms.size() / 2];
-  const double tps = double(B * T) / (step_ms / 1e3);
+  const double tps = double(B * T * world) / (step_ms / 1e3);
+  const double rss_max = all_ranks(train::peak_rss_mb(), dist::CommOp::max);
+  if (rank != 0) return;
   const double mfu = tps * double(model.flops_per_token(T)) / (peak * 1e9);
   nlohmann::json j = {{"bench", "train"},
                       {"preset", o.preset},
                       {"threads", omp_get_max_threads()},
+                      {"ranks", world},
                       {"batch", B},
                       {"seq_len", T},
                       {"params", model.num_parameters()},
@@ -73,8 +102,83 @@ void bench_train(const BenchTrainOptions& o) {
                       {"mfu", mfu},
                       {"gemm_peak_gflops", peak},
                       {"flops_per_token", model.flops_per_token(T)},
-                      {"peak_rss_mb", train::peak_rss_mb()},
+                      {"peak_rss_mb", rss_max},
                       {"final_loss", loss_value}};
+  std::cout << j.dump() << std::endl;
+}
+
+struct BenchGenerateOptions {
+  std::string preset = "small", checkpoint;
+  int64_t prompt_len = 256, tokens = 128, runs = 5;
+  std::string quant = "none";
+  int threads = 0;
+};
+
+// Prefill: prompt_len tokens into an empty cache (logits of the last only), the
+// median of `runs`. Decode: `tokens` greedy steps of one token each, after a
+// prompt short enough that they fit in block_size; the median over runs of the
+// mean step time.
+void bench_generate(const BenchGenerateOptions& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  models::GPTConfig cfg;
+  std::string dir;
+  if (!o.checkpoint.empty()) {
+    dir = train::resolve_checkpoint(o.checkpoint);
+    const nlohmann::json trainer = train::read_trainer_json(dir);
+    if (!trainer.contains("config")) fail("bench", dir, "/trainer.json has no \"config\" (not a GPT checkpoint?)");
+    cfg = models::GPTConfig::from_json(trainer.at("config"));
+  } else {
+    cfg = models::GPTConfig::preset(o.preset);
+  }
+  cfg.dropout = 0.0;
+  Generator gen(1234);
+  models::GPT model(cfg, &gen);
+  if (!dir.empty()) nn::load_module(model, dir + "/model.safetensors");
+  infer::GPTRunner runner(model);
+  const int64_t block = cfg.block_size;
+  const int64_t P = std::min(o.prompt_len, block);
+  const int64_t decode_tokens = std::min(o.tokens, block - 1);
+  const int64_t decode_start = std::max<int64_t>(1, std::min(P, block - decode_tokens));
+  Tensor ids = randint(0, cfg.vocab_size, {P}, Device::cpu(), &gen);
+  std::vector<int64_t> prompt = ids.to_vector<int64_t>();
+  infer::KVCache cache = runner.new_cache();
+  std::vector<float> logits;
+  auto now = [] { return std::chrono::steady_clock::now(); };
+  std::vector<double> prefill_s, decode_s;
+  for (int64_t run = 0; run < o.runs + 1; ++run) {  // run 0 warms up
+    cache.reset();
+    auto t0 = now();
+    runner.forward({infer::SeqChunk{prompt.data(), P, &cache}}, logits);
+    const double tp = std::chrono::duration<double>(now() - t0).count();
+    cache.reset();
+    runner.forward({infer::SeqChunk{prompt.data(), decode_start, &cache}}, logits);
+    int64_t tok = 0;
+    t0 = now();
+    for (int64_t i = 0; i < decode_tokens; ++i) {
+      tok = int64_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      runner.forward({infer::SeqChunk{&tok, 1, &cache}}, logits);
+    }
+    const double td = std::chrono::duration<double>(now() - t0).count();
+    if (run > 0) prefill_s.push_back(tp), decode_s.push_back(td);
+  }
+  std::sort(prefill_s.begin(), prefill_s.end());
+  std::sort(decode_s.begin(), decode_s.end());
+  const double tp = prefill_s[prefill_s.size() / 2], td = decode_s[decode_s.size() / 2];
+  nlohmann::json j = {{"bench", "generate"},
+                      {"preset", dir.empty() ? o.preset : std::string()},
+                      {"checkpoint", dir},
+                      {"quant", "none"},
+                      {"threads", omp_get_max_threads()},
+                      {"params", model.num_parameters()},
+                      {"weight_bytes", runner.weight_bytes()},
+                      {"prompt_len", P},
+                      {"prefill_tokens_per_s", double(P) / tp},
+                      {"prefill_ms", tp * 1e3},
+                      {"decode_tokens", decode_tokens},
+                      {"decode_start_pos", decode_start},
+                      {"decode_tokens_per_s", double(decode_tokens) / td},
+                      {"decode_ms_per_token", td * 1e3 / double(decode_tokens)},
+                      {"runs", o.runs}};
   std::cout << j.dump() << std::endl;
 }
 
@@ -93,6 +197,17 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
   cmd->add_option("--peak-gflops", o->peak_gflops, "GEMM peak for MFU (default: measured first)");
   cmd->callback([o] { bench_train(*o); });
+
+  auto g = std::make_shared<BenchGenerateOptions>();
+  auto* gcmd = bench->add_subcommand("generate", "Batch-1 prefill and decode speed (KV-cache inference path)");
+  gcmd->add_option("--preset", g->preset, "Model preset (random weights)")->capture_default_str();
+  gcmd->add_option("--checkpoint", g->checkpoint, "Checkpoint or run folder (instead of a preset)");
+  gcmd->add_option("--threads", g->threads, "OpenMP threads (default: all cores)");
+  gcmd->add_option("--prompt-len", g->prompt_len, "Prefill length")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  gcmd->add_option("--tokens", g->tokens, "Decode steps per run")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  gcmd->add_option("--runs", g->runs, "Timed runs (the median is reported)")->capture_default_str()->check(CLI::Range(1, 1000));
+  gcmd->add_option("--quant", g->quant, "Weight format (only none so far)")->capture_default_str()->check(CLI::IsMember({"none"}));
+  gcmd->callback([g] { bench_generate(*g); });
 }
 
 }  // namespace ember::cli

@@ -11,5 +11,6 @@ void register_data(CLI::App& app);
 void register_pretrain(CLI::App& app);
 void register_sample(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_sft(CLI::App& app);  // also `ember chat-data`
 
 }  // namespace ember::cli

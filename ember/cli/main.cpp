@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   ember::cli::register_pretrain(app);
   ember::cli::register_sample(app);
   ember::cli::register_bench(app);
+  ember::cli::register_sft(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,11 +1,12 @@
 // `ember sample`: continues a prompt with a pretrained checkpoint, streaming
-// the text as it is generated.
+// the text as it is generated, through the inference engine (KV cache).
+// Sample i uses seed + i, so each continuation is reproducible on its own.
 #include <iostream>
 #include <optional>
 
 #include "ember/cli/commands.h"
 #include "ember/core/error.h"
-#include "ember/infer/generate.h"
+#include "ember/infer/engine.h"
 #include "ember/models/gpt.h"
 #include "ember/nn/module_io.h"
 #include "ember/tokenizer/tokenizer.h"
@@ -36,19 +37,32 @@ void run_sample(const SampleOptions& o) {
     if (eot < 0) fail("sample", "an empty --prompt needs an <|endoftext|> token in the tokenizer to start from");
     prompt.push_back(eot);
   }
-  infer::GenerateOptions g;
-  g.max_new_tokens = o.max_tokens;
-  g.sampling = o.sampling;
-  if (eot >= 0) g.stop_tokens = {eot};
-  Generator gen(o.seed);
+  infer::EngineOptions eo;
+  eo.max_slots = 1;  // samples stream one after another
+  infer::Engine engine(model, eo);
+  const int64_t room = cfg.block_size - int64_t(prompt.size());
+  if (room < 1)
+    fail("sample", "the prompt has ", prompt.size(), " tokens; the model's context is ", cfg.block_size,
+         " (keep the prompt shorter to leave room to generate)");
   for (int64_t i = 0; i < o.num_samples; ++i) {
     if (o.num_samples > 1) std::cout << "--- sample " << i + 1 << " ---\n";
     std::cout << o.prompt << std::flush;
-    infer::generate(model, prompt, g, gen, [&](int64_t id) {
-      if (!tok.is_special(TokenId(id))) std::cout << tok.token_bytes(TokenId(id)) << std::flush;
-      return true;
-    });
+    infer::Request r;
+    r.prompt = prompt;
+    r.sampling = o.sampling;
+    r.max_tokens = o.max_tokens;
+    if (eot >= 0) r.stop_tokens = {eot};
+    r.seed = o.seed + uint64_t(i);
+    infer::FinishReason finish = infer::FinishReason::none;
+    r.on_event = [&](const infer::TokenEvent& e) {
+      if (e.token >= 0 && !tok.is_special(TokenId(e.token))) std::cout << tok.token_bytes(TokenId(e.token)) << std::flush;
+      finish = e.finish;
+    };
+    engine.submit(std::move(r));
+    engine.run_until_idle();
     std::cout << "\n";
+    if (finish == infer::FinishReason::length && o.max_tokens > room)
+      std::cerr << "(stopped at the model's context of " << cfg.block_size << " tokens)\n";
   }
 }
 
@@ -63,6 +77,10 @@ void register_sample(CLI::App& app) {
   cmd->add_option("--temperature", o->sampling.temperature, "Sampling temperature (0: greedy)")->capture_default_str();
   cmd->add_option("--top-k", o->sampling.top_k, "Keep the k most likely tokens (0: all)")->capture_default_str();
   cmd->add_option("--top-p", o->sampling.top_p, "Nucleus sampling mass (1: off)")->capture_default_str();
+  cmd->add_option("--min-p", o->sampling.min_p, "Drop tokens below min_p x the top probability (0: off)")->capture_default_str();
+  cmd->add_option("--repetition-penalty", o->sampling.repetition_penalty, "Penalise tokens already seen (1: off)")->capture_default_str();
+  cmd->add_option("--presence-penalty", o->sampling.presence_penalty, "OpenAI presence penalty (0: off)")->capture_default_str();
+  cmd->add_option("--frequency-penalty", o->sampling.frequency_penalty, "OpenAI frequency penalty (0: off)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Random seed (same seed, same text)")->capture_default_str();
   cmd->add_option("--num-samples", o->num_samples, "Independent continuations")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->callback([o] { run_sample(*o); });

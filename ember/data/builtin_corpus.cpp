@@ -8,6 +8,7 @@
 
 #include "ember/core/error.h"
 
+#include "ember/util/splitmix.h"
 namespace ember::data {
 
 namespace {
@@ -47,22 +48,10 @@ const Words kSyllables = {"bram", "wick", "tol", "len", "dale", "mor", "ford", "
                           "cliff", "ley", "ham", "port", "by", "kel", "dor", "win", "thorn", "mill", "row", "an",
                           "el", "is", "or", "ur", "ing", "ster", "bury", "wood", "mere", "gate", "well", "stone"};
 
-class Rng {
+// The generator's own stream (see util/splitmix.h).
+class Rng : public SplitMix64 {
  public:
-  explicit Rng(uint64_t seed) : s_(seed ^ 0x6A09E667F3BCC908ull) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  int below(int n) { return static_cast<int>((static_cast<unsigned __int128>(next()) * uint64_t(n)) >> 64); }
-  int between(int lo, int hi) { return lo + below(hi - lo + 1); }  // inclusive
-  template <typename T>
-  const T& pick(const std::vector<T>& v) { return v[static_cast<size_t>(below(static_cast<int>(v.size())))]; }
-
- private:
-  uint64_t s_;
+  explicit Rng(uint64_t seed) : SplitMix64(seed, 0x6A09E667F3BCC908ull) {}
 };
 
 std::string cap(std::string s) {

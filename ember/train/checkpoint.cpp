@@ -83,7 +83,7 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const Chec
       save_safetensors((tmp_dir / "optimizer.safetensors").string(), what.optimizer->state_dict(),
                        {{"optimizer", what.optimizer->name()}});
     write_file_atomic((tmp_dir / "trainer.json").string(), what.trainer.dump(2) + "\n");
-    for (const std::string& dir : what.copy_dirs) copy_tree(dir, tmp_dir / fs::path(dir).filename());
+    for (const auto& [source, name] : what.copy_dirs) copy_tree(source, tmp_dir / name);
     fsync_dir(tmp_dir);
     // A folder cannot be renamed over a non-empty one: move an older copy of the
     // same step (a rerun after resume) aside first.

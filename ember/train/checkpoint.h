@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ember/io/safetensors.h"
@@ -28,7 +29,9 @@ struct CheckpointSave {
   const nn::Module* model = nullptr;
   const optim::Optimizer* optimizer = nullptr;  // may be null (weights-only checkpoints)
   nlohmann::json trainer;                       // written as trainer.json
-  std::vector<std::string> copy_dirs;           // folders copied in by their base name (e.g. a tokenizer)
+  // Folders copied in: (source folder, name inside the checkpoint), e.g. the
+  // tokenizer as "tokenizer", so a checkpoint folder stands alone.
+  std::vector<std::pair<std::string, std::string>> copy_dirs;
 };
 
 // Writes <run_dir>/ckpt-<step>, points <run_dir>/latest at it and removes all

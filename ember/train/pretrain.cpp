@@ -250,14 +250,15 @@ PretrainResult pretrain(const PretrainOptions& given) {
       comm->barrier();
       return "";
     }
-    nlohmann::json trainer = {{"step", step},
+    nlohmann::json trainer = {{"kind", "pretrain"},
+                              {"step", step},
                               {"config", cfg.to_json()},
                               {"options", o.to_json()},
                               {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}},
                               {"data", loader.state().to_json()},
                               {"data_dir", fs::absolute(o.data_dir).string()}};
     CheckpointSave what{&model, &opt, trainer, {}};
-    if (!tokenizer_dir.empty()) what.copy_dirs.push_back(tokenizer_dir);
+    if (!tokenizer_dir.empty()) what.copy_dirs.emplace_back(tokenizer_dir, "tokenizer");
     std::string dir = save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
     if (world > 1) comm->barrier();
     return dir;

@@ -18,6 +18,9 @@ train() {
 }
 
 train full >/dev/null 2>&1
+# The tokenizer travels inside every checkpoint as tokenizer/, whatever its folder was called.
+[ -e full/latest/tokenizer/tokenizer.json ] || { echo "FAIL: no tokenizer/ in the checkpoint"; exit 1; }
+"$ember" sample --checkpoint full --prompt "Tom" --max-tokens 8 --seed 1 >/dev/null
 
 # The victim: killed (no chance to clean up) once a checkpoint past step 10 exists.
 train killed >/dev/null 2>&1 &

@@ -1,0 +1,323 @@
+// The SFT loop (see sft.h).
+#include "ember/chat/sft.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+
+#include "ember/autograd/grad_mode.h"
+#include "ember/chat/curriculum.h"
+#include "ember/core/error.h"
+#include "ember/core/random.h"
+#include "ember/infer/generate.h"
+#include "ember/nn/module_io.h"
+#include "ember/ops/ops.h"
+#include "ember/optim/optim.h"
+#include "ember/tokenizer/tokenizer.h"
+#include "ember/train/checkpoint.h"
+#include "ember/train/metrics_log.h"
+
+namespace ember::chat {
+namespace fs = std::filesystem;
+
+nlohmann::json SftOptions::to_json() const {
+  return {{"init", init}, {"data", data}, {"val_data", val_data}, {"prompts", prompts}, {"steps", steps},
+          {"batch_size", batch_size}, {"seq_len", seq_len}, {"lr", lr}, {"min_lr_ratio", min_lr_ratio},
+          {"warmup_steps", warmup_steps}, {"weight_decay", weight_decay}, {"grad_clip", grad_clip},
+          {"eval_every", eval_every}, {"eval_prompts", eval_prompts}, {"max_new_tokens", max_new_tokens},
+          {"seed", seed}};
+}
+
+std::vector<int64_t> sft_targets(const RenderedChat& chat) {
+  std::vector<int64_t> t;
+  for (size_t p = 1; p < chat.ids.size(); ++p) t.push_back(chat.mask[p] ? chat.ids[p] : -1);
+  return t;
+}
+
+std::vector<std::vector<int64_t>> pack_rows(const std::vector<RenderedChat>& chats, const std::vector<size_t>& order,
+                                            int64_t T, int64_t pad_id, std::vector<std::vector<int64_t>>* labels,
+                                            int64_t* truncated) {
+  const size_t width = size_t(T + 1);
+  std::vector<std::vector<int64_t>> rows, labs;
+  if (truncated) *truncated = 0;
+  for (size_t idx : order) {
+    const RenderedChat& c = chats[idx];
+    const size_t n = std::min(c.ids.size(), width);
+    if (n < c.ids.size() && truncated) ++*truncated;
+    size_t r = 0;
+    while (r < rows.size() && rows[r].size() + n > width) ++r;  // first fit
+    if (r == rows.size()) rows.emplace_back(), labs.emplace_back();
+    for (size_t p = 0; p < n; ++p) {
+      rows[r].push_back(c.ids[p]);
+      labs[r].push_back(c.mask[p] ? c.ids[p] : -1);
+    }
+  }
+  for (size_t r = 0; r < rows.size(); ++r) {
+    rows[r].resize(width, pad_id);
+    labs[r].resize(width, -1);
+  }
+  if (labels) *labels = std::move(labs);
+  return rows;
+}
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// Rows [from, to) as (input, target) tensors [n, T].
+std::pair<Tensor, Tensor> make_batch(const std::vector<std::vector<int64_t>>& rows,
+                                     const std::vector<std::vector<int64_t>>& labels, size_t from, size_t to,
+                                     int64_t T, int64_t* trained) {
+  std::vector<int64_t> x, y;
+  int64_t count = 0;
+  for (size_t r = from; r < to; ++r) {
+    x.insert(x.end(), rows[r].begin(), rows[r].begin() + T);
+    for (int64_t p = 1; p <= T; ++p) {
+      y.push_back(labels[r][size_t(p)]);
+      count += labels[r][size_t(p)] >= 0;
+    }
+  }
+  if (trained) *trained = count;
+  const int64_t n = int64_t(to - from);
+  return {tensor_i64(x, {n, T}), tensor_i64(y, {n, T})};
+}
+
+std::vector<RenderedChat> render_all(const ChatTemplate& tmpl, const std::vector<Conversation>& convs) {
+  std::vector<RenderedChat> out;
+  out.reserve(convs.size());
+  for (const auto& c : convs) out.push_back(tmpl.render(c));
+  return out;
+}
+
+}  // namespace
+
+double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& chats, int64_t T, int64_t batch,
+                         int64_t pad_id) {
+  NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  std::vector<size_t> order(chats.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<std::vector<int64_t>> labels;
+  const auto rows = pack_rows(chats, order, T, pad_id, &labels);
+  double total = 0;
+  int64_t tokens = 0;
+  for (size_t r = 0; r < rows.size(); r += size_t(batch)) {
+    int64_t trained = 0;
+    auto [x, y] = make_batch(rows, labels, r, std::min(rows.size(), r + size_t(batch)), T, &trained);
+    if (trained == 0) continue;
+    total += model.loss(x, y, -1).item<double>() * double(trained);
+    tokens += trained;
+  }
+  if (was_training) model.train();
+  return tokens > 0 ? total / double(tokens) : std::numeric_limits<double>::quiet_NaN();
+}
+
+OracleResult evaluate_oracle(models::GPT& model, const ChatTemplate& tmpl, const std::vector<PromptRecord>& prompts,
+                             int64_t max_new_tokens) {
+  OracleResult res;
+  Generator gen(0);  // greedy: never drawn from
+  infer::GenerateOptions g;
+  g.max_new_tokens = max_new_tokens;
+  g.sampling.temperature = 0;
+  g.stop_tokens = {tmpl.turn_end_id()};
+  int64_t correct = 0, unknown = 0, hallucinated = 0;
+  double score = 0;
+  res.by_kind = nlohmann::json::object();
+  res.samples = nlohmann::json::array();
+  const int64_t block = model.config().block_size;
+  for (const auto& p : prompts) {
+    if (!p.meta.contains("grade"))
+      fail("sft", "a held-out prompt has no \"grade\" key (use the curriculum's prompts_heldout.jsonl)");
+    std::vector<int64_t> ids = tmpl.render_prompt(p.prompt);
+    if (int64_t(ids.size()) >= block) ids.erase(ids.begin(), ids.end() - (block - 1));
+    const std::vector<int64_t> out = infer::generate(model, ids, g, gen);
+    const std::string reply = tmpl.decode_reply(out);
+    const nlohmann::json& key = p.meta.at("grade");
+    const Grade gr = grade_response(key, reply);
+    const std::string kind = key.at("kind").get<std::string>();
+    auto& k = res.by_kind[kind];
+    if (k.is_null()) k = {{"n", 0}, {"correct", 0}};
+    k["n"] = k.value("n", 0) + 1;
+    k["correct"] = k.value("correct", 0) + (gr.correct ? 1 : 0);
+    correct += gr.correct;
+    score += gr.score;
+    if (kind == "unknown") ++unknown, hallucinated += gr.hallucinated;
+    if (res.samples.size() < 6)
+      res.samples.push_back({{"prompt", p.prompt.back().content}, {"reply", reply}, {"correct", gr.correct}});
+    ++res.prompts;
+  }
+  for (auto& [kind, k] : res.by_kind.items()) k["accuracy"] = double(k["correct"].get<int>()) / k["n"].get<int>();
+  if (res.prompts > 0) {
+    res.accuracy = double(correct) / double(res.prompts);
+    res.score = score / double(res.prompts);
+  }
+  res.hallucination = unknown > 0 ? double(hallucinated) / double(unknown) : 0.0;
+  return res;
+}
+
+SftResult sft(const SftOptions& o) {
+  if (o.init.empty()) fail("sft", "--init is required (a pretrained checkpoint)");
+  if (o.data.empty()) fail("sft", "--data is required (conversations as JSON Lines)");
+  if (o.out_dir.empty()) fail("sft", "--out is required (the run folder)");
+  if (o.steps <= 0 || o.batch_size <= 0) fail("sft", "--steps and --batch must be positive");
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+
+  const std::string init_dir = train::resolve_checkpoint(o.init);
+  const nlohmann::json trainer = train::read_trainer_json(init_dir);
+  const std::string kind = trainer.value("kind", "pretrain");
+  if (kind != "pretrain" && kind != "sft")
+    fail("sft", init_dir, " is a \"", kind, "\" checkpoint; SFT starts from a pretrain or sft checkpoint");
+  if (!trainer.contains("config")) fail("sft", init_dir, "/trainer.json has no model \"config\"");
+  const models::GPTConfig cfg = models::GPTConfig::from_json(trainer.at("config"));
+  // Checkpoints carry their tokenizer as tokenizer/ (train/checkpoint.h).
+  const std::string tok_dir = init_dir + "/tokenizer";
+  if (!fs::exists(tok_dir + "/tokenizer.json"))
+    fail("sft", init_dir, " holds no tokenizer/ folder (pretrain with --tokenizer so checkpoints carry it)");
+  const Tokenizer tok = Tokenizer::load(tok_dir);
+  if (int64_t(tok.vocab_size()) > cfg.vocab_size)
+    fail("sft", "the tokenizer in ", tok_dir, " has ", tok.vocab_size(), " tokens but the model's vocab_size is ",
+         cfg.vocab_size);
+  const ChatTemplate tmpl(tok);
+  const int64_t T = o.seq_len > 0 ? o.seq_len : cfg.block_size;
+  if (T > cfg.block_size) fail("sft", "--seq-len ", T, " exceeds the model's block_size ", cfg.block_size);
+  const int64_t pad = tmpl.turn_end_id();
+
+  const std::vector<RenderedChat> train_chats = render_all(tmpl, read_conversations(o.data));
+  std::vector<RenderedChat> val_chats;
+  if (!o.val_data.empty()) val_chats = render_all(tmpl, read_conversations(o.val_data));
+  std::vector<PromptRecord> prompts;
+  if (!o.prompts.empty()) {
+    prompts = read_prompts(o.prompts);
+    if (o.eval_prompts > 0 && int64_t(prompts.size()) > o.eval_prompts) prompts.resize(size_t(o.eval_prompts));
+  }
+
+  Generator gen(o.seed);
+  models::GPT model(cfg, &gen);
+  nn::load_module(model, init_dir + "/model.safetensors");
+  model.train();
+  optim::AdamWOptions adam;
+  adam.lr = o.lr;
+  adam.beta1 = 0.9;
+  adam.beta2 = 0.95;
+  adam.weight_decay = o.weight_decay;
+  optim::AdamW opt(optim::make_param_groups(model, o.weight_decay), adam);
+  const int64_t warmup = o.warmup_steps >= 0 ? o.warmup_steps : std::max<int64_t>(1, o.steps / 20);
+  const optim::LRLambda schedule = optim::warmup_cosine_schedule(warmup, o.steps, o.min_lr_ratio);
+
+  fs::create_directories(o.out_dir);
+  // Saved under the run folder as tokenizer/ so checkpoints carry it by that name.
+  tok.save(o.out_dir + "/tokenizer");
+  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", -1);
+  SftResult result;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto evaluate = [&](int64_t step, OracleResult& oracle_out, double& val_out) {
+    val_out = val_chats.empty() ? nan : evaluate_sft_loss(model, val_chats, T, o.batch_size, pad);
+    nlohmann::json rec = {{"kind", "eval"}, {"step", step}};
+    if (!val_chats.empty()) rec["val_loss"] = val_out;
+    if (!prompts.empty()) {
+      oracle_out = evaluate_oracle(model, tmpl, prompts, o.max_new_tokens);
+      rec["oracle_accuracy"] = oracle_out.accuracy;
+      rec["oracle_score"] = oracle_out.score;
+      rec["hallucination"] = oracle_out.hallucination;
+      rec["by_kind"] = oracle_out.by_kind;
+      rec["samples"] = oracle_out.samples;
+    }
+    metrics.write(rec);
+    if (!o.quiet) {
+      std::cout << "step " << step;
+      if (!val_chats.empty()) std::cout << "  val loss " << fmt("%.4f", val_out);
+      if (!prompts.empty())
+        std::cout << "  oracle accuracy " << fmt("%.1f%%", 100 * oracle_out.accuracy) << "  score "
+                  << fmt("%.3f", oracle_out.score) << "  hallucination " << fmt("%.1f%%", 100 * oracle_out.hallucination);
+      std::cout << std::endl;
+    }
+  };
+  evaluate(0, result.oracle_before, result.val_loss_before);
+
+  // Epochs of packed rows, each packed from its own seeded shuffle.
+  std::vector<std::vector<int64_t>> rows, labels;
+  size_t cursor = 0;
+  uint64_t epoch = 0;
+  int64_t truncated_total = 0;
+  auto next_epoch = [&] {
+    std::vector<size_t> order(train_chats.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    // Fisher-Yates with splitmix64: the same order on every machine.
+    uint64_t s = o.seed * 1000003 + epoch++;
+    auto next = [&s] {
+      uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      return z ^ (z >> 31);
+    };
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(next() % i)]);
+    int64_t truncated = 0;
+    rows = pack_rows(train_chats, order, T, pad, &labels, &truncated);
+    truncated_total += truncated;
+    cursor = 0;
+  };
+  next_epoch();
+  if (!o.quiet)
+    std::cout << "ember sft: " << train_chats.size() << " conversations packed into " << rows.size() << " rows of "
+              << T << " tokens" << (truncated_total ? ", " + std::to_string(truncated_total) + " cut to fit" : "")
+              << "; " << fmt("%.2fM", double(model.num_parameters()) / 1e6) << " parameters" << std::endl;
+
+  auto checkpoint = [&](int64_t step) {
+    nlohmann::json tj = {{"kind", "sft"},
+                         {"step", step},
+                         {"config", cfg.to_json()},
+                         {"options", o.to_json()},
+                         {"init", fs::absolute(init_dir).string()},
+                         {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}}};
+    train::CheckpointSave what{&model, &opt, tj, {{o.out_dir + "/tokenizer", "tokenizer"}}};
+    return train::save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
+  };
+
+  using clock = std::chrono::steady_clock;
+  for (int64_t step = 1; step <= o.steps; ++step) {
+    const auto t0 = clock::now();
+    if (cursor >= rows.size()) next_epoch();
+    const size_t to = std::min(rows.size(), cursor + size_t(o.batch_size));
+    int64_t trained = 0;
+    auto [x, y] = make_batch(rows, labels, cursor, to, T, &trained);
+    cursor = to;
+    const double lr = o.lr * schedule(step - 1);
+    opt.set_lr(lr);
+    opt.zero_grad();
+    Tensor loss = model.loss(x, y, -1);
+    loss.backward();
+    const double loss_v = loss.item<double>();
+    const double norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
+                                        : optim::grad_norm(model.parameters());
+    if (!std::isfinite(loss_v) || !std::isfinite(norm))
+      fail("sft", "non-finite ", std::isfinite(loss_v) ? "gradient norm" : "loss", " at step ", step, " (loss ",
+           loss_v, ", grad norm ", norm, "); lower --lr");
+    opt.step();
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    result.step = step;
+    result.train_loss = loss_v;
+    metrics.write({{"kind", "train"}, {"step", step}, {"loss", loss_v}, {"lr", lr}, {"grad_norm", norm},
+                   {"trained_tokens", trained}, {"step_ms", ms}});
+    const bool last = step == o.steps;
+    if (!o.quiet && (step % 10 == 0 || last))
+      std::cout << "step " << step << "/" << o.steps << "  loss " << fmt("%.4f", loss_v) << "  " << fmt("%.0f ms", ms)
+                << std::endl;
+    if ((o.eval_every > 0 && step % o.eval_every == 0) || last) evaluate(step, result.oracle, result.val_loss);
+    if (last || (o.checkpoint_every > 0 && step % o.checkpoint_every == 0)) result.checkpoint = checkpoint(step);
+  }
+  metrics.plot_losses(o.out_dir + "/loss.svg", "ember sft");
+  return result;
+}
+
+}  // namespace ember::chat

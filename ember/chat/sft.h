@@ -1,0 +1,89 @@
+// Supervised fine-tuning (SFT): the first stage of the ChatGPT recipe, behind
+// `ember sft`.
+//
+// Starts from a pretrained checkpoint (its trainer.json config, model.safetensors
+// and tokenizer/), renders conversations with the chat template and trains on
+// the assistant's tokens only: every other target is -1, which GPT::loss
+// ignores. Conversations are packed whole into rows of seq_len + 1 tokens
+// (first fit, in a seeded shuffled order per epoch); the rest of a row is
+// padding whose targets are ignored. Evaluation: loss on held-out conversations
+// and, when a prompts file with grading keys is given (the curriculum's
+// prompts_heldout.jsonl), greedy replies graded by the curriculum's oracle.
+// Checkpoints use train/checkpoint.h's layout, with "kind": "sft" in trainer.json.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ember/chat/jsonl.h"
+#include "ember/chat/template.h"
+#include "ember/core/tensor.h"
+#include "ember/models/gpt.h"
+
+namespace ember::chat {
+
+struct SftOptions {
+  std::string init;         // a pretrain (or sft) checkpoint folder, or a run folder with `latest`
+  std::string data;         // conversations JSONL (training)
+  std::string val_data;     // conversations JSONL (held-out loss); empty: none
+  std::string prompts;      // prompts JSONL with meta.grade keys (oracle); empty: none
+  std::string out_dir;
+  int64_t steps = 200;
+  int64_t batch_size = 8;
+  int64_t seq_len = 0;      // 0: the model's block_size
+  double lr = 3e-4;
+  double min_lr_ratio = 0.1;
+  int64_t warmup_steps = -1;  // -1: 5% of steps
+  double weight_decay = 0.0;
+  double grad_clip = 1.0;
+  int64_t eval_every = 50;    // 0: only at the end
+  int64_t eval_prompts = 64;  // held-out prompts generated per evaluation (0: all)
+  int64_t max_new_tokens = 48;
+  int64_t checkpoint_every = 0;  // 0: only at the end
+  int keep_checkpoints = 2;
+  uint64_t seed = 1337;
+  int threads = 0;
+  bool quiet = false;
+  nlohmann::json to_json() const;
+};
+
+struct OracleResult {
+  int64_t prompts = 0;
+  double accuracy = 0;       // fraction graded correct
+  double score = 0;          // mean rubric score
+  double hallucination = 0;  // fraction of unknown-person prompts answered as if known
+  nlohmann::json by_kind;    // {"fact": {"n":..,"accuracy":..}, ...}
+  nlohmann::json samples;    // a few (prompt, reply, correct) for the log
+};
+
+struct SftResult {
+  int64_t step = 0;
+  double train_loss = 0;
+  double val_loss_before = 0, val_loss = 0;  // NaN when no val data
+  OracleResult oracle_before, oracle;
+  std::string checkpoint;
+};
+
+SftResult sft(const SftOptions& options);
+
+// Packing: conversations (in `order`) go whole, first fit, into rows of T + 1
+// tokens padded with pad_id. Returns the rows' ids; `labels` gets, per row and
+// position, the id where it is assistant output and -1 elsewhere, so that
+// input = row[0, T) and target = labels[1, T + 1). Conversations longer than
+// T + 1 tokens are cut (counted in `truncated`).
+std::vector<std::vector<int64_t>> pack_rows(const std::vector<RenderedChat>& chats, const std::vector<size_t>& order,
+                                            int64_t T, int64_t pad_id, std::vector<std::vector<int64_t>>* labels,
+                                            int64_t* truncated = nullptr);
+// The targets of one rendered conversation ([ids.size() - 1], -1 where not trained).
+std::vector<int64_t> sft_targets(const RenderedChat& chat);
+
+// Greedy replies to held-out prompts graded by the curriculum's oracle.
+OracleResult evaluate_oracle(models::GPT& model, const ChatTemplate& tmpl, const std::vector<PromptRecord>& prompts,
+                             int64_t max_new_tokens);
+// Mean loss per trained token over `chats` (packed rows of T).
+double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& chats, int64_t T, int64_t batch,
+                         int64_t pad_id);
+
+}  // namespace ember::chat

@@ -1,0 +1,57 @@
+// `ember sft` (supervised fine-tuning, chat/sft.h) and `ember chat-data` (the
+// built-in curriculum, chat/curriculum.h).
+#include <iostream>
+
+#include "ember/chat/curriculum.h"
+#include "ember/chat/sft.h"
+#include "ember/cli/commands.h"
+
+namespace ember::cli {
+
+void register_sft(CLI::App& app) {
+  {
+    auto out = std::make_shared<std::string>();
+    auto preset = std::make_shared<std::string>("default");
+    auto seed = std::make_shared<uint64_t>(1);
+    auto* cmd = app.add_subcommand("chat-data", "Write the built-in chat curriculum (pretraining text, SFT, "
+                                                "preferences, held-out prompts) as text and JSON Lines");
+    cmd->add_option("--out", *out, "Folder to write into")->required();
+    cmd->add_option("--preset", *preset, "Size: tiny, default, small")->capture_default_str();
+    cmd->add_option("--seed", *seed, "Random seed (same seed, same files)")->capture_default_str();
+    cmd->callback([out, preset, seed] {
+      const auto files = chat::write_curriculum(*out, chat::curriculum_preset(*preset), *seed);
+      for (const auto& f : files) std::cout << *out << "/" << f << "\n";
+    });
+  }
+  auto o = std::make_shared<chat::SftOptions>();
+  auto* cmd = app.add_subcommand("sft", "Supervised fine-tuning of a pretrained checkpoint on conversations");
+  cmd->add_option("--init", o->init, "Pretrained checkpoint (folder with trainer.json, or a run folder)")->required();
+  cmd->add_option("--data", o->data, "Training conversations (JSON Lines, {\"messages\": [...]})")->required();
+  cmd->add_option("--val", o->val_data, "Held-out conversations for the validation loss");
+  cmd->add_option("--prompts", o->prompts, "Held-out prompts with grading keys (oracle evaluation)");
+  cmd->add_option("--out", o->out_dir, "Run folder: checkpoints, metrics.jsonl, loss.svg")->required();
+  cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
+  cmd->add_option("--batch", o->batch_size, "Packed rows per step")->capture_default_str();
+  cmd->add_option("--seq-len", o->seq_len, "Tokens per packed row (default: block_size)");
+  cmd->add_option("--lr", o->lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr-ratio", o->min_lr_ratio, "Cosine floor as a fraction of --lr")->capture_default_str();
+  cmd->add_option("--warmup", o->warmup_steps, "Warm-up steps (-1: 5% of --steps)")->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd->add_option("--grad-clip", o->grad_clip, "Clip the gradient norm (0: off)")->capture_default_str();
+  cmd->add_option("--eval-every", o->eval_every, "Steps between evaluations (0: only at the end)")->capture_default_str();
+  cmd->add_option("--eval-prompts", o->eval_prompts, "Held-out prompts per evaluation (0: all)")->capture_default_str();
+  cmd->add_option("--max-new-tokens", o->max_new_tokens, "Reply length limit in evaluation")->capture_default_str();
+  cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints (0: at the end)")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
+  cmd->callback([o] {
+    const chat::SftResult r = chat::sft(*o);
+    std::cout << "done: step " << r.step << ", train loss " << r.train_loss << ", val loss " << r.val_loss_before
+              << " -> " << r.val_loss;
+    if (!o->prompts.empty())
+      std::cout << ", oracle accuracy " << r.oracle_before.accuracy << " -> " << r.oracle.accuracy;
+    std::cout << "; checkpoint " << r.checkpoint << "\n";
+  });
+}
+
+}  // namespace ember::cli

@@ -1,0 +1,123 @@
+// The built-in curriculum: the same seed gives the same files, the data keeps
+// to its world, held-out prompts differ from training, and the oracle grades
+// hand-checked replies as the rubric says.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ember/chat/curriculum.h"
+#include "ember/core/error.h"
+
+namespace ember::chat {
+namespace {
+namespace fs = std::filesystem;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(Curriculum, SameSeedSameFilesOtherSeedOtherWorld) {
+  const std::string root = ::testing::TempDir() + "/ember_curriculum_" + std::to_string(::getpid());
+  const auto files = write_curriculum(root + "/a", curriculum_preset("tiny"), 5);
+  write_curriculum(root + "/b", curriculum_preset("tiny"), 5);
+  write_curriculum(root + "/c", curriculum_preset("tiny"), 6);
+  for (const auto& f : files) EXPECT_EQ(slurp(root + "/a/" + f), slurp(root + "/b/" + f)) << f;
+  EXPECT_NE(slurp(root + "/a/world.json"), slurp(root + "/c/world.json"));
+  // Every file reads back through the JSONL readers.
+  EXPECT_EQ(read_conversations(root + "/a/sft_train.jsonl").size(), size_t(curriculum_preset("tiny").sft_train));
+  EXPECT_EQ(read_preferences(root + "/a/preferences_train.jsonl").size(), size_t(curriculum_preset("tiny").preference_train));
+  EXPECT_EQ(read_prompts(root + "/a/prompts_heldout.jsonl").size(), size_t(curriculum_preset("tiny").heldout_prompts));
+  fs::remove_all(root);
+  EXPECT_THROW(curriculum_preset("huge"), Error);
+}
+
+TEST(Curriculum, WorldIsConsistentAndUnknownNamesAreUnknown) {
+  const World w = make_world(curriculum_preset("default"), 1);
+  std::set<std::string> names;
+  for (size_t i = 0; i < w.people.size(); ++i) {
+    const Person& p = w.people[i];
+    EXPECT_TRUE(names.insert(p.name).second) << p.name;
+    EXPECT_NE(size_t(p.friend_index), i);
+    EXPECT_GE(p.age, 6);
+  }
+  for (const auto& u : w.unknown_names) EXPECT_EQ(names.count(u), 0u) << u;
+  // Pretraining text states each person's age.
+  const std::string text = curriculum_pretraining_text(w, 3000, 1);
+  for (const auto& p : w.people) EXPECT_NE(text.find(p.name), std::string::npos) << p.name;
+  for (const auto& u : w.unknown_names) EXPECT_EQ(text.find(u), std::string::npos) << u;
+}
+
+TEST(Curriculum, TrainingAnswersAreGradedCorrectAndHeldOutPhrasingsAreNew) {
+  const World w = make_world(curriculum_preset("tiny"), 2);
+  std::set<std::string> train_users;
+  for (const auto& c : curriculum_conversations(w, 400, 2, 0)) train_users.insert(c[c.size() - 2].content);
+  int fresh = 0, unseen_pairs = 0;
+  const auto prompts = curriculum_heldout_prompts(w, 100, 2);
+  for (const auto& p : prompts) {
+    fresh += train_users.count(p.prompt.back().content) == 0;
+    const auto& key = p.meta.at("grade");
+    if (key.value("seen_pair", true) == false) ++unseen_pairs;
+    // The reference reply passes its own grader with full marks.
+    const Grade g = grade_response(key, p.meta.at("reference").get<std::string>());
+    EXPECT_TRUE(g.correct) << key.dump();
+    EXPECT_EQ(g.score, 1.0) << key.dump();
+  }
+  EXPECT_EQ(fresh, 100);  // every held-out question is worded differently from training
+  EXPECT_GT(unseen_pairs, 5);
+  // Preference lists put the ideal reply first and the rude one below it.
+  for (const auto& r : curriculum_preferences(w, 50, 2, 0)) {
+    ASSERT_GE(r.responses.size(), 4u);
+    EXPECT_EQ(r.responses.back().rfind("What a stupid question.", 0), 0u) << r.responses.back();
+  }
+}
+
+TEST(Curriculum, OracleGradesHandCheckedReplies) {
+  const nlohmann::json age = {{"kind", "fact"}, {"answer", "34"}, {"format", "free"}};
+  EXPECT_TRUE(grade_response(age, "Mia is 34 years old.").correct);
+  EXPECT_FALSE(grade_response(age, "Mia is 341 years old.").correct);  // whole words only
+  EXPECT_FALSE(grade_response(age, "Mia is 43.").correct);
+  const nlohmann::json one = {{"kind", "fact"}, {"answer", "Bramwick"}, {"format", "one_word"}};
+  Grade g = grade_response(one, "Bramwick.");
+  EXPECT_TRUE(g.correct && g.format_ok);
+  EXPECT_EQ(g.score, 1.0);
+  g = grade_response(one, "Mia lives in Bramwick.");
+  EXPECT_TRUE(g.correct);
+  EXPECT_FALSE(g.format_ok);
+  EXPECT_EQ(g.score, 0.5);
+  const nlohmann::json friend_key = {{"kind", "fact"}, {"answer", "Leo"}};
+  EXPECT_TRUE(grade_response(friend_key, "Mia's best friend is Leo's.").correct);
+  const nlohmann::json cmp = {{"kind", "compare"}, {"answer", "Ann"}, {"other", "Bob"}};
+  EXPECT_TRUE(grade_response(cmp, "Ann is older than Bob.").correct);
+  EXPECT_FALSE(grade_response(cmp, "Bob is older than Ann.").correct);
+  const nlohmann::json lst = {{"kind", "list"}, {"names", {"Ann", "Bob", "Cy"}}};
+  EXPECT_TRUE(grade_response(lst, "Ann, Bob, Cy.").correct);
+  EXPECT_FALSE(grade_response(lst, "Ann, Cy, Bob.").correct);
+  EXPECT_FALSE(grade_response(lst, "Ann, Bob.").correct);
+  const nlohmann::json unk = {{"kind", "unknown"}, {"name", "Zed"}};
+  g = grade_response(unk, "I don't know anyone called Zed.");
+  EXPECT_TRUE(g.correct);
+  EXPECT_FALSE(g.hallucinated);
+  g = grade_response(unk, "Zed is 40 years old.");
+  EXPECT_FALSE(g.correct);
+  EXPECT_TRUE(g.hallucinated);
+  const nlohmann::json refuse = {{"kind", "refuse"}};
+  EXPECT_TRUE(grade_response(refuse, "Sorry, I can't help with that.").correct);
+  EXPECT_FALSE(grade_response(refuse, "Sure, here is a plan for that.").correct);
+  g = grade_response(age, "What a stupid question. Mia is 34 years old.");
+  EXPECT_TRUE(g.correct && g.rude);
+  EXPECT_EQ(g.score, 0.0);
+  std::string ramble = "Mia is 34 years old.";
+  for (int i = 0; i < 10; ++i) ramble += " and so on";  // 35 words
+  g = grade_response(age, ramble);
+  EXPECT_TRUE(g.rambling);
+  EXPECT_EQ(g.score, 0.75);
+  EXPECT_THROW(grade_response({{"kind", "poetry"}}, "x"), Error);
+}
+
+}  // namespace
+}  // namespace ember::chat

@@ -1,0 +1,132 @@
+// KV-cache inference (infer/gpt_runner) against the training forward: the
+// logits of prefill, chunked prefill and token-by-token decode equal those of a
+// full forward pass over the whole sequence, for GPT-2 style and modern
+// (RMSNorm, RoPE, SwiGLU, GQA, untied, no bias) configurations.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "ember/autograd/grad_mode.h"
+#include "ember/core/error.h"
+#include "ember/infer/gpt_runner.h"
+#include "ember/ops/ops.h"
+
+namespace ember::infer {
+namespace {
+
+models::GPTConfig gpt2_style() {
+  models::GPTConfig c;
+  c.n_layer = 2, c.n_head = 4, c.n_kv_head = 4, c.n_embd = 64, c.vocab_size = 97, c.block_size = 32;
+  return c;
+}
+
+models::GPTConfig modern() {
+  models::GPTConfig c = gpt2_style();
+  c.n_kv_head = 2;
+  c.norm = models::NormKind::rmsnorm;
+  c.position = models::PositionKind::rope;
+  c.mlp = models::MlpKind::swiglu;
+  c.bias = false;
+  c.tied_embeddings = false;
+  return c;
+}
+
+// Logits [T, vocab] of a full forward over `ids`.
+std::vector<float> full_logits(models::GPT& model, const std::vector<int64_t>& ids) {
+  NoGradGuard no_grad;
+  Tensor l = model.forward(tensor_i64(ids, {1, int64_t(ids.size())}));
+  return contiguous(l).to_vector<float>();
+}
+
+std::vector<int64_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
+  Generator g(seed);
+  return randint(0, vocab, {n}, Device::cpu(), &g).to_vector<int64_t>();
+}
+
+// Max |a - b| between row `ra` of a and row `rb` of b.
+float row_diff(const std::vector<float>& a, int64_t ra, const std::vector<float>& b, int64_t rb, int64_t V) {
+  float d = 0;
+  for (int64_t i = 0; i < V; ++i) d = std::max(d, std::fabs(a[size_t(ra * V + i)] - b[size_t(rb * V + i)]));
+  return d;
+}
+
+// Tolerance: float32 with different summation orders (GEMV vs oneDNN, flash vs
+// plain softmax); logits are O(1) for these random models.
+constexpr float kTol = 2e-4f;
+
+void check_config(const models::GPTConfig& cfg, uint64_t seed) {
+  Generator gen(seed);
+  models::GPT model(cfg, &gen);
+  model.eval();
+  GPTRunner runner(model);
+  const int64_t V = cfg.vocab_size, T = 20;
+  const std::vector<int64_t> ids = random_ids(T, V, seed + 1);
+  const std::vector<float> ref = full_logits(model, ids);
+
+  // Whole prompt at once (the oneDNN path: more than 8 rows).
+  KVCache c1 = runner.new_cache();
+  std::vector<float> all = runner.forward(ids, c1);
+  for (int64_t t = 0; t < T; ++t) EXPECT_LT(row_diff(all, t, ref, t, V), kTol) << "prefill row " << t;
+  EXPECT_EQ(c1.length(), T);
+
+  // Prefill 3 (GEMV path), a chunk of 5, then one token at a time.
+  KVCache c2 = runner.new_cache();
+  std::vector<int64_t> head(ids.begin(), ids.begin() + 3), chunk(ids.begin() + 3, ids.begin() + 8);
+  std::vector<float> l = runner.forward(head, c2);
+  for (int64_t t = 0; t < 3; ++t) EXPECT_LT(row_diff(l, t, ref, t, V), kTol) << "row " << t;
+  l = runner.forward(chunk, c2);
+  for (int64_t t = 0; t < 5; ++t) EXPECT_LT(row_diff(l, t, ref, 3 + t, V), kTol) << "chunk row " << t;
+  for (int64_t t = 8; t < T; ++t) {
+    std::vector<float> step;
+    int64_t tok = ids[size_t(t)];
+    runner.forward({SeqChunk{&tok, 1, &c2}}, step);
+    EXPECT_LT(row_diff(step, 0, ref, t, V), kTol) << "decode position " << t;
+  }
+}
+
+TEST(KVCache, Gpt2StyleDecodeMatchesFullForward) { check_config(gpt2_style(), 11); }
+TEST(KVCache, ModernRopeGqaDecodeMatchesFullForward) { check_config(modern(), 12); }
+
+TEST(KVCache, BatchedSequencesAtDifferentPositionsMatchAlone) {
+  models::GPTConfig cfg = modern();
+  Generator gen(3);
+  models::GPT model(cfg, &gen);
+  GPTRunner runner(model);
+  const int64_t V = cfg.vocab_size;
+  const std::vector<int64_t> a = random_ids(7, V, 1), b = random_ids(2, V, 2), c = random_ids(12, V, 3);
+  // Caches at different lengths, then one batched step of 1, 3 and 1 new tokens.
+  KVCache ca = runner.new_cache(), cb = runner.new_cache(), cc = runner.new_cache();
+  runner.forward(std::vector<int64_t>(a.begin(), a.end() - 1), ca);
+  runner.forward(std::vector<int64_t>(b.begin(), b.end() - 1), cb);
+  runner.forward(std::vector<int64_t>(c.begin(), c.end() - 1), cc);
+  std::vector<int64_t> b_new = {b.back(), 5, 6};
+  std::vector<float> logits;
+  runner.forward({SeqChunk{&a.back(), 1, &ca}, SeqChunk{b_new.data(), 3, &cb}, SeqChunk{&c.back(), 1, &cc}}, logits);
+  ASSERT_EQ(logits.size(), size_t(3 * V));
+  std::vector<int64_t> b_full = {b[0], b[1], 5, 6};
+  auto ra = full_logits(model, a), rb = full_logits(model, b_full), rc = full_logits(model, c);
+  EXPECT_LT(row_diff(logits, 0, ra, 6, V), kTol);
+  EXPECT_LT(row_diff(logits, 1, rb, 3, V), kTol);
+  EXPECT_LT(row_diff(logits, 2, rc, 11, V), kTol);
+  EXPECT_EQ(ca.length(), 7);
+  EXPECT_EQ(cb.length(), 4);
+  EXPECT_EQ(cc.length(), 12);
+}
+
+TEST(KVCache, ErrorsLeaveTheCacheUnchanged) {
+  models::GPTConfig cfg = gpt2_style();
+  models::GPT model(cfg);
+  GPTRunner runner(model);
+  KVCache cache = runner.new_cache(4);
+  runner.forward(std::vector<int64_t>{1, 2, 3}, cache);
+  EXPECT_THROW(runner.forward(std::vector<int64_t>{1, 2}, cache), Error);  // overflow
+  EXPECT_THROW(runner.forward(std::vector<int64_t>{97}, cache), Error);    // id out of range
+  EXPECT_EQ(cache.length(), 3);
+  KVCache other(1, 4, 8, 16);
+  EXPECT_THROW(runner.forward(std::vector<int64_t>{1}, other), Error);  // wrong layer count
+  EXPECT_THROW(KVCache::for_config(cfg, 33), Error);
+}
+
+}  // namespace
+}  // namespace ember::infer
