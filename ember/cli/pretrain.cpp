@@ -38,7 +38,9 @@ void register_pretrain(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Random seed (same seed, same run)")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
   cmd->add_option("--peak-gflops", o->peak_gflops, "GEMM peak for MFU (default: measured at start)");
-  cmd->add_flag("--resume", o->resume, "Continue the run in --out from its latest checkpoint");
+  cmd->add_flag("--resume", o->resume,
+                "Continue the run in --out from its latest checkpoint (model config and hyper-parameters come from "
+                "the checkpoint; only --steps may change)");
   cmd->add_option("--stop-after", o->stop_after, "Stop after this step with a checkpoint, as if interrupted (testing)");
   cmd->callback([o] {
     train::PretrainResult r = train::pretrain(*o);
