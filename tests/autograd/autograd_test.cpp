@@ -9,20 +9,11 @@
 
 #include "ember/autograd/node.h"
 #include "ember/ember.h"
+#include "test_util.h"
 
 using namespace ember;
 
 namespace {
-
-#define EXPECT_ERROR(stmt, prefix)                                                      \
-  do {                                                                                  \
-    try {                                                                               \
-      (void)(stmt);                                                                     \
-      ADD_FAILURE() << #stmt << " did not throw";                                       \
-    } catch (const ::ember::Error& e) {                                                 \
-      EXPECT_EQ(std::string(e.what()).rfind(prefix, 0), 0u) << "message: " << e.what(); \
-    }                                                                                   \
-  } while (0)
 
 std::string error_of(const std::function<void()>& f) {
   try {

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "ember/ember.h"
+#include "test_util.h"
 
 using namespace ember;
 
@@ -45,17 +46,6 @@ void expect_values(const Tensor& t, const std::vector<double>& want, double rtol
     }
   }
 }
-
-// The statement throws ember::Error whose message starts with `prefix`.
-#define EXPECT_ERROR(stmt, prefix)                                                          \
-  do {                                                                                      \
-    try {                                                                                   \
-      (void)(stmt);                                                                         \
-      ADD_FAILURE() << #stmt << " did not throw";                                           \
-    } catch (const ::ember::Error& e) {                                                     \
-      EXPECT_EQ(std::string(e.what()).rfind(prefix, 0), 0u) << "message: " << e.what();     \
-    }                                                                                       \
-  } while (0)
 
 void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& in,
                       double atol = 1e-6, double rtol = 1e-4) {

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "ember/ember.h"
+#include "test_util.h"
 
 using namespace ember;
 
@@ -18,16 +19,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-#define EXPECT_ERROR(stmt, prefix)                                                      \
-  do {                                                                                  \
-    try {                                                                               \
-      (void)(stmt);                                                                     \
-      ADD_FAILURE() << #stmt << " did not throw";                                       \
-    } catch (const ::ember::Error& e) {                                                 \
-      EXPECT_EQ(std::string(e.what()).rfind(prefix, 0), 0u) << "message: " << e.what(); \
-    }                                                                                   \
-  } while (0)
 
 void expect_values(const Tensor& t, const std::vector<double>& want, double rtol, double atol = 0) {
   std::vector<double> got = t.to_vector<double>();
