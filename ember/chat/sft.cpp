@@ -22,6 +22,7 @@
 #include "ember/tokenizer/tokenizer.h"
 #include "ember/train/checkpoint.h"
 #include "ember/train/metrics_log.h"
+#include "ember/train/model_checkpoint.h"
 
 namespace ember::chat {
 namespace fs = std::filesystem;
@@ -173,21 +174,10 @@ SftResult sft(const SftOptions& o) {
   if (o.steps <= 0 || o.batch_size <= 0) fail("sft", "--steps and --batch must be positive");
   if (o.threads > 0) omp_set_num_threads(o.threads);
 
-  const std::string init_dir = train::resolve_checkpoint(o.init);
-  const nlohmann::json trainer = train::read_trainer_json(init_dir);
-  const std::string kind = trainer.value("kind", "pretrain");
-  if (kind != "pretrain" && kind != "sft")
-    fail("sft", init_dir, " is a \"", kind, "\" checkpoint; SFT starts from a pretrain or sft checkpoint");
-  if (!trainer.contains("config")) fail("sft", init_dir, "/trainer.json has no model \"config\"");
-  const models::GPTConfig cfg = models::GPTConfig::from_json(trainer.at("config"));
-  // Checkpoints carry their tokenizer as tokenizer/ (train/checkpoint.h).
-  const std::string tok_dir = init_dir + "/tokenizer";
-  if (!fs::exists(tok_dir + "/tokenizer.json"))
-    fail("sft", init_dir, " holds no tokenizer/ folder (pretrain with --tokenizer so checkpoints carry it)");
-  const Tokenizer tok = Tokenizer::load(tok_dir);
-  if (int64_t(tok.vocab_size()) > cfg.vocab_size)
-    fail("sft", "the tokenizer in ", tok_dir, " has ", tok.vocab_size(), " tokens but the model's vocab_size is ",
-         cfg.vocab_size);
+  const train::ModelCheckpoint init = train::open_model_checkpoint(o.init, {"pretrain", "sft"}, "sft", "--init");
+  const std::string& init_dir = init.dir;
+  const models::GPTConfig& cfg = init.config;
+  const Tokenizer tok = train::load_checkpoint_tokenizer(init);
   const ChatTemplate tmpl(tok);
   const int64_t T = o.seq_len > 0 ? o.seq_len : cfg.block_size;
   if (T > cfg.block_size) fail("sft", "--seq-len ", T, " exceeds the model's block_size ", cfg.block_size);
