@@ -15,7 +15,6 @@
 #include "ember/chat/curriculum.h"
 #include "ember/core/error.h"
 #include "ember/core/random.h"
-#include "ember/infer/generate.h"
 #include "ember/nn/module_io.h"
 #include "ember/ops/ops.h"
 #include "ember/optim/optim.h"
@@ -122,49 +121,6 @@ double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& ch
   }
   if (was_training) model.train();
   return tokens > 0 ? total / double(tokens) : std::numeric_limits<double>::quiet_NaN();
-}
-
-OracleResult evaluate_oracle(models::GPT& model, const ChatTemplate& tmpl, const std::vector<PromptRecord>& prompts,
-                             int64_t max_new_tokens) {
-  OracleResult res;
-  Generator gen(0);  // greedy: never drawn from
-  infer::GenerateOptions g;
-  g.max_new_tokens = max_new_tokens;
-  g.sampling.temperature = 0;
-  g.stop_tokens = {tmpl.turn_end_id()};
-  int64_t correct = 0, unknown = 0, hallucinated = 0;
-  double score = 0;
-  res.by_kind = nlohmann::json::object();
-  res.samples = nlohmann::json::array();
-  const int64_t block = model.config().block_size;
-  for (const auto& p : prompts) {
-    if (!p.meta.contains("grade"))
-      fail("sft", "a held-out prompt has no \"grade\" key (use the curriculum's prompts_heldout.jsonl)");
-    std::vector<int64_t> ids = tmpl.render_prompt(p.prompt);
-    if (int64_t(ids.size()) >= block) ids.erase(ids.begin(), ids.end() - (block - 1));
-    const std::vector<int64_t> out = infer::generate(model, ids, g, gen);
-    const std::string reply = tmpl.decode_reply(out);
-    const nlohmann::json& key = p.meta.at("grade");
-    const Grade gr = grade_response(key, reply);
-    const std::string kind = key.at("kind").get<std::string>();
-    auto& k = res.by_kind[kind];
-    if (k.is_null()) k = {{"n", 0}, {"correct", 0}};
-    k["n"] = k.value("n", 0) + 1;
-    k["correct"] = k.value("correct", 0) + (gr.correct ? 1 : 0);
-    correct += gr.correct;
-    score += gr.score;
-    if (kind == "unknown") ++unknown, hallucinated += gr.hallucinated;
-    if (res.samples.size() < 6)
-      res.samples.push_back({{"prompt", p.prompt.back().content}, {"reply", reply}, {"correct", gr.correct}});
-    ++res.prompts;
-  }
-  for (auto& [kind, k] : res.by_kind.items()) k["accuracy"] = double(k["correct"].get<int>()) / k["n"].get<int>();
-  if (res.prompts > 0) {
-    res.accuracy = double(correct) / double(res.prompts);
-    res.score = score / double(res.prompts);
-  }
-  res.hallucination = unknown > 0 ? double(hallucinated) / double(unknown) : 0.0;
-  return res;
 }
 
 SftResult sft(const SftOptions& o) {

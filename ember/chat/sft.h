@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/chat/eval.h"
 #include "ember/chat/jsonl.h"
 #include "ember/chat/template.h"
 #include "ember/core/tensor.h"
@@ -49,15 +50,6 @@ struct SftOptions {
   nlohmann::json to_json() const;
 };
 
-struct OracleResult {
-  int64_t prompts = 0;
-  double accuracy = 0;       // fraction graded correct
-  double score = 0;          // mean rubric score
-  double hallucination = 0;  // fraction of unknown-person prompts answered as if known
-  nlohmann::json by_kind;    // {"fact": {"n":..,"accuracy":..}, ...}
-  nlohmann::json samples;    // a few (prompt, reply, correct) for the log
-};
-
 struct SftResult {
   int64_t step = 0;
   double train_loss = 0;
@@ -79,9 +71,6 @@ std::vector<std::vector<int64_t>> pack_rows(const std::vector<RenderedChat>& cha
 // The targets of one rendered conversation ([ids.size() - 1], -1 where not trained).
 std::vector<int64_t> sft_targets(const RenderedChat& chat);
 
-// Greedy replies to held-out prompts graded by the curriculum's oracle.
-OracleResult evaluate_oracle(models::GPT& model, const ChatTemplate& tmpl, const std::vector<PromptRecord>& prompts,
-                             int64_t max_new_tokens);
 // Mean loss per trained token over `chats` (packed rows of T).
 double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& chats, int64_t T, int64_t batch,
                          int64_t pad_id);

@@ -12,5 +12,12 @@ void register_pretrain(CLI::App& app);
 void register_sample(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_sft(CLI::App& app);  // also `ember chat-data`
+void register_eval(CLI::App& app);
+void register_speedrun(CLI::App& app);
+void register_reward(CLI::App& app);
+void register_dpo(CLI::App& app);
+void register_ppo(CLI::App& app);
+void register_serve(CLI::App& app);  // ember/serve: HTTP API and web chat page
+void register_chat(CLI::App& app);   // terminal chat
 
 }  // namespace ember::cli

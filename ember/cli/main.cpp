@@ -17,6 +17,13 @@ int main(int argc, char** argv) {
   ember::cli::register_sample(app);
   ember::cli::register_bench(app);
   ember::cli::register_sft(app);
+  ember::cli::register_eval(app);
+  ember::cli::register_speedrun(app);
+  ember::cli::register_reward(app);
+  ember::cli::register_dpo(app);
+  ember::cli::register_ppo(app);
+  ember::cli::register_serve(app);
+  ember::cli::register_chat(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

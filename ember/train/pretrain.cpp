@@ -75,7 +75,14 @@ nlohmann::json read_json_file(const std::string& path) {
 
 models::GPTConfig resolve_config(const PretrainOptions& o) {
   models::GPTConfig cfg = models::GPTConfig::preset(o.preset);
-  if (!o.config_json.empty()) cfg = models::GPTConfig::from_json(read_json_file(o.config_json));
+  if (!o.config_json.empty()) {
+    // The file overrides the preset field by field; unknown fields stay errors (from_json).
+    nlohmann::json merged = cfg.to_json();
+    const nlohmann::json given = read_json_file(o.config_json);
+    if (!given.is_object()) fail("pretrain", o.config_json, ": a config file must hold a JSON object");
+    merged.update(given);
+    cfg = models::GPTConfig::from_json(merged);
+  }
   cfg.validate();
   return cfg;
 }

@@ -9,6 +9,7 @@ EMBER_DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin            # distributed training (ember/dist) and its mpirun tests
   python3 python3-venv                  # the peers venv (PyTorch etc.) for conformance tests
+  chromium                              # the browser the web chat page test drives (Playwright)
 )
 
 # Prints the packages among the arguments that are not installed.

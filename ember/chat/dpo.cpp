@@ -1,0 +1,320 @@
+// The DPO loop (see dpo.h).
+#include "ember/chat/dpo.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "ember/autograd/grad_mode.h"
+#include "ember/chat/preference_batch.h"
+#include "ember/core/error.h"
+#include "ember/core/random.h"
+#include "ember/nn/module_io.h"
+#include "ember/ops/ops.h"
+#include "ember/optim/optim.h"
+#include "ember/train/checkpoint.h"
+#include "ember/train/metrics_log.h"
+#include "ember/train/model_checkpoint.h"
+#include "ember/util/plot.h"
+
+namespace ember::chat {
+namespace fs = std::filesystem;
+
+nlohmann::json DpoOptions::to_json() const {
+  return {{"init", init}, {"ref", ref}, {"data", data}, {"val_data", val_data}, {"prompts", prompts},
+          {"beta", beta}, {"steps", steps}, {"batch_size", batch_size}, {"max_len", max_len}, {"lr", lr},
+          {"min_lr_ratio", min_lr_ratio}, {"warmup_steps", warmup_steps}, {"weight_decay", weight_decay},
+          {"grad_clip", grad_clip}, {"eval_every", eval_every}, {"eval_prompts", eval_prompts},
+          {"max_new_tokens", max_new_tokens}, {"seed", seed}};
+}
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// Response log-probabilities [N] of lists `which` (concatenated, best first)
+// under `model` (each response forwarded once); `sizes` gets the list sizes.
+Tensor lists_logps(models::GPT& model, const std::vector<RankedRows>& lists, const std::vector<size_t>& which,
+                   int64_t pad_id, std::vector<int64_t>* sizes) {
+  std::vector<const std::vector<int64_t>*> rows;
+  std::vector<int64_t> starts;
+  if (sizes) sizes->clear();
+  for (size_t i : which) {
+    for (size_t r = 0; r < lists[i].rows.size(); ++r) {
+      rows.push_back(&lists[i].rows[r]);
+      starts.push_back(lists[i].response_start[r]);
+    }
+    if (sizes) sizes->push_back(int64_t(lists[i].rows.size()));
+  }
+  return per_row_grouped(rows, [&](const std::vector<size_t>& group) {
+    std::vector<const std::vector<int64_t>*> sub;
+    std::vector<int64_t> sub_starts;
+    for (size_t r : group) sub.push_back(rows[r]), sub_starts.push_back(starts[r]);
+    const PaddedRows p = pad_right(sub, pad_id);
+    // The last token is only ever a target, never an input.
+    const Tensor input = contiguous(narrow(p.idx, 1, 0, p.width - 1));
+    return response_logps(model.forward(input), sub, sub_starts);
+  });
+}
+
+// The frozen reference's log-probabilities, computed once per list on first
+// use (no gradients) and kept.
+class ReferenceCache {
+ public:
+  ReferenceCache(models::GPT& ref, const std::vector<RankedRows>& lists, int64_t pad_id)
+      : ref_(ref), lists_(lists), pad_(pad_id), cache_(lists.size()) {}
+
+  Tensor get(const std::vector<size_t>& which, DType dtype) {
+    std::vector<size_t> missing;
+    for (size_t i : which)
+      if (cache_[i].empty()) missing.push_back(i);
+    if (!missing.empty()) {
+      NoGradGuard no_grad;
+      const std::vector<float> v = lists_logps(ref_, lists_, missing, pad_, nullptr).to_vector<float>();
+      size_t off = 0;
+      for (size_t i : missing) {
+        cache_[i].assign(v.begin() + std::ptrdiff_t(off), v.begin() + std::ptrdiff_t(off + lists_[i].rows.size()));
+        off += lists_[i].rows.size();
+      }
+    }
+    std::vector<double> out;
+    for (size_t i : which) out.insert(out.end(), cache_[i].begin(), cache_[i].end());
+    return tensor(out, {int64_t(out.size())}, dtype);
+  }
+
+ private:
+  models::GPT& ref_;
+  const std::vector<RankedRows>& lists_;
+  int64_t pad_;
+  std::vector<std::vector<float>> cache_;
+};
+
+// Host statistics of implicit rewards `r` [N] for lists of `sizes`, added to
+// `ev` (sums; finish() turns them into means).
+void accumulate(DpoEval& ev, const std::vector<float>& r, const std::vector<int64_t>& sizes) {
+  size_t off = 0;
+  for (int64_t k : sizes) {
+    double list_loss = 0;
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = i + 1; j < k; ++j) {
+        const double m = double(r[off + size_t(i)]) - double(r[off + size_t(j)]);
+        list_loss += std::max(-m, 0.0) + std::log1p(std::exp(-std::abs(m)));
+        ev.accuracy += m > 0 ? 1.0 : m == 0 ? 0.5 : 0.0;
+        ev.margin += m;
+        ev.chosen_reward += r[off + size_t(i)];
+        ev.rejected_reward += r[off + size_t(j)];
+        ++ev.pairs;
+      }
+    ev.loss += list_loss / double(k * (k - 1) / 2);
+    ++ev.lists;
+    off += size_t(k);
+  }
+}
+
+void finish(DpoEval& ev) {
+  if (ev.pairs == 0) return;
+  ev.loss /= double(ev.lists);
+  for (double* v : {&ev.accuracy, &ev.margin, &ev.chosen_reward, &ev.rejected_reward}) *v /= double(ev.pairs);
+}
+
+DpoEval evaluate_dpo(models::GPT& policy, ReferenceCache& ref, const std::vector<RankedRows>& lists, int64_t pad_id,
+                     double beta, int64_t batch) {
+  NoGradGuard no_grad;
+  DpoEval ev;
+  for (size_t from = 0; from < lists.size(); from += size_t(batch)) {
+    std::vector<size_t> which;
+    for (size_t i = from; i < std::min(lists.size(), from + size_t(batch)); ++i) which.push_back(i);
+    std::vector<int64_t> sizes;
+    const Tensor pi = lists_logps(policy, lists, which, pad_id, &sizes);
+    accumulate(ev, dpo_implicit_rewards(pi, ref.get(which, pi.dtype()), beta).to_vector<float>(), sizes);
+  }
+  finish(ev);
+  return ev;
+}
+
+}  // namespace
+
+DpoResult dpo(const DpoOptions& o) {
+  if (o.init.empty()) fail("dpo", "--init is required (an SFT checkpoint)");
+  if (o.data.empty()) fail("dpo", "--data is required (preferences as JSON Lines)");
+  if (o.out_dir.empty()) fail("dpo", "--out is required (the run folder)");
+  if (o.steps <= 0 || o.batch_size <= 0) fail("dpo", "--steps and --batch must be positive");
+  if (!(o.beta > 0)) fail("dpo", "--beta must be positive, got ", o.beta);
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+
+  const std::vector<std::string> gpt_kinds{"pretrain", "sft", "dpo"};
+  const train::ModelCheckpoint init = train::open_model_checkpoint(o.init, gpt_kinds, "dpo", "--init");
+  const train::ModelCheckpoint ref_ckpt =
+      o.ref.empty() ? init : train::open_model_checkpoint(o.ref, gpt_kinds, "dpo", "--ref");
+  if (!o.ref.empty()) {
+    train::require_same_tokenizer(init, ref_ckpt, "dpo");
+    if (ref_ckpt.config.to_json() != init.config.to_json())
+      fail("dpo", "--ref ", ref_ckpt.dir, " has another model config than --init ", init.dir);
+  }
+  const models::GPTConfig& cfg = init.config;
+  const Tokenizer tok = train::load_checkpoint_tokenizer(init);
+  const ChatTemplate tmpl(tok);
+  const int64_t max_len = o.max_len > 0 ? o.max_len : cfg.block_size;
+  // A row of max_len tokens is fed as max_len - 1 inputs, so block_size + 1 would fit;
+  // keep the reward model's limit so both stages accept the same data.
+  if (max_len > cfg.block_size) fail("dpo", "--max-len ", max_len, " exceeds the model's block_size ", cfg.block_size);
+  const int64_t pad = tmpl.turn_end_id();
+
+  int64_t cut_train = 0, cut_val = 0;
+  const std::vector<RankedRows> train_lists = render_ranked_all(tmpl, read_preferences(o.data), max_len, o.data, &cut_train);
+  if (train_lists.empty()) fail("dpo", o.data, " holds no preference records");
+  std::vector<RankedRows> val_lists;
+  if (!o.val_data.empty()) val_lists = render_ranked_all(tmpl, read_preferences(o.val_data), max_len, o.val_data, &cut_val);
+  std::vector<PromptRecord> prompts;
+  if (!o.prompts.empty()) {
+    prompts = read_prompts(o.prompts);
+    if (o.eval_prompts > 0 && int64_t(prompts.size()) > o.eval_prompts) prompts.resize(size_t(o.eval_prompts));
+  }
+
+  Generator gen(o.seed);
+  models::GPT policy(cfg, &gen);
+  nn::load_module(policy, init.model_path);
+  policy.eval();  // dropout off (see dpo.h); gradients still flow
+  models::GPT reference(cfg, &gen);
+  nn::load_module(reference, ref_ckpt.model_path);
+  reference.eval();
+  for (Tensor& p : reference.parameters()) p.requires_grad_(false);
+  ReferenceCache ref_train(reference, train_lists, pad), ref_val(reference, val_lists, pad);
+
+  optim::AdamWOptions adam;
+  adam.lr = o.lr;
+  adam.beta1 = 0.9;
+  adam.beta2 = 0.95;
+  adam.weight_decay = o.weight_decay;
+  optim::AdamW opt(optim::make_param_groups(policy, o.weight_decay), adam);
+  const int64_t warmup = o.warmup_steps >= 0 ? o.warmup_steps : std::max<int64_t>(1, o.steps / 20);
+  const optim::LRLambda schedule = optim::warmup_cosine_schedule(warmup, o.steps, o.min_lr_ratio);
+
+  fs::create_directories(o.out_dir);
+  tok.save(o.out_dir + "/tokenizer");
+  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", -1);
+  DpoResult result;
+  if (!o.quiet) {
+    int64_t pairs = 0;
+    for (const auto& l : train_lists) pairs += int64_t(l.rows.size() * (l.rows.size() - 1) / 2);
+    std::cout << "ember dpo: " << train_lists.size() << " ranked lists (" << pairs << " pairs), beta " << o.beta
+              << (cut_train + cut_val ? ", " + std::to_string(cut_train + cut_val) + " with prompts cut to fit" : "")
+              << "; " << fmt("%.2fM", double(policy.num_parameters()) / 1e6) << " parameters" << std::endl;
+  }
+
+  auto evaluate = [&](int64_t step, DpoEval& val_out, OracleResult& oracle_out) {
+    nlohmann::json rec = {{"kind", "eval"}, {"step", step}};
+    if (!val_lists.empty()) {
+      val_out = evaluate_dpo(policy, ref_val, val_lists, pad, o.beta, o.batch_size);
+      rec["val_loss"] = val_out.loss;
+      rec["val_accuracy"] = val_out.accuracy;
+      rec["val_margin"] = val_out.margin;
+      rec["val_chosen_reward"] = val_out.chosen_reward;
+      rec["val_rejected_reward"] = val_out.rejected_reward;
+    }
+    if (!prompts.empty()) {
+      oracle_out = evaluate_oracle(policy, tmpl, prompts, o.max_new_tokens);
+      rec["oracle_accuracy"] = oracle_out.accuracy;
+      rec["oracle_score"] = oracle_out.score;
+      rec["hallucination"] = oracle_out.hallucination;
+      rec["by_kind"] = oracle_out.by_kind;
+      rec["samples"] = oracle_out.samples;
+    }
+    metrics.write(rec);
+    if (!o.quiet && (!val_lists.empty() || !prompts.empty())) {
+      std::cout << "step " << step;
+      if (!val_lists.empty())
+        std::cout << "  val loss " << fmt("%.4f", val_out.loss) << "  preference accuracy "
+                  << fmt("%.1f%%", 100 * val_out.accuracy) << "  margin " << fmt("%.3f", val_out.margin);
+      if (!prompts.empty())
+        std::cout << "  oracle accuracy " << fmt("%.1f%%", 100 * oracle_out.accuracy) << "  score "
+                  << fmt("%.3f", oracle_out.score);
+      std::cout << std::endl;
+    }
+  };
+  evaluate(0, result.val_before, result.oracle_before);
+
+  std::vector<size_t> order;
+  size_t cursor = 0;
+  uint64_t epoch = 0;
+  using clock = std::chrono::steady_clock;
+  for (int64_t step = 1; step <= o.steps; ++step) {
+    const auto t0 = clock::now();
+    std::vector<size_t> which;
+    while (int64_t(which.size()) < std::min<int64_t>(o.batch_size, int64_t(train_lists.size()))) {
+      if (cursor >= order.size()) order = shuffled_order(train_lists.size(), o.seed, epoch++), cursor = 0;
+      which.push_back(order[cursor++]);
+    }
+    const double lr = o.lr * schedule(step - 1);
+    opt.set_lr(lr);
+    opt.zero_grad();
+    std::vector<int64_t> sizes;
+    const Tensor pi = lists_logps(policy, train_lists, which, pad, &sizes);
+    const Tensor ref = ref_train.get(which, pi.dtype());
+    const RankedPairs pairs = ranked_pairs(sizes, pi.dtype());
+    Tensor loss = dpo_loss(pi, ref, pairs, o.beta);
+    loss.backward();
+    const double loss_v = loss.item<double>();
+    const double norm = o.grad_clip > 0 ? optim::clip_grad_norm_(policy.parameters(), o.grad_clip)
+                                        : optim::grad_norm(policy.parameters());
+    if (!std::isfinite(loss_v) || !std::isfinite(norm))
+      fail("dpo", "non-finite ", std::isfinite(loss_v) ? "gradient norm" : "loss", " at step ", step, " (loss ",
+           loss_v, ", grad norm ", norm, "); lower --lr or --beta");
+    opt.step();
+    DpoEval st;  // the batch's statistics, from the log-probs the step was computed with
+    accumulate(st, dpo_implicit_rewards(pi.detach(), ref, o.beta).to_vector<float>(), sizes);
+    finish(st);
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    result.step = step;
+    result.train_loss = loss_v;
+    metrics.write({{"kind", "train"}, {"step", step}, {"loss", loss_v}, {"accuracy", st.accuracy},
+                   {"margin", st.margin}, {"chosen_reward", st.chosen_reward},
+                   {"rejected_reward", st.rejected_reward}, {"lr", lr}, {"grad_norm", norm},
+                   {"pairs", pairs.count}, {"step_ms", ms}});
+    const bool last = step == o.steps;
+    if (!o.quiet && (step % 10 == 0 || last))
+      std::cout << "step " << step << "/" << o.steps << "  loss " << fmt("%.4f", loss_v) << "  accuracy "
+                << fmt("%.1f%%", 100 * st.accuracy) << "  margin " << fmt("%.3f", st.margin) << "  "
+                << fmt("%.0f ms", ms) << std::endl;
+    if ((o.eval_every > 0 && step % o.eval_every == 0) || last) evaluate(step, result.val, result.oracle);
+  }
+
+  nlohmann::json tj = {{"kind", "dpo"},
+                       {"step", result.step},
+                       {"config", cfg.to_json()},
+                       {"options", o.to_json()},
+                       {"init", fs::absolute(init.dir).string()},
+                       {"ref", fs::absolute(ref_ckpt.dir).string()},
+                       {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}}};
+  train::CheckpointSave what{&policy, &opt, tj, {{o.out_dir + "/tokenizer", "tokenizer"}}};
+  result.checkpoint = train::save_checkpoint(o.out_dir, result.step, what, o.keep_checkpoints);
+
+  std::vector<PlotSeries> series{{"train loss", {}}, {"train margin", {}}, {"val loss", {}}, {"val accuracy", {}}};
+  for (const auto& r : metrics.records()) {
+    const double step = r.at("step").get<double>();
+    if (r.at("kind") == "train") {
+      series[0].points.emplace_back(step, r.at("loss").get<double>());
+      series[1].points.emplace_back(step, r.at("margin").get<double>());
+    } else if (r.contains("val_loss")) {
+      series[2].points.emplace_back(step, r.at("val_loss").get<double>());
+      series[3].points.emplace_back(step, r.at("val_accuracy").get<double>());
+    }
+  }
+  if (val_lists.empty()) series.resize(2);
+  PlotOptions plot;
+  plot.title = "ember dpo (beta " + fmt("%g", o.beta) + ")";
+  plot.y_label = "loss / margin / accuracy";
+  write_svg_plot(o.out_dir + "/dpo.svg", series, plot);
+  return result;
+}
+
+}  // namespace ember::chat

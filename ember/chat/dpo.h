@@ -1,0 +1,85 @@
+// Direct Preference Optimization (Rafailov et al. 2023), behind `ember dpo`:
+// the policy learns from preference data directly, without a reward model or
+// RL.
+//
+// The policy starts from an SFT checkpoint; the frozen reference is the same
+// checkpoint (or --ref, which must share its tokenizer). A response's
+// log-probability is the sum of log pi(token) over its tokens only (the reply
+// and its <|im_end|>, in rows render_prompt(prompt) + reply + <|im_end|>, see
+// preference_batch.h). With the implicit reward
+//   r(y) = beta * (log pi(y|x) - log pi_ref(y|x))
+// the loss of a pair (better y_w, worse y_l) is -log sigmoid(r(y_w) - r(y_l)).
+//
+// Pairs: every pair of a ranked list (K responses -> K(K-1)/2 pairs), weighted
+// like the reward model's (the mean over a list's pairs, then over lists), so
+// DPO and the reward model learn from exactly the same comparisons and each
+// response is forwarded once per step; with chosen/rejected data this is the
+// paper's loss. Reference log-probabilities are computed once per response
+// (no gradients) and cached. Dropout is off in both models (TRL's default):
+// otherwise policy == reference would not hold at step 0 (loss exactly log 2)
+// and the implicit rewards would carry dropout noise.
+//
+// Logged per step: loss, reward accuracy (fraction of pairs with r(y_w) >
+// r(y_l)), the mean margin r(y_w) - r(y_l), the mean implicit rewards of the
+// better and worse responses. Evaluation (step 0, every eval_every, the end):
+// the same on held-out lists; the oracle (greedy replies to held-out prompts
+// graded by the curriculum, chat/eval.h's evaluate_oracle) before and after.
+// Checkpoints: "kind": "dpo", a GPT (serve, eval and PPO load it like SFT's).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ember/chat/eval.h"
+
+namespace ember::chat {
+
+struct DpoOptions {
+  std::string init;      // an sft checkpoint folder (or pretrain/dpo), or a run folder with `latest`
+  std::string ref;       // the reference checkpoint; empty: init
+  std::string data;      // preferences JSONL (training)
+  std::string val_data;  // preferences JSONL (held-out); empty: none
+  std::string prompts;   // prompts JSONL with meta.grade keys (oracle); empty: none
+  std::string out_dir;
+  double beta = 0.1;
+  int64_t steps = 200;
+  int64_t batch_size = 8;  // preference records (ranked lists) per step
+  int64_t max_len = 0;     // tokens per prompt + response row; 0: the model's block_size
+  double lr = 1e-5;
+  double min_lr_ratio = 0.1;
+  int64_t warmup_steps = -1;  // -1: 5% of steps
+  double weight_decay = 0.0;
+  double grad_clip = 1.0;
+  int64_t eval_every = 50;    // 0: only at step 0 and the end
+  int64_t eval_prompts = 64;  // held-out prompts generated per oracle evaluation (0: all)
+  int64_t max_new_tokens = 48;
+  int keep_checkpoints = 2;
+  uint64_t seed = 1337;
+  int threads = 0;
+  bool quiet = false;
+  nlohmann::json to_json() const;
+};
+
+// DPO statistics over a set of ranked lists (means over pairs, unweighted).
+struct DpoEval {
+  int64_t lists = 0, pairs = 0;
+  double loss = 0;             // list-weighted, as in training
+  double accuracy = 0;         // fraction of pairs with margin > 0 (ties count 1/2)
+  double margin = 0;           // mean r(y_w) - r(y_l)
+  double chosen_reward = 0;    // mean r(y_w)
+  double rejected_reward = 0;  // mean r(y_l)
+};
+
+struct DpoResult {
+  int64_t step = 0;
+  double train_loss = 0;
+  DpoEval val_before, val;        // lists == 0 when no val data
+  OracleResult oracle_before, oracle;  // prompts == 0 when no prompts file
+  std::string checkpoint;
+};
+
+DpoResult dpo(const DpoOptions& options);
+
+}  // namespace ember::chat

@@ -1,0 +1,179 @@
+// Evaluation of chat checkpoints (see eval.h).
+#include "ember/chat/eval.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "ember/chat/curriculum.h"
+#include "ember/chat/replies.h"
+#include "ember/chat/reward.h"
+#include "ember/chat/sft.h"
+#include "ember/core/error.h"
+#include "ember/nn/module_io.h"
+#include "ember/train/model_checkpoint.h"
+
+namespace ember::chat {
+namespace fs = std::filesystem;
+
+nlohmann::json OracleResult::to_json() const {
+  return {{"prompts", prompts},   {"accuracy", accuracy}, {"score", score},
+          {"hallucination", hallucination}, {"by_kind", by_kind}, {"mean_reply_tokens", mean_reply_tokens}};
+}
+
+OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
+                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens) {
+  std::vector<Conversation> convs;
+  for (const auto& p : prompts) {
+    if (!p.meta.contains("grade"))
+      fail("eval", "a held-out prompt has no \"grade\" key (use the curriculum's prompts_heldout.jsonl)");
+    convs.push_back(p.prompt);
+  }
+  ReplyOptions ro;
+  ro.max_new_tokens = max_new_tokens;
+  const std::vector<Reply> replies = generate_replies(model, tmpl, convs, ro);
+
+  OracleResult res;
+  res.by_kind = nlohmann::json::object();
+  res.samples = nlohmann::json::array();
+  int64_t correct = 0, unknown = 0, hallucinated = 0, reply_tokens = 0;
+  double score = 0;
+  auto count = [&](const std::string& kind, bool ok) {
+    auto& k = res.by_kind[kind];
+    if (k.is_null()) k = {{"n", 0}, {"correct", 0}};
+    k["n"] = k["n"].get<int64_t>() + 1;
+    k["correct"] = k["correct"].get<int64_t>() + (ok ? 1 : 0);
+  };
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const nlohmann::json& key = prompts[i].meta.at("grade");
+    const std::string& reply = replies[i].text;
+    const Grade gr = grade_response(key, reply);
+    const std::string kind = key.at("kind").get<std::string>();
+    count(kind, gr.correct);
+    if (kind == "fact" && !key.value("seen_pair", true)) count("fact_unseen_pair", gr.correct);
+    correct += gr.correct;
+    score += gr.score;
+    reply_tokens += int64_t(replies[i].ids.size());
+    if (kind == "unknown") ++unknown, hallucinated += gr.hallucinated;
+    if (res.samples.size() < 6)
+      res.samples.push_back({{"prompt", prompts[i].prompt.back().content}, {"reply", reply}, {"correct", gr.correct}});
+  }
+  res.prompts = int64_t(prompts.size());
+  for (auto& [kind, k] : res.by_kind.items())
+    k["accuracy"] = double(k["correct"].get<int64_t>()) / double(k["n"].get<int64_t>());
+  if (res.prompts > 0) {
+    res.accuracy = double(correct) / double(res.prompts);
+    res.score = score / double(res.prompts);
+    res.mean_reply_tokens = double(reply_tokens) / double(res.prompts);
+  }
+  res.hallucination = unknown > 0 ? double(hallucinated) / double(unknown) : 0.0;
+  return res;
+}
+
+namespace {
+
+template <typename T>
+void keep_first(std::vector<T>& v, int64_t limit) {
+  if (limit > 0 && int64_t(v.size()) > limit) v.resize(size_t(limit));
+}
+
+std::string or_default(const std::string& given, const std::string& curriculum, const char* file) {
+  if (!given.empty()) return given;
+  if (curriculum.empty()) return "";
+  const std::string p = curriculum + "/" + file;
+  if (!fs::exists(p)) fail("eval", curriculum, " holds no ", file, " (is it a folder from `ember chat-data`?)");
+  return p;
+}
+
+}  // namespace
+
+nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
+  if (o.checkpoint.empty()) fail("eval", "--checkpoint is required");
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  const train::ModelCheckpoint ckpt = train::open_model_checkpoint(o.checkpoint, {}, "eval");
+  const Tokenizer tok = train::load_checkpoint_tokenizer(ckpt);
+  const ChatTemplate tmpl(tok);
+  nlohmann::json report = {{"checkpoint", ckpt.dir}, {"kind", ckpt.kind}, {"step", ckpt.trainer.value("step", 0)}};
+  nlohmann::json metrics = nlohmann::json::object();
+
+  if (ckpt.kind == "reward") {
+    const std::string prefs_path = or_default(o.preferences, o.curriculum, "preferences_val.jsonl");
+    if (prefs_path.empty())
+      fail("eval", ckpt.dir, " is a reward model: give --preferences FILE (ranked responses) or --curriculum DIR");
+    RewardModelCheckpoint rm = load_reward_model(ckpt.dir, "eval");
+    std::vector<PreferenceRecord> records = read_preferences(prefs_path);
+    keep_first(records, o.limit);
+    const RewardEval r = evaluate_reward_model(*rm.model, tmpl, records, ckpt.config.block_size);
+    report["parameters"] = rm.model->num_parameters();
+    metrics["pairwise_accuracy"] = r.accuracy;
+    metrics["pairs"] = r.pairs;
+    metrics["pairwise_loss"] = r.loss;
+    metrics["chosen_reward_mean"] = r.chosen_mean;
+    report["metrics"] = metrics;
+    return report;
+  }
+  const std::string prompts_path = or_default(o.prompts, o.curriculum, "prompts_heldout.jsonl");
+  const std::string convs_path = or_default(o.conversations, o.curriculum, "sft_val.jsonl");
+  if (prompts_path.empty() && convs_path.empty())
+    fail("eval", "nothing to evaluate on: give --curriculum DIR (from `ember chat-data`), --prompts or --conversations");
+  models::GPT model(ckpt.config);
+  nn::load_module(model, ckpt.model_path);
+  model.eval();
+  report["parameters"] = model.num_parameters();
+  if (!prompts_path.empty()) {
+    std::vector<PromptRecord> prompts = read_prompts(prompts_path);
+    keep_first(prompts, o.limit);
+    const OracleResult r = evaluate_oracle(model, tmpl, prompts, o.max_new_tokens);
+    metrics["oracle"] = r.to_json();
+    report["samples"] = r.samples;
+  }
+  if (!convs_path.empty()) {
+    std::vector<Conversation> convs = read_conversations(convs_path);
+    keep_first(convs, o.limit);
+    std::vector<RenderedChat> chats;
+    for (const auto& c : convs) chats.push_back(tmpl.render(c));
+    metrics["conversation_loss"] =
+        evaluate_sft_loss(model, chats, ckpt.config.block_size, 8, tmpl.turn_end_id());
+  }
+  report["metrics"] = metrics;
+  return report;
+}
+
+std::string format_eval_table(const nlohmann::json& report) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  auto pct = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f%%", 100 * v);
+    return std::string(b);
+  };
+  auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.4f", v);
+    return std::string(b);
+  };
+  const nlohmann::json& m = report.at("metrics");
+  if (m.contains("oracle")) {
+    const auto& r = m["oracle"];
+    rows.push_back({"held-out prompts", std::to_string(r["prompts"].get<int64_t>())});
+    rows.push_back({"oracle accuracy", pct(r["accuracy"].get<double>())});
+    for (const auto& [kind, k] : r["by_kind"].items())
+      rows.push_back({"  " + kind, pct(k["accuracy"].get<double>()) + " of " + std::to_string(k["n"].get<int64_t>())});
+    rows.push_back({"oracle score (0-1)", num(r["score"].get<double>())});
+    rows.push_back({"hallucination (unknown people)", pct(r["hallucination"].get<double>())});
+    rows.push_back({"mean reply tokens", num(r["mean_reply_tokens"].get<double>())});
+  }
+  if (m.contains("conversation_loss")) rows.push_back({"held-out conversation loss", num(m["conversation_loss"].get<double>())});
+  if (m.contains("pairwise_accuracy")) rows.push_back({"pairwise accuracy", pct(m["pairwise_accuracy"].get<double>())});
+  if (m.contains("pairs")) rows.push_back({"held-out pairs", std::to_string(m["pairs"].get<int64_t>())});
+  if (m.contains("pairwise_loss")) rows.push_back({"pairwise loss", num(m["pairwise_loss"].get<double>())});
+  size_t w = 6;
+  for (const auto& [k, v] : rows) w = std::max(w, k.size());
+  std::string out = report.at("checkpoint").get<std::string>() + " (" + report.at("kind").get<std::string>() + ")\n";
+  out += "metric" + std::string(w - 6 + 2, ' ') + "value\n";
+  for (const auto& [k, v] : rows) out += k + std::string(w - k.size() + 2, ' ') + v + "\n";
+  return out;
+}
+
+}  // namespace ember::chat

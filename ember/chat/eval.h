@@ -1,0 +1,57 @@
+// Evaluation of chat checkpoints, behind `ember eval` and the speedrun's report
+// card: greedy replies to held-out prompts graded by the curriculum's oracle
+// (curriculum.h: accuracy, rubric score, hallucination about unknown people,
+// per kind of question), the held-out loss on conversations, and for reward
+// models the held-out pairwise ranking accuracy.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ember/chat/jsonl.h"
+#include "ember/chat/template.h"
+#include "ember/models/gpt.h"
+
+namespace ember::chat {
+
+struct OracleResult {
+  int64_t prompts = 0;
+  double accuracy = 0;       // fraction graded correct
+  double score = 0;          // mean rubric score
+  double hallucination = 0;  // fraction of unknown-person prompts answered as if known
+  // {"fact": {"n", "correct", "accuracy"}, ...} per kind of prompt, plus
+  // "fact_unseen_pair": the fact prompts whose (person, attribute) SFT never
+  // asked about, answerable only from pretraining.
+  nlohmann::json by_kind;
+  nlohmann::json samples;    // a few (prompt, reply, correct) for the log
+  double mean_reply_tokens = 0;
+  nlohmann::json to_json() const;
+};
+
+// Greedy replies (batched through the engine) to held-out prompts, graded by
+// the curriculum's oracle. Every prompt must carry meta["grade"].
+OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
+                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens);
+
+struct EvalOptions {
+  std::string checkpoint;      // any stage's checkpoint (folder or run folder)
+  std::string curriculum;      // a folder from `ember chat-data` (defaults for the three files below)
+  std::string prompts;         // held-out prompts with grading keys
+  std::string conversations;   // held-out conversations (loss on assistant tokens)
+  std::string preferences;     // held-out ranked responses (reward models)
+  int64_t limit = 0;           // first N prompts / conversations / records (0: all)
+  int64_t max_new_tokens = 48;
+  int threads = 0;
+};
+
+// Evaluates the checkpoint on what it is for: a language model (pretrain, sft,
+// dpo, ppo) on the oracle and the conversation loss, a reward model on pairwise
+// accuracy. Returns {"checkpoint", "kind", "parameters", "metrics": {...}}.
+nlohmann::json evaluate_checkpoint(const EvalOptions& options);
+
+// The report as an aligned two-column text table (what `ember eval` prints).
+std::string format_eval_table(const nlohmann::json& report);
+
+}  // namespace ember::chat

@@ -1,0 +1,506 @@
+// The PPO loop (see ppo.h; the formulas are in ppo_math.h).
+#include "ember/chat/ppo.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "ember/autograd/grad_mode.h"
+#include "ember/chat/ppo_math.h"
+#include "ember/core/error.h"
+#include "ember/infer/engine.h"
+#include "ember/io/safetensors.h"
+#include "ember/models/value_model.h"
+#include "ember/nn/module_io.h"
+#include "ember/ops/ops.h"
+#include "ember/optim/optim.h"
+#include "ember/tokenizer/tokenizer.h"
+#include "ember/train/checkpoint.h"
+#include "ember/train/metrics_log.h"
+#include "ember/train/model_checkpoint.h"
+#include "ember/util/plot.h"
+#include "ember/util/progress.h"
+
+namespace ember::chat {
+namespace fs = std::filesystem;
+
+nlohmann::json PpoOptions::to_json() const {
+  return {{"policy", policy}, {"reward", reward_fn ? std::string("<reward_fn>") : reward}, {"critic_init", critic_init},
+          {"prompts", prompts}, {"eval_prompts", eval_prompts_file}, {"iterations", iterations},
+          {"rollout_batch", rollout_batch}, {"max_new_tokens", max_new_tokens}, {"temperature", temperature},
+          {"top_k", top_k}, {"top_p", top_p}, {"ppo_epochs", ppo_epochs}, {"minibatch", minibatch}, {"lr", lr},
+          {"critic_lr", critic_lr}, {"kl_coef", kl_coef}, {"kl_target", kl_target}, {"kl_horizon", kl_horizon},
+          {"kl_estimator", kl_estimator}, {"clip_range", clip_range}, {"value_clip", value_clip},
+          {"vf_coef", vf_coef}, {"gamma", gamma}, {"lam", lam}, {"reward_clip", reward_clip},
+          {"whiten_advantages", whiten_advantages}, {"entropy_coef", entropy_coef}, {"grad_clip", grad_clip},
+          {"eval_every", eval_every}, {"eval_count", eval_count}, {"seed", seed}};
+}
+
+namespace {
+
+// splitmix64: seeded streams that are the same on every machine, keyed by
+// (seed, iteration, ...) so a resumed run draws what the uninterrupted one did.
+struct SplitMix {
+  uint64_t s;
+  explicit SplitMix(uint64_t seed) : s(seed) {}
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+};
+uint64_t mix(uint64_t a, uint64_t b, uint64_t c = 0) { return SplitMix(a * 0x100000001B3ull ^ b * 0x9E3779B97F4A7C15ull ^ c).next(); }
+
+std::string fmt(const char* f, double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// One iteration's experience. Per-token tensors are [B, Tr] float32 indexed by
+// response token (ppo_math.h's layout).
+struct Rollout {
+  std::vector<size_t> prompt_index;               // into the prompts file
+  std::vector<std::vector<int64_t>> prompt_ids;   // as generated from (possibly cut from the left)
+  std::vector<std::vector<int64_t>> response_ids; // generated, with <|im_end|> when the reply stopped
+  std::vector<float> engine_logprobs;             // flat, per generated token (diagnostic)
+  std::vector<double> raw_reward, score;
+  int64_t Tr = 1;
+  Tensor tokens, mask, old_logp, ref_logp, values, kl, rewards, advantages, returns;
+};
+
+// Rows `rows` of a rollout as model input: prompt + response right-padded to
+// the longest, and the flat positions [n * Tr] whose logits predict each
+// response token (position plen + j - 1 of row r; padding points at 0).
+struct Packed {
+  Tensor idx, pick;
+  int64_t n = 0, L = 0;
+};
+Packed pack(const Rollout& ro, const std::vector<int64_t>& rows, int64_t pad) {
+  Packed p;
+  p.n = int64_t(rows.size());
+  for (int64_t r : rows)
+    p.L = std::max<int64_t>(p.L, int64_t(ro.prompt_ids[size_t(r)].size() + ro.response_ids[size_t(r)].size()));
+  std::vector<int64_t> ids(size_t(p.n * p.L), pad), pick(size_t(p.n * ro.Tr), 0);
+  for (int64_t i = 0; i < p.n; ++i) {
+    const auto& pr = ro.prompt_ids[size_t(rows[size_t(i)])];
+    const auto& re = ro.response_ids[size_t(rows[size_t(i)])];
+    std::copy(pr.begin(), pr.end(), ids.begin() + i * p.L);
+    std::copy(re.begin(), re.end(), ids.begin() + i * p.L + int64_t(pr.size()));
+    for (size_t j = 0; j < re.size(); ++j) pick[size_t(i * ro.Tr) + j] = i * p.L + int64_t(pr.size() + j) - 1;
+  }
+  p.idx = tensor_i64(ids, {p.n, p.L});
+  p.pick = tensor_i64(pick, {p.n * ro.Tr});
+  return p;
+}
+
+// Logits at the response positions, [n, Tr, V], divided by the sampling temperature.
+Tensor response_logits(models::GPT& model, const Packed& p, int64_t Tr, double temperature) {
+  Tensor logits = model.forward(p.idx);
+  const int64_t V = logits.shape(2);
+  Tensor picked = reshape(index_select(reshape(logits, {p.n * p.L, V}), 0, p.pick), {p.n, Tr, V});
+  return temperature != 1.0 ? picked / temperature : picked;
+}
+
+Tensor response_values(models::ValueModel& critic, const Packed& p, int64_t Tr) {
+  Tensor v = critic.values(p.idx);
+  return reshape(index_select(reshape(v, {p.n * p.L}), 0, p.pick), {p.n, Tr});
+}
+
+Tensor select_rows(const Tensor& x, const std::vector<int64_t>& rows) {
+  return index_select(x, 0, tensor_i64(rows, {int64_t(rows.size())}));
+}
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0.0 : s / double(v.size());
+}
+
+}  // namespace
+
+PpoResult ppo(const PpoOptions& o) {
+  const char* op = "ppo";
+  if (o.policy.empty()) fail(op, "--policy is required (an SFT checkpoint)");
+  if (o.reward.empty() && !o.reward_fn) fail(op, "--reward is required (a reward-model checkpoint)");
+  if (o.prompts.empty()) fail(op, "--prompts is required (prompts as JSON Lines)");
+  if (o.out_dir.empty()) fail(op, "--out is required (the run folder)");
+  if (o.iterations <= 0 || o.rollout_batch <= 0 || o.minibatch <= 0 || o.ppo_epochs <= 0 || o.max_new_tokens <= 0)
+    fail(op, "--iterations, --rollout-batch, --minibatch, --ppo-epochs and --max-new-tokens must be positive");
+  if (o.critic_init != "reward" && o.critic_init != "sft")
+    fail(op, "--critic-init must be 'reward' or 'sft', got '", o.critic_init, "'");
+  if (!(o.temperature > 0)) fail(op, "--temperature must be > 0 for sampling rollouts, got ", o.temperature);
+  if (!(o.clip_range > 0)) fail(op, "--clip-range must be > 0, got ", o.clip_range);
+  if (o.gamma < 0 || o.gamma > 1 || o.lam < 0 || o.lam > 1)
+    fail(op, "--gamma and --lam must be in [0, 1], got ", o.gamma, " and ", o.lam);
+  const KlEstimator kl_est = kl_estimator_from_name(o.kl_estimator);
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+
+  // Models and tokenizer. The reference and the actor start from one SFT file.
+  const train::ModelCheckpoint pol = train::open_model_checkpoint(o.policy, {"sft", "dpo", "ppo"}, op, "--policy");
+  const models::GPTConfig& cfg = pol.config;
+  const Tokenizer tok = train::load_checkpoint_tokenizer(pol);
+  const ChatTemplate tmpl(tok);
+  const int64_t pad = tmpl.turn_end_id(), im_end = tmpl.turn_end_id();
+
+  std::unique_ptr<train::ModelCheckpoint> rm_ckpt;
+  std::unique_ptr<models::ValueModel> rm;
+  double reward_mean = 0, reward_std = 1;
+  if (!o.reward_fn) {
+    rm_ckpt = std::make_unique<train::ModelCheckpoint>(train::open_model_checkpoint(o.reward, {"reward"}, op, "--reward"));
+    train::require_same_tokenizer(pol, *rm_ckpt, op);
+    rm = std::make_unique<models::ValueModel>(rm_ckpt->config);
+    nn::load_module(*rm, rm_ckpt->model_path);
+    rm->eval();
+    reward_mean = rm_ckpt->trainer.value("reward_mean", 0.0);
+    reward_std = rm_ckpt->trainer.value("reward_std", 1.0);
+    if (!(reward_std > 0) || !std::isfinite(reward_std) || !std::isfinite(reward_mean))
+      fail(op, rm_ckpt->dir, "/trainer.json: reward_std must be a positive number and reward_mean finite, got ",
+           reward_std, " and ", reward_mean);
+  }
+
+  Generator gen(o.seed);
+  models::GPT actor(cfg, &gen), ref(cfg, &gen);
+  nn::load_module(actor, pol.model_path);
+  nn::load_module(ref, pol.model_path);
+  // Dropout off everywhere (as TRL): the ratio is exactly 1 at the first minibatch.
+  actor.eval();
+  ref.eval();
+  // Without a reward model there is nothing to copy: the critic starts from the SFT trunk.
+  const bool critic_from_rm = o.critic_init == "reward" && rm_ckpt;
+  models::ValueModel critic(critic_from_rm ? rm_ckpt->config : cfg, &gen);
+  critic.load_trunk(critic_from_rm ? rm_ckpt->model_path : pol.model_path);
+  critic.eval();
+
+  std::vector<PromptRecord> prompts = read_prompts(o.prompts);
+  if (prompts.empty()) fail(op, o.prompts, ": no prompts");
+  std::vector<PromptRecord> eval_prompts;
+  if (!o.eval_prompts_file.empty()) {
+    eval_prompts = read_prompts(o.eval_prompts_file);
+    if (o.eval_count > 0 && int64_t(eval_prompts.size()) > o.eval_count) eval_prompts.resize(size_t(o.eval_count));
+  }
+
+  // Generation must fit the context: the reply's budget first, the prompt keeps its end.
+  const int64_t block = cfg.block_size;
+  const int64_t max_new = std::min(o.max_new_tokens, block - 1);
+  const int64_t max_prompt = block - max_new;
+
+  optim::AdamWOptions adam;
+  adam.beta1 = 0.9, adam.beta2 = 0.95, adam.weight_decay = 0.0;
+  adam.lr = o.lr;
+  optim::AdamW actor_opt(optim::make_param_groups(actor, 0.0), adam);
+  adam.lr = o.critic_lr;
+  optim::AdamW critic_opt(optim::make_param_groups(critic, 0.0), adam);
+  KlController klc(o.kl_coef, o.kl_target, o.kl_horizon);
+
+  int64_t start = 0;
+  if (o.resume) {
+    if (!train::has_checkpoint(o.out_dir))
+      fail(op, "--resume: ", o.out_dir, " has no checkpoint (no ", o.out_dir, "/latest)");
+    const std::string dir = train::resolve_checkpoint(o.out_dir);
+    const nlohmann::json tj = train::read_trainer_json(dir);
+    if (tj.value("kind", "") != "ppo") fail(op, "--resume: ", dir, " is not a ppo checkpoint");
+    nn::load_module(actor, dir + "/model.safetensors");
+    actor_opt.load_state_dict(load_safetensors(dir + "/optimizer.safetensors").tensors);
+    nn::load_module(critic, dir + "/critic/model.safetensors");
+    critic_opt.load_state_dict(load_safetensors(dir + "/critic/optimizer.safetensors").tensors);
+    klc.set_value(tj.at("kl_coef").get<double>());
+    start = tj.at("step").get<int64_t>();
+  }
+
+  fs::create_directories(o.out_dir);
+  tok.save(o.out_dir + "/tokenizer");
+  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", o.resume ? start : -1);
+  PpoResult result;
+  result.iterations = start;
+
+  auto evaluate = [&](int64_t it, OracleResult& out) {
+    if (eval_prompts.empty()) return;
+    out = evaluate_oracle(actor, tmpl, eval_prompts, o.eval_max_new_tokens);
+    // Replies of an early policy can end inside a UTF-8 sequence: replace such bytes so the log stays JSON.
+    const nlohmann::json samples = nlohmann::json::parse(
+        out.samples.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    metrics.write({{"kind", "eval"}, {"step", it}, {"oracle_accuracy", out.accuracy}, {"oracle_score", out.score},
+                   {"hallucination", out.hallucination}, {"by_kind", out.by_kind}, {"samples", samples}});
+    if (!o.quiet)
+      std::cout << "iteration " << it << "  oracle accuracy " << fmt("%.1f%%", 100 * out.accuracy) << "  score "
+                << fmt("%.3f", out.score) << "  hallucination " << fmt("%.1f%%", 100 * out.hallucination) << std::endl;
+  };
+
+  auto checkpoint = [&](int64_t it) {
+    // The critic travels inside the checkpoint folder (copied in before the
+    // atomic rename), so actor and critic can never be from different iterations.
+    const std::string staging = o.out_dir + "/.critic-staging";
+    fs::remove_all(staging);
+    fs::create_directories(staging);
+    nn::save_module(critic, staging + "/model.safetensors");
+    save_safetensors(staging + "/optimizer.safetensors", critic_opt.state_dict());
+    nlohmann::json tj = {{"kind", "ppo"},
+                         {"step", it},
+                         {"config", cfg.to_json()},
+                         {"critic_config", critic.config().to_json()},
+                         {"options", o.to_json()},
+                         {"policy", fs::absolute(pol.dir).string()},
+                         {"reward", rm_ckpt ? fs::absolute(rm_ckpt->dir).string() : std::string()},
+                         {"kl_coef", klc.value()}};
+    train::CheckpointSave what{&actor, &actor_opt, tj,
+                               {{o.out_dir + "/tokenizer", "tokenizer"}, {staging, "critic"}}};
+    const std::string dir = train::save_checkpoint(o.out_dir, it, what, o.keep_checkpoints);
+    fs::remove_all(staging);
+    return dir;
+  };
+
+  if (!o.quiet)
+    std::cout << "ember ppo: " << prompts.size() << " prompts, " << o.rollout_batch << " rollouts x " << o.iterations
+              << " iterations, actor " << fmt("%.2fM", double(actor.num_parameters()) / 1e6) << " parameters, critic from "
+              << (critic_from_rm ? "the reward model" : "the SFT trunk")
+              << (o.resume ? ", resuming at iteration " + std::to_string(start) : std::string()) << std::endl;
+  evaluate(start, result.oracle_before);
+
+  using clock = std::chrono::steady_clock;
+  std::unique_ptr<ProgressBar> bar;
+  if (!o.quiet) bar = std::make_unique<ProgressBar>("ppo", o.iterations - start);
+  const int64_t B = o.rollout_batch;
+  for (int64_t it = start + 1; it <= o.iterations; ++it) {
+    const auto t0 = clock::now();
+    const double kl_coef = klc.value();
+    Rollout ro;
+
+    // 1. Rollouts through the KV-cache engine. A fresh engine per iteration: its
+    //    runner takes raw pointers to the weights when it is built.
+    {
+      SplitMix pick(mix(o.seed, uint64_t(it), 1));
+      infer::EngineOptions eo;
+      eo.max_slots = std::min<int64_t>(B, 64);
+      eo.max_queue = B;
+      infer::Engine engine(actor, eo);
+      ro.response_ids.resize(size_t(B));
+      std::vector<std::vector<float>> lps(static_cast<size_t>(B));
+      for (int64_t i = 0; i < B; ++i) {
+        const size_t pi = size_t(pick.next() % prompts.size());
+        std::vector<int64_t> ids = tmpl.render_prompt(prompts[pi].prompt);
+        if (int64_t(ids.size()) > max_prompt) ids.erase(ids.begin(), ids.end() - max_prompt);
+        ro.prompt_index.push_back(pi);
+        ro.prompt_ids.push_back(ids);
+        infer::Request req;
+        req.prompt = ids;
+        req.sampling.temperature = o.temperature;
+        req.sampling.top_k = o.top_k;
+        req.sampling.top_p = o.top_p;
+        req.max_tokens = max_new;
+        req.stop_tokens = {im_end};
+        req.seed = mix(o.seed, uint64_t(it), uint64_t(i) + 2);
+        req.on_event = [&, i](const infer::TokenEvent& e) {
+          if (e.finish == infer::FinishReason::error) fail(op, "rollout generation failed: ", e.error);
+          if (e.token >= 0) ro.response_ids[size_t(i)].push_back(e.token), lps[size_t(i)].push_back(e.logprob);
+        };
+        engine.submit(std::move(req));
+      }
+      engine.run_until_idle();
+      for (auto& l : lps) ro.engine_logprobs.insert(ro.engine_logprobs.end(), l.begin(), l.end());
+    }
+    const auto t_gen = clock::now();
+
+    // 2. Rewards: the reward model reads prompt + reply + <|im_end|> (a reply cut
+    //    by max_new_tokens gets the <|im_end|> appended), score at the last token.
+    ro.raw_reward.resize(size_t(B));
+    if (o.reward_fn) {
+      for (int64_t i = 0; i < B; ++i)
+        ro.raw_reward[size_t(i)] = o.reward_fn(prompts[ro.prompt_index[size_t(i)]],
+                                               tmpl.decode_reply(ro.response_ids[size_t(i)]), ro.response_ids[size_t(i)]);
+    } else {
+      NoGradGuard no_grad;
+      const int64_t rblock = rm->config().block_size;
+      std::vector<std::vector<int64_t>> rows;
+      int64_t Ls = 0;
+      for (int64_t i = 0; i < B; ++i) {
+        std::vector<int64_t> row = ro.prompt_ids[size_t(i)];
+        const auto& re = ro.response_ids[size_t(i)];
+        row.insert(row.end(), re.begin(), re.end());
+        if (re.empty() || re.back() != im_end) row.push_back(im_end);
+        if (int64_t(row.size()) > rblock) row.erase(row.begin(), row.end() - rblock);
+        Ls = std::max<int64_t>(Ls, int64_t(row.size()));
+        rows.push_back(std::move(row));
+      }
+      std::vector<int64_t> flat(size_t(B * Ls), pad), last;
+      for (int64_t i = 0; i < B; ++i) {
+        std::copy(rows[size_t(i)].begin(), rows[size_t(i)].end(), flat.begin() + i * Ls);
+        last.push_back(int64_t(rows[size_t(i)].size()) - 1);
+      }
+      const std::vector<double> s =
+          rm->score_at(tensor_i64(flat, {B, Ls}), tensor_i64(last, {B})).to_vector<double>();
+      ro.raw_reward = s;
+    }
+    ro.score.resize(size_t(B));
+    for (int64_t i = 0; i < B; ++i) {
+      double s = (ro.raw_reward[size_t(i)] - reward_mean) / reward_std;
+      if (o.reward_clip > 0) s = std::clamp(s, -o.reward_clip, o.reward_clip);
+      if (!std::isfinite(s)) fail(op, "iteration ", it, ": the reward of rollout ", i, " is not finite (", s, ")");
+      ro.score[size_t(i)] = s;
+    }
+
+    // 3. Old log-probs, reference log-probs and values: no-grad forwards over the batch.
+    for (const auto& re : ro.response_ids) ro.Tr = std::max<int64_t>(ro.Tr, int64_t(re.size()));
+    std::vector<int64_t> all(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i) all[size_t(i)] = i;
+    {
+      std::vector<int64_t> toks(size_t(B * ro.Tr), 0);
+      std::vector<double> m(size_t(B * ro.Tr), 0.0);
+      for (int64_t i = 0; i < B; ++i)
+        for (size_t j = 0; j < ro.response_ids[size_t(i)].size(); ++j)
+          toks[size_t(i * ro.Tr) + j] = ro.response_ids[size_t(i)][j], m[size_t(i * ro.Tr) + j] = 1;
+      ro.tokens = tensor_i64(toks, {B, ro.Tr});
+      ro.mask = tensor(m, {B, ro.Tr});
+    }
+    {
+      NoGradGuard no_grad;
+      const Packed p = pack(ro, all, pad);
+      ro.old_logp = token_logprobs(response_logits(actor, p, ro.Tr, o.temperature), ro.tokens) * ro.mask;
+      ro.ref_logp = token_logprobs(response_logits(ref, p, ro.Tr, o.temperature), ro.tokens) * ro.mask;
+      ro.values = response_values(critic, p, ro.Tr) * ro.mask;
+    }
+    // The engine's log-probs (raw logits, KV-cache path) against the training
+    // forward's: they agree to float rounding when sampling at temperature 1.
+    double logprob_gap = 0;
+    if (o.temperature == 1.0) {
+      const std::vector<float> old = ro.old_logp.to_vector<float>();
+      size_t k = 0;
+      for (int64_t i = 0; i < B; ++i)
+        for (size_t j = 0; j < ro.response_ids[size_t(i)].size(); ++j, ++k)
+          logprob_gap = std::max(logprob_gap, std::abs(double(old[size_t(i * ro.Tr) + j]) - ro.engine_logprobs[k]));
+    }
+
+    // 4. KL penalty, rewards, GAE.
+    ro.kl = kl_estimate(ro.old_logp, ro.ref_logp, kl_est) * ro.mask;
+    ro.rewards = kl_penalized_rewards(ro.kl, ro.mask, tensor(ro.score, {B}), kl_coef);
+    ro.advantages = gae(ro.rewards, ro.values, ro.mask, o.gamma, o.lam, &ro.returns);
+    if (o.whiten_advantages) ro.advantages = whiten(ro.advantages, ro.mask);
+    const double kl_per_reply = sum(ro.kl).item<double>() / double(B);
+    const double ntok = sum(ro.mask).item<double>();
+    const double rollout_entropy = -sum(ro.old_logp).item<double>() / std::max(1.0, ntok);
+    const auto t_exp = clock::now();
+
+    // 5. PPO epochs over shuffled minibatches.
+    double s_pg = 0, s_vf = 0, s_clip = 0, s_vclip = 0, s_akl = 0, s_ent = 0, s_ratio = 0;
+    int64_t n_mb = 0;
+    for (int64_t epoch = 0; epoch < o.ppo_epochs; ++epoch) {
+      std::vector<int64_t> order = all;
+      SplitMix sh(mix(o.seed, uint64_t(it), uint64_t(epoch) + 1000003));
+      for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(sh.next() % i)]);
+      for (int64_t from = 0; from < B; from += o.minibatch) {
+        const std::vector<int64_t> rows(order.begin() + from, order.begin() + std::min(B, from + o.minibatch));
+        const Packed p = pack(ro, rows, pad);
+        const Tensor mask = select_rows(ro.mask, rows), tokens = select_rows(ro.tokens, rows);
+        Tensor logits = response_logits(actor, p, ro.Tr, o.temperature);
+        Tensor logp = token_logprobs(logits, tokens);
+        PolicyLoss pl = policy_loss(logp, select_rows(ro.old_logp, rows), select_rows(ro.advantages, rows), mask,
+                                    o.clip_range);
+        Tensor vpred = response_values(critic, p, ro.Tr);
+        ValueLoss vl =
+            value_loss(vpred, select_rows(ro.values, rows), select_rows(ro.returns, rows), mask, o.value_clip);
+        Tensor ent = entropy(logits, mask);
+        Tensor loss = pl.loss + vl.loss * o.vf_coef;
+        if (o.entropy_coef != 0) loss = loss - ent * o.entropy_coef;
+        const double pg_v = pl.loss.item<double>(), vf_v = vl.loss.item<double>();
+        if (!std::isfinite(pg_v) || !std::isfinite(vf_v))
+          fail(op, "non-finite loss at iteration ", it, " (policy loss ", pg_v, ", value loss ", vf_v,
+               "); lower --lr / --critic-lr or --kl-coef");
+        actor_opt.zero_grad();
+        critic_opt.zero_grad();
+        loss.backward();
+        const double an = o.grad_clip > 0 ? optim::clip_grad_norm_(actor.parameters(), o.grad_clip)
+                                          : optim::grad_norm(actor.parameters());
+        const double cn = o.grad_clip > 0 ? optim::clip_grad_norm_(critic.parameters(), o.grad_clip)
+                                          : optim::grad_norm(critic.parameters());
+        if (!std::isfinite(an) || !std::isfinite(cn))
+          fail(op, "non-finite gradient norm at iteration ", it, " (actor ", an, ", critic ", cn, "); lower --lr");
+        actor_opt.step();
+        critic_opt.step();
+        s_pg += pg_v, s_vf += vf_v, s_clip += pl.clip_fraction, s_vclip += vl.clip_fraction;
+        s_akl += pl.approx_kl, s_ent += ent.item<double>(), s_ratio += pl.ratio_mean;
+        ++n_mb;
+      }
+    }
+    klc.update(kl_per_reply, B);
+
+    const auto t_end = clock::now();
+    auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+    int64_t stopped = 0;
+    double len = 0;
+    for (const auto& re : ro.response_ids) {
+      len += double(re.size());
+      stopped += !re.empty() && re.back() == im_end;
+    }
+    const double nm = double(n_mb);
+    double raw_var = 0;
+    const double raw_mean = mean_of(ro.raw_reward);
+    for (double r : ro.raw_reward) raw_var += (r - raw_mean) * (r - raw_mean);
+    nlohmann::json rec = {{"kind", "rollout"},
+                          {"step", it},
+                          {"reward", raw_mean},
+                          {"reward_std", std::sqrt(raw_var / double(B))},
+                          {"score", mean_of(ro.score)},
+                          {"kl", kl_per_reply},
+                          {"kl_coef", kl_coef},
+                          {"kl_coef_next", klc.value()},
+                          {"entropy", s_ent / nm},
+                          {"rollout_entropy", rollout_entropy},
+                          {"clip_fraction", s_clip / nm},
+                          {"value_clip_fraction", s_vclip / nm},
+                          {"approx_kl", s_akl / nm},
+                          {"ratio", s_ratio / nm},
+                          {"policy_loss", s_pg / nm},
+                          {"value_loss", s_vf / nm},
+                          {"value_mean", sum(ro.values).item<double>() / std::max(1.0, ntok)},
+                          {"return_mean", sum(ro.returns).item<double>() / std::max(1.0, ntok)},
+                          {"response_length", len / double(B)},
+                          {"stop_rate", double(stopped) / double(B)},
+                          {"logprob_gap", logprob_gap},
+                          {"generate_s", secs(t0, t_gen)},
+                          {"experience_s", secs(t_gen, t_exp)},
+                          {"train_s", secs(t_exp, t_end)},
+                          {"time_s", secs(t0, t_end)}};
+    metrics.write(rec);
+    if (result.history.empty()) result.reward_first = raw_mean;
+    result.history.push_back(rec);
+    result.iterations = it;
+    result.reward = raw_mean;
+    result.kl = kl_per_reply;
+    if (bar)
+      bar->update(it - start, {{"reward", fmt("%.3f", raw_mean)}, {"kl", fmt("%.3f", kl_per_reply)},
+                               {"clip", fmt("%.2f", s_clip / nm)}, {"len", fmt("%.1f", len / double(B))}});
+    const bool last = it == o.iterations;
+    if (o.eval_every > 0 && it % o.eval_every == 0 && !last) evaluate(it, result.oracle);
+    if (last || (o.checkpoint_every > 0 && it % o.checkpoint_every == 0)) result.checkpoint = checkpoint(it);
+  }
+  if (bar) bar->finish();
+  evaluate(result.iterations, result.oracle);
+
+  // Curves from the whole log (a resumed run's file holds the earlier iterations too).
+  std::vector<PlotSeries> rew{{"reward (raw mean)", {}}, {"score (normalised)", {}}}, kl{{"KL per reply", {}}};
+  for (const auto& r : metrics.records()) {
+    if (r.value("kind", "") != "rollout") continue;
+    const double x = r.at("step").get<double>();
+    rew[0].points.push_back({x, r.at("reward").get<double>()});
+    rew[1].points.push_back({x, r.at("score").get<double>()});
+    kl[0].points.push_back({x, r.at("kl").get<double>()});
+  }
+  PlotOptions po;
+  po.x_label = "iteration";
+  po.title = "ember ppo: reward";
+  po.y_label = "reward";
+  write_svg_plot(o.out_dir + "/reward.svg", rew, po);
+  po.title = "ember ppo: KL(policy || reference)";
+  po.y_label = "KL per reply (nats)";
+  write_svg_plot(o.out_dir + "/kl.svg", kl, po);
+  return result;
+}
+
+}  // namespace ember::chat

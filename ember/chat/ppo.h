@@ -1,0 +1,105 @@
+// RLHF with PPO, InstructGPT-style: the third stage of the ChatGPT recipe,
+// behind `ember ppo` (the formulas live in chat/ppo_math.h; docs/ALIGNMENT.md,
+// section "PPO", describes the whole algorithm and what is logged).
+//
+// Four models:
+//   actor      a GPT initialised from the SFT checkpoint (--policy); trained
+//   reference  the same SFT checkpoint, frozen; the KL penalty's anchor
+//   critic     a models::ValueModel initialised from the reward model (default)
+//              or from the SFT trunk with a zero head; trained
+//   reward     a "reward" checkpoint (ValueModel), frozen; or, instead, a
+//              reward_fn supplied by the caller (tests, rule-based rewards)
+// Each iteration: sample rollout_batch prompts (seeded), generate replies with
+// the actor through the KV-cache inference engine (infer::Engine), score
+// prompt + reply + <|im_end|> with the reward model (normalised with the reward
+// checkpoint's reward_mean / reward_std, clipped), compute the old, reference
+// and value estimates in no-grad forward passes, per-token rewards (score at
+// the last token, -kl_coef * KL everywhere), GAE advantages and returns, then
+// ppo_epochs passes over shuffled minibatches minimising
+//   policy_loss + vf_coef * value_loss - entropy_coef * entropy
+// with one AdamW per network (the actor at lr, the critic at critic_lr; they
+// share no parameters, so one backward feeds both) and gradient clipping per
+// network. Everything is seeded: the same options give the same run.
+//
+// Run folder (out_dir): metrics.jsonl (one "rollout" record per iteration,
+// "eval" records), reward.svg and kl.svg, tokenizer/, and checkpoints
+// ckpt-<iteration>/ of kind "ppo" (the actor, loadable as any GPT checkpoint)
+// holding critic/model.safetensors and critic/optimizer.safetensors beside the
+// actor's, so --resume continues from `latest`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ember/chat/jsonl.h"
+#include "ember/chat/sft.h"
+
+namespace ember::chat {
+
+// A programmatic reward: (prompt record, decoded reply without <|im_end|>,
+// generated ids including <|im_end|> when the reply stopped) -> reward.
+using RewardFn =
+    std::function<double(const PromptRecord& prompt, const std::string& reply, const std::vector<int64_t>& reply_ids)>;
+
+struct PpoOptions {
+  std::string policy;       // SFT checkpoint (kind sft, dpo or ppo) or run folder: actor and reference
+  std::string reward;       // reward checkpoint (kind "reward"); not needed when reward_fn is set
+  std::string critic_init = "reward";  // "reward": the reward model's weights; "sft": the policy's trunk, zero head
+  std::string prompts;      // prompts JSONL (read_prompts): the rollout prompts
+  std::string eval_prompts_file;  // held-out prompts with grading keys (oracle); empty: no evaluation
+  std::string out_dir;
+  int64_t iterations = 100;
+  int64_t rollout_batch = 32;   // prompts (and replies) per iteration
+  int64_t max_new_tokens = 48;
+  double temperature = 1.0;     // rollout sampling; log-probs use logits / temperature as TRL
+  int64_t top_k = 0;            // 0: off
+  double top_p = 1.0;           // 1: off
+  int64_t ppo_epochs = 4;
+  int64_t minibatch = 8;        // replies per optimizer step
+  double lr = 1e-5;             // actor
+  double critic_lr = 1e-5;
+  double kl_coef = 0.05;        // beta, the initial value when adaptive
+  double kl_target = 0;         // > 0: adaptive KL controller aiming at this per-reply KL; 0: fixed beta
+  double kl_horizon = 10000;
+  std::string kl_estimator = "k1";  // "k1" or "k3" (ppo_math.h); the penalty and the logged KL
+  double clip_range = 0.2;
+  double value_clip = 0.2;      // 0: no value clipping
+  double vf_coef = 0.1;
+  double gamma = 1.0;
+  double lam = 0.95;
+  double reward_clip = 10.0;    // normalised scores are clipped to [-reward_clip, reward_clip]; 0: off
+  bool whiten_advantages = true;
+  double entropy_coef = 0.0;
+  double grad_clip = 1.0;       // per network; 0: off
+  int64_t eval_every = 0;       // iterations between oracle evaluations (0: before and after only)
+  int64_t eval_count = 64;      // held-out prompts per evaluation (0: all)
+  int64_t eval_max_new_tokens = 48;
+  int64_t checkpoint_every = 0; // 0: only at the end
+  int keep_checkpoints = 2;
+  bool resume = false;          // continue from out_dir/latest
+  uint64_t seed = 1337;
+  int threads = 0;              // OpenMP threads (0: leave as is)
+  bool quiet = false;
+  RewardFn reward_fn;           // when set, used instead of --reward (which is then ignored)
+  nlohmann::json to_json() const;  // the options (not reward_fn), for trainer.json
+};
+
+struct PpoResult {
+  int64_t iterations = 0;              // iterations completed (including resumed ones)
+  std::vector<nlohmann::json> history; // the "rollout" records of this process's iterations, in order
+  double reward_first = 0;             // raw mean reward of the first iteration run here
+  double reward = 0;                   // raw mean reward of the last iteration
+  double kl = 0;                       // mean per-reply KL of the last iteration
+  OracleResult oracle_before, oracle;  // empty (prompts == 0) without eval_prompts_file
+  std::string checkpoint;              // the last checkpoint folder written
+};
+
+// Runs PPO; throws ember::Error with a one-line message for bad options, a
+// checkpoint of the wrong kind, a reward model with another tokenizer, or a
+// non-finite loss.
+PpoResult ppo(const PpoOptions& options);
+
+}  // namespace ember::chat

@@ -1,0 +1,217 @@
+// Preference rows, batches and pairwise losses (see preference_batch.h).
+#include "ember/chat/preference_batch.h"
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+#include "ember/core/error.h"
+#include "ember/ops/ops.h"
+
+namespace ember::chat {
+
+RankedRows render_ranked(const ChatTemplate& tmpl, const PreferenceRecord& record, int64_t max_len,
+                         const std::string& where) {
+  if (record.responses.size() < 2)
+    fail("preferences", where, ": a preference record needs at least two ranked responses, got ",
+         record.responses.size());
+  if (max_len < 2) fail("preferences", "max_len must be at least 2, got ", max_len);
+  const std::vector<int64_t> prompt = tmpl.render_prompt(record.prompt);
+  RankedRows out;
+  for (size_t i = 0; i < record.responses.size(); ++i) {
+    Conversation c = record.prompt;
+    c.push_back({Role::assistant, record.responses[i]});
+    const RenderedChat r = tmpl.render(c);
+    // render() ends the turn with "<|im_end|>\n"; generation stops at <|im_end|>,
+    // so the row ends at the last assistant token.
+    size_t end = r.ids.size();
+    while (end > 0 && !r.mask[end - 1]) --end;
+    if (end <= prompt.size() || !std::equal(prompt.begin(), prompt.end(), r.ids.begin()))
+      fail("preferences", where, ": the rendered response does not extend the rendered prompt (chat template bug)");
+    std::vector<int64_t> row(r.ids.begin(), r.ids.begin() + std::ptrdiff_t(end));
+    int64_t start = int64_t(prompt.size());
+    const int64_t reply = int64_t(end) - start;
+    // One prompt token must stay: DPO's first response token is predicted from it.
+    if (reply + 1 > max_len)
+      fail("preferences", where, ": response ", i + 1, " is ", reply, " tokens (with <|im_end|>), too long for max_len ",
+           max_len, " (at least one prompt token must remain)");
+    if (int64_t(row.size()) > max_len) {
+      const int64_t cut = int64_t(row.size()) - max_len;
+      row.erase(row.begin(), row.begin() + std::ptrdiff_t(cut));
+      start -= cut;
+      out.prompt_tokens_cut += cut;
+    }
+    out.rows.push_back(std::move(row));
+    out.response_start.push_back(start);
+  }
+  return out;
+}
+
+std::vector<RankedRows> render_ranked_all(const ChatTemplate& tmpl, const std::vector<PreferenceRecord>& records,
+                                          int64_t max_len, const std::string& file, int64_t* cut) {
+  std::vector<RankedRows> out;
+  out.reserve(records.size());
+  int64_t n_cut = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    out.push_back(render_ranked(tmpl, records[i], max_len, file + " record " + std::to_string(i + 1)));
+    n_cut += out.back().prompt_tokens_cut > 0;
+  }
+  if (cut) *cut = n_cut;
+  return out;
+}
+
+PaddedRows pad_right(const std::vector<const std::vector<int64_t>*>& rows, int64_t pad_id) {
+  if (rows.empty()) fail("preferences", "pad_right: no rows");
+  PaddedRows p;
+  for (const auto* r : rows) {
+    if (r->empty()) fail("preferences", "pad_right: an empty row");
+    p.width = std::max<int64_t>(p.width, int64_t(r->size()));
+  }
+  std::vector<int64_t> ids, last;
+  ids.reserve(rows.size() * size_t(p.width));
+  for (const auto* r : rows) {
+    ids.insert(ids.end(), r->begin(), r->end());
+    ids.insert(ids.end(), size_t(p.width) - r->size(), pad_id);
+    last.push_back(int64_t(r->size()) - 1);
+  }
+  const int64_t B = int64_t(rows.size());
+  p.idx = tensor_i64(ids, {B, p.width});
+  p.last = tensor_i64(last, {B});
+  return p;
+}
+
+std::vector<std::vector<size_t>> length_groups(const std::vector<const std::vector<int64_t>*>& rows, int max_groups) {
+  const size_t n = rows.size();
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rows[a]->size() < rows[b]->size(); });
+  const size_t G = std::max<size_t>(1, std::min<size_t>(size_t(std::max(max_groups, 1)), n));
+  // cost[g][i]: fewest padded tokens for the i shortest rows in g groups; a
+  // group of sorted rows (j, i] costs (i - j) * length of its longest row.
+  const int64_t inf = std::numeric_limits<int64_t>::max() / 2;
+  std::vector<std::vector<int64_t>> cost(G + 1, std::vector<int64_t>(n + 1, inf));
+  std::vector<std::vector<size_t>> cut(G + 1, std::vector<size_t>(n + 1, 0));
+  cost[0][0] = 0;
+  for (size_t g = 1; g <= G; ++g)
+    for (size_t i = 1; i <= n; ++i)
+      for (size_t j = g - 1; j < i; ++j) {
+        if (cost[g - 1][j] >= inf) continue;
+        const int64_t c = cost[g - 1][j] + int64_t(i - j) * int64_t(rows[order[i - 1]]->size());
+        if (c < cost[g][i]) cost[g][i] = c, cut[g][i] = j;
+      }
+  // Each extra pass has a fixed cost (more, smaller GEMMs): take one only when
+  // it saves over 10% of the padded tokens.
+  size_t best = 1;
+  for (size_t g = 2; g <= G; ++g)
+    if (double(cost[g][n]) < 0.9 * double(cost[best][n])) best = g;
+  std::vector<std::vector<size_t>> groups(best);
+  for (size_t g = best, i = n; g > 0; --g) {
+    const size_t j = cut[g][i];
+    groups[g - 1].assign(order.begin() + std::ptrdiff_t(j), order.begin() + std::ptrdiff_t(i));
+    i = j;
+  }
+  return groups;
+}
+
+Tensor per_row_grouped(const std::vector<const std::vector<int64_t>*>& rows,
+                       const std::function<Tensor(const std::vector<size_t>& group)>& fn, int max_groups) {
+  if (rows.empty()) fail("preferences", "per_row_grouped: no rows");
+  const auto groups = length_groups(rows, max_groups);
+  if (groups.size() == 1) {
+    std::vector<size_t> all(rows.size());
+    std::iota(all.begin(), all.end(), size_t{0});
+    return fn(all);
+  }
+  std::vector<Tensor> parts;
+  std::vector<int64_t> position(rows.size());  // row -> its place in the concatenated parts
+  int64_t at = 0;
+  for (const auto& g : groups) {
+    parts.push_back(fn(g));
+    for (size_t r : g) position[r] = at++;
+  }
+  return index_select(concat(parts, 0), 0, tensor_i64(position, {int64_t(rows.size())}));
+}
+
+RankedPairs ranked_pairs(const std::vector<int64_t>& list_sizes, DType dtype) {
+  if (list_sizes.empty()) fail("preferences", "ranked_pairs: no lists");
+  std::vector<int64_t> better, worse;
+  std::vector<double> weight;
+  const double lists = double(list_sizes.size());
+  int64_t offset = 0;
+  for (int64_t k : list_sizes) {
+    if (k < 2) fail("preferences", "ranked_pairs: a ranked list needs at least two responses, got ", k);
+    const double w = 1.0 / (lists * double(k * (k - 1) / 2));
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = i + 1; j < k; ++j) {
+        better.push_back(offset + i);
+        worse.push_back(offset + j);
+        weight.push_back(w);
+      }
+    offset += k;
+  }
+  RankedPairs p;
+  p.count = int64_t(better.size());
+  p.better = tensor_i64(better, {p.count});
+  p.worse = tensor_i64(worse, {p.count});
+  p.weight = tensor(weight, {p.count}, dtype);
+  return p;
+}
+
+Tensor neg_log_sigmoid(const Tensor& x) {
+  // log(1 + e^-x) = logsumexp(0, -x): logsumexp shifts by the max (no overflow)
+  // and its gradient is a softmax, smooth at x = 0 (unlike relu/abs forms).
+  return logsumexp(stack({zeros_like(x), neg(x)}, -1), {-1});
+}
+
+Tensor bradley_terry_loss(const Tensor& scores, const RankedPairs& pairs) {
+  if (!scores.defined() || scores.ndim() != 1)
+    fail("preferences", "bradley_terry_loss: scores must be 1-D [N]");
+  const Tensor margin = index_select(scores, 0, pairs.better) - index_select(scores, 0, pairs.worse);
+  return sum(pairs.weight * neg_log_sigmoid(margin));
+}
+
+Tensor dpo_implicit_rewards(const Tensor& policy_logps, const Tensor& ref_logps, double beta) {
+  if (!policy_logps.defined() || !ref_logps.defined() || policy_logps.shape() != ref_logps.shape() ||
+      policy_logps.ndim() != 1)
+    fail("dpo", "policy and reference log-probabilities must both be 1-D of one length");
+  // The reference is a constant: its gradient must never reach anything.
+  return (policy_logps - ref_logps.detach()) * beta;
+}
+
+Tensor dpo_loss(const Tensor& policy_logps, const Tensor& ref_logps, const RankedPairs& pairs, double beta) {
+  return bradley_terry_loss(dpo_implicit_rewards(policy_logps, ref_logps, beta), pairs);
+}
+
+Tensor response_logps(const Tensor& logits, const std::vector<const std::vector<int64_t>*>& rows,
+                      const std::vector<int64_t>& response_start) {
+  const int64_t B = int64_t(rows.size());
+  if (!logits.defined() || logits.ndim() != 3 || logits.shape(0) != B || response_start.size() != rows.size())
+    fail("preferences", "response_logps: logits must be [", B, ", width - 1, V] for ", B, " rows");
+  const int64_t n = logits.shape(1);  // width - 1 predicted positions
+  std::vector<int64_t> targets(size_t(B * n), -1);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& r = *rows[size_t(b)];
+    if (int64_t(r.size()) > n + 1 || response_start[size_t(b)] < 1)
+      fail("preferences", "response_logps: row ", b, " does not fit the logits or has no prompt token");
+    for (int64_t t = response_start[size_t(b)]; t < int64_t(r.size()); ++t)
+      targets[size_t(b * n + t - 1)] = r[size_t(t)];
+  }
+  const Tensor nll = cross_entropy(logits, tensor_i64(targets, {B, n}), -1, Reduction::none);  // 0 where ignored
+  return neg(sum(nll, {1}));
+}
+
+std::vector<size_t> shuffled_order(size_t n, uint64_t seed, uint64_t epoch) {
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  uint64_t s = seed * 0x2545F4914F6CDD1Dull + epoch;
+  auto next = [&s] {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[size_t(next() % i)]);
+  return order;
+}
+
+}  // namespace ember::chat

@@ -1,0 +1,329 @@
+// Reward-model training, evaluation and scoring (see reward.h).
+#include "ember/chat/reward.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "ember/autograd/grad_mode.h"
+#include "ember/chat/preference_batch.h"
+#include "ember/core/error.h"
+#include "ember/core/random.h"
+#include "ember/ops/ops.h"
+#include "ember/optim/optim.h"
+#include "ember/train/checkpoint.h"
+#include "ember/train/metrics_log.h"
+#include "ember/util/plot.h"
+
+namespace ember::chat {
+namespace fs = std::filesystem;
+
+nlohmann::json RewardOptions::to_json() const {
+  return {{"init", init}, {"data", data}, {"val_data", val_data}, {"steps", steps}, {"batch_size", batch_size},
+          {"max_len", max_len}, {"lr", lr}, {"min_lr_ratio", min_lr_ratio}, {"warmup_steps", warmup_steps},
+          {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"eval_every", eval_every}, {"seed", seed}};
+}
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// -log sigmoid(d) in double on the host, for evaluation sums.
+double host_neg_log_sigmoid(double d) { return std::max(-d, 0.0) + std::log1p(std::exp(-std::abs(d))); }
+
+// Restores a module's train/eval mode on scope exit.
+struct EvalModeScope {
+  explicit EvalModeScope(nn::Module& m) : module(m), was_training(m.is_training()) { m.eval(); }
+  ~EvalModeScope() {
+    if (was_training) module.train();
+  }
+  nn::Module& module;
+  bool was_training;
+};
+
+// The score of each row at its last token, [rows.size()], in length groups.
+Tensor score_rows(models::ValueModel& model, const std::vector<const std::vector<int64_t>*>& rows, int64_t pad_id) {
+  return per_row_grouped(rows, [&](const std::vector<size_t>& group) {
+    std::vector<const std::vector<int64_t>*> sub;
+    for (size_t r : group) sub.push_back(rows[r]);
+    const PaddedRows p = pad_right(sub, pad_id);
+    return model.score_at(p.idx, p.last);
+  });
+}
+
+// The scores [N] of lists `which`'s responses, concatenated in order (each
+// response forwarded once); `sizes` gets each list's response count.
+Tensor score_lists(models::ValueModel& model, const std::vector<RankedRows>& lists, const std::vector<size_t>& which,
+                   int64_t pad_id, std::vector<int64_t>* sizes) {
+  std::vector<const std::vector<int64_t>*> rows;
+  sizes->clear();
+  for (size_t i : which) {
+    for (const auto& r : lists[i].rows) rows.push_back(&r);
+    sizes->push_back(int64_t(lists[i].rows.size()));
+  }
+  return score_rows(model, rows, pad_id);
+}
+
+RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRows>& lists, int64_t pad_id,
+                          int64_t batch) {
+  NoGradGuard no_grad;
+  EvalModeScope mode(model);
+  RewardEval ev;
+  double loss = 0, correct = 0, chosen_sum = 0, chosen_sq = 0, all_sum = 0, all_sq = 0;
+  int64_t responses = 0;
+  for (size_t from = 0; from < lists.size(); from += size_t(batch)) {
+    std::vector<size_t> which;
+    for (size_t i = from; i < std::min(lists.size(), from + size_t(batch)); ++i) which.push_back(i);
+    std::vector<int64_t> sizes;
+    const std::vector<float> s = score_lists(model, lists, which, pad_id, &sizes).to_vector<float>();
+    size_t off = 0;
+    for (int64_t k : sizes) {
+      double list_loss = 0;
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = i + 1; j < k; ++j) {
+          const double d = double(s[off + size_t(i)]) - double(s[off + size_t(j)]);
+          list_loss += host_neg_log_sigmoid(d);
+          correct += d > 0 ? 1.0 : d == 0 ? 0.5 : 0.0;
+          ++ev.pairs;
+        }
+      loss += list_loss / double(k * (k - 1) / 2);
+      chosen_sum += s[off];
+      chosen_sq += double(s[off]) * double(s[off]);
+      for (int64_t i = 0; i < k; ++i) {
+        const double v = s[off + size_t(i)];
+        all_sum += v;
+        all_sq += v * v;
+      }
+      responses += k;
+      off += size_t(k);
+      ++ev.lists;
+    }
+  }
+  if (ev.lists == 0) return ev;
+  ev.loss = loss / double(ev.lists);
+  ev.accuracy = correct / double(ev.pairs);
+  ev.chosen_mean = chosen_sum / double(ev.lists);
+  ev.chosen_std = std::sqrt(std::max(0.0, chosen_sq / double(ev.lists) - ev.chosen_mean * ev.chosen_mean));
+  ev.all_mean = all_sum / double(responses);
+  ev.all_std = std::sqrt(std::max(0.0, all_sq / double(responses) - ev.all_mean * ev.all_mean));
+  return ev;
+}
+
+}  // namespace
+
+RewardEval evaluate_reward_model(models::ValueModel& model, const ChatTemplate& tmpl,
+                                 const std::vector<PreferenceRecord>& records, int64_t max_len, int64_t batch) {
+  if (batch <= 0) fail("reward", "evaluation batch must be positive, got ", batch);
+  const auto lists = render_ranked_all(tmpl, records, max_len, "preferences");
+  return evaluate_lists(model, lists, tmpl.turn_end_id(), batch);
+}
+
+double pairwise_accuracy(models::ValueModel& model, const ChatTemplate& tmpl,
+                         const std::vector<PreferenceRecord>& records, int64_t max_len, int64_t batch) {
+  return evaluate_reward_model(model, tmpl, records, max_len, batch).accuracy;
+}
+
+std::vector<float> score_conversations(models::ValueModel& model, const ChatTemplate& tmpl,
+                                       const std::vector<std::vector<int64_t>>& token_rows, int64_t batch) {
+  if (batch <= 0) fail("reward", "score_conversations: batch must be positive, got ", batch);
+  NoGradGuard no_grad;
+  EvalModeScope mode(model);
+  const size_t block = size_t(model.config().block_size);
+  std::vector<float> out;
+  out.reserve(token_rows.size());
+  std::vector<std::vector<int64_t>> cut;  // rows that had to lose their start
+  for (size_t from = 0; from < token_rows.size(); from += size_t(batch)) {
+    const size_t to = std::min(token_rows.size(), from + size_t(batch));
+    std::vector<const std::vector<int64_t>*> rows;
+    cut.clear();
+    cut.reserve(to - from);
+    for (size_t i = from; i < to; ++i) {
+      const auto& r = token_rows[i];
+      if (r.empty()) fail("reward", "score_conversations: row ", i, " is empty");
+      if (r.size() > block) {
+        cut.emplace_back(r.end() - std::ptrdiff_t(block), r.end());
+        rows.push_back(&cut.back());
+      } else {
+        rows.push_back(&r);
+      }
+    }
+    for (float v : score_rows(model, rows, tmpl.turn_end_id()).to_vector<float>()) out.push_back(v);
+  }
+  return out;
+}
+
+float score_response(models::ValueModel& model, const ChatTemplate& tmpl, const Conversation& prompt,
+                     const std::string& reply) {
+  Conversation c = prompt;
+  c.push_back({Role::assistant, reply});
+  const RenderedChat r = tmpl.render(c);
+  size_t end = r.ids.size();
+  while (end > 0 && !r.mask[end - 1]) --end;  // drop the newline after <|im_end|>
+  return score_conversations(model, tmpl, {std::vector<int64_t>(r.ids.begin(), r.ids.begin() + std::ptrdiff_t(end))})
+      .at(0);
+}
+
+RewardModelCheckpoint load_reward_model(const std::string& path, const std::string& op) {
+  RewardModelCheckpoint rm;
+  rm.checkpoint = train::open_model_checkpoint(path, {"reward"}, op, "the reward model");
+  rm.model = std::make_unique<models::ValueModel>(rm.checkpoint.config);
+  rm.model->load_trunk(rm.checkpoint.model_path);  // a reward checkpoint has score.*: the head loads too
+  rm.model->eval();
+  rm.reward_mean = rm.checkpoint.trainer.value("reward_mean", 0.0);
+  rm.reward_std = rm.checkpoint.trainer.value("reward_std", 1.0);
+  return rm;
+}
+
+RewardResult train_reward_model(const RewardOptions& o) {
+  if (o.init.empty()) fail("reward", "--init is required (an SFT or pretrained checkpoint)");
+  if (o.data.empty()) fail("reward", "--data is required (preferences as JSON Lines)");
+  if (o.out_dir.empty()) fail("reward", "--out is required (the run folder)");
+  if (o.steps <= 0 || o.batch_size <= 0) fail("reward", "--steps and --batch must be positive");
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+
+  const train::ModelCheckpoint init = train::open_model_checkpoint(o.init, {"pretrain", "sft"}, "reward", "--init");
+  const models::GPTConfig& cfg = init.config;
+  const Tokenizer tok = train::load_checkpoint_tokenizer(init);
+  const ChatTemplate tmpl(tok);
+  const int64_t max_len = o.max_len > 0 ? o.max_len : cfg.block_size;
+  if (max_len > cfg.block_size) fail("reward", "--max-len ", max_len, " exceeds the model's block_size ", cfg.block_size);
+  const int64_t pad = tmpl.turn_end_id();
+
+  int64_t cut_train = 0, cut_val = 0;
+  const std::vector<RankedRows> train_lists = render_ranked_all(tmpl, read_preferences(o.data), max_len, o.data, &cut_train);
+  if (train_lists.empty()) fail("reward", o.data, " holds no preference records");
+  std::vector<RankedRows> val_lists;
+  if (!o.val_data.empty()) val_lists = render_ranked_all(tmpl, read_preferences(o.val_data), max_len, o.val_data, &cut_val);
+
+  Generator gen(o.seed);
+  models::ValueModel model(cfg, &gen);
+  model.load_trunk(init.model_path);
+  model.train();
+  optim::AdamWOptions adam;
+  adam.lr = o.lr;
+  adam.beta1 = 0.9;
+  adam.beta2 = 0.95;
+  adam.weight_decay = o.weight_decay;
+  optim::AdamW opt(optim::make_param_groups(model, o.weight_decay), adam);
+  const int64_t warmup = o.warmup_steps >= 0 ? o.warmup_steps : std::max<int64_t>(1, o.steps / 20);
+  const optim::LRLambda schedule = optim::warmup_cosine_schedule(warmup, o.steps, o.min_lr_ratio);
+
+  fs::create_directories(o.out_dir);
+  tok.save(o.out_dir + "/tokenizer");
+  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", -1);
+  RewardResult result;
+  if (!o.quiet) {
+    int64_t pairs = 0;
+    for (const auto& l : train_lists) pairs += int64_t(l.rows.size() * (l.rows.size() - 1) / 2);
+    std::cout << "ember reward: " << train_lists.size() << " ranked lists (" << pairs << " pairs)"
+              << (cut_train + cut_val ? ", " + std::to_string(cut_train + cut_val) + " with prompts cut to fit" : "")
+              << "; " << fmt("%.2fM", double(model.num_parameters()) / 1e6) << " parameters" << std::endl;
+  }
+
+  auto evaluate = [&](int64_t step, RewardEval& out) {
+    if (val_lists.empty()) return;
+    out = evaluate_lists(model, val_lists, pad, o.batch_size);
+    metrics.write({{"kind", "eval"}, {"step", step}, {"val_loss", out.loss}, {"val_accuracy", out.accuracy},
+                   {"val_pairs", out.pairs}, {"chosen_reward_mean", out.chosen_mean},
+                   {"chosen_reward_std", out.chosen_std}, {"reward_mean", out.all_mean},
+                   {"reward_std", out.all_std}});
+    if (!o.quiet)
+      std::cout << "step " << step << "  val loss " << fmt("%.4f", out.loss) << "  pairwise accuracy "
+                << fmt("%.1f%%", 100 * out.accuracy) << " of " << out.pairs << " pairs" << std::endl;
+  };
+  evaluate(0, result.val_before);
+
+  std::vector<size_t> order;
+  size_t cursor = 0;
+  uint64_t epoch = 0;
+  using clock = std::chrono::steady_clock;
+  for (int64_t step = 1; step <= o.steps; ++step) {
+    const auto t0 = clock::now();
+    std::vector<size_t> which;
+    while (int64_t(which.size()) < std::min<int64_t>(o.batch_size, int64_t(train_lists.size()))) {
+      if (cursor >= order.size()) order = shuffled_order(train_lists.size(), o.seed, epoch++), cursor = 0;
+      which.push_back(order[cursor++]);
+    }
+    const double lr = o.lr * schedule(step - 1);
+    opt.set_lr(lr);
+    opt.zero_grad();
+    std::vector<int64_t> sizes;
+    const Tensor scores = score_lists(model, train_lists, which, pad, &sizes);
+    const RankedPairs pairs = ranked_pairs(sizes, scores.dtype());
+    Tensor loss = bradley_terry_loss(scores, pairs);
+    loss.backward();
+    const double loss_v = loss.item<double>();
+    const double norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
+                                        : optim::grad_norm(model.parameters());
+    if (!std::isfinite(loss_v) || !std::isfinite(norm))
+      fail("reward", "non-finite ", std::isfinite(loss_v) ? "gradient norm" : "loss", " at step ", step, " (loss ",
+           loss_v, ", grad norm ", norm, "); lower --lr");
+    opt.step();
+    // Batch accuracy from the scores the step was computed with.
+    const std::vector<float> s = scores.detach().to_vector<float>();
+    const std::vector<int64_t> b = pairs.better.to_vector<int64_t>(), w = pairs.worse.to_vector<int64_t>();
+    double right = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+      const float d = s[size_t(b[i])] - s[size_t(w[i])];
+      right += d > 0 ? 1.0 : d == 0 ? 0.5 : 0.0;
+    }
+    const double acc = right / double(b.size());
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    result.step = step;
+    result.train_loss = loss_v;
+    metrics.write({{"kind", "train"}, {"step", step}, {"loss", loss_v}, {"accuracy", acc}, {"lr", lr},
+                   {"grad_norm", norm}, {"pairs", pairs.count}, {"step_ms", ms}});
+    const bool last = step == o.steps;
+    if (!o.quiet && (step % 10 == 0 || last))
+      std::cout << "step " << step << "/" << o.steps << "  loss " << fmt("%.4f", loss_v) << "  batch accuracy "
+                << fmt("%.1f%%", 100 * acc) << "  " << fmt("%.0f ms", ms) << std::endl;
+    if ((o.eval_every > 0 && step % o.eval_every == 0) || last) evaluate(step, result.val);
+  }
+
+  // Normalisation statistics for PPO (reward.h): held-out lists, else the training ones.
+  const RewardEval stats = val_lists.empty() ? evaluate_lists(model, train_lists, pad, o.batch_size) : result.val;
+  result.reward_mean = stats.chosen_mean;
+  result.reward_std = stats.all_std > 1e-6 ? stats.all_std : 1.0;  // a constant reward: do not divide by ~0
+
+  nlohmann::json tj = {{"kind", "reward"},
+                       {"step", result.step},
+                       {"config", cfg.to_json()},
+                       {"options", o.to_json()},
+                       {"init", fs::absolute(init.dir).string()},
+                       {"reward_mean", result.reward_mean},
+                       {"reward_std", result.reward_std},
+                       {"chosen_reward_std", stats.chosen_std},
+                       {"response_reward_mean", stats.all_mean},
+                       {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}}};
+  if (!val_lists.empty()) tj["val_accuracy"] = result.val.accuracy;
+  train::CheckpointSave what{&model, &opt, tj, {{o.out_dir + "/tokenizer", "tokenizer"}}};
+  result.checkpoint = train::save_checkpoint(o.out_dir, result.step, what, o.keep_checkpoints);
+
+  // Loss and accuracy share one chart: both live in [0, ~1] for a reward model.
+  std::vector<PlotSeries> series{{"train loss", {}}, {"val loss", {}}, {"val pairwise accuracy", {}}};
+  for (const auto& r : metrics.records()) {
+    const double step = r.at("step").get<double>();
+    if (r.at("kind") == "train") series[0].points.emplace_back(step, r.at("loss").get<double>());
+    if (r.at("kind") == "eval") {
+      series[1].points.emplace_back(step, r.at("val_loss").get<double>());
+      series[2].points.emplace_back(step, r.at("val_accuracy").get<double>());
+    }
+  }
+  if (val_lists.empty()) series.resize(1);
+  PlotOptions plot;
+  plot.title = "ember reward";
+  plot.y_label = "loss / accuracy";
+  write_svg_plot(o.out_dir + "/reward.svg", series, plot);
+  return result;
+}
+
+}  // namespace ember::chat

@@ -1,0 +1,120 @@
+// The reward model of the ChatGPT recipe, behind `ember reward`, and the
+// scoring API PPO uses.
+//
+// A models::ValueModel (GPT trunk + zero-initialised scalar head) starts from
+// an SFT (or pretrain) checkpoint's trunk and learns to score a response: the
+// head's value at the response's last token (<|im_end|>) of the row
+// render_prompt(prompt) + reply + <|im_end|> (preference_batch.h). Training
+// data are ranked lists (best first); the loss is Bradley-Terry over all
+// K(K-1)/2 pairs of each list, -log sigmoid(r_better - r_worse), the mean over
+// a list's pairs, then over the batch's lists (InstructGPT): a list's
+// responses share one forward pass.
+//
+// Evaluation (step 0, every eval_every, the end) on held-out lists: the loss,
+// pairwise accuracy (the fraction of all held-out pairs the model orders
+// correctly; a tie counts one half, so the zero-headed model at step 0 scores
+// exactly 0.5), and the mean and standard deviation of the rewards of the best
+// responses and of all responses. For PPO's reward normalisation the
+// checkpoint's trainer.json stores
+//   "reward_mean"  the best responses' mean: InstructGPT shifts the reward so
+//                  that demonstrations score 0 on average;
+//   "reward_std"   the spread over all responses, good and bad: the best
+//                  responses alone can score almost alike (std ~0.002 on the
+//                  tiny curriculum), and dividing by that would blow rewards up
+//                  by orders of magnitude;
+// (and "chosen_reward_std", "response_reward_mean" for the record), from the
+// held-out lists, or from the training lists when there is no held-out file.
+//
+// Checkpoints: train/checkpoint.h's layout, "kind": "reward", the ValueModel's
+// state (transformer.* + score.*), the tokenizer carried.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ember/chat/jsonl.h"
+#include "ember/chat/template.h"
+#include "ember/models/value_model.h"
+#include "ember/train/model_checkpoint.h"
+
+namespace ember::chat {
+
+struct RewardOptions {
+  std::string init;      // an sft (or pretrain) checkpoint folder, or a run folder with `latest`
+  std::string data;      // preferences JSONL (training)
+  std::string val_data;  // preferences JSONL (held-out); empty: none
+  std::string out_dir;
+  int64_t steps = 200;
+  int64_t batch_size = 16;  // preference records (ranked lists) per step
+  int64_t max_len = 0;      // tokens per prompt + response row; 0: the model's block_size
+  double lr = 1e-4;
+  double min_lr_ratio = 0.1;
+  int64_t warmup_steps = -1;  // -1: 5% of steps
+  double weight_decay = 0.0;
+  double grad_clip = 1.0;
+  int64_t eval_every = 50;  // 0: only at step 0 and the end
+  int keep_checkpoints = 2;
+  uint64_t seed = 1337;
+  int threads = 0;
+  bool quiet = false;
+  nlohmann::json to_json() const;
+};
+
+// One evaluation over ranked lists.
+struct RewardEval {
+  int64_t lists = 0, pairs = 0;
+  double loss = 0;         // Bradley-Terry loss, list-weighted as in training
+  double accuracy = 0;     // fraction of pairs ordered correctly (ties count 1/2)
+  double chosen_mean = 0;  // mean reward of each list's best response
+  double chosen_std = 0;   // its (population) standard deviation
+  double all_mean = 0;     // mean reward of every response
+  double all_std = 0;      // its (population) standard deviation
+};
+
+struct RewardResult {
+  int64_t step = 0;
+  double train_loss = 0;
+  RewardEval val_before, val;  // zero-initialised (lists == 0) when no val data
+  double reward_mean = 0, reward_std = 1;  // as stored in trainer.json (see above)
+  std::string checkpoint;
+};
+
+RewardResult train_reward_model(const RewardOptions& options);
+
+// Evaluates `model` (in eval mode, no gradients) on `records`; rows longer than
+// max_len lose prompt tokens from the left. `batch` lists per forward pass.
+RewardEval evaluate_reward_model(models::ValueModel& model, const ChatTemplate& tmpl,
+                                 const std::vector<PreferenceRecord>& records, int64_t max_len, int64_t batch = 16);
+// The fraction of all pairs of `records`' ranked lists that `model` orders
+// correctly (ties count 1/2).
+double pairwise_accuracy(models::ValueModel& model, const ChatTemplate& tmpl,
+                         const std::vector<PreferenceRecord>& records, int64_t max_len, int64_t batch = 16);
+
+// For PPO: the reward of each row of token ids, where a row is the prompt as
+// rendered by render_prompt() followed by the generated reply including its
+// final <|im_end|> (the score is read at the row's last token, so a reply cut
+// off before <|im_end|> is scored where it stops). Rows are scored `batch` at
+// a time, in length groups right-padded with <|im_end|> (padding cannot change
+// a score: the model is causal); a row longer than block_size keeps its last block_size
+// tokens, as training cut prompts from the left. No gradients, eval mode
+// (restored after). Raw rewards: normalise with the checkpoint's reward_mean /
+// reward_std (RewardModelCheckpoint) if wanted.
+std::vector<float> score_conversations(models::ValueModel& model, const ChatTemplate& tmpl,
+                                       const std::vector<std::vector<int64_t>>& token_rows, int64_t batch = 16);
+// One reply: render_prompt(prompt) + reply + <|im_end|>, scored as above.
+float score_response(models::ValueModel& model, const ChatTemplate& tmpl, const Conversation& prompt,
+                     const std::string& reply);
+
+// A trained reward model opened for use (PPO, eval): the checkpoint must be of
+// kind "reward"; `op` names the caller in errors ("ppo").
+struct RewardModelCheckpoint {
+  train::ModelCheckpoint checkpoint;          // folder, trainer.json, config, tokenizer paths
+  std::unique_ptr<models::ValueModel> model;  // weights loaded, eval mode
+  double reward_mean = 0, reward_std = 1;     // trainer.json (0 / 1 when absent)
+};
+RewardModelCheckpoint load_reward_model(const std::string& path, const std::string& op = "reward");
+
+}  // namespace ember::chat

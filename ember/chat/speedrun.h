@@ -1,0 +1,48 @@
+// The speedrun: the whole ChatGPT recipe from nothing to a chat model in one
+// call, behind `ember speedrun` and the README's main job.
+//
+//   curriculum -> tokenizer -> token data -> pretrain -> SFT -> reward model
+//   -> PPO (RLHF) and DPO (the RM-free comparison arm) -> evaluation of every
+//   stage -> report.md + report.json -> the chat model in <out>/chat
+//
+// Every stage writes into its own folder under <out> and, when it finishes,
+// <out>/<stage>/stage.json (its metrics and time, written atomically). A rerun
+// skips the stages that have stage.json, so an interrupted speedrun continues
+// from the last finished stage (pretraining even resumes mid-stage from its
+// latest checkpoint). A preset fixes every size and hyper-parameter, so the
+// same preset and seed give the same report numbers on the same machine.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ember::chat {
+
+struct SpeedrunOptions {
+  std::string preset = "default";  // "default" (the 20-minute run on 2 cores) or "tiny" (tests, about a minute)
+  std::string out_dir;
+  uint64_t seed = 1;
+  int threads = 0;       // 0: all cores
+  bool quiet = false;    // stage banners only (tests)
+};
+
+struct SpeedrunResult {
+  nlohmann::json report;      // what report.json holds
+  std::string report_md;      // path of report.md
+  std::string chat_checkpoint;  // <out>/chat: the final chat model (PPO's actor)
+  bool interrupted = false;   // stopped by SIGINT/SIGTERM; rerun to continue
+};
+
+std::vector<std::string> speedrun_preset_names();
+// The preset's sizes and hyper-parameters, as recorded in report.json.
+nlohmann::json speedrun_preset(const std::string& name);
+
+SpeedrunResult speedrun(const SpeedrunOptions& options);
+
+// Writes report.md from report.json's content (figures per stage, timings,
+// pictures linked from the stage folders).
+std::string render_report_markdown(const nlohmann::json& report);
+
+}  // namespace ember::chat

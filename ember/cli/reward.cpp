@@ -1,0 +1,51 @@
+// `ember reward`: train the reward model on ranked preferences (chat/reward.h).
+#include <cstdio>
+#include <iostream>
+
+#include "ember/chat/reward.h"
+#include "ember/cli/commands.h"
+
+namespace ember::cli {
+
+void register_reward(CLI::App& app) {
+  auto o = std::make_shared<chat::RewardOptions>();
+  auto* cmd = app.add_subcommand(
+      "reward",
+      "Train a reward model (GPT trunk + scalar head) on ranked preferences with the Bradley-Terry loss over all "
+      "pairs of each ranked list; writes a checkpoint of kind \"reward\" that `ember ppo` uses");
+  cmd->add_option("--init", o->init, "SFT (or pretrained) checkpoint whose trunk starts the model "
+                                     "(folder with trainer.json, or a run folder)")->required();
+  cmd->add_option("--data", o->data, "Training preferences (JSON Lines: {\"prompt\", \"chosen\", \"rejected\"} or "
+                                     "{\"prompt\", \"responses\": [best, ..., worst]})")->required();
+  cmd->add_option("--val", o->val_data, "Held-out preferences: pairwise accuracy, loss, reward mean/std");
+  cmd->add_option("--out", o->out_dir, "Run folder: checkpoints, metrics.jsonl, reward.svg")->required();
+  cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
+  cmd->add_option("--batch", o->batch_size, "Preference records (ranked lists) per step")->capture_default_str();
+  cmd->add_option("--max-len", o->max_len, "Tokens per prompt + response; longer prompts lose tokens from the left "
+                                           "(default: block_size)");
+  cmd->add_option("--lr", o->lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr-ratio", o->min_lr_ratio, "Cosine floor as a fraction of --lr")->capture_default_str();
+  cmd->add_option("--warmup", o->warmup_steps, "Warm-up steps (-1: 5% of --steps)")->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd->add_option("--grad-clip", o->grad_clip, "Clip the gradient norm (0: off)")->capture_default_str();
+  cmd->add_option("--eval-every", o->eval_every, "Steps between evaluations (0: step 0 and the end only)")
+      ->capture_default_str();
+  cmd->add_option("--keep", o->keep_checkpoints, "Checkpoints kept in the run folder (0: all)")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Random seed (batch order)")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
+  cmd->add_flag("--quiet", o->quiet, "Print only the final line");
+  cmd->callback([o] {
+    const chat::RewardResult r = chat::train_reward_model(*o);
+    std::cout << "done: step " << r.step << ", train loss " << r.train_loss;
+    if (!o->val_data.empty()) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, ", held-out pairwise accuracy %.1f%% -> %.1f%% (%lld pairs)",
+                    100 * r.val_before.accuracy, 100 * r.val.accuracy, static_cast<long long>(r.val.pairs));
+      std::cout << buf;
+    }
+    std::cout << ", reward mean " << r.reward_mean << " std " << r.reward_std << "; checkpoint " << r.checkpoint
+              << "\n";
+  });
+}
+
+}  // namespace ember::cli
