@@ -7,7 +7,9 @@
 // From it:
 //   (a) pretraining text: each fact in many paraphrases, short stories that
 //       stay true to the facts, comparisons and arithmetic (digits);
-//   (b) SFT conversations: questions about the world in varied phrasings,
+//   (b) SFT conversations: questions about the world in varied phrasings
+//       (eight wordings per fact, openers such as "Quick question: " before a
+//       third of them, so a small model learns to find the question's key words),
 //       arithmetic, who-is-older comparisons, "list alphabetically", "answer in
 //       one word", multi-turn follow-ups ("And how old are they?"), honest
 //       "I don't know" for people not in the world, polite refusals of

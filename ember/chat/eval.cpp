@@ -19,9 +19,20 @@ namespace ember::chat {
 namespace fs = std::filesystem;
 
 nlohmann::json OracleResult::to_json() const {
-  return {{"prompts", prompts},   {"accuracy", accuracy}, {"score", score},
+  return {{"prompts", prompts},   {"accuracy", accuracy}, {"world_accuracy", world_accuracy}, {"score", score},
           {"hallucination", hallucination}, {"by_kind", by_kind}, {"mean_reply_tokens", mean_reply_tokens}};
 }
+
+namespace {
+
+// A reply cut at max_new_tokens can end inside a UTF-8 character (byte-level
+// BPE); JSON output needs valid text, so such bytes become U+FFFD.
+std::string valid_utf8(const std::string& s) {
+  return nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .get<std::string>();
+}
+
+}  // namespace
 
 OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
                              const std::vector<PromptRecord>& prompts, int64_t max_new_tokens) {
@@ -38,7 +49,7 @@ OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
   OracleResult res;
   res.by_kind = nlohmann::json::object();
   res.samples = nlohmann::json::array();
-  int64_t correct = 0, unknown = 0, hallucinated = 0, reply_tokens = 0;
+  int64_t correct = 0, unknown = 0, hallucinated = 0, reply_tokens = 0, world = 0, world_correct = 0;
   double score = 0;
   auto count = [&](const std::string& kind, bool ok) {
     auto& k = res.by_kind[kind];
@@ -54,17 +65,20 @@ OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
     count(kind, gr.correct);
     if (kind == "fact" && !key.value("seen_pair", true)) count("fact_unseen_pair", gr.correct);
     correct += gr.correct;
+    if (kind == "fact" || kind == "compare" || kind == "unknown") ++world, world_correct += gr.correct;
     score += gr.score;
     reply_tokens += int64_t(replies[i].ids.size());
     if (kind == "unknown") ++unknown, hallucinated += gr.hallucinated;
     if (res.samples.size() < 6)
-      res.samples.push_back({{"prompt", prompts[i].prompt.back().content}, {"reply", reply}, {"correct", gr.correct}});
+      res.samples.push_back(
+          {{"prompt", valid_utf8(prompts[i].prompt.back().content)}, {"reply", valid_utf8(reply)}, {"correct", gr.correct}});
   }
   res.prompts = int64_t(prompts.size());
   for (auto& [kind, k] : res.by_kind.items())
     k["accuracy"] = double(k["correct"].get<int64_t>()) / double(k["n"].get<int64_t>());
   if (res.prompts > 0) {
     res.accuracy = double(correct) / double(res.prompts);
+    res.world_accuracy = world > 0 ? double(world_correct) / double(world) : 0.0;
     res.score = score / double(res.prompts);
     res.mean_reply_tokens = double(reply_tokens) / double(res.prompts);
   }
@@ -158,6 +172,7 @@ std::string format_eval_table(const nlohmann::json& report) {
     const auto& r = m["oracle"];
     rows.push_back({"held-out prompts", std::to_string(r["prompts"].get<int64_t>())});
     rows.push_back({"oracle accuracy", pct(r["accuracy"].get<double>())});
+    rows.push_back({"world questions accuracy", pct(r.value("world_accuracy", 0.0))});
     for (const auto& [kind, k] : r["by_kind"].items())
       rows.push_back({"  " + kind, pct(k["accuracy"].get<double>()) + " of " + std::to_string(k["n"].get<int64_t>())});
     rows.push_back({"oracle score (0-1)", num(r["score"].get<double>())});

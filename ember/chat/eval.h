@@ -19,6 +19,10 @@ namespace ember::chat {
 struct OracleResult {
   int64_t prompts = 0;
   double accuracy = 0;       // fraction graded correct
+  // The same over the questions about the world: facts (and follow-ups),
+  // comparisons of two people, and people who are not in the world. Not
+  // arithmetic, sorting or refusals.
+  double world_accuracy = 0;
   double score = 0;          // mean rubric score
   double hallucination = 0;  // fraction of unknown-person prompts answered as if known
   // {"fact": {"n", "correct", "accuracy"}, ...} per kind of prompt, plus

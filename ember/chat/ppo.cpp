@@ -175,6 +175,10 @@ PpoResult ppo(const PpoOptions& o) {
   ref.eval();
   // Without a reward model there is nothing to copy: the critic starts from the SFT trunk.
   const bool critic_from_rm = o.critic_init == "reward" && rm_ckpt;
+  // The critic and the reward model read whole rollouts (prompt + reply), as long as the policy's context.
+  if (rm_ckpt && rm_ckpt->config.block_size < cfg.block_size)
+    fail(op, "the reward model ", rm_ckpt->dir, " has block_size ", rm_ckpt->config.block_size,
+         ", shorter than the policy's ", cfg.block_size, "; rollouts would not fit it");
   models::ValueModel critic(critic_from_rm ? rm_ckpt->config : cfg, &gen);
   critic.load_trunk(critic_from_rm ? rm_ckpt->model_path : pol.model_path);
   critic.eval();

@@ -16,6 +16,7 @@
 #include "ember/core/random.h"
 #include "ember/ops/ops.h"
 #include "ember/optim/optim.h"
+#include "ember/train/finetune.h"
 #include "ember/train/checkpoint.h"
 #include "ember/train/metrics_log.h"
 #include "ember/util/plot.h"
@@ -208,14 +209,9 @@ RewardResult train_reward_model(const RewardOptions& o) {
   models::ValueModel model(cfg, &gen);
   model.load_trunk(init.model_path);
   model.train();
-  optim::AdamWOptions adam;
-  adam.lr = o.lr;
-  adam.beta1 = 0.9;
-  adam.beta2 = 0.95;
-  adam.weight_decay = o.weight_decay;
-  optim::AdamW opt(optim::make_param_groups(model, o.weight_decay), adam);
-  const int64_t warmup = o.warmup_steps >= 0 ? o.warmup_steps : std::max<int64_t>(1, o.steps / 20);
-  const optim::LRLambda schedule = optim::warmup_cosine_schedule(warmup, o.steps, o.min_lr_ratio);
+  const std::unique_ptr<optim::AdamW> optimizer = train::finetune_adamw(model, o.lr, o.weight_decay);
+  optim::AdamW& opt = *optimizer;
+  const optim::LRLambda schedule = train::finetune_schedule(o.warmup_steps, o.steps, o.min_lr_ratio);
 
   fs::create_directories(o.out_dir);
   tok.save(o.out_dir + "/tokenizer");

@@ -19,6 +19,7 @@
 #include "ember/ops/ops.h"
 #include "ember/optim/optim.h"
 #include "ember/tokenizer/tokenizer.h"
+#include "ember/train/finetune.h"
 #include "ember/train/checkpoint.h"
 #include "ember/train/metrics_log.h"
 #include "ember/train/model_checkpoint.h"
@@ -152,14 +153,9 @@ SftResult sft(const SftOptions& o) {
   models::GPT model(cfg, &gen);
   nn::load_module(model, init_dir + "/model.safetensors");
   model.train();
-  optim::AdamWOptions adam;
-  adam.lr = o.lr;
-  adam.beta1 = 0.9;
-  adam.beta2 = 0.95;
-  adam.weight_decay = o.weight_decay;
-  optim::AdamW opt(optim::make_param_groups(model, o.weight_decay), adam);
-  const int64_t warmup = o.warmup_steps >= 0 ? o.warmup_steps : std::max<int64_t>(1, o.steps / 20);
-  const optim::LRLambda schedule = optim::warmup_cosine_schedule(warmup, o.steps, o.min_lr_ratio);
+  const std::unique_ptr<optim::AdamW> optimizer = train::finetune_adamw(model, o.lr, o.weight_decay);
+  optim::AdamW& opt = *optimizer;
+  const optim::LRLambda schedule = train::finetune_schedule(o.warmup_steps, o.steps, o.min_lr_ratio);
 
   fs::create_directories(o.out_dir);
   // Saved under the run folder as tokenizer/ so checkpoints carry it by that name.

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -34,14 +35,24 @@ std::string default_model_name(const std::string& path) {
   return name.empty() || name == "." ? "ember" : name;
 }
 
+// SIGINT/SIGTERM only count here (async-signal-safe); a watcher thread acts on
+// them. A handler rather than a blocked mask plus sigwait, because libraries
+// start threads before main() (OpenBLAS's pool, at load time) that a mask set
+// here would not cover: a signal landing on one of them would kill the server.
+std::atomic<int> g_stop_signals{0};
+std::atomic<int> g_last_signal{0};
+extern "C" void on_serve_stop_signal(int sig) {
+  g_last_signal.store(sig);
+  g_stop_signals.fetch_add(1);
+}
+
 void run_serve(ServeCliOptions o) {
-  // Block SIGINT/SIGTERM before any thread exists (OpenMP, engine, HTTP pool):
-  // threads inherit the mask, so only the waiter below ever receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = on_serve_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   // A client that disconnects turns our next write into EPIPE, not a fatal SIGPIPE.
   signal(SIGPIPE, SIG_IGN);
 
@@ -65,10 +76,11 @@ void run_serve(ServeCliOptions o) {
 
   std::atomic<bool> done{false};
   std::thread waiter([&] {
-    const timespec poll{0, 200'000'000};
+    int handled = 0;
     while (!done) {
-      const int sig = sigtimedwait(&stop_signals, nullptr, &poll);
-      if (sig == SIGINT || sig == SIGTERM) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      for (; handled < g_stop_signals.load(); ++handled) {
+        const int sig = g_last_signal.load();
         std::cerr << "serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
                   << ": draining (a second signal cancels running requests)\n";
         server.shutdown();
@@ -104,9 +116,11 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--max-body-bytes", o->server.max_body_bytes, "Largest request body; beyond that: 413")
       ->capture_default_str();
   cmd->add_option("--read-timeout", o->server.read_timeout_s, "Seconds a client may stall while sending a request")
+      ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   cmd->add_option("--drain-timeout", o->server.drain_timeout_s,
                   "Seconds running requests get to finish after SIGTERM/SIGINT before they are cancelled")
+      ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "Do not log each request on stderr");
   cmd->add_option("--debug-token-delay-ms", o->server.token_delay_ms,

@@ -55,6 +55,7 @@ struct Server::Impl {
 
   // Draining: the generation requests in flight and their engine ids.
   std::atomic<bool> draining{false};
+  std::atomic<bool> listen_returned{false};  // run()'s listen has ended (drain() stops until then)
   std::mutex mutex;
   std::condition_variable changed;
   int64_t in_flight = 0;
@@ -139,6 +140,9 @@ struct Server::Impl {
     const auto start = Clock::now();
     try {
       authorize(req);
+      // Counted in flight before the draining check, so drain() cannot stop
+      // the listener between the check and the submit.
+      auto guard = std::make_shared<InFlight>(*this);
       refuse_when_draining();
       GenerationRequest g;
       SamplingRequest common;
@@ -161,7 +165,6 @@ struct Server::Impl {
         common = std::move(r);
         prepare(common, g, "prompt");
       }
-      auto guard = std::make_shared<InFlight>(*this);
       std::unique_ptr<Generation> gen = submit(std::move(g));
       guard->track(gen->id());
       ResponseHeader h{new_response_id(is_chat ? "chatcmpl-" : "cmpl-"), int64_t(std::time(nullptr)), opt.model_name};
@@ -403,7 +406,13 @@ struct Server::Impl {
       changed.wait_for(lock, std::chrono::seconds(opt.write_timeout_s + 2), [&] { return in_flight == 0; });
     }
     lock.unlock();
-    http.stop();
+    // httplib's stop() does nothing until listen has started: a signal that
+    // arrives while run() is still starting must not be lost, so keep asking
+    // until run() reports that listen returned.
+    while (!listen_returned) {
+      http.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
 };
 
@@ -436,6 +445,7 @@ void Server::run() {
   std::thread drainer([&s] { s.drain(); });
   s.http.listen_after_bind();
   // listen returns when drain() stopped it, or on a socket error: make sure the drainer ends either way.
+  s.listen_returned = true;
   s.draining = true;
   {
     std::lock_guard<std::mutex> lock(s.mutex);

@@ -26,7 +26,9 @@ std::string ProgressBar::format_duration(double seconds) {
 
 std::string ProgressBar::render(int64_t done, const std::vector<std::pair<std::string, std::string>>& metrics) const {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  double rate = elapsed > 0 ? double(done) / elapsed : 0;
+  // The rate counts only the work done since this bar's first update, so a
+  // bar that starts part-way (a resumed run) neither inflates it nor its ETA.
+  double rate = elapsed > 0 && first_done_ >= 0 ? double(done - first_done_) / elapsed : 0;
   double eta = rate > 0 ? double(total_ - done) / rate : -1;
   int percent = int(100 * done / total_);
   constexpr int kWidth = 24;
@@ -44,6 +46,10 @@ std::string ProgressBar::render(int64_t done, const std::vector<std::pair<std::s
 void ProgressBar::update(int64_t done, const std::vector<std::pair<std::string, std::string>>& metrics) {
   done_ = done < 0 ? 0 : (done > total_ ? total_ : done);
   auto now = std::chrono::steady_clock::now();
+  if (first_done_ < 0) {
+    first_done_ = done_;
+    start_ = now;
+  }
   if (tty_) {
     bool due = now - last_draw_ > std::chrono::milliseconds(100) || done_ == total_;
     if (!due) return;

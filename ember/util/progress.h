@@ -32,6 +32,7 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;
   int64_t done_ = 0;
+  int64_t first_done_ = -1;  // the position at the first update (the rate's origin)
 };
 
 }  // namespace ember

@@ -34,7 +34,7 @@ grep -q "sft: done before" redo.log || { cat redo.log; fail "sft was redone"; }
 "$ember" speedrun --preset tiny --out b --quiet --chat none > b.log 2>&1 || { cat b.log; fail "speedrun b"; }
 python3 - a/report.json b/report.json <<'PY' || fail "reports differ"
 import json, sys
-SKIP = {"seconds", "total_seconds", "tokens_per_s", "mfu", "checkpoint", "step_ms", "time_s", "files"}
+SKIP = {"seconds", "total_seconds", "tokens_per_s", "mfu", "checkpoint", "step_ms", "time_s", "files", "from"}
 def strip(x):
     if isinstance(x, dict):
         return {k: strip(v) for k, v in x.items() if k not in SKIP}
