@@ -18,7 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/deps.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 
 case "${1:-}" in
-  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 cd "$EMBER_ROOT"
 ember_log "checking Debian packages"

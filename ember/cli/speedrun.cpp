@@ -47,7 +47,8 @@ void register_speedrun(CLI::App& app) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    std::cout << (mode == "serve" ? "\nopen the chat page at http://127.0.0.1:" + port_s + "/ (Ctrl-C stops the server)"
+    const std::string where = *port == 0 ? "the address printed below" : "http://127.0.0.1:" + port_s + "/";
+    std::cout << (mode == "serve" ? "\nopen the chat page at " + where + " (Ctrl-C stops the server)"
                                   : "\nchatting in the terminal (/help lists the commands)")
               << std::endl;
     ::execv("/proc/self/exe", argv.data());
