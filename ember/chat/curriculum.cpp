@@ -409,13 +409,24 @@ std::string curriculum_pretraining_text(const World& w, int documents, uint64_t 
   return out;
 }
 
+namespace {
+
+// A question of the training distribution (SFT and preferences alike): a
+// third of the single-turn ones get an opener.
+Question training_question(QuestionMaker& qm, Rng& rng) {
+  Question q = qm.any();
+  if (q.context.empty() && rng.chance(35)) q.user = rng.pick(kOpeners) + q.user;
+  return q;
+}
+
+}  // namespace
+
 std::vector<Conversation> curriculum_conversations(const World& w, int count, uint64_t seed, int stream) {
   Rng rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xB2);
   QuestionMaker qm{w, rng, false};
   std::vector<Conversation> out;
   for (int k = 0; k < count; ++k) {
-    Question q = qm.any();
-    if (q.context.empty() && rng.chance(35)) q.user = rng.pick(kOpeners) + q.user;
+    Question q = training_question(qm, rng);
     Conversation c;
     if (rng.chance(30)) c.push_back({Role::system, kSystem});
     c.insert(c.end(), q.context.begin(), q.context.end());
@@ -446,8 +457,7 @@ std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, 
   QuestionMaker qm{w, rng, false};
   std::vector<PreferenceRecord> out;
   for (int k = 0; k < count; ++k) {
-    Question q = qm.any();
-    if (q.context.empty() && rng.chance(35)) q.user = rng.pick(kOpeners) + q.user;
+    Question q = training_question(qm, rng);
     // Candidates in the tie-break order of the rubric.
     std::vector<std::string> cands = {q.reply};
     if (q.sentence != q.reply) cands.push_back(q.sentence);

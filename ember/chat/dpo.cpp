@@ -260,11 +260,7 @@ DpoResult dpo(const DpoOptions& o) {
     Tensor loss = dpo_loss(pi, ref, pairs, o.beta);
     loss.backward();
     const double loss_v = loss.item<double>();
-    const double norm = o.grad_clip > 0 ? optim::clip_grad_norm_(policy.parameters(), o.grad_clip)
-                                        : optim::grad_norm(policy.parameters());
-    if (!std::isfinite(loss_v) || !std::isfinite(norm))
-      fail("dpo", "non-finite ", std::isfinite(loss_v) ? "gradient norm" : "loss", " at step ", step, " (loss ",
-           loss_v, ", grad norm ", norm, "); lower --lr or --beta");
+    const double norm = train::checked_grad_norm(policy.parameters(), o.grad_clip, loss_v, step, "dpo", "lower --lr or --beta");
     opt.step();
     DpoEval st;  // the batch's statistics, from the log-probs the step was computed with
     accumulate(st, dpo_implicit_rewards(pi.detach(), ref, o.beta).to_vector<float>(), sizes);

@@ -23,17 +23,6 @@ nlohmann::json OracleResult::to_json() const {
           {"hallucination", hallucination}, {"by_kind", by_kind}, {"mean_reply_tokens", mean_reply_tokens}};
 }
 
-namespace {
-
-// A reply cut at max_new_tokens can end inside a UTF-8 character (byte-level
-// BPE); JSON output needs valid text, so such bytes become U+FFFD.
-std::string valid_utf8(const std::string& s) {
-  return nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
-      .get<std::string>();
-}
-
-}  // namespace
-
 OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
                              const std::vector<PromptRecord>& prompts, int64_t max_new_tokens) {
   std::vector<Conversation> convs;
@@ -70,8 +59,7 @@ OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
     reply_tokens += int64_t(replies[i].ids.size());
     if (kind == "unknown") ++unknown, hallucinated += gr.hallucinated;
     if (res.samples.size() < 6)
-      res.samples.push_back(
-          {{"prompt", valid_utf8(prompts[i].prompt.back().content)}, {"reply", valid_utf8(reply)}, {"correct", gr.correct}});
+      res.samples.push_back({{"prompt", prompts[i].prompt.back().content}, {"reply", reply}, {"correct", gr.correct}});
   }
   res.prompts = int64_t(prompts.size());
   for (auto& [kind, k] : res.by_kind.items())

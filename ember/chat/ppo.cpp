@@ -26,6 +26,8 @@
 #include "ember/train/model_checkpoint.h"
 #include "ember/util/plot.h"
 #include "ember/util/progress.h"
+#include "ember/util/splitmix.h"
+
 
 namespace ember::chat {
 namespace fs = std::filesystem;
@@ -44,19 +46,9 @@ nlohmann::json PpoOptions::to_json() const {
 
 namespace {
 
-// splitmix64: seeded streams that are the same on every machine, keyed by
-// (seed, iteration, ...) so a resumed run draws what the uninterrupted one did.
-struct SplitMix {
-  uint64_t s;
-  explicit SplitMix(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-};
-uint64_t mix(uint64_t a, uint64_t b, uint64_t c = 0) { return SplitMix(a * 0x100000001B3ull ^ b * 0x9E3779B97F4A7C15ull ^ c).next(); }
+// Seeded streams (util/splitmix.h) keyed by (seed, iteration, ...), so a
+// resumed run draws what the uninterrupted one did.
+uint64_t mix(uint64_t a, uint64_t b, uint64_t c = 0) { return SplitMix64(a * 0x100000001B3ull ^ b * 0x9E3779B97F4A7C15ull ^ c).next(); }
 
 std::string fmt(const char* f, double v) {
   char buf[48];
@@ -228,11 +220,8 @@ PpoResult ppo(const PpoOptions& o) {
   auto evaluate = [&](int64_t it, OracleResult& out) {
     if (eval_prompts.empty()) return;
     out = evaluate_oracle(actor, tmpl, eval_prompts, o.eval_max_new_tokens);
-    // Replies of an early policy can end inside a UTF-8 sequence: replace such bytes so the log stays JSON.
-    const nlohmann::json samples = nlohmann::json::parse(
-        out.samples.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     metrics.write({{"kind", "eval"}, {"step", it}, {"oracle_accuracy", out.accuracy}, {"oracle_score", out.score},
-                   {"hallucination", out.hallucination}, {"by_kind", out.by_kind}, {"samples", samples}});
+                   {"hallucination", out.hallucination}, {"by_kind", out.by_kind}, {"samples", out.samples}});
     if (!o.quiet)
       std::cout << "iteration " << it << "  oracle accuracy " << fmt("%.1f%%", 100 * out.accuracy) << "  score "
                 << fmt("%.3f", out.score) << "  hallucination " << fmt("%.1f%%", 100 * out.hallucination) << std::endl;
@@ -280,7 +269,7 @@ PpoResult ppo(const PpoOptions& o) {
     // 1. Rollouts through the KV-cache engine. A fresh engine per iteration: its
     //    runner takes raw pointers to the weights when it is built.
     {
-      SplitMix pick(mix(o.seed, uint64_t(it), 1));
+      SplitMix64 pick(mix(o.seed, uint64_t(it), 1));
       infer::EngineOptions eo;
       eo.max_slots = std::min<int64_t>(B, 64);
       eo.max_queue = B;
@@ -395,9 +384,8 @@ PpoResult ppo(const PpoOptions& o) {
     double s_pg = 0, s_vf = 0, s_clip = 0, s_vclip = 0, s_akl = 0, s_ent = 0, s_ratio = 0;
     int64_t n_mb = 0;
     for (int64_t epoch = 0; epoch < o.ppo_epochs; ++epoch) {
-      std::vector<int64_t> order = all;
-      SplitMix sh(mix(o.seed, uint64_t(it), uint64_t(epoch) + 1000003));
-      for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(sh.next() % i)]);
+      const std::vector<int64_t> order =
+          shuffled_indices<int64_t>(size_t(B), mix(o.seed, uint64_t(it), uint64_t(epoch) + 1000003));
       for (int64_t from = 0; from < B; from += o.minibatch) {
         const std::vector<int64_t> rows(order.begin() + from, order.begin() + std::min(B, from + o.minibatch));
         const Packed p = pack(ro, rows, pad);

@@ -7,6 +7,8 @@
 
 #include "ember/core/error.h"
 #include "ember/ops/ops.h"
+#include "ember/util/splitmix.h"
+
 
 namespace ember::chat {
 
@@ -201,17 +203,7 @@ Tensor response_logps(const Tensor& logits, const std::vector<const std::vector<
 }
 
 std::vector<size_t> shuffled_order(size_t n, uint64_t seed, uint64_t epoch) {
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  uint64_t s = seed * 0x2545F4914F6CDD1Dull + epoch;
-  auto next = [&s] {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[size_t(next() % i)]);
-  return order;
+  return shuffled_indices(n, seed * 0x2545F4914F6CDD1Dull + epoch);
 }
 
 }  // namespace ember::chat

@@ -2,10 +2,22 @@
 #include "ember/chat/replies.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "ember/core/error.h"
 
 namespace ember::chat {
+namespace {
+
+// A reply cut at max_new_tokens can end inside a UTF-8 character (byte-level
+// BPE): such bytes become U+FFFD here, where model text enters, so every
+// consumer (JSON logs, reports, graders) gets valid text.
+std::string valid_utf8(const std::string& s) {
+  return nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .get<std::string>();
+}
+
+}  // namespace
 
 std::vector<Reply> generate_replies(const models::GPT& model, const ChatTemplate& tmpl,
                                     const std::vector<Conversation>& conversations, const ReplyOptions& o) {
@@ -41,7 +53,7 @@ std::vector<Reply> generate_replies(const models::GPT& model, const ChatTemplate
     engine.submit(std::move(req));
   }
   engine.run_until_idle();
-  for (Reply& r : out) r.text = tmpl.decode_reply(r.ids);
+  for (Reply& r : out) r.text = valid_utf8(tmpl.decode_reply(r.ids));
   return out;
 }
 

@@ -33,7 +33,7 @@ struct Reply {
   std::vector<int64_t> prompt;     // the rendered prompt (left-truncated to fit the context)
   std::vector<int64_t> ids;        // generated tokens, the closing <|im_end|> included when produced
   std::vector<float> logprobs;     // log-probability of each generated token (raw logits)
-  std::string text;                // the reply's text, without <|im_end|>
+  std::string text;                // the reply's text, without <|im_end|>; valid UTF-8 (a cut character is U+FFFD)
   infer::FinishReason finish = infer::FinishReason::none;  // stop (<|im_end|>) or length
 };
 

@@ -258,11 +258,7 @@ RewardResult train_reward_model(const RewardOptions& o) {
     Tensor loss = bradley_terry_loss(scores, pairs);
     loss.backward();
     const double loss_v = loss.item<double>();
-    const double norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
-                                        : optim::grad_norm(model.parameters());
-    if (!std::isfinite(loss_v) || !std::isfinite(norm))
-      fail("reward", "non-finite ", std::isfinite(loss_v) ? "gradient norm" : "loss", " at step ", step, " (loss ",
-           loss_v, ", grad norm ", norm, "); lower --lr");
+    const double norm = train::checked_grad_norm(model.parameters(), o.grad_clip, loss_v, step, "reward");
     opt.step();
     // Batch accuracy from the scores the step was computed with.
     const std::vector<float> s = scores.detach().to_vector<float>();

@@ -23,6 +23,7 @@
 #include "ember/train/checkpoint.h"
 #include "ember/train/metrics_log.h"
 #include "ember/train/model_checkpoint.h"
+#include "ember/util/splitmix.h"
 
 namespace ember::chat {
 namespace fs = std::filesystem;
@@ -193,17 +194,7 @@ SftResult sft(const SftOptions& o) {
   uint64_t epoch = 0;
   int64_t truncated_total = 0;
   auto next_epoch = [&] {
-    std::vector<size_t> order(train_chats.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    // Fisher-Yates with splitmix64: the same order on every machine.
-    uint64_t s = o.seed * 1000003 + epoch++;
-    auto next = [&s] {
-      uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      return z ^ (z >> 31);
-    };
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(next() % i)]);
+    const std::vector<size_t> order = shuffled_indices(train_chats.size(), o.seed * 1000003 + epoch++);
     int64_t truncated = 0;
     rows = pack_rows(train_chats, order, T, pad, &labels, &truncated);
     truncated_total += truncated;
@@ -240,11 +231,7 @@ SftResult sft(const SftOptions& o) {
     Tensor loss = model.loss(x, y, -1);
     loss.backward();
     const double loss_v = loss.item<double>();
-    const double norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
-                                        : optim::grad_norm(model.parameters());
-    if (!std::isfinite(loss_v) || !std::isfinite(norm))
-      fail("sft", "non-finite ", std::isfinite(loss_v) ? "gradient norm" : "loss", " at step ", step, " (loss ",
-           loss_v, ", grad norm ", norm, "); lower --lr");
+    const double norm = train::checked_grad_norm(model.parameters(), o.grad_clip, loss_v, step, "sft");
     opt.step();
     const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     result.step = step;

@@ -49,8 +49,8 @@ nlohmann::json speedrun_preset(const std::string& name) {
         {"reward", {{"steps", 200}, {"batch", 8}, {"lr", 5e-4}}},
         // PPO is kept gentle: at lr 5e-5 x 4 epochs it drifted (KL ~2-10 nats) and lost
         // 23 points of held-out accuracy against this reward model (80% pairwise).
-        {"ppo", {{"iterations", 30}, {"rollout_batch", 32}, {"max_new_tokens", 32}, {"lr", 1e-5}, {"epochs", 2},
-                 {"kl_coef", 0.1}}},
+        {"ppo", {{"iterations", 30}, {"rollout_batch", 32}, {"max_new_tokens", 32}, {"minibatch", 8}, {"epochs", 2},
+                 {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}}},
         {"dpo", {{"steps", 120}, {"batch", 8}, {"lr", 5e-5}, {"beta", 0.1}}},
         {"eval", {{"prompts", 200}, {"max_new_tokens", 48}}},
         {"plan_s", {{"pretrain", 430}, {"sft", 240}, {"reward", 110}, {"ppo", 180}, {"dpo", 90}}},
@@ -64,7 +64,8 @@ nlohmann::json speedrun_preset(const std::string& name) {
         {"pretrain", {{"steps", 60}, {"batch", 8}, {"lr", 3e-3}, {"eval_every", 30}}},
         {"sft", {{"steps", 30}, {"batch", 8}, {"lr", 2e-3}, {"eval_every", 0}}},
         {"reward", {{"steps", 20}, {"batch", 4}, {"lr", 1e-3}}},
-        {"ppo", {{"iterations", 3}, {"rollout_batch", 8}, {"max_new_tokens", 12}}},
+        {"ppo", {{"iterations", 3}, {"rollout_batch", 8}, {"max_new_tokens", 12}, {"minibatch", 8}, {"epochs", 2},
+                 {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}}},
         {"dpo", {{"steps", 10}, {"batch", 4}, {"lr", 1e-4}, {"beta", 0.1}}},
         {"eval", {{"prompts", 16}, {"max_new_tokens", 16}}},
         {"plan_s", {{"pretrain", 5}, {"sft", 2}, {"reward", 2}, {"ppo", 2}, {"dpo", 1}}},
@@ -92,11 +93,11 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
-// One stage of the run: a folder, a planned duration (for the ETA) and the
-// work, which returns the stage's metrics.
+// One stage of the run: a folder (its name), what it does, and the work,
+// which returns the stage's metrics. Its planned duration, for the ETA, is
+// the preset's "plan_s" entry.
 struct Stage {
   std::string name, what;
-  double planned_s;
   std::function<nlohmann::json()> run;
 };
 
@@ -136,12 +137,12 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
   };
 
   std::vector<Stage> stages;
-  stages.push_back({"curriculum", "generate the built-in world and its data", 1, [&] {
+  stages.push_back({"curriculum", "generate the built-in world and its data", [&] {
                       const auto files = write_curriculum(dir_data, curriculum_preset(P["curriculum"]), o.seed);
                       return nlohmann::json{{"files", files},
                                             {"pretrain_bytes", fs::file_size(dir_data + "/pretrain.txt")}};
                     }});
-  stages.push_back({"tokenizer", "train the BPE tokenizer", 3, [&] {
+  stages.push_back({"tokenizer", "train the BPE tokenizer", [&] {
                       // Pretraining text plus the chat data's words, so replies tokenize as compactly.
                       std::string chat_text;
                       for (const auto& c : read_conversations(dir_data + "/sft_train.jsonl"))
@@ -152,7 +153,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       tok.save(dir_tok);
                       return nlohmann::json{{"vocab_size", tok.vocab_size()}};
                     }});
-  stages.push_back({"tokens", "tokenize the pretraining text into shards", 2, [&] {
+  stages.push_back({"tokens", "tokenize the pretraining text into shards", [&] {
                       data::PrepareOptions po;
                       po.inputs = {dir_data + "/pretrain.txt"};
                       po.out = dir_tokens;
@@ -162,7 +163,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       return nlohmann::json{{"train_tokens", m.splits.at("train").tokens},
                                             {"val_tokens", m.splits.at("val").tokens}};
                     }});
-  stages.push_back({"pretrain", "pretrain the GPT on the world's text", 420, [&] {
+  stages.push_back({"pretrain", "pretrain the GPT on the world's text", [&] {
                       const nlohmann::json& S = P["pretrain"];
                       const std::string cfg_path = (out / "model_config.json").string();
                       write_file_atomic(cfg_path, P["model"].dump(2) + "\n");
@@ -211,7 +212,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       m["eval"] = eval_lm(dir_pre);
                       return m;
                     }});
-  stages.push_back({"sft", "supervised fine-tuning on the curriculum's conversations", 180, [&] {
+  stages.push_back({"sft", "supervised fine-tuning on the curriculum's conversations", [&] {
                       const nlohmann::json& S = P["sft"];
                       SftOptions so;
                       so.init = dir_pre;
@@ -231,7 +232,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       return m;
                     }});
 
-  stages.push_back({"reward", "train the reward model on ranked responses", 90, [&] {
+  stages.push_back({"reward", "train the reward model on ranked responses", [&] {
                       const nlohmann::json& S = P["reward"];
                       RewardOptions ro;
                       ro.init = dir_sft;
@@ -254,7 +255,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                                             {"reward_mean", r.reward_mean},
                                             {"reward_std", r.reward_std}};
                     }});
-  stages.push_back({"ppo", "RLHF: PPO against the reward model, KL-penalised to the SFT policy", 180, [&] {
+  stages.push_back({"ppo", "RLHF: PPO against the reward model, KL-penalised to the SFT policy", [&] {
                       const nlohmann::json& S = P["ppo"];
                       PpoOptions po;
                       po.policy = dir_sft;
@@ -266,11 +267,12 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       po.iterations = S["iterations"];
                       po.rollout_batch = S["rollout_batch"];
                       po.max_new_tokens = S["max_new_tokens"];
-                      po.minibatch = S.value("minibatch", int64_t(8));
-                      po.ppo_epochs = S.value("epochs", int64_t(2));
-                      po.lr = S.value("lr", 2e-5);
-                      po.critic_lr = S.value("critic_lr", 5e-5);
-                      po.kl_coef = S.value("kl_coef", 0.05);
+                      // What the preset leaves out keeps PpoOptions' default.
+                      po.minibatch = S.value("minibatch", po.minibatch);
+                      po.ppo_epochs = S.value("epochs", po.ppo_epochs);
+                      po.lr = S.value("lr", po.lr);
+                      po.critic_lr = S.value("critic_lr", po.critic_lr);
+                      po.kl_coef = S.value("kl_coef", po.kl_coef);
                       po.seed = o.seed;
                       po.quiet = o.quiet;
                       const PpoResult r = ppo(po);
@@ -284,7 +286,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       m["eval"] = eval_lm(dir_ppo);
                       return m;
                     }});
-  stages.push_back({"dpo", "DPO on the same preferences (the RM-free comparison arm)", 90, [&] {
+  stages.push_back({"dpo", "DPO on the same preferences (the RM-free comparison arm)", [&] {
                       const nlohmann::json& S = P["dpo"];
                       DpoOptions d;
                       d.init = dir_sft;
@@ -307,7 +309,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       m["eval"] = eval_lm(dir_dpo);
                       return m;
                     }});
-  stages.push_back({"chat", "publish the chat model (PPO's policy)", 2, [&] {
+  stages.push_back({"chat", "publish the chat model (PPO's policy)", [&] {
                       // A standalone copy of the final policy checkpoint, so <out>/chat is what
                       // `ember serve` and `ember chat` are pointed at. (The stage counts as done
                       // only once its stage.json is written after the copy.)
@@ -320,15 +322,15 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       return nlohmann::json{{"from", src}};
                     }});
 
-  // The preset's own estimates, where it has them, for the ETA.
-  for (auto& s : stages) s.planned_s = P["plan_s"].value(s.name, s.planned_s);
+  // The preset's estimates for the ETA; the quick stages (curriculum, tokenizer, ...) count a second.
+  auto planned = [&](const Stage& s) { return P["plan_s"].value(s.name, 1.0); };
   double planned_total = 0;
-  for (const auto& s : stages) planned_total += s.planned_s;
+  for (const auto& s : stages) planned_total += planned(s);
   nlohmann::json report = {{"preset", o.preset}, {"seed", o.seed}, {"settings", P}, {"stages", nlohmann::json::object()}};
   report["stage_order"] = nlohmann::json::array();
   for (const auto& s : stages) report["stage_order"].push_back(s.name);
   const auto t_start = clock::now();
-  double planned_done = 0, spent_before = 0;
+  double planned_done = 0;
   SpeedrunResult result;
   for (size_t i = 0; i < stages.size(); ++i) {
     const Stage& s = stages[i];
@@ -337,15 +339,14 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
     if (fs::exists(marker)) {
       const nlohmann::json done = nlohmann::json::parse(read_text(marker));
       report["stages"][s.name] = done;
-      spent_before += done.value("seconds", 0.0);
-      planned_done += s.planned_s;
+      planned_done += planned(s);
       std::cout << "[" << i + 1 << "/" << stages.size() << "] " << s.name << ": done before ("
                 << ProgressBar::format_duration(done.value("seconds", 0.0)) << "), skipped" << std::endl;
       continue;
     }
     const double elapsed = std::chrono::duration<double>(clock::now() - t_start).count();
     std::cout << "\n[" << i + 1 << "/" << stages.size() << "] " << s.name << ": " << s.what << "  (planned "
-              << ProgressBar::format_duration(s.planned_s) << ", elapsed " << ProgressBar::format_duration(elapsed)
+              << ProgressBar::format_duration(planned(s)) << ", elapsed " << ProgressBar::format_duration(elapsed)
               << ", ETA " << ProgressBar::format_duration(planned_total - planned_done) << ")" << std::endl;
     fs::create_directories(sdir);
     const auto t0 = clock::now();
@@ -359,7 +360,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
     const nlohmann::json done = {{"seconds", secs}, {"metrics", metrics}};
     write_file_atomic(marker, done.dump(2) + "\n");
     report["stages"][s.name] = done;
-    planned_done += s.planned_s;
+    planned_done += planned(s);
   }
   double total = 0;
   for (const auto& [name, st] : report["stages"].items()) total += st.value("seconds", 0.0);

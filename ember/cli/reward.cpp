@@ -4,6 +4,7 @@
 
 #include "ember/chat/reward.h"
 #include "ember/cli/commands.h"
+#include "ember/cli/finetune_options.h"
 
 namespace ember::cli {
 
@@ -23,16 +24,10 @@ void register_reward(CLI::App& app) {
   cmd->add_option("--batch", o->batch_size, "Preference records (ranked lists) per step")->capture_default_str();
   cmd->add_option("--max-len", o->max_len, "Tokens per prompt + response; longer prompts lose tokens from the left "
                                            "(default: block_size)");
-  cmd->add_option("--lr", o->lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--min-lr-ratio", o->min_lr_ratio, "Cosine floor as a fraction of --lr")->capture_default_str();
-  cmd->add_option("--warmup", o->warmup_steps, "Warm-up steps (-1: 5% of --steps)")->capture_default_str();
-  cmd->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
-  cmd->add_option("--grad-clip", o->grad_clip, "Clip the gradient norm (0: off)")->capture_default_str();
+  add_finetune_options(cmd, *o);
   cmd->add_option("--eval-every", o->eval_every, "Steps between evaluations (0: step 0 and the end only)")
       ->capture_default_str();
   cmd->add_option("--keep", o->keep_checkpoints, "Checkpoints kept in the run folder (0: all)")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Random seed (batch order)")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
   cmd->add_flag("--quiet", o->quiet, "Print only the final line");
   cmd->callback([o] {
     const chat::RewardResult r = chat::train_reward_model(*o);

@@ -5,6 +5,7 @@
 #include "ember/chat/curriculum.h"
 #include "ember/chat/sft.h"
 #include "ember/cli/commands.h"
+#include "ember/cli/finetune_options.h"
 
 namespace ember::cli {
 
@@ -33,17 +34,11 @@ void register_sft(CLI::App& app) {
   cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
   cmd->add_option("--batch", o->batch_size, "Packed rows per step")->capture_default_str();
   cmd->add_option("--seq-len", o->seq_len, "Tokens per packed row (default: block_size)");
-  cmd->add_option("--lr", o->lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--min-lr-ratio", o->min_lr_ratio, "Cosine floor as a fraction of --lr")->capture_default_str();
-  cmd->add_option("--warmup", o->warmup_steps, "Warm-up steps (-1: 5% of --steps)")->capture_default_str();
-  cmd->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
-  cmd->add_option("--grad-clip", o->grad_clip, "Clip the gradient norm (0: off)")->capture_default_str();
+  add_finetune_options(cmd, *o);
   cmd->add_option("--eval-every", o->eval_every, "Steps between evaluations (0: only at the end)")->capture_default_str();
   cmd->add_option("--eval-prompts", o->eval_prompts, "Held-out prompts per evaluation (0: all)")->capture_default_str();
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Reply length limit in evaluation")->capture_default_str();
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints (0: at the end)")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
   cmd->callback([o] {
     const chat::SftResult r = chat::sft(*o);
     std::cout << "done: step " << r.step << ", train loss " << r.train_loss << ", val loss " << r.val_loss_before

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace ember {
 
@@ -29,5 +31,17 @@ class SplitMix64 {
  private:
   uint64_t s_;
 };
+
+// 0 .. n-1 in a Fisher-Yates order drawn from SplitMix64(state): the one
+// shuffle behind every seeded epoch order (SFT rows, preference lists, PPO
+// minibatches), identical on every machine.
+template <typename Index = size_t>
+std::vector<Index> shuffled_indices(size_t n, uint64_t state) {
+  std::vector<Index> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = Index(i);
+  SplitMix64 rng(state);
+  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[size_t(rng.next() % i)]);
+  return order;
+}
 
 }  // namespace ember
