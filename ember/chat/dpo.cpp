@@ -260,7 +260,8 @@ DpoResult dpo(const DpoOptions& o) {
     Tensor loss = dpo_loss(pi, ref, pairs, o.beta);
     loss.backward();
     const double loss_v = loss.item<double>();
-    const double norm = train::checked_grad_norm(policy.parameters(), o.grad_clip, loss_v, step, "dpo", "lower --lr or --beta");
+    const double norm =
+        train::checked_grad_norm(policy.parameters(), o.grad_clip, loss_v, step, "dpo", "lower --lr or --beta");
     opt.step();
     DpoEval st;  // the batch's statistics, from the log-probs the step was computed with
     accumulate(st, dpo_implicit_rewards(pi.detach(), ref, o.beta).to_vector<float>(), sizes);
