@@ -19,6 +19,10 @@ enum class ReduceOp : uint8_t { sum, max, min, prod };
 const char* unary_op_name(UnaryOp op);
 const char* binary_op_name(BinaryOp op);
 const char* reduce_op_name(ReduceOp op);
+// Inverse of the names above (a primitive's name is its op kind's name): false
+// for a name that is not one (graph passes use this to recognise elementwise nodes).
+bool parse_unary_op(const char* name, UnaryOp& op);
+bool parse_binary_op(const char* name, BinaryOp& op);
 constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 
 }  // namespace ember

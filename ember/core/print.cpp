@@ -54,6 +54,7 @@ std::string Tensor::str() const {
   if (requires_grad()) os << ", requires_grad";
   os << ")";
   if (!has_storage()) return os.str() + " <no data>";
+  if (storage()->is_placeholder()) return os.str() + " <traced: " + storage()->origin() + ">";
   os << "\n";
   std::vector<double> vals = to_vector<double>();
   print_dim(os, vals, shape(), contiguous_strides(shape()), 0, 0, is_floating(dtype()), numel() > kSummarizeAbove, 0);

@@ -10,6 +10,13 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 Storage::Storage(void* data, size_t nbytes, Device device, std::function<void()> release)
     : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)) {}
 
+std::shared_ptr<Storage> Storage::placeholder(size_t nbytes, Device device, std::string origin) {
+  auto s = std::make_shared<Storage>(nullptr, nbytes, device, [] {});
+  s->placeholder_ = true;
+  s->origin_ = std::move(origin);
+  return s;
+}
+
 Storage::~Storage() {
   if (release_) release_();
   else allocator_for(device_).deallocate(data_, nbytes_);

@@ -53,6 +53,10 @@ bool Tensor::is_contiguous() const {
 void* Tensor::raw_data() const {
   const TensorImpl& t = impl();
   if (!t.storage) fail("tensor", "tensor of shape ", shape_str(t.shape), " has no data");
+  if (t.storage->is_placeholder())
+    fail("compile", "the traced function reads the values of ", t.storage->origin(), " ", shape_str(t.shape),
+         "; values do not exist while tracing, so data-dependent control flow cannot be compiled "
+         "(compile with fullgraph = false to run such a function eagerly)");
   return static_cast<char*>(t.storage->data()) + t.offset * int64_t(dtype_size(t.dtype));
 }
 

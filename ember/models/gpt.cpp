@@ -1,5 +1,6 @@
 // GPT model: blocks, trunk, initialisation, forward and loss.
 #include "ember/models/gpt.h"
+#include "ember/ops/trace_hook.h"
 
 #include <cmath>
 
@@ -120,8 +121,11 @@ Tensor GPT::hidden_states(const Tensor& idx, int64_t pos_offset) {
   EMBER_CHECK(T > 0, op, "empty sequence (T = 0)");
   EMBER_CHECK(pos_offset >= 0 && pos_offset + T <= cfg_.block_size, op, "sequence of ", T,
               " tokens at position offset ", pos_offset, " exceeds block_size ", cfg_.block_size);
-  {
-    NoGradGuard no_grad;  // one pass over B*T ids, for a message better than the gather's
+  if (!tracing_active()) {
+    // One pass over B*T ids, for a message better than the embedding kernel's
+    // (which still checks every id, also in a compiled graph, where values
+    // cannot be read while tracing).
+    NoGradGuard no_grad;
     int64_t lo = min(idx).item<int64_t>(), hi = max(idx).item<int64_t>();
     EMBER_CHECK(lo >= 0 && hi < cfg_.vocab_size, op, "token ids must be in [0, ", cfg_.vocab_size, "), got values in [",
                 lo, ", ", hi, "]");

@@ -4,6 +4,7 @@
 #include "ember/autograd/grad_mode.h"
 #include "ember/autograd/node.h"
 #include "ember/ops/profiler.h"
+#include "ember/ops/trace_hook.h"
 
 #include <chrono>
 
@@ -42,13 +43,18 @@ void check_inputs(const Primitive& prim, const std::vector<Tensor>& inputs) {
 std::vector<Tensor> apply(PrimitivePtr prim, const std::vector<Tensor>& inputs) {
   check_inputs(*prim, inputs);
   std::vector<TensorSpec> specs = prim->output_specs(inputs);
-  Device device = inputs.empty() ? Device::cpu() : inputs[0].device();
   std::vector<Tensor> outputs;
-  outputs.reserve(specs.size());
-  for (const TensorSpec& s : specs)
-    outputs.push_back(prim->is_view() ? Tensor::unallocated(s.shape, s.dtype, device)
-                                      : Tensor::empty(s.shape, s.dtype, device));
-  eval_primitive(*prim, inputs, outputs);
+  if (TraceRecorder* recorder = active_trace_recorder()) {
+    // Compiling: record the primitive; its outputs are placeholders.
+    outputs = recorder->record(prim, inputs, specs);
+  } else {
+    Device device = inputs.empty() ? Device::cpu() : inputs[0].device();
+    outputs.reserve(specs.size());
+    for (const TensorSpec& s : specs)
+      outputs.push_back(prim->is_view() ? Tensor::unallocated(s.shape, s.dtype, device)
+                                        : Tensor::empty(s.shape, s.dtype, device));
+    eval_primitive(*prim, inputs, outputs);
+  }
 
   bool record = false;
   if (GradMode::enabled() && prim->differentiable())
@@ -86,6 +92,10 @@ void apply_into(PrimitivePtr prim, const std::vector<Tensor>& inputs, std::vecto
            shape_str(specs[k].shape), ", got ", dtype_name(o.dtype()), " ", shape_str(o.shape()));
     if (GradMode::enabled() && o.requires_grad())
       fail(prim->name(), "in-place update of a tensor that requires grad; wrap it in NoGradGuard");
+  }
+  if (TraceRecorder* recorder = active_trace_recorder()) {
+    recorder->record_into(prim, inputs, outputs);
+    return;
   }
   eval_primitive(*prim, inputs, outputs);
 }

@@ -2,6 +2,7 @@
 // (first + i), where `first` is reserved from the generator, so values do not
 // depend on thread count and a restored generator state replays exactly.
 #include "ember/ops/random_ops.h"
+#include "ember/ops/trace_hook.h"
 
 #include <algorithm>
 #include <cmath>
@@ -44,6 +45,10 @@ template <typename F>
 Tensor generate(const Shape& shape, DType dtype, Device device, Generator* gen, const char* op, F&& f,
                 double exclusive_high = std::numeric_limits<double>::quiet_NaN()) {
   for (int64_t d : shape) EMBER_CHECK(d >= 0, op, "negative dimension in shape ", shape_str(shape));
+  // A traced graph would replay one draw forever; refuse instead of baking it in.
+  if (tracing_active())
+    fail(op, "random numbers cannot be compiled yet (a trace would repeat one draw on every call); "
+             "run it outside the compiled function, or use eval mode / dropout 0");
   int64_t n = numel(shape);
   uint64_t seed_value = pick(gen).state().seed;
   uint64_t first = pick(gen).reserve(uint64_t(n));

@@ -13,6 +13,7 @@
 #include "ember/models/gpt.h"
 #include "ember/models/gpt2_hf.h"
 #include "ember/optim/optim.h"
+#include "models/gpt_test_configs.h"
 
 using namespace ember;
 using namespace ember::models;
@@ -20,20 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// GPT-2 style, small enough for exhaustive checks.
-GPTConfig gpt2_style() {
-  GPTConfig c;
-  c.n_layer = 2, c.n_head = 4, c.n_kv_head = 4, c.n_embd = 32, c.vocab_size = 50, c.block_size = 16;
-  return c;
-}
-
-// Every non-GPT-2 feature at once: RMSNorm, RoPE, SwiGLU, grouped-query attention, no bias, untied.
-GPTConfig modern() {
-  GPTConfig c = gpt2_style();
-  c.norm = NormKind::rmsnorm, c.position = PositionKind::rope, c.mlp = MlpKind::swiglu;
-  c.n_kv_head = 2, c.bias = false, c.tied_embeddings = false;
-  return c;
-}
+using test_configs::gpt2_style;
+using test_configs::modern;
 
 Tensor random_ids(int64_t B, int64_t T, int64_t vocab, uint64_t seed) {
   Generator gen(seed);

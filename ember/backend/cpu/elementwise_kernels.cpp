@@ -318,6 +318,57 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
 }
 
 namespace {
+
+template <UnaryOp OP>
+void unary_block(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = apply_unary<OP, float>(x[i]);
+}
+
+template <BinaryOp OP>
+void binary_block(const float* a, int64_t as, const float* b, int64_t bs, float* y, int64_t n) {
+  if (as == 1 && bs == 1) {
+    for (int64_t i = 0; i < n; ++i) y[i] = apply_binary<OP, float>(a[i], b[i]);
+  } else if (as == 1) {
+    const float bv = b[0];
+    for (int64_t i = 0; i < n; ++i) y[i] = apply_binary<OP, float>(a[i], bv);
+  } else if (bs == 1) {
+    const float av = a[0];
+    for (int64_t i = 0; i < n; ++i) y[i] = apply_binary<OP, float>(av, b[i]);
+  } else {
+    const float v = apply_binary<OP, float>(a[0], b[0]);
+    for (int64_t i = 0; i < n; ++i) y[i] = v;
+  }
+}
+
+}  // namespace
+
+void unary_block_f32(UnaryOp op, const float* x, float* y, int64_t n) {
+  switch (op) {
+#define EMBER_CASE(K) \
+  case UnaryOp::K: return unary_block<UnaryOp::K>(x, y, n);
+    EMBER_CASE(neg) EMBER_CASE(abs) EMBER_CASE(exp) EMBER_CASE(log) EMBER_CASE(sqrt) EMBER_CASE(rsqrt)
+    EMBER_CASE(tanh) EMBER_CASE(sigmoid) EMBER_CASE(relu) EMBER_CASE(gelu) EMBER_CASE(gelu_tanh)
+    EMBER_CASE(silu) EMBER_CASE(sin) EMBER_CASE(cos) EMBER_CASE(erf) EMBER_CASE(sign) EMBER_CASE(square)
+    EMBER_CASE(reciprocal)
+#undef EMBER_CASE
+    case UnaryOp::logical_not: break;
+  }
+  fail("fused_elementwise", "unary ", unary_op_name(op), " has no float32 block form");
+}
+
+void binary_block_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t bs, float* y, int64_t n) {
+  switch (op) {
+#define EMBER_CASE(K) \
+  case BinaryOp::K: return binary_block<BinaryOp::K>(a, as, b, bs, y, n);
+    EMBER_CASE(add) EMBER_CASE(sub) EMBER_CASE(mul) EMBER_CASE(div) EMBER_CASE(pow) EMBER_CASE(maximum)
+    EMBER_CASE(minimum)
+#undef EMBER_CASE
+    default: break;
+  }
+  fail("fused_elementwise", "binary ", binary_op_name(op), " has no float32 block form");
+}
+
+namespace {
 // A clamp bound in the compute type. For integers an infinite or out-of-range
 // bound would be undefined behaviour to convert, so it saturates, and a
 // fractional bound rounds inwards (x >= 0.5 means x >= 1 for an integer).

@@ -18,4 +18,12 @@ void activation_grad(UnaryOp op, const Tensor& x, const Tensor& g, Tensor& out);
 void copy_cast(const Tensor& src, Tensor& out);
 void fill(Tensor& out, double value);
 
+// Contiguous float32 blocks for fused elementwise programs (ember/graph): the
+// same scalar math as the tensor kernels above, over n elements in cache.
+// `a_step`/`b_step` are 1 for an array and 0 for a broadcast scalar; y may alias
+// an input. Comparisons and logical ops are not offered (they produce bools).
+void unary_block_f32(UnaryOp op, const float* x, float* y, int64_t n);
+void binary_block_f32(BinaryOp op, const float* a, int64_t a_step, const float* b, int64_t b_step, float* y,
+                      int64_t n);
+
 }  // namespace ember::cpu

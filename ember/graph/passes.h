@@ -1,0 +1,52 @@
+// Graph passes: each rewrites a Graph in place, keeps what it computes
+// unchanged (to float32 rounding, for fusion), and returns how many nodes it
+// removed or rewrote. One pass per file under ember/graph/passes/.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ember/graph/ir.h"
+
+namespace ember::graph {
+
+// Removes nodes none of whose outputs reach a graph output or gradient.
+int64_t eliminate_dead_code(Graph& g);
+
+// Merges nodes that apply an equivalent primitive (same name and attributes)
+// to the same inputs; later copies read the first one's outputs.
+int64_t eliminate_common_subexpressions(Graph& g);
+
+// Evaluates nodes whose inputs are all constants (and whose outputs are at most
+// `max_bytes`) once, at compile time; their outputs become constants.
+int64_t fold_constants(Graph& g, int64_t max_bytes = int64_t(16) << 20);
+
+// Local rewrites that remove work: x*1, 1*x, x/1, x+0, 0+x, x-0 (when the result
+// has x's shape and dtype), neg(neg(x)), a permute of a permute, a reshape of a
+// reshape, reshape/broadcast_to/permute to the value's own shape or order.
+int64_t simplify_algebra(Graph& g);
+
+// Turns connected float32 unary/binary chains of one shape into
+// FusedElementwise nodes (fused_elementwise.h).
+int64_t fuse_elementwise(Graph& g);
+
+struct PassOptions {
+  bool dead_code = true;
+  bool cse = true;
+  bool constant_folding = true;
+  bool algebra = true;
+  bool fusion = true;
+};
+
+struct PassReport {
+  std::string pass;
+  int64_t changed = 0;
+  int64_t nodes_after = 0;
+};
+
+// Runs the enabled passes in order: simplify, fold, CSE, dead code, and (unless
+// `keep_differentiable`) fusion, whose nodes have no vjp; dead code again last.
+std::vector<PassReport> optimize(Graph& g, const PassOptions& options, bool keep_differentiable = false);
+
+}  // namespace ember::graph

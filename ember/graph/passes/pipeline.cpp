@@ -1,0 +1,23 @@
+// The default pass pipeline (see passes.h for the order and why).
+#include "ember/graph/passes.h"
+
+namespace ember::graph {
+
+std::vector<PassReport> optimize(Graph& g, const PassOptions& o, bool keep_differentiable) {
+  std::vector<PassReport> report;
+  auto run = [&](const char* name, bool enabled, auto&& pass) {
+    if (!enabled) return;
+    int64_t changed = pass();
+    report.push_back({name, changed, int64_t(g.nodes.size())});
+  };
+  run("algebraic_simplification", o.algebra, [&] { return simplify_algebra(g); });
+  run("constant_folding", o.constant_folding, [&] { return fold_constants(g); });
+  run("common_subexpression_elimination", o.cse, [&] { return eliminate_common_subexpressions(g); });
+  run("dead_code_elimination", o.dead_code, [&] { return eliminate_dead_code(g); });
+  if (!keep_differentiable) run("elementwise_fusion", o.fusion, [&] { return fuse_elementwise(g); });
+  run("dead_code_elimination", o.dead_code, [&] { return eliminate_dead_code(g); });
+  g.verify();
+  return report;
+}
+
+}  // namespace ember::graph

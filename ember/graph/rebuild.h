@@ -1,0 +1,18 @@
+// Making a primitive through its public op, for passes that rewrite nodes.
+//
+// Primitive classes are private to their op files (the op validates and builds
+// them); a pass that needs, say, a permute with other dims calls the public op
+// on a placeholder of the right spec under a recorder that keeps the primitive
+// the op built and records nothing.
+#pragma once
+
+#include <functional>
+
+#include "ember/ops/primitive.h"
+
+namespace ember::graph {
+
+// The primitive that `op` applies to a tensor of spec `input` (exactly one).
+PrimitivePtr primitive_of(const TensorSpec& input, const std::function<Tensor(const Tensor&)>& op);
+
+}  // namespace ember::graph

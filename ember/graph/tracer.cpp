@@ -1,0 +1,157 @@
+// The recorder behind graph::trace (see tracer.h).
+#include "ember/graph/tracer.h"
+
+#include "ember/core/error.h"
+
+namespace ember::graph {
+namespace {
+
+class Tracer final : public TraceRecorder {
+ public:
+  Tracer(Graph& g, const CaptureNamer& namer) : g_(g), namer_(namer) {}
+
+  Tensor add_input(const Tensor& example) {
+    ValueId v = g_.add_input({example.shape(), example.dtype()});
+    return placeholder(v, example.device(), "argument " + std::to_string(g_.inputs.size() - 1));
+  }
+
+  std::vector<Tensor> record(const PrimitivePtr& prim, const std::vector<Tensor>& inputs,
+                             const std::vector<TensorSpec>& specs) override {
+    std::vector<ValueId> ins;
+    ins.reserve(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) ins.push_back(value_of(inputs[i], prim->name(), i));
+    const Node& n = g_.add_node(prim, std::move(ins), specs);
+    Device device = inputs.empty() ? Device::cpu() : inputs[0].device();
+    std::vector<Tensor> outs;
+    outs.reserve(specs.size());
+    for (ValueId v : n.outputs) outs.push_back(placeholder(v, device, "the output of " + prim->str()));
+    return outs;
+  }
+
+  void record_into(const PrimitivePtr& prim, const std::vector<Tensor>&, std::vector<Tensor>&) override {
+    fail(prim->name(), "in-place updates (optimizer steps) cannot be compiled yet; "
+                       "call the optimizer after the compiled function");
+  }
+
+  // Ends the trace: records outputs and grad bindings, restores set-aside
+  // gradients, and marks unreachable captures constant.
+  void finish(std::vector<Tensor> outputs) {
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (!outputs[i].defined()) fail("compile", "the traced function returned an undefined tensor at position ", i);
+      g_.outputs.push_back(value_of(outputs[i], "return", i));
+    }
+    for (Stashed& s : stashed_) {
+      TensorImpl& leaf = s.leaf.impl();
+      if (leaf.grad) {
+        Tensor grad(leaf.grad);
+        g_.grads.push_back({s.leaf, value_of(grad, "backward", 0)});
+      }
+    }
+    restore_grads();
+    // Drop every reference the trace made, so that use counts tell which
+    // captures only the graph can reach.
+    outputs.clear();
+    stashed_.clear();
+    placeholders_.clear();
+    by_storage_.clear();
+    by_impl_.clear();
+    for (Capture& c : g_.captures) {
+      const Tensor& t = c.tensor;
+      c.constant = !t.requires_grad() && t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1;
+    }
+  }
+
+ private:
+  struct Stashed {
+    Tensor leaf;
+    std::shared_ptr<TensorImpl> grad;
+  };
+
+ public:
+  // Puts back the gradients set aside while tracing (also after a failed trace).
+  void restore_grads() {
+    for (Stashed& s : stashed_) s.leaf.impl().grad = s.grad;
+    stashed_.clear();
+  }
+
+ private:
+  Tensor placeholder(ValueId v, Device device, std::string origin) {
+    const TensorSpec& s = g_.spec(v);
+    auto impl = std::make_shared<TensorImpl>();
+    impl->shape = s.shape;
+    impl->strides = contiguous_strides(s.shape);
+    impl->dtype = s.dtype;
+    impl->device = device;
+    impl->storage = Storage::placeholder(size_t(numel(s.shape)) * dtype_size(s.dtype), device, std::move(origin));
+    by_storage_[impl->storage.get()] = v;
+    Tensor t(std::move(impl));
+    if (placeholders_.size() <= size_t(v)) placeholders_.resize(size_t(v) + 1);
+    placeholders_[size_t(v)] = t;
+    return t;
+  }
+
+  ValueId value_of(const Tensor& t, const char* op, size_t position) {
+    if (!t.defined()) fail(op, "input ", position, " is an undefined tensor");
+    const std::shared_ptr<Storage>& storage = t.storage();
+    if (storage && storage->is_placeholder()) {
+      auto it = by_storage_.find(storage.get());
+      if (it == by_storage_.end())
+        fail("compile", op, " reads a traced tensor from another trace (a placeholder that escaped its compiled function)");
+      const TensorSpec& s = g_.spec(it->second);
+      if (t.shape() != s.shape || t.offset() != 0 || !t.is_contiguous())
+        fail("compile", op, " reads a view of a traced tensor made without a primitive (shape ", shape_str(t.shape()),
+             " of ", shape_str(s.shape), "); make views with ember ops so that they are recorded");
+      return it->second;
+    }
+    auto it = by_impl_.find(t.impl_ptr().get());
+    if (it != by_impl_.end()) return it->second;
+    if (!storage) fail(op, "input ", position, " has no data");
+    std::string name = namer_ ? namer_(t) : std::string();
+    if (name.empty()) name = "c" + std::to_string(g_.captures.size());
+    ValueId v = g_.add_capture(t, name, false);
+    by_impl_[t.impl_ptr().get()] = v;
+    if (t.requires_grad() && t.is_leaf()) {
+      // Set the leaf's gradient aside: backward() in the trace must produce this
+      // call's contribution alone, not add to a value baked in at trace time.
+      stashed_.push_back({t, t.impl().grad});
+      t.impl().grad = nullptr;
+    }
+    return v;
+  }
+
+  Graph& g_;
+  const CaptureNamer& namer_;
+  std::unordered_map<const Storage*, ValueId> by_storage_;
+  std::unordered_map<const TensorImpl*, ValueId> by_impl_;
+  std::vector<Tensor> placeholders_;
+  std::vector<Stashed> stashed_;
+};
+
+}  // namespace
+
+Graph trace(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
+            const std::vector<Tensor>& examples, const CaptureNamer& namer) {
+  Graph g;
+  Tracer tracer(g, namer);
+  std::vector<Tensor> args;
+  for (const Tensor& e : examples) {
+    if (!e.defined()) fail("compile", "argument ", args.size(), " is an undefined tensor");
+    args.push_back(tracer.add_input(e));
+  }
+  std::vector<Tensor> outputs;
+  {
+    TraceRecorderGuard guard(&tracer);
+    try {
+      outputs = fn(args);
+    } catch (...) {
+      tracer.restore_grads();  // leave the captured leaves' gradients as they were
+      throw;
+    }
+  }
+  args.clear();
+  tracer.finish(std::move(outputs));
+  g.verify();
+  return g;
+}
+
+}  // namespace ember::graph

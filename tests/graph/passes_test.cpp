@@ -1,0 +1,152 @@
+// Each graph pass on a small graph: the graph before and after (node counts or
+// the dump), and the executor's results equal eager execution's.
+#include <gtest/gtest.h>
+
+#include "ember/graph/compile.h"
+#include "ember/graph/fused_elementwise.h"
+#include "graph/graph_test_util.h"
+#include "test_util.h"
+
+using namespace ember;
+using namespace ember::graph_test;
+
+namespace {
+
+// Traces fn on inputs, applies `pass`, checks the graph is valid, and that the
+// executor's outputs equal fn's eager outputs within `tol`.
+template <typename Pass>
+graph::Graph check_pass(const TensorFn& fn, const std::vector<Tensor>& inputs, Pass&& pass, double tol = 0.0) {
+  graph::Graph g = graph::trace(fn, inputs);
+  pass(g);
+  g.verify();
+  graph::Graph copy = g;
+  graph::Executor exec(std::move(copy));
+  std::vector<Tensor> got = exec.run(inputs);
+  std::vector<Tensor> want = fn(inputs);
+  EXPECT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size() && i < want.size(); ++i) EXPECT_LE(max_abs_diff(got[i], want[i]), tol) << "output " << i;
+  return g;
+}
+
+}  // namespace
+
+TEST(GraphPasses, DeadCodeElimination) {
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor unused = exp(in[0]) * 3.0;
+    (void)unused;
+    return std::vector<Tensor>{neg(in[0])};
+  };
+  graph::Graph before = graph::trace(fn, {random({5}, 1)});
+  EXPECT_EQ(before.nodes.size(), 3u);
+  graph::Graph after = check_pass(fn, {random({5}, 1)}, [](graph::Graph& g) { EXPECT_EQ(graph::eliminate_dead_code(g), 2); });
+  EXPECT_EQ(after.dump(), "graph(%0: float32[5]) {\n  %1 = neg(%0) : float32[5]\n  return (%1)\n}\n");
+}
+
+TEST(GraphPasses, CommonSubexpressionElimination) {
+  auto fn = [](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{exp(in[0]) + exp(in[0]), sum(in[0], {1}) * sum(in[0], {1})};
+  };
+  graph::Graph g = check_pass(fn, {random({2, 3}, 2)}, [](graph::Graph& g) {
+    EXPECT_EQ(graph::eliminate_common_subexpressions(g), 2);
+  });
+  EXPECT_EQ(g.node_count("exp"), 1);
+  EXPECT_EQ(g.node_count("sum"), 1);
+  // Different attributes are different computations.
+  graph::Graph h = graph::trace(
+      [](const std::vector<Tensor>& in) { return std::vector<Tensor>{sum(in[0], {0}), sum(in[0], {1})}; },
+      {random({3, 3}, 3)});
+  EXPECT_EQ(graph::eliminate_common_subexpressions(h), 0);
+}
+
+TEST(GraphPasses, ConstantFolding) {
+  auto fn = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] + full({4}, 2.0) * 3.0}; };
+  graph::Graph g = check_pass(fn, {random({4}, 4)}, [](graph::Graph& g) {
+    EXPECT_EQ(graph::fold_constants(g), 1);  // full(2) * 3 (full made a constant directly)
+  });
+  ASSERT_EQ(g.nodes.size(), 1u);
+  EXPECT_STREQ(g.nodes[0].prim->name(), "add");
+  const graph::Capture* c = g.capture_of(g.nodes[0].inputs[1]);
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->constant);
+  expect_equal(c->tensor, full({4}, 6.0));
+  // A parameter (the caller holds it) is never folded.
+  Tensor w = full({4}, 2.0);
+  graph::Graph p = graph::trace([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] + w * 3.0}; },
+                                {random({4}, 5)});
+  EXPECT_EQ(graph::fold_constants(p), 0);
+}
+
+TEST(GraphPasses, AlgebraicSimplification) {
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor x = in[0];
+    Tensor a = (x * 1.0 + 0.0) / 1.0 - 0.0;
+    Tensor b = permute(permute(x, {1, 0}), {1, 0});
+    Tensor c = reshape(reshape(x, {6}), {3, 2});
+    Tensor d = neg(neg(x));
+    Tensor e = permute(permute(reshape(x, {1, 2, 3}), {0, 2, 1}), {2, 1, 0});
+    return std::vector<Tensor>{a, b, c, d, e};
+  };
+  graph::Graph g = check_pass(fn, {random({2, 3}, 6)}, [](graph::Graph& g) { EXPECT_GT(graph::simplify_algebra(g), 0); });
+  EXPECT_EQ(g.outputs[0], g.inputs[0]);
+  EXPECT_EQ(g.outputs[1], g.inputs[0]);
+  EXPECT_EQ(g.outputs[3], g.inputs[0]);
+  EXPECT_EQ(g.node_count("mul") + g.node_count("add") + g.node_count("neg"), 0);
+  EXPECT_EQ(g.node_count("permute"), 1);  // two permutes composed into one
+  EXPECT_EQ(g.node_count("reshape"), 2);  // c's reshape reads x directly; e's reshape
+}
+
+TEST(GraphPasses, ElementwiseFusion) {
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor t = in[0] * in[1] + 1.0;
+    return std::vector<Tensor>{sigmoid(t) * in[0], sum(t)};
+  };
+  std::vector<Tensor> ins = {random({3, 700}, 7), random({3, 700}, 8)};
+  graph::Graph g = check_pass(fn, ins, [](graph::Graph& g) { EXPECT_EQ(graph::fuse_elementwise(g), 1); }, 1e-6);
+  ASSERT_EQ(g.node_count("fused_elementwise"), 1);
+  EXPECT_EQ(g.node_count("mul") + g.node_count("add") + g.node_count("sigmoid"), 0);
+  // t leaves the loop too, for the sum.
+  for (const graph::Node& n : g.nodes)
+    if (std::string(n.prim->name()) == "fused_elementwise") {
+      EXPECT_EQ(n.outputs.size(), 2u);
+      EXPECT_EQ(n.prim->str(),
+                "fused_elementwise(outputs=[4, 6], program=r3=mul(r0,r1); r4=add(r3,r2); r5=sigmoid(r4); "
+                "r6=mul(r5,r0), shape=[3, 700])");
+    }
+}
+
+TEST(GraphPasses, FusionKeepsReadersBetweenMembersCorrect) {
+  // a feeds a matmul that runs between a and b: fusing a with b would run the
+  // matmul before its input exists, so the pass must leave them apart.
+  Tensor w = random({4, 4}, 9);
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor a = in[0] * 2.0;
+    Tensor m = matmul(a, w);
+    Tensor b = exp(a);
+    return std::vector<Tensor>{b, m};
+  };
+  graph::Graph g = check_pass(fn, {random({4, 4}, 10)}, [](graph::Graph& g) { EXPECT_EQ(graph::fuse_elementwise(g), 0); });
+  EXPECT_EQ(g.node_count("fused_elementwise"), 0);
+}
+
+TEST(GraphPasses, FusedKernelHandlesScalarsBroadcastAndStrides) {
+  // A transposed (non-contiguous) input and a one-element input.
+  Tensor x = random({64, 33}, 11);
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor xt = permute(in[0], {1, 0});
+    return std::vector<Tensor>{tanh(xt * in[1] - xt)};
+  };
+  graph::Graph g = check_pass(fn, {x, full({1}, 0.5)}, [](graph::Graph& g) { EXPECT_EQ(graph::fuse_elementwise(g), 1); },
+                              1e-6);
+}
+
+TEST(GraphPasses, PipelineReportsEveryPass) {
+  auto fn = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(in[0] * 1.0) * 2.0 + 1.0}; };
+  graph::Graph g = graph::trace(fn, {random({8}, 12)});
+  std::vector<graph::PassReport> r = graph::optimize(g, {});
+  ASSERT_EQ(r.size(), 6u);
+  EXPECT_EQ(r[0].pass, "algebraic_simplification");
+  EXPECT_EQ(r[0].changed, 1);
+  EXPECT_EQ(r[4].pass, "elementwise_fusion");
+  EXPECT_EQ(r[4].changed, 1);
+  EXPECT_EQ(g.nodes.size(), 1u);
+}
