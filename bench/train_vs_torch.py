@@ -3,8 +3,10 @@
 Alternates `ember bench train` and bench/torch_train.py (eager and, with
 --compile, torch.compile) for --rounds rounds at the same preset and thread
 count, and prints one JSON line with each side's median tokens/s over the
-rounds and the ratios ember / torch (> 1: ember faster). Alternating spreads
-the noise of a shared machine over both sides.
+rounds and the ratios ember / torch (> 1: ember faster). With --compile ember
+also runs `bench train --compile` (ember::compile), and the line adds the
+compiled step's speed and peak allocator memory against ember's eager step.
+Alternating spreads the noise of a shared machine over all sides.
 
     /root/.cache/ember/peers-venv/bin/python bench/train_vs_torch.py \
         --ember build/ember --preset small --threads 2 --rounds 3 --compile
@@ -33,16 +35,24 @@ def main():
     p.add_argument("--compile", action="store_true")
     a = p.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-    runs = {"ember": [], "torch-eager": [], "torch-compile": []}
+    runs = {"ember": [], "ember-compile": [], "torch-eager": [], "torch-compile": []}
+    alloc = {"ember": [], "ember-compile": []}
     extra = {}
     for _ in range(a.rounds):
-        out = subprocess.run([a.ember, "bench", "train", "--preset", a.preset, "--steps", str(a.steps),
-                              "--threads", str(a.threads)], env=env, check=True, capture_output=True, text=True)
-        e = last_json_lines(out.stdout)[-1]
-        runs["ember"].append(e["tokens_per_s"])
-        extra["ember_mfu"] = e["mfu"]
-        extra["gemm_peak_gflops"] = e["gemm_peak_gflops"]
-        extra["ember_peak_rss_mb"] = e["peak_rss_mb"]
+        for side in ["ember"] + (["ember-compile"] if a.compile else []):
+            cmd = [a.ember, "bench", "train", "--preset", a.preset, "--steps", str(a.steps), "--threads", str(a.threads)]
+            if "peak_gflops" in extra:
+                cmd += ["--peak-gflops", str(extra["gemm_peak_gflops"])]  # measure the peak once
+            out = subprocess.run(cmd + (["--compile"] if side == "ember-compile" else []), env=env, check=True,
+                                 capture_output=True, text=True)
+            e = last_json_lines(out.stdout)[-1]
+            runs[side].append(e["tokens_per_s"])
+            alloc[side].append(e["peak_alloc_mb"])
+            extra["peak_gflops"] = True
+            extra["gemm_peak_gflops"] = e["gemm_peak_gflops"]
+            if side == "ember":
+                extra["ember_mfu"] = e["mfu"]
+                extra["ember_peak_rss_mb"] = e["peak_rss_mb"]
         cmd = [sys.executable, os.path.join(HERE, "torch_train.py"), "--preset", a.preset, "--steps", str(a.steps),
                "--threads", str(a.threads)] + (["--compile"] if a.compile else [])
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
@@ -59,6 +69,14 @@ def main():
     for peer in ("torch-eager", "torch-compile"):
         if peer in med:
             result[f"ember_over_{peer.replace('-', '_')}"] = round(med["ember"] / med[peer], 3)
+    if "ember-compile" in med:
+        result["ember_compile_over_ember"] = round(med["ember-compile"] / med["ember"], 3)
+        if "torch-compile" in med:
+            result["ember_compile_over_torch_compile"] = round(med["ember-compile"] / med["torch-compile"], 3)
+        m = {k: statistics.median(v) for k, v in alloc.items()}
+        result["peak_alloc_mb_median"] = {k: round(v, 1) for k, v in m.items()}
+        result["ember_compile_peak_alloc_over_ember"] = round(m["ember-compile"] / m["ember"], 3)
+    extra.pop("peak_gflops", None)
     result.update(extra)
     print(json.dumps(result))
 

@@ -15,7 +15,11 @@ bool may_write_in_place(const Primitive& prim) {
   BinaryOp b;
   if (parse_unary_op(name, u)) return u != UnaryOp::logical_not;
   if (parse_binary_op(name, b)) return !is_comparison(b);
-  return std::strcmp(name, "fused_elementwise") == 0 || std::strcmp(name, "activation_grad") == 0;
+  // cross_entropy_backward reads each logits row (and its target entry) before
+  // writing that row of dlogits, so dlogits may take over the logits' buffer:
+  // at the loss of a language model that is the largest buffer of the step.
+  return std::strcmp(name, "fused_elementwise") == 0 || std::strcmp(name, "activation_grad") == 0 ||
+         std::strcmp(name, "cross_entropy_backward") == 0;
 }
 
 namespace {

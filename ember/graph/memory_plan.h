@@ -40,7 +40,8 @@ constexpr int64_t kPlanAlignment = 64;
 MemoryPlan plan_memory(const Graph& g);
 
 // True for primitives whose CPU kernel may write its output over an input of
-// the same shape (a pure elementwise loop reading element i before writing it).
+// the same shape (an elementwise loop reading element i before writing it, or
+// a row-wise kernel reading a row before writing it).
 bool may_write_in_place(const Primitive& prim);
 
 }  // namespace ember::graph

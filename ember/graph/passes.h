@@ -24,12 +24,19 @@ int64_t fold_constants(Graph& g, int64_t max_bytes = int64_t(16) << 20);
 
 // Local rewrites that remove work: x*1, 1*x, x/1, x+0, 0+x, x-0 (when the result
 // has x's shape and dtype), neg(neg(x)), a permute of a permute, a reshape of a
-// reshape, reshape/broadcast_to/permute to the value's own shape or order.
+// reshape, reshape/broadcast_to/permute to the value's own shape or order, and
+// a sum of slice_backwards that tile an axis (the gradient of a split) -> concat.
 int64_t simplify_algebra(Graph& g);
 
 // Turns connected float32 unary/binary chains of one shape into
 // FusedElementwise nodes (fused_elementwise.h).
 int64_t fuse_elementwise(Graph& g);
+
+// Recomputes cheap values (elementwise ops, norms) just before readers more
+// than `min_distance` nodes after their definition, when the value's inputs are
+// alive there anyway, so the value need not stay alive in between (training
+// graphs: forward values read again by the backward pass).
+int64_t rematerialize(Graph& g, int64_t min_distance = 16);
 
 struct PassOptions {
   bool dead_code = true;
@@ -37,6 +44,7 @@ struct PassOptions {
   bool constant_folding = true;
   bool algebra = true;
   bool fusion = true;
+  bool remat = true;
 };
 
 struct PassReport {
@@ -46,7 +54,8 @@ struct PassReport {
 };
 
 // Runs the enabled passes in order: simplify, fold, CSE, dead code, and (unless
-// `keep_differentiable`) fusion, whose nodes have no vjp; dead code again last.
+// `keep_differentiable`) fusion, whose nodes have no vjp, then
+// rematerialisation; dead code again last.
 std::vector<PassReport> optimize(Graph& g, const PassOptions& options, bool keep_differentiable = false);
 
 }  // namespace ember::graph

@@ -31,11 +31,18 @@ class Capturer final : public TraceRecorder {
 }  // namespace
 
 PrimitivePtr primitive_of(const TensorSpec& input, const std::function<Tensor(const Tensor&)>& op) {
+  return primitive_of(std::vector<TensorSpec>{input}, [&](const std::vector<Tensor>& in) { return op(in[0]); });
+}
+
+PrimitivePtr primitive_of(const std::vector<TensorSpec>& inputs,
+                          const std::function<Tensor(const std::vector<Tensor>&)>& op) {
   Capturer capturer;
   {
     TraceRecorderGuard guard(&capturer);
     NoGradGuard no_grad;
-    op(Capturer::placeholder(input));
+    std::vector<Tensor> placeholders;
+    for (const TensorSpec& s : inputs) placeholders.push_back(Capturer::placeholder(s));
+    op(placeholders);
   }
   if (capturer.prims.size() != 1)
     fail("graph", "a rewrite expected its op to apply one primitive, it applied ", capturer.prims.size());

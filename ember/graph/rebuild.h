@@ -14,5 +14,8 @@ namespace ember::graph {
 
 // The primitive that `op` applies to a tensor of spec `input` (exactly one).
 PrimitivePtr primitive_of(const TensorSpec& input, const std::function<Tensor(const Tensor&)>& op);
+// The same for an op of several inputs.
+PrimitivePtr primitive_of(const std::vector<TensorSpec>& inputs,
+                          const std::function<Tensor(const std::vector<Tensor>&)>& op);
 
 }  // namespace ember::graph

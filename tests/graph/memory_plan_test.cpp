@@ -52,3 +52,30 @@ TEST(MemoryPlan, OutputsAreFreshAndRunsRepeat) {
   expect_equal(second[1], fn({b})[1]);
   EXPECT_ERROR(exec.run({random({5, 3}, 7)}), "[compiled function] input 0 must be float32 [3, 5], got float32 [5, 3]");
 }
+
+TEST(MemoryPlan, CrossEntropyGradientOverwritesTheLogits) {
+  Tensor w = random({8, 32}, 8);
+  w.requires_grad_();
+  Tensor targets = tensor_i64({1, 5, 7, 31, 0, 2}, {6});
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor loss = cross_entropy(matmul(in[0], w), targets);
+    loss.backward();
+    return std::vector<Tensor>{loss};
+  };
+  std::vector<Tensor> ins = {random({6, 8}, 9)};
+  graph::Graph g = graph::trace(fn, ins);
+  graph::MemoryPlan p = graph::plan_memory(g);
+  graph::ValueId dlogits = -1, logits = -1;
+  for (const graph::Node& n : g.nodes) {
+    if (std::string(n.prim->name()) == "cross_entropy_backward") dlogits = n.outputs[0], logits = n.inputs[0];
+  }
+  ASSERT_GE(dlogits, 0);
+  EXPECT_EQ(p.reuses[size_t(dlogits)], logits);
+  EXPECT_EQ(p.offset[size_t(dlogits)], p.offset[size_t(logits)]);
+  graph::Executor exec(std::move(g));
+  exec.run(ins);
+  Tensor compiled = w.grad();
+  w.set_grad(Tensor());
+  fn(ins);
+  EXPECT_LE(max_abs_diff(compiled, w.grad()), 1e-7);
+}

@@ -105,9 +105,12 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
           }
           const A scale = A(pg[per_row_g ? n : 0]) * inv_div;
           const A l = plse[n];
+          // Read before the row is written: dlogits may be the logits' own
+          // buffer (a compiled graph's memory plan writes it in place).
+          const A z_target = A(zr[tn]);
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) dr[c] = T(vexp(A(zr[c]) - l) * scale);
-          dr[tn] = T((vexp(A(zr[tn]) - l) - A(1)) * scale);  // recomputed: no double rounding in 16 bits
+          dr[tn] = T((vexp(z_target - l) - A(1)) * scale);  // recomputed: no double rounding in 16 bits
         }
       });
     });

@@ -4,10 +4,12 @@
 // or points a node past a redundant producer (reshape(reshape(x)) reads x).
 // Forwarding is allowed only when the replacement has exactly the output's
 // shape and dtype, so no consumer can tell the difference.
+#include <algorithm>
 #include <cstring>
 
 #include "ember/graph/passes.h"
 #include "ember/graph/rebuild.h"
+#include "ember/ops/index_ops.h"
 #include "ember/ops/shape_ops.h"
 
 namespace ember::graph {
@@ -27,6 +29,36 @@ std::vector<int64_t> int_list(const Primitive& p, const char* key) {
   return std::get<std::vector<int64_t>>(p.attrs().at(key));
 }
 
+int64_t int_attr(const Primitive& p, const char* key) { return std::get<int64_t>(p.attrs().at(key)); }
+
+// One slice_backward term of a gradient sum: `source` scattered into zeros at
+// [start, start + length) along the axis.
+struct SliceTerm {
+  int64_t start, length;
+  ValueId source;
+};
+
+// Collects the terms of a sum of slice_backward nodes (adds whose operands
+// are read nowhere else), as the autograd engine builds when the pieces of a
+// split (q, k, v of one projection) each send their gradient back. False when
+// anything else is summed in or the slices differ in axis or full shape.
+bool collect_slice_terms(const Graph& g, const std::vector<int32_t>& producer,
+                         const std::vector<std::vector<int32_t>>& consumers, ValueId v, int64_t& axis,
+                         std::vector<SliceTerm>& terms) {
+  const int32_t p = producer[size_t(v)];
+  if (p < 0 || consumers[size_t(v)].size() != 1 || g.observed()[size_t(v)]) return false;
+  const Node& n = g.nodes[size_t(p)];
+  if (is(n, "add") && n.inputs.size() == 2 && n.inputs[0] != n.inputs[1])
+    return collect_slice_terms(g, producer, consumers, n.inputs[0], axis, terms) &&
+           collect_slice_terms(g, producer, consumers, n.inputs[1], axis, terms);
+  if (!is(n, "slice_backward") || int_attr(*n.prim, "step") != 1) return false;
+  const int64_t a = int_attr(*n.prim, "axis");
+  if (axis >= 0 && a != axis) return false;
+  axis = a;
+  terms.push_back({int_attr(*n.prim, "start"), int_attr(*n.prim, "length"), n.inputs[0]});
+  return true;
+}
+
 }  // namespace
 
 int64_t simplify_algebra(Graph& g) {
@@ -42,11 +74,34 @@ int64_t simplify_algebra(Graph& g) {
     ++changed;
   };
 
+  const auto consumers = g.consumers();
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     if (n.outputs.size() != 1) continue;
     const ValueId out = n.outputs[0];
     double c = 0;
+    if (is(n, "add") && n.inputs.size() == 2 && n.inputs[0] != n.inputs[1]) {
+      // A sum of slice_backwards that tile the axis exactly is a concat: no
+      // zero-filled full-size tensors, no adds.
+      int64_t axis = -1;
+      std::vector<SliceTerm> terms;
+      if (collect_slice_terms(g, producer, consumers, n.inputs[0], axis, terms) &&
+          collect_slice_terms(g, producer, consumers, n.inputs[1], axis, terms) &&
+          g.spec(n.inputs[0]).shape == g.spec(out).shape) {
+        std::sort(terms.begin(), terms.end(), [](const SliceTerm& a, const SliceTerm& b) { return a.start < b.start; });
+        int64_t next = 0;
+        for (const SliceTerm& t : terms) next = t.start == next ? next + t.length : -1;
+        if (next == g.spec(out).shape[size_t(axis)]) {
+          std::vector<TensorSpec> specs;
+          std::vector<ValueId> sources;
+          for (const SliceTerm& t : terms) specs.push_back(g.spec(t.source)), sources.push_back(t.source);
+          n.prim = primitive_of(specs, [axis](const std::vector<Tensor>& xs) { return concat(xs, axis); });
+          n.inputs = sources;
+          ++changed;
+          continue;
+        }
+      }
+    }
     if (n.inputs.size() == 2 && (is(n, "mul") || is(n, "add") || is(n, "sub") || is(n, "div"))) {
       const ValueId a = n.inputs[0], b = n.inputs[1];
       const double identity = is(n, "mul") || is(n, "div") ? 1.0 : 0.0;
