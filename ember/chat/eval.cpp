@@ -12,6 +12,7 @@
 #include "ember/chat/reward.h"
 #include "ember/chat/sft.h"
 #include "ember/core/error.h"
+#include "ember/infer/quant_io.h"
 #include "ember/nn/module_io.h"
 #include "ember/train/model_checkpoint.h"
 
@@ -25,6 +26,11 @@ nlohmann::json OracleResult::to_json() const {
 
 OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
                              const std::vector<PromptRecord>& prompts, int64_t max_new_tokens) {
+  return evaluate_oracle(infer::runner_weights(model), tmpl, prompts, max_new_tokens);
+}
+
+OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights, const ChatTemplate& tmpl,
+                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens) {
   std::vector<Conversation> convs;
   for (const auto& p : prompts) {
     if (!p.meta.contains("grade"))
@@ -33,7 +39,7 @@ OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
   }
   ReplyOptions ro;
   ro.max_new_tokens = max_new_tokens;
-  const std::vector<Reply> replies = generate_replies(model, tmpl, convs, ro);
+  const std::vector<Reply> replies = generate_replies(std::move(weights), tmpl, convs, ro);
 
   OracleResult res;
   res.by_kind = nlohmann::json::object();
@@ -94,7 +100,8 @@ std::string or_default(const std::string& given, const std::string& curriculum, 
 nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
   if (o.checkpoint.empty()) fail("eval", "--checkpoint is required");
   if (o.threads > 0) omp_set_num_threads(o.threads);
-  const train::ModelCheckpoint ckpt = train::open_model_checkpoint(o.checkpoint, {}, "eval");
+  const train::ModelCheckpoint ckpt = train::open_model_checkpoint(o.checkpoint, {}, "eval", "the checkpoint",
+                                                                   /*allow_quantized=*/true);
   const Tokenizer tok = train::load_checkpoint_tokenizer(ckpt);
   const ChatTemplate tmpl(tok);
   nlohmann::json report = {{"checkpoint", ckpt.dir}, {"kind", ckpt.kind}, {"step", ckpt.trainer.value("step", 0)}};
@@ -120,14 +127,25 @@ nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
   const std::string convs_path = or_default(o.conversations, o.curriculum, "sft_val.jsonl");
   if (prompts_path.empty() && convs_path.empty())
     fail("eval", "nothing to evaluate on: give --curriculum DIR (from `ember chat-data`), --prompts or --conversations");
-  models::GPT model(ckpt.config);
-  nn::load_module(model, ckpt.model_path);
-  model.eval();
-  report["parameters"] = model.num_parameters();
+  // A quantized checkpoint answers through its quantized weights; the loss
+  // needs the training forward, which runs on the dequantized weights.
+  std::unique_ptr<models::GPT> float_model;
+  std::shared_ptr<const infer::RunnerWeights> weights;
+  if (ckpt.quantization.empty()) {
+    float_model = std::make_unique<models::GPT>(ckpt.config);
+    nn::load_module(*float_model, ckpt.model_path);
+    float_model->eval();
+    weights = infer::runner_weights(*float_model);
+    report["parameters"] = float_model->num_parameters();
+  } else {
+    weights = infer::load_runner_weights(ckpt.model_path, ckpt.config);
+    report["quantization"] = ckpt.quantization;
+    report["parameters"] = weights->parameters;
+  }
   if (!prompts_path.empty()) {
     std::vector<PromptRecord> prompts = read_prompts(prompts_path);
     keep_first(prompts, o.limit);
-    const OracleResult r = evaluate_oracle(model, tmpl, prompts, o.max_new_tokens);
+    const OracleResult r = evaluate_oracle(weights, tmpl, prompts, o.max_new_tokens);
     metrics["oracle"] = r.to_json();
     report["samples"] = r.samples;
   }
@@ -136,8 +154,9 @@ nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
     keep_first(convs, o.limit);
     std::vector<RenderedChat> chats;
     for (const auto& c : convs) chats.push_back(tmpl.render(c));
+    if (!float_model) float_model = infer::dequantized_model(*weights);
     metrics["conversation_loss"] =
-        evaluate_sft_loss(model, chats, ckpt.config.block_size, 8, tmpl.turn_end_id());
+        evaluate_sft_loss(*float_model, chats, ckpt.config.block_size, 8, tmpl.turn_end_id());
   }
   report["metrics"] = metrics;
   return report;
@@ -173,7 +192,9 @@ std::string format_eval_table(const nlohmann::json& report) {
   if (m.contains("pairwise_loss")) rows.push_back({"pairwise loss", num(m["pairwise_loss"].get<double>())});
   size_t w = 6;
   for (const auto& [k, v] : rows) w = std::max(w, k.size());
-  std::string out = report.at("checkpoint").get<std::string>() + " (" + report.at("kind").get<std::string>() + ")\n";
+  std::string out = report.at("checkpoint").get<std::string>() + " (" + report.at("kind").get<std::string>() +
+                    (report.contains("quantization") ? ", " + report["quantization"].get<std::string>() + " weights" : "") +
+                    ")\n";
   out += "metric" + std::string(w - 6 + 2, ' ') + "value\n";
   for (const auto& [k, v] : rows) out += k + std::string(w - k.size() + 2, ' ') + v + "\n";
   return out;

@@ -6,12 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "ember/chat/jsonl.h"
 #include "ember/chat/template.h"
+#include "ember/infer/runner_weights.h"
 #include "ember/models/gpt.h"
 
 namespace ember::chat {
@@ -38,6 +40,9 @@ struct OracleResult {
 // the curriculum's oracle. Every prompt must carry meta["grade"].
 OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
                              const std::vector<PromptRecord>& prompts, int64_t max_new_tokens);
+// The same through the runner's weights (float32 or quantized).
+OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights, const ChatTemplate& tmpl,
+                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens);
 
 struct EvalOptions {
   std::string checkpoint;      // any stage's checkpoint (folder or run folder)
@@ -52,7 +57,9 @@ struct EvalOptions {
 
 // Evaluates the checkpoint on what it is for: a language model (pretrain, sft,
 // dpo, ppo) on the oracle and the conversation loss, a reward model on pairwise
-// accuracy. Returns {"checkpoint", "kind", "parameters", "metrics": {...}}.
+// accuracy. Returns {"checkpoint", "kind", "parameters", "metrics": {...}}, and
+// "quantization" for a quantized checkpoint (`ember quantize`): its replies come
+// from the quantized kernels, its loss from the dequantized weights in float32.
 nlohmann::json evaluate_checkpoint(const EvalOptions& options);
 
 // The report as an aligned two-column text table (what `ember eval` prints).

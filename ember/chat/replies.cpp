@@ -21,17 +21,22 @@ std::string valid_utf8(const std::string& s) {
 
 std::vector<Reply> generate_replies(const models::GPT& model, const ChatTemplate& tmpl,
                                     const std::vector<Conversation>& conversations, const ReplyOptions& o) {
+  return generate_replies(infer::runner_weights(model), tmpl, conversations, o);
+}
+
+std::vector<Reply> generate_replies(std::shared_ptr<const infer::RunnerWeights> weights, const ChatTemplate& tmpl,
+                                    const std::vector<Conversation>& conversations, const ReplyOptions& o) {
   if (o.max_new_tokens < 1) fail("generate_replies", "max_new_tokens must be >= 1, got ", o.max_new_tokens);
   std::vector<Reply> out(conversations.size());
   if (conversations.empty()) return out;
-  const int64_t block = model.config().block_size;
+  const int64_t block = weights->config.block_size;
   // Leave room for the reply: a prompt keeps at most block - max_new_tokens
   // tokens (its most recent ones), and never fewer than half the context.
   const int64_t keep = std::max<int64_t>(block / 2, block - o.max_new_tokens);
   infer::EngineOptions eo;
   eo.max_slots = std::max<int64_t>(1, std::min<int64_t>(o.slots, int64_t(conversations.size())));
   eo.max_queue = int64_t(conversations.size());
-  infer::Engine engine(model, eo);
+  infer::Engine engine(std::move(weights), eo);
   for (size_t i = 0; i < conversations.size(); ++i) {
     Reply& r = out[i];
     r.prompt = tmpl.render_prompt(conversations[i]);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ struct Reply {
 // Replies to each conversation (whose last message must be the user's). The
 // model must be float32 on the CPU and is only read.
 std::vector<Reply> generate_replies(const models::GPT& model, const ChatTemplate& tmpl,
+                                    const std::vector<Conversation>& conversations, const ReplyOptions& options);
+// The same with the runner's weights (float32 or quantized, infer/runner_weights.h).
+std::vector<Reply> generate_replies(std::shared_ptr<const infer::RunnerWeights> weights, const ChatTemplate& tmpl,
                                     const std::vector<Conversation>& conversations, const ReplyOptions& options);
 
 }  // namespace ember::chat

@@ -1,9 +1,11 @@
 // `ember bench train`: end-to-end training throughput of a GPT preset on
 // random tokens, as one JSON line (tokens_per_s, step_ms, mfu, peak_rss_mb).
 // A step is what `ember pretrain` does per step: forward, cross-entropy,
-// backward, gradient clipping and a fused AdamW update.
+// backward, gradient clipping and a fused AdamW update; with --compile the
+// forward, loss and backward run as one compiled graph (ember::compile).
 // `ember bench generate`: batch-1 prefill and decode speed of the inference
-// path (infer/gpt_runner) for a preset with random weights or a checkpoint.
+// path (infer/gpt_runner) for a preset with random weights or a checkpoint,
+// float32 or weight-only quantized (--quant int8|int4, or a quantized checkpoint).
 #include <omp.h>
 
 #include <algorithm>
@@ -14,9 +16,11 @@
 #include "ember/cli/commands.h"
 #include "ember/core/error.h"
 #include "ember/infer/gpt_runner.h"
+#include "ember/infer/quant_io.h"
 #include "ember/nn/module_io.h"
 #include "ember/dist/communicator.h"
 #include "ember/dist/data_parallel.h"
+#include "ember/graph/compile.h"
 #include "ember/models/gpt.h"
 #include "ember/ops/ops.h"
 #include "ember/optim/optim.h"
@@ -31,6 +35,7 @@ struct BenchTrainOptions {
   int64_t steps = 10, warmup = 2, batch = 0, seq_len = 0;
   int threads = 0;
   double peak_gflops = 0;
+  bool compile = false;  // forward + loss + backward as one compiled graph (ember::compile)
 };
 
 void bench_train(const BenchTrainOptions& o) {
@@ -65,13 +70,27 @@ void bench_train(const BenchTrainOptions& o) {
   Generator data_gen(1234 + uint64_t(rank));
   Tensor x = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
   Tensor y = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
+  // The compiled step records forward, loss and backward (gradients land in
+  // .grad as in eager); clipping and AdamW run after it, as in eager.
+  CompiledFunction compiled_step = compile([&](const std::vector<Tensor>& in) {
+    Tensor loss = model.loss(in[0], in[1]);
+    loss.backward();
+    return std::vector<Tensor>{loss};
+  });
   std::vector<double> ms;
   double loss_value = 0;
+  Allocator& alloc = allocator_for(Device::cpu());
   for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
+    if (i == o.warmup) alloc.reset_peak();
     const auto t0 = std::chrono::steady_clock::now();
     opt.zero_grad();
-    Tensor loss = model.loss(x, y);
-    loss.backward();
+    Tensor loss;
+    if (o.compile) {
+      loss = compiled_step({x, y})[0];
+    } else {
+      loss = model.loss(x, y);
+      loss.backward();
+    }
     if (ddp) ddp->finish_gradient_sync();
     optim::clip_grad_norm_(model.parameters(), 1.0);
     opt.step();
@@ -85,6 +104,7 @@ void bench_train(const BenchTrainOptions& o) {
   const double step_ms = ms[ms.size() / 2];
   const double tps = double(B * T * world) / (step_ms / 1e3);
   const double rss_max = all_ranks(train::peak_rss_mb(), dist::CommOp::max);
+  const double alloc_peak_mb = all_ranks(double(alloc.stats().peak_allocated_bytes) / (1 << 20), dist::CommOp::max);
   if (rank != 0) return;
   const double mfu = tps * double(model.flops_per_token(T)) / (peak * 1e9);
   nlohmann::json j = {{"bench", "train"},
@@ -103,6 +123,8 @@ void bench_train(const BenchTrainOptions& o) {
                       {"gemm_peak_gflops", peak},
                       {"flops_per_token", model.flops_per_token(T)},
                       {"peak_rss_mb", rss_max},
+                      {"peak_alloc_mb", alloc_peak_mb},
+                      {"compile", o.compile},
                       {"final_loss", loss_value}};
   std::cout << j.dump() << std::endl;
 }
@@ -110,7 +132,8 @@ void bench_train(const BenchTrainOptions& o) {
 struct BenchGenerateOptions {
   std::string preset = "small", checkpoint;
   int64_t prompt_len = 256, tokens = 128, runs = 5;
-  std::string quant = "none";
+  std::string quant = "none";  // none: as stored; int8 / int4: quantize float weights in memory first
+  int64_t group_size = 64;
   int threads = 0;
 };
 
@@ -132,9 +155,17 @@ void bench_generate(const BenchGenerateOptions& o) {
   }
   cfg.dropout = 0.0;
   Generator gen(1234);
-  models::GPT model(cfg, &gen);
-  if (!dir.empty()) nn::load_module(model, dir + "/model.safetensors");
-  infer::GPTRunner runner(model);
+  std::shared_ptr<const infer::RunnerWeights> weights =
+      dir.empty() ? infer::runner_weights(models::GPT(cfg, &gen)) : infer::load_runner_weights(dir + "/model.safetensors", cfg);
+  const infer::WeightFormat want = infer::weight_format_from_name(o.quant, "bench", /*allow_float=*/true);
+  if (want != infer::WeightFormat::f32) {
+    if (weights->format == infer::WeightFormat::f32)
+      weights = infer::quantize_weights(*weights, want, o.group_size);
+    else if (weights->format != want)
+      fail("bench", dir, " holds ", infer::weight_format_name(weights->format), " weights; --quant ", o.quant,
+           " needs a float32 checkpoint");
+  }
+  infer::GPTRunner runner(weights);
   const int64_t block = cfg.block_size;
   const int64_t P = std::min(o.prompt_len, block);
   const int64_t decode_tokens = std::min(o.tokens, block - 1);
@@ -167,9 +198,10 @@ void bench_generate(const BenchGenerateOptions& o) {
   nlohmann::json j = {{"bench", "generate"},
                       {"preset", dir.empty() ? o.preset : std::string()},
                       {"checkpoint", dir},
-                      {"quant", "none"},
+                      {"quant", weights->format == infer::WeightFormat::f32 ? "none" : infer::weight_format_name(weights->format)},
+                      {"group_size", weights->group_size},
                       {"threads", omp_get_max_threads()},
-                      {"params", model.num_parameters()},
+                      {"params", weights->parameters},
                       {"weight_bytes", runner.weight_bytes()},
                       {"prompt_len", P},
                       {"prefill_tokens_per_s", double(P) / tp},
@@ -196,6 +228,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--seq-len", o->seq_len, "Tokens per sequence (default: block_size)");
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
   cmd->add_option("--peak-gflops", o->peak_gflops, "GEMM peak for MFU (default: measured first)");
+  cmd->add_flag("--compile", o->compile, "Run forward, loss and backward as one compiled graph (ember::compile)");
   cmd->callback([o] { bench_train(*o); });
 
   auto g = std::make_shared<BenchGenerateOptions>();
@@ -206,7 +239,10 @@ void register_bench(CLI::App& app) {
   gcmd->add_option("--prompt-len", g->prompt_len, "Prefill length")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   gcmd->add_option("--tokens", g->tokens, "Decode steps per run")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   gcmd->add_option("--runs", g->runs, "Timed runs (the median is reported)")->capture_default_str()->check(CLI::Range(1, 1000));
-  gcmd->add_option("--quant", g->quant, "Weight format (only none so far)")->capture_default_str()->check(CLI::IsMember({"none"}));
+  gcmd->add_option("--quant", g->quant, "Weights: none (as stored) or int8 / int4 (float weights quantized in memory)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "int8", "int4"}));
+  gcmd->add_option("--group-size", g->group_size, "int4 columns per scale (32, 64 or 128)")->capture_default_str();
   gcmd->callback([g] { bench_generate(*g); });
 }
 

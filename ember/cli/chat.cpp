@@ -34,7 +34,7 @@ void run_chat(ChatCliOptions o) {
   const auto model = serve::ServedModel::load(o.checkpoint, "chat");
   infer::EngineOptions eo;
   eo.max_slots = 1;
-  infer::Engine engine(*model->gpt, eo);
+  infer::Engine engine(model->weights, eo);
   engine.start();
   o.chat.interactive = isatty(STDIN_FILENO);
   if (o.chat.interactive) {

@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
   ember::cli::register_ppo(app);
   ember::cli::register_serve(app);
   ember::cli::register_chat(app);
+  ember::cli::register_quantize(app);
+  ember::cli::register_graph(app);
+  ember::cli::register_export(app);
+  ember::cli::register_run(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

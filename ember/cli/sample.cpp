@@ -1,5 +1,6 @@
-// `ember sample`: continues a prompt with a pretrained checkpoint, streaming
-// the text as it is generated, through the inference engine (KV cache).
+// `ember sample`: continues a prompt with a pretrained checkpoint (float32 or
+// quantized), streaming the text as it is generated, through the inference
+// engine (KV cache).
 // Sample i uses seed + i, so each continuation is reproducible on its own.
 #include <iostream>
 #include <optional>
@@ -7,8 +8,7 @@
 #include "ember/cli/commands.h"
 #include "ember/core/error.h"
 #include "ember/infer/engine.h"
-#include "ember/models/gpt.h"
-#include "ember/nn/module_io.h"
+#include "ember/infer/quant_io.h"
 #include "ember/tokenizer/tokenizer.h"
 #include "ember/train/checkpoint.h"
 
@@ -27,8 +27,8 @@ void run_sample(const SampleOptions& o) {
   const nlohmann::json trainer = train::read_trainer_json(dir);
   if (!trainer.contains("config")) fail("sample", dir, "/trainer.json has no \"config\" (not a GPT checkpoint?)");
   models::GPTConfig cfg = models::GPTConfig::from_json(trainer.at("config"));
-  models::GPT model(cfg);
-  nn::load_module(model, dir + "/model.safetensors");
+  // Float32 or quantized (`ember quantize`) weights: the engine runs either.
+  const auto weights = infer::load_runner_weights(dir + "/model.safetensors", cfg);
   const Tokenizer tok = Tokenizer::load(dir + "/tokenizer");
   const int64_t eot = tok.special_tokens().count("<|endoftext|>") ? int64_t(tok.special_id("<|endoftext|>")) : -1;
   std::vector<int64_t> prompt;
@@ -39,7 +39,7 @@ void run_sample(const SampleOptions& o) {
   }
   infer::EngineOptions eo;
   eo.max_slots = 1;  // samples stream one after another
-  infer::Engine engine(model, eo);
+  infer::Engine engine(weights, eo);
   const int64_t room = cfg.block_size - int64_t(prompt.size());
   if (room < 1)
     fail("sample", "the prompt has ", prompt.size(), " tokens; the model's context is ", cfg.block_size,

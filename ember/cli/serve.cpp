@@ -69,7 +69,7 @@ void run_serve(ServeCliOptions o) {
   infer::EngineOptions eo;
   eo.max_slots = o.slots;
   eo.max_queue = o.queue;
-  infer::Engine engine(*model->gpt, eo);
+  infer::Engine engine(model->weights, eo);
   engine.start();
   serve::Server server(*model, engine, o.server);
   const int port = server.bind();

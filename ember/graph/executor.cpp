@@ -47,9 +47,19 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   NoGradGuard no_grad;
 
   Device device = inputs.empty() ? Device::cpu() : inputs[0].device();
+  // Gradients of the previous run still held by the caller (a .grad not yet
+  // cleared, or a view of one) must not be overwritten: take a fresh arena; the
+  // old one lives on until those tensors go.
+  for (ValueId v : plan_.lent)
+    if (arena_ && (arena_views_[size_t(v)].impl_ptr().use_count() > 1 ||
+                   arena_views_[size_t(v)].storage().use_count() > 1)) {
+      arena_.reset();
+      ++fresh_arenas_;
+      break;
+    }
   if (!arena_ && plan_.arena_bytes > 0) {
     arena_ = std::make_shared<Storage>(size_t(plan_.arena_bytes), device);
-    arena_views_.resize(graph_.values.size());
+    arena_views_.assign(graph_.values.size(), Tensor());
     for (size_t v = 0; v < graph_.values.size(); ++v) {
       if (plan_.offset[v] < 0) continue;
       const TensorSpec& s = graph_.spec(ValueId(v));
@@ -88,8 +98,12 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
       if (free_after_[size_t(v)] == int32_t(i)) vals[size_t(v)] = Tensor();
   }
 
+  std::vector<bool> bound(graph_.values.size(), false);
   for (const GradBinding& b : graph_.grads) {
     Tensor g = vals[size_t(b.value)];
+    // Two leaves whose gradients CSE merged must not share one .grad tensor.
+    if (bound[size_t(b.value)]) g = clone(g);
+    bound[size_t(b.value)] = true;
     TensorImpl& leaf = b.leaf.impl();
     leaf.grad = leaf.grad ? add(Tensor(leaf.grad), g).impl_ptr() : g.impl_ptr();
   }

@@ -1,8 +1,9 @@
 // The graph executor: runs a planned graph with preallocated buffers.
 //
 // Intermediates live in one arena laid out by the memory plan, allocated on the
-// first run and reused by every later one; outputs and gradients are fresh
-// tensors the caller owns. Kernels are the primitives' own (eval_cpu /
+// first run and reused by every later one; outputs are fresh tensors the caller
+// owns; gradients are lent arena bytes (a new arena is taken when a run starts
+// while the caller still holds the previous run's gradients). Kernels are the primitives' own (eval_cpu /
 // eval_cuda), so a compiled graph computes exactly what eager execution does.
 // No autograd is recorded: a graph that needs gradients has its backward pass
 // inside it (trace a function that calls backward()), or is replayed through
@@ -31,6 +32,8 @@ class Executor {
 
   const Graph& graph() const { return graph_; }
   const MemoryPlan& plan() const { return plan_; }
+  // Runs that found a lent gradient still held and took a new arena.
+  int64_t fresh_arenas() const { return fresh_arenas_; }
 
  private:
   void check_captures() const;
@@ -40,6 +43,7 @@ class Executor {
   std::shared_ptr<Storage> arena_;
   std::vector<Tensor> arena_views_;  // per value: a tensor over its arena bytes (built once)
   std::vector<int32_t> free_after_;  // per value: node after which the executor drops it (-1: keep)
+  int64_t fresh_arenas_ = 0;
   std::mutex mutex_;
 };
 

@@ -62,9 +62,21 @@ MemoryPlan plan_memory(const Graph& g) {
   for (const Node& n : g.nodes)
     if (!n.prim->is_view())
       for (ValueId o : n.outputs) plannable[size_t(o)] = true;
-  std::vector<bool> obs = g.observed();
-  for (size_t v = 0; v < nv; ++v)
-    if (obs[v]) plannable[size_t(root[v])] = false;
+  // Returned values (and whatever they alias) are never planned: the caller
+  // keeps them. Gradients are, and live to the end: the executor lends their
+  // bytes to the caller's .grad and takes a fresh arena for a run that starts
+  // while a lent gradient is still held (see Executor::run).
+  for (ValueId v : g.outputs) plannable[size_t(root[size_t(v)])] = false;
+  const int32_t last_node = int32_t(g.nodes.size()) - 1;
+  for (const GradBinding& b : g.grads) {
+    const size_t r = size_t(root[size_t(b.value)]);
+    if (plannable[r]) plan.lent.push_back(ValueId(r));
+    plan.last_use[r] = last_node;
+  }
+  for (ValueId v : g.outputs)  // a gradient that is also returned stays unplanned
+    plan.lent.erase(std::remove(plan.lent.begin(), plan.lent.end(), root[size_t(v)]), plan.lent.end());
+  std::sort(plan.lent.begin(), plan.lent.end());
+  plan.lent.erase(std::unique(plan.lent.begin(), plan.lent.end()), plan.lent.end());
 
   // Buffers, with in-place reuse: an output takes over a dying input's buffer.
   std::vector<int32_t> buffer_of(nv, -1);

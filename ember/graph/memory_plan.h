@@ -12,9 +12,12 @@
 // node) writes its output over that input, so chains such as the backward of
 // an activation reuse one buffer.
 //
-// Values the caller receives (outputs, gradients) and the buffers their views
-// point into are not planned: they are allocated fresh on each run, because
-// the caller may keep them.
+// Values the caller receives as outputs, and the buffers their views point
+// into, are not planned: they are allocated fresh on each run, because the
+// caller may keep them. Gradients are planned (they are produced in the
+// backward pass, when the forward's activations have died, so they cost the
+// arena little) and *lent*: the caller's .grad points into the arena, and the
+// executor switches to a fresh arena for a run that starts while one is held.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,7 @@ struct MemoryPlan {
   int64_t unplanned_peak_bytes = 0; // peak of the same intermediates with no reuse (each alive until freed)
   int64_t total_bytes = 0;          // sum of all planned intermediates' sizes
   int64_t in_place = 0;             // nodes that write over an input
+  std::vector<ValueId> lent;        // planned buffers handed to the caller as gradients
 };
 
 // Alignment of every planned buffer, bytes.

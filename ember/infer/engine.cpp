@@ -18,7 +18,10 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
-Engine::Engine(const models::GPT& model, EngineOptions options) : options_(options), runner_(model) {
+Engine::Engine(const models::GPT& model, EngineOptions options) : Engine(runner_weights(model), options) {}
+
+Engine::Engine(std::shared_ptr<const RunnerWeights> weights, EngineOptions options)
+    : options_(options), runner_(std::move(weights)) {
   const int64_t block = runner_.config().block_size;
   if (options_.max_slots < 1) fail("Engine", "max_slots must be >= 1, got ", options_.max_slots);
   if (options_.max_queue < 0) fail("Engine", "max_queue must be >= 0, got ", options_.max_queue);

@@ -61,8 +61,10 @@ struct EngineOptions {
 
 class Engine {
  public:
-  // The model must stay alive and unchanged while the engine lives.
+  // A float32 model's weights are shared, not copied: keep it float32 on the
+  // CPU while the engine lives. Weights may also be quantized (runner_weights.h).
   Engine(const models::GPT& model, EngineOptions options = {});
+  Engine(std::shared_ptr<const RunnerWeights> weights, EngineOptions options = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

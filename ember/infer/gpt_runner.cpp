@@ -1,90 +1,23 @@
 // Cached GPT inference (see gpt_runner.h).
 #include "ember/infer/gpt_runner.h"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "ember/backend/cpu/gemm.h"
 #include "ember/core/error.h"
-#include "ember/nn/norm.h"
+#include "ember/infer/quant_kernels.h"
 
 namespace ember::infer {
 namespace {
-
-const float* f32_ptr(const Tensor& t, const char* what) {
-  if (!t.defined()) return nullptr;
-  if (t.dtype() != DType::f32 || !t.device().is_cpu() || !t.is_contiguous())
-    fail("GPTRunner", what, " must be a contiguous float32 CPU tensor, got ", dtype_name(t.dtype()),
-         t.is_contiguous() ? "" : " (non-contiguous)");
-  return t.data<float>();
-}
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// Four dot products of w rows w0..w3 with x (length k).
-inline void dot4(const float* w0, const float* w1, const float* w2, const float* w3, const float* x, int64_t k,
-                 float* out) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= k; i += 8) {
-    const __m256 xv = _mm256_loadu_ps(x + i);
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv, a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xv, a1);
-    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xv, a2);
-    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xv, a3);
-  }
-  float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
-  for (; i < k; ++i) s0 += w0[i] * x[i], s1 += w1[i] * x[i], s2 += w2[i] * x[i], s3 += w3[i] * x[i];
-  out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
-}
 
 inline float dot(const float* a, const float* b, int64_t k) {
   float s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < k; ++i) s += a[i] * b[i];
   return s;
-}
-
-// Y[n, :] = X[n, :] W^T + bias (accumulate: Y += instead), W [m, k] row-major.
-// Few rows: weights are streamed once through a 4-row dot kernel (decode is
-// bound by reading them); many rows: oneDNN's sgemm.
-void linear_rows(const float* X, int64_t n, int64_t k, const float* W, int64_t m, const float* bias, float* Y,
-                 bool accumulate) {
-  if (n > 8) {
-    cpu::gemm(false, true, n, m, k, 1.0f, X, k, W, k, accumulate ? 1.0f : 0.0f, Y, m);
-    if (bias) {
-#pragma omp parallel for schedule(static) if (n * m > 65536)
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t o = 0; o < m; ++o) Y[r * m + o] += bias[o];
-    }
-    return;
-  }
-  const int64_t blocks = (m + 3) / 4;
-#pragma omp parallel for schedule(static) if (m * k > 16384)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t o = b * 4;
-    const int64_t cnt = std::min<int64_t>(4, m - o);
-    const float* w[4];
-    for (int64_t j = 0; j < 4; ++j) w[j] = W + (o + std::min(j, cnt - 1)) * k;
-    for (int64_t r = 0; r < n; ++r) {
-      float out[4];
-      dot4(w[0], w[1], w[2], w[3], X + r * k, k, out);
-      float* y = Y + r * m + o;
-      for (int64_t j = 0; j < cnt; ++j) {
-        const float v = out[j] + (bias ? bias[o + j] : 0.0f);
-        y[j] = accumulate ? y[j] + v : v;
-      }
-    }
-  }
 }
 
 inline float gelu_tanh(float x) {
@@ -98,51 +31,61 @@ template <typename T> void grow(std::vector<T>& v, size_t n) {
 
 }  // namespace
 
-GPTRunner::GPTRunner(const models::GPT& model) : cfg_(model.config()) {
-  const auto& tr = *model.transformer;
-  wte_ = f32_ptr(tr.wte->weight, "transformer.wte.weight");
-  if (tr.wpe) wpe_ = f32_ptr(tr.wpe->weight, "transformer.wpe.weight");
-  auto norm_ptrs = [&](const nn::UnaryModule& m, const float*& w, const float*& b) {
-    if (auto* ln = dynamic_cast<const nn::LayerNorm*>(&m)) {
-      w = f32_ptr(ln->weight, "layernorm weight");
-      b = f32_ptr(ln->bias, "layernorm bias");
-      if (!w) fail("GPTRunner", "a LayerNorm without affine weight is not supported");
-    } else if (auto* rms = dynamic_cast<const nn::RMSNorm*>(&m)) {
-      w = f32_ptr(rms->weight, "rmsnorm weight");
-      b = nullptr;
-    } else {
-      fail("GPTRunner", "unsupported norm module ", m.type_name());
-    }
+GPTRunner::GPTRunner(const models::GPT& model) : GPTRunner(runner_weights(model)) {}
+
+GPTRunner::GPTRunner(std::shared_ptr<const RunnerWeights> weights)
+    : weights_(std::move(weights)), cfg_(weights_->config) {
+  const RunnerWeights& w = *weights_;
+  auto required = [&](const std::string& name) {
+    const float* p = w.f32(name);
+    if (!p) fail("GPTRunner", "no weight ", name);
+    return p;
   };
-  auto add_bytes = [&](const Tensor& t) {
-    if (t.defined()) weight_bytes_ += int64_t(t.nbytes());
+  // RMSNorm has no bias; LayerNorm has one unless the config turns biases off.
+  auto norm_ptrs = [&](const std::string& prefix, const float*& nw, const float*& nb) {
+    nw = required(prefix + ".weight");
+    nb = w.f32(prefix + ".bias");
   };
-  for (const auto& m : *tr.h) {
-    const auto& blk = static_cast<const models::Block&>(*m);
+  auto linear = [&](const std::string& prefix, LinearWeight& lw, const float*& b) {
+    lw = w.linear(prefix + ".weight");
+    b = w.f32(prefix + ".bias");
+    weight_bytes_ += lw.bytes() + (b ? lw.rows * int64_t(sizeof(float)) : 0);
+  };
+  wte_ = required("transformer.wte.weight");
+  if (cfg_.position == models::PositionKind::learned) wpe_ = required("transformer.wpe.weight");
+  for (int64_t l = 0; l < cfg_.n_layer; ++l) {
+    const std::string p = "transformer.h." + std::to_string(l) + ".";
     Layer L;
-    norm_ptrs(*blk.ln_1, L.ln1_w, L.ln1_b);
-    norm_ptrs(*blk.ln_2, L.ln2_w, L.ln2_b);
-    L.attn_w = f32_ptr(blk.attn->c_attn->weight, "c_attn.weight");
-    L.attn_b = f32_ptr(blk.attn->c_attn->bias, "c_attn.bias");
-    L.proj_w = f32_ptr(blk.attn->c_proj->weight, "attn.c_proj.weight");
-    L.proj_b = f32_ptr(blk.attn->c_proj->bias, "attn.c_proj.bias");
-    L.fc_w = f32_ptr(blk.mlp->c_fc->weight, "mlp.c_fc.weight");
-    L.fc_b = f32_ptr(blk.mlp->c_fc->bias, "mlp.c_fc.bias");
-    L.fc2_w = f32_ptr(blk.mlp->c_proj->weight, "mlp.c_proj.weight");
-    L.fc2_b = f32_ptr(blk.mlp->c_proj->bias, "mlp.c_proj.bias");
-    for (const Tensor* t : {&blk.attn->c_attn->weight, &blk.attn->c_attn->bias, &blk.attn->c_proj->weight,
-                            &blk.attn->c_proj->bias, &blk.mlp->c_fc->weight, &blk.mlp->c_fc->bias,
-                            &blk.mlp->c_proj->weight, &blk.mlp->c_proj->bias})
-      add_bytes(*t);
+    norm_ptrs(p + "ln_1", L.ln1_w, L.ln1_b);
+    norm_ptrs(p + "ln_2", L.ln2_w, L.ln2_b);
+    linear(p + "attn.c_attn", L.attn, L.attn_b);
+    linear(p + "attn.c_proj", L.proj, L.proj_b);
+    linear(p + "mlp.c_fc", L.fc, L.fc_b);
+    linear(p + "mlp.c_proj", L.fc2, L.fc2_b);
     layers_.push_back(L);
   }
-  norm_ptrs(*tr.ln_f, lnf_w_, lnf_b_);
-  head_ = f32_ptr(model.lm_head->weight, "lm_head.weight");
-  add_bytes(model.lm_head->weight);
-  if (tr.rope) {
-    rope_cos_ = f32_ptr(tr.rope->cos, "rope cos table");
-    rope_sin_ = f32_ptr(tr.rope->sin, "rope sin table");
+  norm_ptrs("transformer.ln_f", lnf_w_, lnf_b_);
+  head_ = w.linear(RunnerWeights::kHead);
+  weight_bytes_ += head_.bytes();
+  if (cfg_.position == models::PositionKind::rope) {
+    rope_cos_ = required("rope.cos");
+    rope_sin_ = required("rope.sin");
   }
+  // The shapes the forward pass assumes, checked once here (a file's shapes are
+  // checked when it is read; this catches weights assembled by hand).
+  const int64_t C = cfg_.n_embd, QKV = (cfg_.n_head + 2 * cfg_.n_kv_head) * cfg_.head_dim(), F = cfg_.mlp_hidden();
+  const int64_t fc_out = cfg_.mlp == models::MlpKind::swiglu ? 2 * F : F;
+  auto check = [&](const LinearWeight& lw, int64_t rows, int64_t cols, const char* what) {
+    if (lw.rows != rows || lw.cols != cols)
+      fail("GPTRunner", what, " weight is [", lw.rows, ", ", lw.cols, "], expected [", rows, ", ", cols, "]");
+  };
+  for (const Layer& L : layers_) {
+    check(L.attn, QKV, C, "attn.c_attn");
+    check(L.proj, C, C, "attn.c_proj");
+    check(L.fc, fc_out, C, "mlp.c_fc");
+    check(L.fc2, C, F, "mlp.c_proj");
+  }
+  check(head_, cfg_.vocab_size, C, "lm_head");
 }
 
 void GPTRunner::norm(const float* x, int64_t rows, const float* w, const float* b, float* out) const {
@@ -221,7 +164,7 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
   for (int64_t l = 0; l < cfg_.n_layer; ++l) {
     const Layer& L = layers_[size_t(l)];
     norm(x_.data(), N, L.ln1_w, L.ln1_b, h_.data());
-    linear_rows(h_.data(), N, C, L.attn_w, QKV, L.attn_b, qkv_.data(), false);
+    linear_rows(L.attn, h_.data(), N, L.attn_b, qkv_.data(), false, tile_);
     // RoPE on q and k, then k and v into the caches.
 #pragma omp parallel for schedule(static) if (N > 16)
     for (int64_t r = 0; r < N; ++r) {
@@ -276,24 +219,30 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
         for (int64_t i = 0; i < D; ++i) out[i] += p * vr[i];
       }
     }
-    linear_rows(att_.data(), N, C, L.proj_w, C, L.proj_b, x_.data(), true);
+    linear_rows(L.proj, att_.data(), N, L.proj_b, x_.data(), true, tile_);
     norm(x_.data(), N, L.ln2_w, L.ln2_b, h_.data());
     const int64_t fc_out = swiglu ? 2 * F : F;
-    linear_rows(h_.data(), N, C, L.fc_w, fc_out, L.fc_b, fc_.data(), false);
-#pragma omp parallel for schedule(static) if (N * F > 65536)
-    for (int64_t r = 0; r < N; ++r) {
+    linear_rows(L.fc, h_.data(), N, L.fc_b, fc_.data(), false, tile_);
+    // Split along the hidden width too: decoding one row, a serial activation
+    // (tanh or exp per element) took about a tenth of an int4 token's time
+    // while the other threads waited.
+    const int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, N * F / 2048));
+#pragma omp parallel for schedule(static) if (parts > 1)
+    for (int64_t part = 0; part < parts * N; ++part) {
+      const int64_t r = part / parts, p = part % parts;
       const float* f = fc_.data() + r * fc_out;
       float* a = act_.data() + r * F;
+      const int64_t lo = F * p / parts, hi = F * (p + 1) / parts;
       if (swiglu) {
-        for (int64_t i = 0; i < F; ++i) {
+        for (int64_t i = lo; i < hi; ++i) {
           const float g = f[i];
           a[i] = g / (1.0f + std::exp(-g)) * f[F + i];
         }
       } else {
-        for (int64_t i = 0; i < F; ++i) a[i] = gelu_tanh(f[i]);
+        for (int64_t i = lo; i < hi; ++i) a[i] = gelu_tanh(f[i]);
       }
     }
-    linear_rows(act_.data(), N, F, L.fc2_w, C, L.fc2_b, x_.data(), true);
+    linear_rows(L.fc2, act_.data(), N, L.fc2_b, x_.data(), true, tile_);
   }
   for (auto& c : chunks) c.cache->set_length(c.cache->length() + c.n_tokens);
 
@@ -301,7 +250,7 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
   if (all_logits) {
     norm(x_.data(), N, lnf_w_, lnf_b_, h_.data());
     logits.resize(size_t(N * V));
-    linear_rows(h_.data(), N, C, head_, V, nullptr, logits.data(), false);
+    linear_rows(head_, h_.data(), N, nullptr, logits.data(), false, tile_);
   } else {
     const int64_t S = int64_t(chunks.size());
     int64_t r = 0;
@@ -311,7 +260,7 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
     }
     norm(att_.data(), S, lnf_w_, lnf_b_, h_.data());
     logits.resize(size_t(S * V));
-    linear_rows(h_.data(), S, C, head_, V, nullptr, logits.data(), false);
+    linear_rows(head_, h_.data(), S, nullptr, logits.data(), false, tile_);
   }
 }
 

@@ -15,15 +15,22 @@
 // or all for tests). Scratch buffers grow once and are reused, so steady-state
 // decoding does not allocate.
 //
-// The runner reads the model's weights through raw pointers taken at
-// construction: build it after loading weights, and keep the model alive and
-// unchanged (float32, on the CPU) while it is used.
+// Weights come as RunnerWeights (runner_weights.h): each Linear weight is
+// float32, int8 or int4 (weight-only quantization, quant.h), and the products
+// go through infer/quant_kernels, so a quantized checkpoint runs on the same
+// path. The runner shares ownership of the weights; built from a GPT it shares
+// the model's tensors and reads them through pointers taken at construction,
+// so the model must stay float32 on the CPU, and updates made in place (PPO)
+// are seen by the next forward.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ember/infer/kv_cache.h"
+#include "ember/infer/quant.h"
+#include "ember/infer/runner_weights.h"
 #include "ember/models/gpt.h"
 
 namespace ember::infer {
@@ -39,6 +46,7 @@ struct SeqChunk {
 class GPTRunner {
  public:
   explicit GPTRunner(const models::GPT& model);
+  explicit GPTRunner(std::shared_ptr<const RunnerWeights> weights);
 
   const models::GPTConfig& config() const { return cfg_; }
   KVCache new_cache(int64_t max_len = 0) const { return KVCache::for_config(cfg_, max_len); }
@@ -54,24 +62,27 @@ class GPTRunner {
   // Convenience for one sequence: logits [n_tokens, vocab] of every new token.
   std::vector<float> forward(const std::vector<int64_t>& tokens, KVCache& cache);
 
-  // Bytes of weights a decode step reads (every matrix, the embedding rows aside).
+  // Bytes of weights a decode step reads (every matrix with its scales and
+  // biases, the embedding rows aside).
   int64_t weight_bytes() const { return weight_bytes_; }
 
  private:
   struct Layer {
     const float *ln1_w = nullptr, *ln1_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
-    const float *attn_w = nullptr, *attn_b = nullptr, *proj_w = nullptr, *proj_b = nullptr;
-    const float *fc_w = nullptr, *fc_b = nullptr, *fc2_w = nullptr, *fc2_b = nullptr;
+    LinearWeight attn, proj, fc, fc2;
+    const float *attn_b = nullptr, *proj_b = nullptr, *fc_b = nullptr, *fc2_b = nullptr;
   };
   void norm(const float* x, int64_t rows, const float* w, const float* b, float* out) const;
 
+  std::shared_ptr<const RunnerWeights> weights_;
   models::GPTConfig cfg_;
   std::vector<Layer> layers_;
-  const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *head_ = nullptr;
+  const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr;
+  LinearWeight head_;
   const float *rope_cos_ = nullptr, *rope_sin_ = nullptr;
   int64_t weight_bytes_ = 0;
-  // Scratch, grown on demand.
-  std::vector<float> x_, h_, qkv_, att_, fc_, act_, scores_;
+  // Scratch, grown on demand (tile_: the quantized GEMM's dequantized block).
+  std::vector<float> x_, h_, qkv_, att_, fc_, act_, scores_, tile_;
   std::vector<int64_t> row_pos_, row_seq_;
 };
 

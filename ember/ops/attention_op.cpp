@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "ember/backend/cpu/attention_kernels.h"
+#include "ember/ops/primitive_registry.h"
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/ops/creation.h"
 #include "ember/ops/dispatch.h"
@@ -210,6 +211,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     scale = 1.0 / std::sqrt(double(std::max<int64_t>(q.shape(3), 1)));
   }
   return ember::apply(make_prim<AttentionPrim>(causal, scale), {q, k, v})[0];
+}
+
+void register_attention_primitives(PrimitiveRegistry& r) {
+  r.add(kOp, [](const Attrs& a) {
+    return make_prim<AttentionPrim>(attr_int(a, "causal", kOp) != 0, attr_double(a, "scale", kOp));
+  });
 }
 
 }  // namespace ember

@@ -1,6 +1,7 @@
 // Creation ops. Constants are filled on the target device by the Fill
 // primitive; ranges are computed on the host and copied.
 #include "ember/ops/creation.h"
+#include "ember/ops/primitive_registry.h"
 
 #include <cmath>
 
@@ -57,6 +58,13 @@ Tensor eye(int64_t n, DType dtype, Device device) {
   std::vector<double> v(size_t(n * n), 0.0);
   for (int64_t i = 0; i < n; ++i) v[size_t(i * n + i)] = 1.0;
   return tensor(v, {n, n}, dtype, device);
+}
+
+void register_creation_primitives(PrimitiveRegistry& r) {
+  r.add("full", [](const Attrs& a) {
+    return make_prim<FillPrim>(attr_ints(a, "shape", "full"), attr_double(a, "value", "full"),
+                               dtype_from_name(attr_string(a, "dtype", "full")));
+  });
 }
 
 }  // namespace ember

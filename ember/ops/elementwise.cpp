@@ -2,6 +2,7 @@
 // elementwise ops. Each vjp below is written in ember ops, so it can itself be
 // differentiated (second-order gradients).
 #include "ember/ops/elementwise.h"
+#include "ember/ops/primitive_registry.h"
 
 #include <cmath>
 #include <limits>
@@ -329,5 +330,21 @@ Tensor operator+(double a, const Tensor& b) { return add(scalar_like(a, b), b); 
 Tensor operator-(double a, const Tensor& b) { return sub(scalar_like(a, b), b); }
 Tensor operator*(double a, const Tensor& b) { return mul(scalar_like(a, b), b); }
 Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b), b); }
+
+void register_elementwise_primitives(PrimitiveRegistry& r) {
+  for (int i = 0; i <= int(UnaryOp::logical_not); ++i) {
+    const UnaryOp op = UnaryOp(i);
+    r.add(unary_op_name(op), [op](const Attrs&) { return make_prim<UnaryPrim>(op); });
+  }
+  for (int i = 0; i <= int(BinaryOp::logical_or); ++i) {
+    const BinaryOp op = BinaryOp(i);
+    r.add(binary_op_name(op), [op](const Attrs&) { return make_prim<BinaryPrim>(op); });
+  }
+  r.add("where", [](const Attrs&) { return make_prim<WherePrim>(); });
+  r.add("clamp", [](const Attrs& a) {
+    return make_prim<ClampPrim>(attr_double(a, "lo", "clamp"), attr_double(a, "hi", "clamp"));
+  });
+  r.add("cast", [](const Attrs& a) { return make_prim<CastPrim>(dtype_from_name(attr_string(a, "dtype", "cast"))); });
+}
 
 }  // namespace ember

@@ -4,6 +4,7 @@
 // masks tril / triu. Shapes and dtypes are checked in output_specs; index
 // values are checked by the kernels before any memory is touched.
 #include "ember/ops/index_ops.h"
+#include "ember/ops/primitive_registry.h"
 
 #include "ember/ops/index_detail.h"
 
@@ -298,5 +299,17 @@ Tensor one_hot(const Tensor& ids, int64_t num_classes, DType dtype) {
 
 Tensor tril(const Tensor& x, int64_t k) { return apply1(make_prim<TrianglePrim>(k, false), {x}); }
 Tensor triu(const Tensor& x, int64_t k) { return apply1(make_prim<TrianglePrim>(k, true), {x}); }
+
+void register_index_primitives(PrimitiveRegistry& r) {
+  r.add("embedding", [](const Attrs&) { return make_prim<EmbeddingPrim>(); });
+  r.add("index_select", [](const Attrs& a) {
+    return make_prim<IndexSelectPrim>(int(attr_int(a, "axis", "index_select")));
+  });
+  r.add("gather", [](const Attrs& a) { return make_prim<GatherPrim>(int(attr_int(a, "axis", "gather"))); });
+  for (bool upper : {false, true})
+    r.add(upper ? "triu" : "tril", [upper](const Attrs& a) {
+      return make_prim<TrianglePrim>(attr_int(a, "k", upper ? "triu" : "tril"), upper);
+    });
+}
 
 }  // namespace ember

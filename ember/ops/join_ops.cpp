@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "ember/backend/cpu/elementwise_kernels.h"
+#include "ember/ops/primitive_registry.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/index_ops.h"
@@ -133,6 +134,10 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis) {
   for (int64_t start = 0; start < n; start += piece) sizes.push_back(std::min(piece, n - start));
   if (n == 0) sizes.assign(size_t(chunks), 0);  // an empty dimension gives `chunks` empty pieces, as in PyTorch
   return split(x, sizes, a);
+}
+
+void register_join_primitives(PrimitiveRegistry& r) {
+  r.add("concat", [](const Attrs& a) { return make_prim<ConcatPrim>(int(attr_int(a, "axis", "concat"))); });
 }
 
 }  // namespace ember

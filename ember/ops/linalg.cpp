@@ -7,6 +7,7 @@
 // Both vjps use transpose views, which the kernel turns into GEMM transpose
 // flags, so the backward pass copies no more than the forward pass.
 #include "ember/ops/linalg.h"
+#include "ember/ops/primitive_registry.h"
 
 #include "ember/backend/cpu/matmul_kernels.h"
 #include "ember/ops/dispatch.h"
@@ -164,6 +165,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (!x.defined() || !weight.defined()) fail("linear", "input and weight must be defined tensors");
   if (bias.defined()) return apply1(make_prim<LinearPrim>(), {x, weight, bias});
   return apply1(make_prim<LinearPrim>(), {x, weight});
+}
+
+void register_linalg_primitives(PrimitiveRegistry& r) {
+  r.add("matmul", [](const Attrs&) { return make_prim<MatmulPrim>(); });
+  r.add("linear", [](const Attrs&) { return make_prim<LinearPrim>(); });
 }
 
 }  // namespace ember

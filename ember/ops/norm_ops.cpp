@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "ember/backend/cpu/elementwise_kernels.h"
+#include "ember/ops/primitive_registry.h"
 #include "ember/backend/cpu/norm_kernels.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
@@ -206,5 +207,15 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   return norm_impl(false, x, weight, bias, eps);
 }
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) { return norm_impl(true, x, weight, Tensor(), eps); }
+
+void register_norm_primitives(PrimitiveRegistry& r) {
+  for (bool rms : {false, true}) {
+    const std::string name = norm_name(rms);
+    r.add(name, [rms, name](const Attrs& a) {
+      return make_prim<NormPrim>(rms, attr_double(a, "eps", name), attr_int(a, "weight", name) != 0,
+                                 attr_int(a, "bias", name) != 0);
+    });
+  }
+}
 
 }  // namespace ember

@@ -2,6 +2,7 @@
 // outputs share the input's storage with new shape/strides/offset. Their vjps
 // are movements too (reshape back, inverse permutation, pad with zeros, sum).
 #include "ember/ops/shape_ops.h"
+#include "ember/ops/primitive_registry.h"
 
 #include <algorithm>
 
@@ -378,6 +379,16 @@ Tensor unsqueeze(const Tensor& x, int64_t axis) {
   Shape s = x.shape();
   s.insert(s.begin() + a, 1);
   return reshape(x, s);
+}
+
+void register_shape_primitives(PrimitiveRegistry& r) {
+  r.add("reshape", [](const Attrs& a) { return make_prim<ReshapePrim>(attr_ints(a, "shape", "reshape")); });
+  r.add("permute", [](const Attrs& a) { return make_prim<PermutePrim>(attr_ints(a, "dims", "permute")); });
+  r.add("broadcast_to", [](const Attrs& a) { return make_prim<ExpandPrim>(attr_ints(a, "shape", "broadcast_to")); });
+  r.add("slice", [](const Attrs& a) {
+    SliceSpec s{attr_int(a, "start", "slice"), attr_int(a, "length", "slice"), attr_int(a, "step", "slice")};
+    return make_prim<SlicePrim>(int(attr_int(a, "axis", "slice")), s);
+  });
 }
 
 }  // namespace ember

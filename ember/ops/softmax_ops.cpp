@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "ember/autograd/grad_mode.h"
+#include "ember/ops/primitive_registry.h"
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/backend/cpu/softmax_kernels.h"
 #include "ember/ops/dispatch.h"
@@ -137,5 +138,12 @@ Tensor softmax_impl(const Tensor& x, int64_t axis, bool log) {
 
 Tensor softmax(const Tensor& x, int64_t axis) { return softmax_impl(x, axis, false); }
 Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_impl(x, axis, true); }
+
+void register_softmax_primitives(PrimitiveRegistry& r) {
+  for (bool log : {false, true}) {
+    const std::string name = softmax_name(log);
+    r.add(name, [log, name](const Attrs& a) { return make_prim<SoftmaxPrim>(int(attr_int(a, "axis", name)), log); });
+  }
+}
 
 }  // namespace ember

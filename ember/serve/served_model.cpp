@@ -2,17 +2,24 @@
 #include "ember/serve/served_model.h"
 
 #include "ember/core/error.h"
+#include "ember/infer/quant_io.h"
 #include "ember/nn/module_io.h"
 
 namespace ember::serve {
 
 std::unique_ptr<ServedModel> ServedModel::load(const std::string& path, const std::string& op) {
-  train::ModelCheckpoint ckpt = train::open_model_checkpoint(path, {"sft", "dpo", "ppo", "pretrain"}, op, "--checkpoint");
+  train::ModelCheckpoint ckpt =
+      train::open_model_checkpoint(path, {"sft", "dpo", "ppo", "pretrain"}, op, "--checkpoint", /*allow_quantized=*/true);
   Tokenizer tok = train::load_checkpoint_tokenizer(ckpt);
-  auto m = std::unique_ptr<ServedModel>(new ServedModel{std::move(ckpt), std::move(tok), nullptr, nullptr, -1});
-  m->gpt = std::make_unique<models::GPT>(m->checkpoint.config);
-  nn::load_module(*m->gpt, m->checkpoint.model_path);
-  m->gpt->eval();
+  auto m = std::unique_ptr<ServedModel>(new ServedModel{std::move(ckpt), std::move(tok), nullptr, nullptr, nullptr, -1});
+  if (m->checkpoint.quantization.empty()) {
+    m->gpt = std::make_unique<models::GPT>(m->checkpoint.config);
+    nn::load_module(*m->gpt, m->checkpoint.model_path);
+    m->gpt->eval();
+    m->weights = infer::runner_weights(*m->gpt);
+  } else {
+    m->weights = infer::load_runner_weights(m->checkpoint.model_path, m->checkpoint.config);
+  }
   m->chat_template = std::make_unique<chat::ChatTemplate>(m->tokenizer);
   if (m->tokenizer.special_tokens().count("<|endoftext|>"))
     m->end_of_text = int64_t(m->tokenizer.special_id("<|endoftext|>"));

@@ -1,6 +1,6 @@
-// A chat model ready to serve: a GPT checkpoint (sft, dpo, ppo or pretrain)
-// with its tokenizer and chat template, loaded once and shared read-only by
-// `ember serve` and `ember chat`.
+// A chat model ready to serve: a GPT checkpoint (sft, dpo, ppo or pretrain),
+// float32 or quantized by `ember quantize`, with its tokenizer and chat
+// template, loaded once and shared read-only by `ember serve` and `ember chat`.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ember/chat/template.h"
+#include "ember/infer/runner_weights.h"
 #include "ember/models/gpt.h"
 #include "ember/train/model_checkpoint.h"
 
@@ -17,7 +18,9 @@ namespace ember::serve {
 struct ServedModel {
   train::ModelCheckpoint checkpoint;
   Tokenizer tokenizer;
-  std::unique_ptr<models::GPT> gpt;
+  std::unique_ptr<models::GPT> gpt;  // the float32 model; null for a quantized checkpoint
+  // What the engine runs (infer::Engine(weights, ...)): gpt's tensors, or the quantized weights.
+  std::shared_ptr<const infer::RunnerWeights> weights;
   std::unique_ptr<chat::ChatTemplate> chat_template;  // refers to `tokenizer`: the struct never moves
   int64_t end_of_text = -1;                            // <|endoftext|>, -1 when the tokenizer lacks it
 

@@ -133,6 +133,10 @@ std::string resolve_checkpoint(const std::string& path) {
   fail("checkpoint", path, " is not a checkpoint: expected trainer.json (a checkpoint folder) or latest (a run folder)");
 }
 
+void copy_folder(const std::string& from, const std::string& to) { copy_tree(from, to); }
+
+void sync_folder(const std::string& dir) { fsync_dir(dir); }
+
 nlohmann::json read_trainer_json(const std::string& checkpoint_dir) {
   const std::string path = checkpoint_dir + "/trainer.json";
   try {

@@ -48,4 +48,10 @@ bool has_checkpoint(const std::string& run_dir);
 
 nlohmann::json read_trainer_json(const std::string& checkpoint_dir);
 
+// Copies a folder tree file by file, each file written durably (how a
+// checkpoint takes in its tokenizer); `to` is created.
+void copy_folder(const std::string& from, const std::string& to);
+// fsyncs a folder, so that the names just created or renamed in it survive a crash.
+void sync_folder(const std::string& dir);
+
 }  // namespace ember::train

@@ -12,7 +12,7 @@ namespace ember::train {
 namespace fs = std::filesystem;
 
 ModelCheckpoint open_model_checkpoint(const std::string& path, const std::vector<std::string>& kinds,
-                                      const std::string& op, const std::string& what) {
+                                      const std::string& op, const std::string& what, bool allow_quantized) {
   ModelCheckpoint c;
   c.dir = resolve_checkpoint(path);
   c.trainer = read_trainer_json(c.dir);
@@ -21,6 +21,13 @@ ModelCheckpoint open_model_checkpoint(const std::string& path, const std::vector
     std::string want;
     for (size_t i = 0; i < kinds.size(); ++i) want += (i ? (i + 1 == kinds.size() ? " or " : ", ") : "") + kinds[i];
     fail(op, c.dir, " is a \"", c.kind, "\" checkpoint; ", what, " must be a ", want, " checkpoint");
+  }
+  if (c.trainer.contains("quantization")) {
+    const nlohmann::json& q = c.trainer.at("quantization");
+    c.quantization = q.is_object() ? q.value("scheme", std::string("?")) : std::string("?");
+    if (!allow_quantized)
+      fail(op, c.dir, " holds ", c.quantization,
+           "-quantized weights; quantized checkpoints are for inference (serve, chat, eval, sample)");
   }
   if (!c.trainer.contains("config")) fail(op, c.dir, "/trainer.json has no model \"config\"");
   try {

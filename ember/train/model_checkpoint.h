@@ -25,15 +25,21 @@ struct ModelCheckpoint {
   std::string model_path;       // dir/model.safetensors
   std::string tokenizer_dir;    // dir/tokenizer
   std::string tokenizer_fingerprint;  // data::tokenizer_fingerprint of that tokenizer
+  // trainer.json "quantization"."scheme" of a checkpoint from `ember quantize`
+  // ("int8", "int4"); empty for float32 weights.
+  std::string quantization;
 };
 
 // `path` is a checkpoint folder or a run folder with `latest`. `kinds` lists
 // the kinds the caller accepts (empty: any); `op` names the caller in errors,
 // e.g. "ppo: runs/rm/ckpt-00000200 is a \"pretrain\" checkpoint; --reward needs
 // a reward checkpoint". Also checks that the tokenizer exists and fits the
-// model's vocabulary.
+// model's vocabulary. A quantized checkpoint (`ember quantize`) is refused
+// unless allow_quantized: it holds inference-only weights that training and
+// the float model loader cannot use.
 ModelCheckpoint open_model_checkpoint(const std::string& path, const std::vector<std::string>& kinds,
-                                      const std::string& op, const std::string& what = "the checkpoint");
+                                      const std::string& op, const std::string& what = "the checkpoint",
+                                      bool allow_quantized = false);
 
 // The checkpoint's tokenizer (loaded from tokenizer_dir).
 Tokenizer load_checkpoint_tokenizer(const ModelCheckpoint& ckpt);

@@ -8,6 +8,7 @@ EMBER_DEBIAN_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin            # distributed training (ember/dist) and its mpirun tests
+  libonnx-dev libprotobuf-dev           # ONNX export (ember/graph/onnx_*): protobuf classes, checker
   python3 python3-venv                  # the peers venv (PyTorch etc.) for conformance tests
   chromium                              # the browser the web chat page test drives (Playwright)
 )

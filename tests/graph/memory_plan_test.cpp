@@ -79,3 +79,31 @@ TEST(MemoryPlan, CrossEntropyGradientOverwritesTheLogits) {
   fn(ins);
   EXPECT_LE(max_abs_diff(compiled, w.grad()), 1e-7);
 }
+
+TEST(MemoryPlan, GradientsAreLentAndNeverOverwrittenWhileHeld) {
+  Tensor w = random({16, 16}, 10);
+  w.requires_grad_();
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor loss = sum(exp(matmul(in[0], w)));
+    loss.backward();
+    return std::vector<Tensor>{loss};
+  };
+  Tensor a = random({4, 16}, 11), b = random({4, 16}, 12);
+  graph::Executor exec(graph::trace(fn, {a}));
+  ASSERT_EQ(exec.plan().lent.size(), 1u);
+  exec.run({a});
+  Tensor held = w.grad();  // the caller keeps the first gradient...
+  Tensor held_copy = clone(held);
+  w.set_grad(Tensor());
+  exec.run({b});           // ...so this run must not write over it
+  EXPECT_EQ(exec.fresh_arenas(), 1);
+  expect_equal(held, held_copy);
+  held = Tensor(), held_copy = Tensor();
+  w.set_grad(Tensor());
+  exec.run({a});           // nothing held: the arena is reused
+  EXPECT_EQ(exec.fresh_arenas(), 1);
+  Tensor compiled = clone(w.grad());
+  w.set_grad(Tensor());
+  fn({a});
+  expect_equal(compiled, w.grad());
+}

@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unistd.h>
 
 #include "ember/graph/onnx_export.h"
 #include "ember/graph/onnx_proto.h"

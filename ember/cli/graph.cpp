@@ -1,0 +1,143 @@
+// `ember graph dump`: traces a GPT (a preset with random weights, or a
+// checkpoint) through ember::compile's tracer and prints the graph IR, before
+// or after the optimisation passes, or a one-line JSON summary of what the
+// passes and the memory plan did (--stats).
+//
+//   ember graph dump --preset tiny --what forward          # inference graph, optimised
+//   ember graph dump --preset small --what train --stats   # forward + loss + backward
+//   ember graph dump --checkpoint runs/x --no-passes        # as traced
+#include <algorithm>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ember/autograd/grad_mode.h"
+#include "ember/cli/commands.h"
+#include "ember/core/error.h"
+#include "ember/graph/compile.h"
+#include "ember/models/gpt.h"
+#include "ember/nn/module_io.h"
+#include "ember/ops/ops.h"
+#include "ember/train/model_checkpoint.h"
+
+namespace ember::cli {
+namespace {
+
+struct GraphDumpOptions {
+  std::string preset = "tiny", checkpoint, what = "forward";
+  int64_t batch = 1, seq_len = 0;
+  bool no_passes = false, stats = false;
+};
+
+void graph_dump(const GraphDumpOptions& o) {
+  models::GPTConfig cfg;
+  std::string path;
+  if (!o.checkpoint.empty()) {
+    train::ModelCheckpoint ck = train::open_model_checkpoint(o.checkpoint, {"pretrain", "sft", "dpo", "ppo"}, "graph");
+    cfg = ck.config;
+    path = ck.model_path;
+  } else {
+    cfg = models::GPTConfig::preset(o.preset);
+  }
+  cfg.dropout = 0.0;
+  const int64_t T = o.seq_len > 0 ? o.seq_len : cfg.block_size;
+  if (T > cfg.block_size) fail("graph", "--seq-len ", T, " exceeds block_size ", cfg.block_size);
+  Generator gen(1);
+  models::GPT model(cfg, &gen);
+  if (!path.empty()) nn::load_module(model, path);
+  const auto params = model.named_parameters();
+  graph::CaptureNamer namer = [&params](const Tensor& t) {
+    for (const auto& [name, p] : params)
+      if (p.same(t)) return name;
+    return std::string();
+  };
+  Tensor ids = zeros({o.batch, T}, DType::i64);
+  graph::Graph g;
+  if (o.what == "forward") {
+    model.eval();
+    NoGradGuard no_grad;
+    g = graph::trace([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{model.forward(in[0])}; }, {ids},
+                     namer);
+  } else {
+    g = graph::trace(
+        [&](const std::vector<Tensor>& in) {
+          Tensor loss = model.loss(in[0], in[1]);
+          if (o.what == "train") loss.backward();
+          return std::vector<Tensor>{loss};
+        },
+        {ids, ids}, namer);
+  }
+  const size_t traced_nodes = g.nodes.size();
+  std::vector<graph::PassReport> report;
+  if (!o.no_passes) report = graph::optimize(g, {});
+  if (!o.stats) {
+    std::cout << g.dump();
+    return;
+  }
+  const graph::MemoryPlan plan = graph::plan_memory(g);
+  nlohmann::json passes = nlohmann::json::array();
+  for (const graph::PassReport& r : report)
+    passes.push_back({{"pass", r.pass}, {"changed", r.changed}, {"nodes_after", r.nodes_after}});
+  const double mb = 1.0 / (1 << 20);
+  // Where memory goes: the planned values alive at the busiest node, largest first.
+  std::vector<int64_t> live(g.nodes.size() + 1, 0);
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    if (plan.offset[v] < 0 || plan.reuses[v] >= 0) continue;
+    const graph::Value& val = g.values[v];
+    const int64_t bytes = numel(val.spec.shape) * int64_t(dtype_size(val.spec.dtype));
+    const int32_t end = std::max(val.node, plan.last_use[v]);
+    for (int32_t i = val.node; i <= end; ++i) live[size_t(i)] += bytes;
+  }
+  const size_t busiest = size_t(std::max_element(live.begin(), live.end()) - live.begin());
+  std::vector<std::pair<int64_t, std::string>> at_peak;
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    if (plan.offset[v] < 0 || plan.reuses[v] >= 0) continue;
+    const graph::Value& val = g.values[v];
+    if (size_t(val.node) > busiest || size_t(std::max(val.node, plan.last_use[v])) < busiest) continue;
+    at_peak.emplace_back(numel(val.spec.shape) * int64_t(dtype_size(val.spec.dtype)),
+                         "%" + std::to_string(v) + " " + g.nodes[size_t(val.node)].prim->name() + " " +
+                             shape_str(val.spec.shape));
+  }
+  std::sort(at_peak.rbegin(), at_peak.rend());
+  nlohmann::json largest = nlohmann::json::array();
+  for (size_t k = 0; k < at_peak.size() && k < 8; ++k)
+    largest.push_back({{"value", at_peak[k].second}, {"mb", double(at_peak[k].first) * mb}});
+  nlohmann::json j = {{"graph", o.what},
+                      {"preset", o.checkpoint.empty() ? o.preset : std::string()},
+                      {"batch", o.batch},
+                      {"seq_len", T},
+                      {"traced_nodes", traced_nodes},
+                      {"nodes", g.nodes.size()},
+                      {"fused_elementwise", g.node_count("fused_elementwise")},
+                      {"captures", g.captures.size()},
+                      {"grads", g.grads.size()},
+                      {"passes", passes},
+                      {"plan_arena_mb", double(plan.arena_bytes) * mb},
+                      {"plan_unplanned_peak_mb", double(plan.unplanned_peak_bytes) * mb},
+                      {"plan_total_mb", double(plan.total_bytes) * mb},
+                      {"plan_in_place", plan.in_place},
+                      {"busiest_node", busiest < g.nodes.size() ? g.nodes[busiest].prim->str() : std::string()},
+                      {"largest_at_peak", largest},
+                      {"hash", g.hash()}};
+  std::cout << j.dump() << std::endl;
+}
+
+}  // namespace
+
+void register_graph(CLI::App& app) {
+  auto* graph_cmd = app.add_subcommand("graph", "Inspect the graphs ember::compile builds");
+  graph_cmd->require_subcommand(1);
+  auto o = std::make_shared<GraphDumpOptions>();
+  auto* dump = graph_cmd->add_subcommand("dump", "Trace a GPT and print its graph IR (or --stats as JSON)");
+  dump->add_option("--preset", o->preset, "Model preset with random weights")->capture_default_str();
+  dump->add_option("--checkpoint", o->checkpoint, "A GPT checkpoint or run folder (instead of a preset)");
+  dump->add_option("--what", o->what, "forward: logits (eval mode, no grad); loss; train: loss and backward")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"forward", "loss", "train"}));
+  dump->add_option("--batch", o->batch, "Sequences in the traced batch")->capture_default_str()->check(CLI::Range(1, 4096));
+  dump->add_option("--seq-len", o->seq_len, "Tokens per sequence (default: block_size)");
+  dump->add_flag("--no-passes", o->no_passes, "Print the graph as traced, before optimisation");
+  dump->add_flag("--stats", o->stats, "Print a JSON summary (nodes, passes, memory plan, hash) instead of the IR");
+  dump->callback([o] { graph_dump(*o); });
+}
+
+}  // namespace ember::cli

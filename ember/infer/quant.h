@@ -1,0 +1,74 @@
+// Weight-only quantization of Linear weights for inference: the formats, a
+// non-owning view the kernels read (LinearWeight: f32 | int8 | int4), an
+// owning quantized matrix, quantizing a float matrix, and dequantizing (the
+// reference every kernel is tested against).
+//
+// A weight W is [rows, cols] = [out, in], PyTorch's Linear layout, so the dot
+// products of a forward pass run along a row. The schemes (symmetric: a zero
+// weight stays exactly zero, and no zero-point has to be stored or subtracted):
+//   int8  one float32 scale per row:  s = max|W[r, :]| / 127,
+//         q = round(W / s) in [-127, 127], stored as int8 [rows, cols].
+//   int4  one float32 scale per group of G consecutive columns of a row
+//         (G = 32, 64 or 128; the last group of a row may be shorter):
+//         s = max|W[r, g]| / 7, q = round(W / s) in [-7, 7], stored as the
+//         nibble q + 8, two per byte, the even column in the low nibble:
+//         [rows, ceil(cols / 2)] uint8 (an odd row's last high nibble is 8).
+//         Scales are [rows, ceil(cols / G)].
+// Dequantized: W ≈ q * s. Rounding to nearest bounds the error of every weight
+// by s / 2, i.e. max|row| / 254 for int8 and max|group| / 14 for int4.
+// A row or group of zeros gets scale 0 (and q 0), so it dequantizes to zeros.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ember::infer {
+
+enum class WeightFormat : uint8_t { f32, int8, int4 };
+
+const char* weight_format_name(WeightFormat f);  // "float32", "int8", "int4"
+// "int8" or "int4" (and, with allow_float, "none" or "float32"); errors name `op`.
+WeightFormat weight_format_from_name(const std::string& name, const std::string& op, bool allow_float = false);
+
+// Columns per byte-packed row and groups per row of an int4 matrix.
+inline int64_t int4_row_bytes(int64_t cols) { return (cols + 1) / 2; }
+inline int64_t int4_groups(int64_t cols, int64_t group) { return (cols + group - 1) / group; }
+// Errors unless group is 32, 64 or 128 (the sizes the kernels are built and tested for).
+void check_group_size(int64_t group, const std::string& op);
+
+// One Linear weight as the runner and the kernels read it (no ownership).
+struct LinearWeight {
+  WeightFormat format = WeightFormat::f32;
+  int64_t rows = 0, cols = 0;     // W is [rows, cols] = [out, in]
+  int64_t group = 0;              // int4: columns per scale
+  const void* data = nullptr;     // f32: float[rows * cols]; int8: int8_t[rows * cols];
+                                  // int4: uint8_t[rows * int4_row_bytes(cols)]
+  const float* scales = nullptr;  // int8: [rows]; int4: [rows, int4_groups(cols, group)]
+
+  bool defined() const { return data != nullptr; }
+  // Bytes a forward pass reads: the matrix and its scales.
+  int64_t bytes() const;
+};
+
+// An owning quantized (int8 or int4) matrix.
+struct QuantizedMatrix {
+  WeightFormat format = WeightFormat::int8;
+  int64_t rows = 0, cols = 0, group = 0;
+  std::vector<uint8_t> data;  // int8 values (as bytes) or packed nibbles, row-major
+  std::vector<float> scales;
+
+  LinearWeight view() const { return {format, rows, cols, group, data.data(), scales.data()}; }
+};
+
+// Quantizes a row-major float matrix [rows, cols]. `group` is used by int4
+// only. Errors (naming `what`) on a non-finite weight or a bad group size.
+QuantizedMatrix quantize_matrix(const float* w, int64_t rows, int64_t cols, WeightFormat format, int64_t group,
+                                const std::string& what = "weight");
+
+// Writes rows [row_begin, row_end) of W as float32, row-major, into `out`
+// ([row_end - row_begin, cols]). Works for every format (f32 copies).
+void dequantize_rows(const LinearWeight& w, int64_t row_begin, int64_t row_end, float* out);
+std::vector<float> dequantize(const LinearWeight& w);
+
+}  // namespace ember::infer

@@ -1,0 +1,95 @@
+// Saved graphs (.emb, ember/graph/saved_graph) and the deployment runtime:
+// a GPT forward saved and loaded runs to eager's logits; damaged, truncated,
+// version-mismatched files and unloadable primitives are refused by name.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "ember/graph/compile.h"
+#include "ember/graph/runtime.h"
+#include "ember/graph/saved_graph.h"
+#include "ember/models/gpt.h"
+#include "ember/models/gpt_onnx.h"
+#include "ember/ops/primitive_registry.h"
+#include "graph/graph_test_util.h"
+#include "models/gpt_test_configs.h"
+#include "test_util.h"
+
+using namespace ember;
+using namespace ember::graph_test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string temp_path(const char* name) { return (fs::temp_directory_path() / name).string(); }
+
+void patch_byte(const std::string& path, size_t at, char value) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(long(at));
+  f.put(value);
+}
+
+}  // namespace
+
+TEST(SavedGraph, GptForwardRoundTripsThroughTheRuntime) {
+  for (bool modern : {false, true}) {
+    Generator gen(3);
+    models::GPT model(modern ? models::test_configs::modern() : models::test_configs::gpt2_style(), &gen);
+    model.eval();
+    const std::string path = temp_path(modern ? "ember_modern.emb" : "ember_gpt2.emb");
+    graph::save_graph(models::trace_gpt_forward(model, 1, 16), path, {{"kind", "test"}});
+    graph::GraphRuntime rt(path);
+    EXPECT_EQ(rt.seq_len(), 16);
+    EXPECT_EQ(rt.metadata()["kind"], "test");
+    const std::vector<int64_t> ids = {3, 1, 4, 1, 5, 9, 2};
+    std::vector<float> got = rt.last_logits(ids);
+    NoGradGuard ng;
+    Tensor want = model.forward(tensor_i64(ids, {1, 7}));
+    std::vector<float> w = want.to_vector<float>();
+    ASSERT_EQ(got.size(), 50u);
+    double diff = 0;
+    for (size_t i = 0; i < got.size(); ++i) diff = std::max(diff, std::fabs(double(got[i]) - w[6 * 50 + i]));
+    EXPECT_LE(diff, 1e-5) << (modern ? "modern" : "gpt2_style");
+    EXPECT_ERROR(rt.last_logits(std::vector<int64_t>(17, 1)), "[run] " + path + " was exported for at most 16 tokens");
+    EXPECT_ERROR(rt.last_logits({50}), "[run] token id 50 is outside the vocabulary [0, 50)");
+    fs::remove(path);
+  }
+}
+
+TEST(SavedGraph, DamagedOrForeignFilesAreRefused) {
+  Generator gen(4);
+  models::GPT model(models::test_configs::gpt2_style(), &gen);
+  const std::string path = temp_path("ember_damaged.emb");
+  graph::save_graph(models::trace_gpt_forward(model, 1, 8), path);
+  const size_t size = fs::file_size(path);
+
+  patch_byte(path, size / 2, 0x5a);
+  EXPECT_ERROR(graph::load_graph(path), "[load] " + path + ": the file is damaged (checksum mismatch) or truncated");
+  graph::save_graph(models::trace_gpt_forward(model, 1, 8), path);
+  patch_byte(path, 8, 2);  // the version field
+  EXPECT_ERROR(graph::load_graph(path), "[load] " + path + ": format version 2, this ember reads version 1");
+  fs::resize_file(path, 100);
+  EXPECT_ERROR(graph::load_graph(path), "[load] " + path + ": format version 2");
+  graph::save_graph(models::trace_gpt_forward(model, 1, 8), path);
+  fs::resize_file(path, size - 1000);
+  EXPECT_ERROR(graph::load_graph(path), "[load] " + path + ": the file is damaged");
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << "{\"not\": \"a graph\"}";
+  }
+  EXPECT_ERROR(graph::load_graph(path), "[load] " + path + ": not an ember saved graph (.emb)");
+  EXPECT_ERROR(graph::load_graph(temp_path("ember_missing.emb")), "[load] ");
+  fs::remove(path);
+}
+
+TEST(SavedGraph, FusedOrTrainingGraphsAreNotSaved) {
+  auto fn = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(in[0] * 2.0) + 1.0}; };
+  graph::Graph g = graph::trace(fn, {random({8}, 1)});
+  graph::optimize(g, {});
+  ASSERT_EQ(g.node_count("fused_elementwise"), 1);
+  EXPECT_ERROR(graph::save_graph(g, temp_path("ember_fused.emb")), "[save] primitive 'fused_elementwise' cannot be saved");
+  EXPECT_ERROR(make_primitive("no_such_op", {}), "[load] primitive 'no_such_op' cannot be loaded");
+  EXPECT_ERROR(make_primitive("reshape", {}), "[load] primitive 'reshape' is missing attribute 'shape'");
+}
