@@ -2,10 +2,7 @@
 // (see runner_weights.h; loading and saving files is quant_io.cpp).
 #include "ember/infer/runner_weights.h"
 
-#include <cstring>
-
 #include "ember/core/error.h"
-#include "ember/nn/rope.h"
 
 namespace ember::infer {
 

@@ -85,7 +85,7 @@ def check(path, scheme, group, ref):
     for name in ref:
         if name not in quantized:
             assert t[name].dtype == np.float32 and np.array_equal(t[name], ref[name]), name
-    print(f"{scheme} (group {group}): layout, dtypes and metadata as documented; "
+    print(f"{scheme} ({f'groups of {group}' if group else 'per row'}): layout, dtypes and metadata as documented; "
           f"max |dequantized - float| / max|row| = {worst:.4f}")
 
 

@@ -59,8 +59,9 @@ TEST(QuantRoundTrip, Int8ErrorWithinHalfAStepPerRow) {
       }
       EXPECT_TRUE(hit_extreme) << "row " << r << ": the largest weight must map to +-127";
     }
-    if (rows > 2)
+    if (rows > 2) {
       for (int64_t c = 0; c < cols; ++c) EXPECT_EQ(d[size_t(cols + c)], 0.0f);  // the zero row stays zero
+    }
   }
 }
 
@@ -80,8 +81,9 @@ TEST(QuantRoundTrip, Int4ErrorWithinHalfAStepPerGroup) {
           EXPECT_LE(std::fabs(d[i] - w[i]), s * 0.5f * (1 + 1e-5f) + 1e-12f)
               << "group " << group << " [" << rows << ", " << cols << "] at " << r << "," << c;
         }
-      if (cols % 2 == 1)  // the unused high nibble of a row's last byte holds value 0
+      if (cols % 2 == 1) {  // the unused high nibble of a row's last byte holds value 0
         for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(q.data[size_t((r + 1) * int4_row_bytes(cols) - 1)] >> 4, 8);
+      }
     }
 }
 
