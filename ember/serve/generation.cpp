@@ -75,7 +75,9 @@ std::optional<Delta> Generation::next(std::chrono::milliseconds wait) {
         const bool is_stop_token = std::find(stop_tokens_.begin(), stop_tokens_.end(), e.token) != stop_tokens_.end();
         if (!is_stop_token) {
           d.text += detok_.push(e.token);
-          const std::string_view raw = tok_->token_bytes(TokenId(e.token));
+          // An id past the tokenizer (padded model vocabulary) has no bytes.
+          const std::string_view raw =
+              e.token < int64_t(tok_->vocab_size()) ? tok_->token_bytes(TokenId(e.token)) : std::string_view();
           d.logprobs.push_back({token_text(*tok_, e.token), std::vector<uint8_t>(raw.begin(), raw.end()), e.logprob});
         }
       }

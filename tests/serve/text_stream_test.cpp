@@ -110,5 +110,18 @@ TEST(Detokenizer, TokenTextShowsPartialCharactersAsReplacement) {
   EXPECT_EQ(token_text(tok, 258), "<|im_end|>");
 }
 
-}  // namespace
 }  // namespace ember::serve
+
+TEST(Detokenizer, IdsPastTheTokenizerAddNothing) {
+  // A model whose vocab_size is padded beyond its tokenizer can sample such ids;
+  // the server must stream nothing for them, not throw on the stepping thread.
+  const Tokenizer tok = testing::byte_tokenizer();
+  Detokenizer d(tok, {});
+  const int64_t past = int64_t(tok.vocab_size());
+  EXPECT_EQ(d.push('h'), "h");
+  EXPECT_EQ(d.push(past), "");
+  EXPECT_EQ(d.push(past + 1000), "");
+  EXPECT_EQ(d.push('i'), "i");
+  EXPECT_EQ(token_text(tok, past), "");
+}
+}  // namespace
