@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ember/autograd/grad_mode.h"
+#include "ember/nn/parameter_namer.h"
 #include "ember/cli/commands.h"
 #include "ember/core/error.h"
 #include "ember/graph/compile.h"
@@ -44,12 +45,7 @@ void graph_dump(const GraphDumpOptions& o) {
   Generator gen(1);
   models::GPT model(cfg, &gen);
   if (!path.empty()) nn::load_module(model, path);
-  const auto params = model.named_parameters();
-  graph::CaptureNamer namer = [&params](const Tensor& t) {
-    for (const auto& [name, p] : params)
-      if (p.same(t)) return name;
-    return std::string();
-  };
+  const graph::CaptureNamer namer = nn::parameter_namer(model);
   Tensor ids = zeros({o.batch, T}, DType::i64);
   graph::Graph g;
   if (o.what == "forward") {

@@ -112,9 +112,7 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
       std::lock_guard<std::mutex> lock(st.mutex);
       ++st.stats.replayed_runs;
     }
-    for (const graph::Capture& c : entry->differentiable.captures)
-      if (c.tensor.shape() != entry->differentiable.spec(c.value).shape)
-        fail("compile", "captured tensor '", c.name, "' changed shape since the function was traced; compile it again");
+    graph::check_captures(entry->differentiable);
     return replay(entry->differentiable, inputs);
   } else {
     {

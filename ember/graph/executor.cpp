@@ -30,9 +30,9 @@ Executor::Executor(Graph graph) : graph_(std::move(graph)), plan_(plan_memory(gr
     if (graph_.values[v].kind == ValueKind::node_output && !obs[v]) free_after_[v] = plan_.last_use[v];
 }
 
-void Executor::check_captures() const {
-  for (const Capture& c : graph_.captures) {
-    const TensorSpec& s = graph_.spec(c.value);
+void check_captures(const Graph& g) {
+  for (const Capture& c : g.captures) {
+    const TensorSpec& s = g.spec(c.value);
     if (c.tensor.shape() != s.shape || c.tensor.dtype() != s.dtype)
       fail("compile", "captured tensor '", c.name, "' changed from ", dtype_name(s.dtype), " ", shape_str(s.shape),
            " to ", dtype_name(c.tensor.dtype()), " ", shape_str(c.tensor.shape()),
@@ -43,7 +43,7 @@ void Executor::check_captures() const {
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   check_inputs(graph_, inputs, "compiled function");
   std::lock_guard<std::mutex> lock(mutex_);
-  check_captures();
+  check_captures(graph_);
   NoGradGuard no_grad;
 
   Device device = inputs.empty() ? Device::cpu() : inputs[0].device();

@@ -36,8 +36,6 @@ class Executor {
   int64_t fresh_arenas() const { return fresh_arenas_; }
 
  private:
-  void check_captures() const;
-
   Graph graph_;
   MemoryPlan plan_;
   std::shared_ptr<Storage> arena_;
@@ -50,5 +48,7 @@ class Executor {
 // Checks that `inputs` match the graph's inputs (count, shape, dtype); errors
 // name the position and both specs.
 void check_inputs(const Graph& g, const std::vector<Tensor>& inputs, const char* who);
+// Checks that captured tensors still have the shapes and dtypes they were traced with.
+void check_captures(const Graph& g);
 
 }  // namespace ember::graph

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "ember/core/error.h"
+#include "ember/ops/elementwise.h"
 
 namespace ember::graph {
 
@@ -143,11 +144,10 @@ std::string constant_str(const Tensor& t) {
     os << "]";
     return os.str();
   }
-  Tensor c = t;
-  std::vector<float> bytes_as_f = c.to_vector<float>();
+  const Tensor c = t.is_contiguous() ? t : clone(t);
+  const unsigned char* p = static_cast<const unsigned char*>(c.raw_data());
   uint64_t h = 1469598103934665603ull;
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes_as_f.data());
-  for (size_t i = 0; i < bytes_as_f.size() * sizeof(float); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  for (size_t i = 0; i < c.nbytes(); ++i) h = (h ^ p[i]) * 1099511628211ull;
   os << "#" << std::hex << h;
   return os.str();
 }

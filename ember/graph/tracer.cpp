@@ -61,13 +61,6 @@ class Tracer final : public TraceRecorder {
     }
   }
 
- private:
-  struct Stashed {
-    Tensor leaf;
-    std::shared_ptr<TensorImpl> grad;
-  };
-
- public:
   // Puts back the gradients set aside while tracing (also after a failed trace).
   void restore_grads() {
     for (Stashed& s : stashed_) s.leaf.impl().grad = s.grad;
@@ -118,6 +111,11 @@ class Tracer final : public TraceRecorder {
     }
     return v;
   }
+
+  struct Stashed {
+    Tensor leaf;
+    std::shared_ptr<TensorImpl> grad;
+  };
 
   Graph& g_;
   const CaptureNamer& namer_;

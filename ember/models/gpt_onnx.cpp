@@ -1,5 +1,6 @@
 // ONNX export of a GPT's forward pass (see gpt_onnx.h).
 #include "ember/models/gpt_onnx.h"
+#include "ember/nn/parameter_namer.h"
 
 #include <nlohmann/json.hpp>
 
@@ -26,12 +27,7 @@ int64_t resolve_seq_len(const GPTConfig& cfg, int64_t batch, int64_t seq_len) {
 
 graph::Graph trace_gpt_forward(GPT& model, int64_t batch, int64_t seq_len) {
   const int64_t T = resolve_seq_len(model.config(), batch, seq_len);
-  const auto params = model.named_parameters();
-  graph::CaptureNamer namer = [&params](const Tensor& t) {
-    for (const auto& [name, p] : params)
-      if (p.same(t)) return name;
-    return std::string();
-  };
+  const graph::CaptureNamer namer = nn::parameter_namer(model);
   const bool was_training = model.is_training();
   model.eval();
   graph::Graph g;

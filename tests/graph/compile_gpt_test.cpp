@@ -5,6 +5,7 @@
 
 #include "ember/graph/compile.h"
 #include "ember/models/gpt.h"
+#include "ember/nn/parameter_namer.h"
 #include "ember/optim/optim.h"
 #include "graph/graph_test_util.h"
 #include "models/gpt_test_configs.h"
@@ -27,12 +28,7 @@ Tensor ids(int64_t B, int64_t T, int64_t vocab, uint64_t seed) {
 
 CompileOptions named(const GPT& model) {
   CompileOptions o;
-  auto params = model.named_parameters();
-  o.names = [params](const Tensor& t) {
-    for (const auto& [name, p] : params)
-      if (p.same(t)) return name;
-    return std::string();
-  };
+  o.names = nn::parameter_namer(model);
   o.mode = [&model] { return int64_t(model.is_training()); };
   return o;
 }
