@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "ember/backend/cpu/elementwise_kernels.h"
+#include "ember/backend/cpu/gemm.h"
 #include "ember/core/error.h"
 #include "ember/infer/quant_kernels.h"
 
@@ -18,11 +20,6 @@ inline float dot(const float* a, const float* b, int64_t k) {
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < k; ++i) s += a[i] * b[i];
   return s;
-}
-
-inline float gelu_tanh(float x) {
-  const float c = 0.7978845608028654f;  // sqrt(2 / pi)
-  return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
 }
 
 template <typename T> void grow(std::vector<T>& v, size_t n) {
@@ -111,7 +108,7 @@ void GPTRunner::norm(const float* x, int64_t rows, const float* w, const float* 
 void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>& logits, bool all_logits) {
   const char* op = "GPTRunner";
   const int64_t C = cfg_.n_embd, H = cfg_.n_head, Hkv = cfg_.n_kv_head, D = cfg_.head_dim(), V = cfg_.vocab_size;
-  const int64_t G = H / Hkv, QKV = (H + 2 * Hkv) * D, F = cfg_.mlp_hidden();
+  const int64_t QKV = (H + 2 * Hkv) * D, F = cfg_.mlp_hidden();
   const bool swiglu = cfg_.mlp == models::MlpKind::swiglu;
   if (chunks.empty()) fail(op, "no sequences to run");
   int64_t N = 0, max_len = 0;
@@ -160,7 +157,6 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
         }
       }
   }
-  const float scale = 1.0f / std::sqrt(float(D));
   for (int64_t l = 0; l < cfg_.n_layer; ++l) {
     const Layer& L = layers_[size_t(l)];
     norm(x_.data(), N, L.ln1_w, L.ln1_b, h_.data());
@@ -189,43 +185,15 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
         std::memcpy(kv.v(l, hk) + pos * D, row + (H + Hkv + hk) * D, size_t(D) * sizeof(float));
       }
     }
-    // Attention of each (row, query head) over its sequence's cache rows 0..pos.
-#pragma omp parallel for schedule(dynamic, 4) if (N * H > 8)
-    for (int64_t task = 0; task < N * H; ++task) {
-      const int64_t r = task / H, hq = task % H, hk = hq / G;
-      const int64_t pos = row_pos_[size_t(r)];
-      const KVCache& kv = *chunks[size_t(row_seq_[size_t(r)])].cache;
-      const float* q = qkv_.data() + r * QKV + hq * D;
-      const float* K = kv.k(l, hk);
-      const float* Vc = kv.v(l, hk);
-      float* sc = scores_.data() + int64_t(omp_get_thread_num()) * max_len;
-      float mx = -INFINITY;
-      for (int64_t j = 0; j <= pos; ++j) {
-        sc[j] = dot(q, K + j * D, D) * scale;
-        mx = std::max(mx, sc[j]);
-      }
-      float total = 0;
-      for (int64_t j = 0; j <= pos; ++j) {
-        sc[j] = std::exp(sc[j] - mx);
-        total += sc[j];
-      }
-      float* out = att_.data() + r * C + hq * D;
-      std::fill(out, out + D, 0.0f);
-      const float inv = 1.0f / total;
-      for (int64_t j = 0; j <= pos; ++j) {
-        const float p = sc[j] * inv;
-        const float* vr = Vc + j * D;
-#pragma omp simd
-        for (int64_t i = 0; i < D; ++i) out[i] += p * vr[i];
-      }
-    }
+    attend(l, chunks, N, max_len);
     linear_rows(L.proj, att_.data(), N, L.proj_b, x_.data(), true, tile_);
     norm(x_.data(), N, L.ln2_w, L.ln2_b, h_.data());
     const int64_t fc_out = swiglu ? 2 * F : F;
     linear_rows(L.fc, h_.data(), N, L.fc_b, fc_.data(), false, tile_);
     // Split along the hidden width too: decoding one row, a serial activation
-    // (tanh or exp per element) took about a tenth of an int4 token's time
-    // while the other threads waited.
+    // took about a tenth of an int4 token's time while the other threads
+    // waited. The activations are the tensor kernels' vectorised forms (libm's
+    // scalar tanhf was a fifth of a 256-token prefill).
     const int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, N * F / 2048));
 #pragma omp parallel for schedule(static) if (parts > 1)
     for (int64_t part = 0; part < parts * N; ++part) {
@@ -234,12 +202,10 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
       float* a = act_.data() + r * F;
       const int64_t lo = F * p / parts, hi = F * (p + 1) / parts;
       if (swiglu) {
-        for (int64_t i = lo; i < hi; ++i) {
-          const float g = f[i];
-          a[i] = g / (1.0f + std::exp(-g)) * f[F + i];
-        }
+        cpu::unary_block_f32(UnaryOp::silu, f + lo, a + lo, hi - lo);
+        cpu::binary_block_f32(BinaryOp::mul, a + lo, 1, f + F + lo, 1, a + lo, hi - lo);
       } else {
-        for (int64_t i = lo; i < hi; ++i) a[i] = gelu_tanh(f[i]);
+        cpu::unary_block_f32(UnaryOp::gelu_tanh, f + lo, a + lo, hi - lo);
       }
     }
     linear_rows(L.fc2, act_.data(), N, L.fc2_b, x_.data(), true, tile_);
@@ -261,6 +227,81 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
     norm(att_.data(), S, lnf_w_, lnf_b_, h_.data());
     logits.resize(size_t(S * V));
     linear_rows(head_, h_.data(), S, nullptr, logits.data(), false, tile_);
+  }
+}
+
+// Attention for layer l into att_ [N, C]. A chunk of many new tokens (a
+// prefill) runs as two GEMMs per query head, scores = Q K^T over every cache
+// row then P V, with the causal part masked in between: the row-at-a-time loop
+// below spends its time in 64-wide dot products and their horizontal sums,
+// which held a 256-token prefill to a third of the GEMM rate. Short chunks
+// (decode steps) run row by row, one task per (row, query head).
+void GPTRunner::attend(int64_t l, const std::vector<SeqChunk>& chunks, int64_t N, int64_t max_len) {
+  const int64_t C = cfg_.n_embd, H = cfg_.n_head, Hkv = cfg_.n_kv_head, D = cfg_.head_dim();
+  const int64_t G = H / Hkv, QKV = (H + 2 * Hkv) * D;
+  const float scale = 1.0f / std::sqrt(float(D));
+  constexpr int64_t kBlockRows = 16;
+  auto blocked = [&](int64_t s) { return chunks[size_t(s)].n_tokens >= kBlockRows; };
+
+#pragma omp parallel for schedule(dynamic, 4) if (N * H > 8)
+  for (int64_t task = 0; task < N * H; ++task) {
+    const int64_t r = task / H, hq = task % H, hk = hq / G;
+    if (blocked(row_seq_[size_t(r)])) continue;
+    const int64_t pos = row_pos_[size_t(r)];
+    const KVCache& kv = *chunks[size_t(row_seq_[size_t(r)])].cache;
+    const float* q = qkv_.data() + r * QKV + hq * D;
+    const float* K = kv.k(l, hk);
+    const float* Vc = kv.v(l, hk);
+    float* sc = scores_.data() + int64_t(omp_get_thread_num()) * max_len;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j <= pos; ++j) {
+      sc[j] = dot(q, K + j * D, D) * scale;
+      mx = std::max(mx, sc[j]);
+    }
+    for (int64_t j = 0; j <= pos; ++j) sc[j] -= mx;
+    cpu::unary_block_f32(UnaryOp::exp, sc, sc, pos + 1);
+    float total = 0;
+#pragma omp simd reduction(+ : total)
+    for (int64_t j = 0; j <= pos; ++j) total += sc[j];
+    float* out = att_.data() + r * C + hq * D;
+    std::fill(out, out + D, 0.0f);
+    const float inv = 1.0f / total;
+    for (int64_t j = 0; j <= pos; ++j) {
+      const float p = sc[j] * inv;
+      const float* vr = Vc + j * D;
+#pragma omp simd
+      for (int64_t i = 0; i < D; ++i) out[i] += p * vr[i];
+    }
+  }
+
+  int64_t r0 = 0;
+  for (size_t s = 0; s < chunks.size(); r0 += chunks[s].n_tokens, ++s) {
+    if (!blocked(int64_t(s))) continue;
+    const int64_t n = chunks[s].n_tokens, p0 = row_pos_[size_t(r0)], len = p0 + n;
+    const KVCache& kv = *chunks[s].cache;
+    grow(probs_, size_t(n * len));
+    float* P = probs_.data();
+    for (int64_t hq = 0; hq < H; ++hq) {
+      const int64_t hk = hq / G;
+      cpu::gemm(false, true, n, len, D, scale, qkv_.data() + r0 * QKV + hq * D, QKV, kv.k(l, hk), D, 0.0f, P, len);
+      // Row i is at position p0 + i and sees cache rows 0 .. p0 + i.
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; ++i) {
+        float* row = P + i * len;
+        const int64_t seen = p0 + i + 1;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < seen; ++j) mx = std::max(mx, row[j]);
+        for (int64_t j = 0; j < seen; ++j) row[j] -= mx;
+        cpu::unary_block_f32(UnaryOp::exp, row, row, seen);
+        float total = 0;
+#pragma omp simd reduction(+ : total)
+        for (int64_t j = 0; j < seen; ++j) total += row[j];
+        const float inv = 1.0f / total;
+        for (int64_t j = 0; j < seen; ++j) row[j] *= inv;
+        std::fill(row + seen, row + len, 0.0f);
+      }
+      cpu::gemm(false, false, n, D, len, 1.0f, P, len, kv.v(l, hk), D, 0.0f, att_.data() + r0 * C + hq * D, C);
+    }
   }
 }
 

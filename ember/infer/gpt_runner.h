@@ -73,6 +73,7 @@ class GPTRunner {
     const float *attn_b = nullptr, *proj_b = nullptr, *fc_b = nullptr, *fc2_b = nullptr;
   };
   void norm(const float* x, int64_t rows, const float* w, const float* b, float* out) const;
+  void attend(int64_t layer, const std::vector<SeqChunk>& chunks, int64_t n_rows, int64_t max_len);
 
   std::shared_ptr<const RunnerWeights> weights_;
   models::GPTConfig cfg_;
@@ -82,7 +83,7 @@ class GPTRunner {
   const float *rope_cos_ = nullptr, *rope_sin_ = nullptr;
   int64_t weight_bytes_ = 0;
   // Scratch, grown on demand (tile_: the quantized GEMM's dequantized block).
-  std::vector<float> x_, h_, qkv_, att_, fc_, act_, scores_, tile_;
+  std::vector<float> x_, h_, qkv_, att_, fc_, act_, scores_, probs_, tile_;
   std::vector<int64_t> row_pos_, row_seq_;
 };
 

@@ -17,7 +17,7 @@ namespace {
 
 models::GPTConfig gpt2_style() {
   models::GPTConfig c;
-  c.n_layer = 2, c.n_head = 4, c.n_kv_head = 4, c.n_embd = 64, c.vocab_size = 97, c.block_size = 32;
+  c.n_layer = 2, c.n_head = 4, c.n_kv_head = 4, c.n_embd = 64, c.vocab_size = 97, c.block_size = 48;
   return c;
 }
 
@@ -60,24 +60,30 @@ void check_config(const models::GPTConfig& cfg, uint64_t seed) {
   models::GPT model(cfg, &gen);
   model.eval();
   GPTRunner runner(model);
-  const int64_t V = cfg.vocab_size, T = 20;
+  const int64_t V = cfg.vocab_size, T = 40;
   const std::vector<int64_t> ids = random_ids(T, V, seed + 1);
   const std::vector<float> ref = full_logits(model, ids);
 
-  // Whole prompt at once (the oneDNN path: more than 8 rows).
+  // Whole prompt at once (the oneDNN path: more than 8 rows; attention as
+  // GEMMs: 16 or more new tokens).
   KVCache c1 = runner.new_cache();
   std::vector<float> all = runner.forward(ids, c1);
   for (int64_t t = 0; t < T; ++t) EXPECT_LT(row_diff(all, t, ref, t, V), kTol) << "prefill row " << t;
   EXPECT_EQ(c1.length(), T);
 
-  // Prefill 3 (GEMV path), a chunk of 5, then one token at a time.
+  // Prefill 3 (GEMV path), a chunk of 5 (row-at-a-time attention), a chunk
+  // of 17 behind them (GEMM attention over a cache that already holds 8
+  // positions), then one token at a time.
   KVCache c2 = runner.new_cache();
-  std::vector<int64_t> head(ids.begin(), ids.begin() + 3), chunk(ids.begin() + 3, ids.begin() + 8);
+  std::vector<int64_t> head(ids.begin(), ids.begin() + 3), chunk(ids.begin() + 3, ids.begin() + 8),
+      big(ids.begin() + 8, ids.begin() + 25);
   std::vector<float> l = runner.forward(head, c2);
   for (int64_t t = 0; t < 3; ++t) EXPECT_LT(row_diff(l, t, ref, t, V), kTol) << "row " << t;
   l = runner.forward(chunk, c2);
   for (int64_t t = 0; t < 5; ++t) EXPECT_LT(row_diff(l, t, ref, 3 + t, V), kTol) << "chunk row " << t;
-  for (int64_t t = 8; t < T; ++t) {
+  l = runner.forward(big, c2);
+  for (int64_t t = 0; t < 17; ++t) EXPECT_LT(row_diff(l, t, ref, 8 + t, V), kTol) << "big chunk row " << t;
+  for (int64_t t = 25; t < T; ++t) {
     std::vector<float> step;
     int64_t tok = ids[size_t(t)];
     runner.forward({SeqChunk{&tok, 1, &c2}}, step);
@@ -95,7 +101,8 @@ TEST(KVCache, BatchedSequencesAtDifferentPositionsMatchAlone) {
   GPTRunner runner(model);
   const int64_t V = cfg.vocab_size;
   const std::vector<int64_t> a = random_ids(7, V, 1), b = random_ids(2, V, 2), c = random_ids(12, V, 3);
-  // Caches at different lengths, then one batched step of 1, 3 and 1 new tokens.
+  // Caches at different lengths, then one batched step of 1, 3 and 1 new
+  // tokens, and again with b's chunk long enough (20) for GEMM attention.
   KVCache ca = runner.new_cache(), cb = runner.new_cache(), cc = runner.new_cache();
   runner.forward(std::vector<int64_t>(a.begin(), a.end() - 1), ca);
   runner.forward(std::vector<int64_t>(b.begin(), b.end() - 1), cb);
@@ -112,6 +119,17 @@ TEST(KVCache, BatchedSequencesAtDifferentPositionsMatchAlone) {
   EXPECT_EQ(ca.length(), 7);
   EXPECT_EQ(cb.length(), 4);
   EXPECT_EQ(cc.length(), 12);
+
+  const std::vector<int64_t> b_more = random_ids(20, V, 4);
+  const int64_t a_next = 9, c_next = 10;
+  runner.forward({SeqChunk{&a_next, 1, &ca}, SeqChunk{b_more.data(), 20, &cb}, SeqChunk{&c_next, 1, &cc}}, logits);
+  std::vector<int64_t> a2 = a, b2 = b_full, c2 = c;
+  a2.push_back(a_next), c2.push_back(c_next);
+  b2.insert(b2.end(), b_more.begin(), b_more.end());
+  ra = full_logits(model, a2), rb = full_logits(model, b2), rc = full_logits(model, c2);
+  EXPECT_LT(row_diff(logits, 0, ra, 7, V), kTol);
+  EXPECT_LT(row_diff(logits, 1, rb, 23, V), kTol);
+  EXPECT_LT(row_diff(logits, 2, rc, 12, V), kTol);
 }
 
 TEST(KVCache, ErrorsLeaveTheCacheUnchanged) {
@@ -125,7 +143,7 @@ TEST(KVCache, ErrorsLeaveTheCacheUnchanged) {
   EXPECT_EQ(cache.length(), 3);
   KVCache other(1, 4, 8, 16);
   EXPECT_THROW(runner.forward(std::vector<int64_t>{1}, other), Error);  // wrong layer count
-  EXPECT_THROW(KVCache::for_config(cfg, 33), Error);
+  EXPECT_THROW(KVCache::for_config(cfg, cfg.block_size + 1), Error);
 }
 
 }  // namespace
