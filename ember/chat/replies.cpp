@@ -36,6 +36,8 @@ std::vector<Reply> generate_replies(std::shared_ptr<const infer::RunnerWeights> 
   infer::EngineOptions eo;
   eo.max_slots = std::max<int64_t>(1, std::min<int64_t>(o.slots, int64_t(conversations.size())));
   eo.max_queue = int64_t(conversations.size());
+  // Replies become text: never an id past the tokenizer (a padded vocabulary).
+  eo.sample_vocab = std::min<int64_t>(weights->config.vocab_size, int64_t(tmpl.tokenizer().vocab_size()));
   infer::Engine engine(std::move(weights), eo);
   for (size_t i = 0; i < conversations.size(); ++i) {
     Reply& r = out[i];

@@ -34,6 +34,7 @@ void run_chat(ChatCliOptions o) {
   const auto model = serve::ServedModel::load(o.checkpoint, "chat");
   infer::EngineOptions eo;
   eo.max_slots = 1;
+  eo.sample_vocab = model->sample_vocab();
   infer::Engine engine(model->weights, eo);
   engine.start();
   o.chat.interactive = isatty(STDIN_FILENO);

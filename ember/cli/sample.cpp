@@ -2,6 +2,7 @@
 // quantized), streaming the text as it is generated, through the inference
 // engine (KV cache).
 // Sample i uses seed + i, so each continuation is reproducible on its own.
+#include <algorithm>
 #include <iostream>
 #include <optional>
 
@@ -39,6 +40,7 @@ void run_sample(const SampleOptions& o) {
   }
   infer::EngineOptions eo;
   eo.max_slots = 1;  // samples stream one after another
+  eo.sample_vocab = std::min<int64_t>(cfg.vocab_size, int64_t(tok.vocab_size()));  // never an id without text
   infer::Engine engine(weights, eo);
   const int64_t room = cfg.block_size - int64_t(prompt.size());
   if (room < 1)

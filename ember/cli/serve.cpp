@@ -69,6 +69,7 @@ void run_serve(ServeCliOptions o) {
   infer::EngineOptions eo;
   eo.max_slots = o.slots;
   eo.max_queue = o.queue;
+  eo.sample_vocab = model->sample_vocab();
   infer::Engine engine(model->weights, eo);
   engine.start();
   serve::Server server(*model, engine, o.server);

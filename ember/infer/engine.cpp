@@ -28,6 +28,10 @@ Engine::Engine(std::shared_ptr<const RunnerWeights> weights, EngineOptions optio
   if (options_.max_seq_len < 0 || options_.max_seq_len > block)
     fail("Engine", "max_seq_len must be in [1, block_size ", block, "] (0: block_size), got ", options_.max_seq_len);
   if (options_.max_seq_len == 0) options_.max_seq_len = block;
+  const int64_t vocab = runner_.config().vocab_size;
+  if (options_.sample_vocab < 0 || options_.sample_vocab > vocab)
+    fail("Engine", "sample_vocab must be in [1, vocab_size ", vocab, "] (0: vocab_size), got ", options_.sample_vocab);
+  if (options_.sample_vocab == 0) options_.sample_vocab = vocab;
   for (int64_t i = 0; i < options_.max_slots; ++i) {
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->cache = runner_.new_cache(options_.max_seq_len);
@@ -160,7 +164,9 @@ bool Engine::step() {
         continue;
       }
       s.prefilled = true;
-      const Sampled pick = sample(logits_.data() + int64_t(i) * vocab, vocab, s.req.sampling, s.gen,
+      // Only the first sample_vocab logits of the row are read: leaving the
+      // padded ids out is masking them to -inf, without a copy.
+      const Sampled pick = sample(logits_.data() + int64_t(i) * vocab, options_.sample_vocab, s.req.sampling, s.gen,
                                   s.req.sampling.has_penalties() ? &s.history : nullptr);
       if (s.req.sampling.has_penalties()) s.history.add_generated(pick.token);
       TokenEvent e;

@@ -57,6 +57,11 @@ struct EngineOptions {
   int64_t max_slots = 4;    // sequences decoded together
   int64_t max_queue = 256;  // waiting requests beyond the slots; submit() refuses more
   int64_t max_seq_len = 0;  // per-slot cache length (0: block_size)
+  // Ids the sampler may choose: [0, sample_vocab) (0: the model's vocab_size).
+  // A model whose vocabulary is padded past its tokenizer's (vocab_size rounded
+  // up for speed) passes the tokenizer's size, so an id with no text is never
+  // generated: the padded logits count as -inf for the choice and the logprob.
+  int64_t sample_vocab = 0;
 };
 
 class Engine {

@@ -67,7 +67,10 @@ struct Sampled {
   float logprob = 0;  // log softmax of the raw logits at `token`
 };
 
-// One token id from logits[0 .. vocab). Draws exactly one random number from
+// One token id from logits[0 .. vocab); ids past `vocab` are never read, so a
+// caller masks a padded tail of the row (ids the tokenizer lacks) by passing
+// the tokenizer's size, which equals setting those logits to -inf (the
+// logprob is normalised over [0, vocab) too). Draws exactly one random number from
 // `gen` unless greedy, so a seeded generator gives a reproducible sequence.
 // `history` may be null when no penalty is set.
 Sampled sample(const float* logits, int64_t vocab, const SamplingParams& params, Generator& gen,

@@ -3,6 +3,7 @@
 // template, loaded once and shared read-only by `ember serve` and `ember chat`.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +34,11 @@ struct ServedModel {
   // as in pretraining) followed by the text.
   std::vector<int64_t> completion_prompt(const std::string& text) const;
   int64_t context() const { return checkpoint.config.block_size; }
+  // Ids the tokenizer can decode, for infer::EngineOptions::sample_vocab: a
+  // model's vocab_size may be padded past its tokenizer's.
+  int64_t sample_vocab() const {
+    return std::min<int64_t>(checkpoint.config.vocab_size, int64_t(tokenizer.vocab_size()));
+  }
 };
 
 }  // namespace ember::serve

@@ -17,6 +17,7 @@
 #include "ember/serve/api_error.h"
 #include "ember/serve/api_request.h"
 #include "ember/serve/api_response.h"
+#include "ember/serve/connection_probe.h"
 #include "ember/serve/generation.h"
 #include "ember/serve/metrics.h"
 #include "ember/serve/web_assets.h"
@@ -32,6 +33,9 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 // How long a streaming handler waits for tokens before writing a keep-alive
 // comment, which is also how it notices a client that has gone away.
 constexpr std::chrono::milliseconds kPoll{500};
+// How often a non-streaming handler looks at its socket while no token comes
+// (tokens also wake it): a client that left frees its slot within this.
+constexpr std::chrono::milliseconds kClosePoll{50};
 
 const char* const kChatPath = "/v1/chat/completions";
 const char* const kCompletionsPath = "/v1/completions";
@@ -171,7 +175,7 @@ struct Server::Impl {
       if (common.stream)
         stream(res, std::move(gen), std::move(guard), h, common, is_chat, start);
       else
-        respond(res, *gen, h, common, is_chat, start);
+        respond(req, res, *gen, h, common, is_chat, start);
     } catch (const ApiError& e) {
       send_error(res, e);
     } catch (const std::exception& e) {
@@ -185,12 +189,26 @@ struct Server::Impl {
     metrics.observe_request_duration(seconds_since(start));
   }
 
-  void respond(httplib::Response& res, Generation& gen, const ResponseHeader& h, const SamplingRequest& r, bool is_chat,
-               Clock::time_point start) {
+  void respond(const httplib::Request& req, httplib::Response& res, Generation& gen, const ResponseHeader& h,
+               const SamplingRequest& r, bool is_chat, Clock::time_point start) {
     std::string text;
     std::vector<TokenLogprob> logprobs;
     std::optional<Delta> d;
-    while (!(d = gen.next(kPoll)) || !d->finished) {
+    // Nothing is written until the reply is ready, so a client that went away
+    // is seen only on its socket: cancel its generation and free the slot.
+    const ConnectionProbe probe(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+    while (!(d = gen.next(kClosePoll)) || !d->finished) {
+      if (probe.closed()) {
+        // Counted before the cancel, so whoever sees the slot free sees the counts.
+        metrics.count_disconnect();
+        finish_metrics(gen, start);
+        gen.cancel();
+        // Nobody reads it; 499 (nginx's "client closed request") tells the
+        // request counter what happened.
+        send_error(res, ApiError(499, "the client closed the connection before the reply was ready",
+                                 "invalid_request_error", "", "client_closed_request"));
+        return;
+      }
       if (!d) continue;
       text += d->text;
       logprobs.insert(logprobs.end(), d->logprobs.begin(), d->logprobs.end());

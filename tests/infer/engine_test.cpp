@@ -1,9 +1,11 @@
 // The continuous-batching engine: batched generation equals generating each
 // request alone (and the slow reference generate()), seeded sampling
 // reproduces, slots and queue bound the work, cancel frees a slot, finish
-// reasons (stop token, max_tokens, context) and submit-time errors.
+// reasons (stop token, max_tokens, context) and submit-time errors; with a
+// vocabulary padded past the tokenizer's, no padded id is ever sampled.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -14,6 +16,7 @@
 #include "ember/infer/engine.h"
 #include "ember/infer/generate.h"
 #include "ember/ops/ops.h"
+#include "test_util.h"
 
 namespace ember::infer {
 namespace {
@@ -212,6 +215,59 @@ TEST(Engine, SubmitErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("engine at capacity"), std::string::npos) << e.what();
   }
+}
+
+// A model whose logits are the same at every position and largest at padded
+// ids (>= the tokenizer's 90 of 97): ln_f's weight is 0, so the final hidden
+// state is its bias e_0, and logit j is lm_head[j, 0].
+TEST(Engine, PaddedVocabularyIsNeverSampled) {
+  const int64_t V = 97, N = 90, best = 40;
+  Generator gen(3);
+  models::GPT model(config(false), &gen);
+  TensorMap state = model.state_dict();
+  const int64_t C = model.config().n_embd;
+  std::vector<double> head(size_t(V * C), 0.0), lnw(size_t(C), 0.0), lnb(size_t(C), 0.0);
+  std::vector<double> logit(static_cast<size_t>(V));
+  for (int64_t j = 0; j < V; ++j) {
+    logit[size_t(j)] = j >= N ? 20.0 - 0.1 * double(j - N) : j == best ? 5.0 : 0.01 * double(j);
+    head[size_t(j * C)] = logit[size_t(j)];
+  }
+  lnb[0] = 1.0;
+  state["lm_head.weight"] = tensor(head, {V, C});
+  state["transformer.wte.weight"] = state["lm_head.weight"];  // tied
+  state["transformer.ln_f.weight"] = tensor(lnw, {C});
+  state["transformer.ln_f.bias"] = tensor(lnb, {C});
+  model.load_state_dict(state);
+
+  {  // Unmasked, the padded id 90 wins: the case the option exists for.
+    Collected c;
+    Engine engine(model, {1});
+    engine.submit(make_request({1, 2}, 3, c));
+    engine.run_until_idle();
+    EXPECT_EQ(c.tokens[1], (std::vector<int64_t>{N, N, N}));
+  }
+  EngineOptions masked{/*max_slots=*/4};
+  masked.sample_vocab = N;
+  Collected greedy, sampled;
+  Engine engine(model, masked);
+  engine.submit(make_request({1, 2}, 5, greedy));
+  engine.run_until_idle();
+  EXPECT_EQ(greedy.tokens[1], std::vector<int64_t>(5, best));
+  // The logprob is normalised over the ids that may be chosen.
+  double z = 0;
+  for (int64_t j = 0; j < N; ++j) z += std::exp(logit[size_t(j)] - 5.0);
+  EXPECT_NEAR(greedy.logprobs[1][0], -std::log(z), 1e-4);
+  for (uint64_t seed = 0; seed < 16; ++seed) engine.submit(make_request({3}, 8, sampled, 2.0, seed));
+  engine.run_until_idle();
+  int64_t n = 0;
+  for (const auto& [id, toks] : sampled.tokens)
+    for (int64_t t : toks) {
+      EXPECT_LT(t, N) << "request " << id;
+      ++n;
+    }
+  EXPECT_EQ(n, 16 * 8);
+  masked.sample_vocab = V + 1;
+  EXPECT_ERROR((Engine{model, masked}), "[Engine] sample_vocab must be in [1, vocab_size 97] (0: vocab_size), got 98");
 }
 
 TEST(Engine, BackgroundThreadServesSubmissions) {

@@ -1,6 +1,7 @@
 // Generations on the real engine with the scripted model (scripted_model.h),
 // whose reply to any chat is "OK <script>": stop tokens, stop strings,
-// max_tokens, logprobs, cancellation, and the terminal chat loop over it.
+// max_tokens, logprobs, cancellation, a vocabulary padded past the tokenizer,
+// and the terminal chat loop over it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -116,6 +117,52 @@ TEST(Generation, RandomBytesAlwaysComeOutAsValidUtf8) {
   EXPECT_EQ(a.completion_tokens(), 60);
   EXPECT_TRUE(is_valid_utf8(text));
   EXPECT_NE(text.find("\xEF\xBF\xBD"), std::string::npos) << "expected some invalid bytes to be replaced";
+}
+
+// The scripted model with its vocabulary padded from 259 to 264 and the padded
+// id 262 made the likeliest reply to "\n": loaded as `ember serve` loads it,
+// the engine samples only ids the tokenizer has, so the reply is the script.
+TEST(Generation, PaddedVocabularyIdsAreNeverGenerated) {
+  namespace fs = std::filesystem;
+  const std::string dir = ::testing::TempDir() + "/ember_padded_vocab_" + std::to_string(::getpid());
+  fs::remove_all(dir);
+  const Tokenizer tok = testing::byte_tokenizer();
+  tok.save(dir + "/tokenizer");
+  models::GPTConfig cfg = testing::scripted_config(64);
+  cfg.vocab_size = 264;
+  models::GPT padded(cfg);
+  testing::script_model(padded, "OK <script>", false);
+  // state_dict shares the parameters' storage. Chain position 0 ("\n") -> 262, above 'O' (5).
+  padded.state_dict().at("lm_head.weight").data<float>()[262 * cfg.n_embd + 0] = 9.0f;
+  train::CheckpointSave what{&padded, nullptr, {{"kind", "sft"}, {"step", 0}, {"config", cfg.to_json()}},
+                             {{dir + "/tokenizer", "tokenizer"}}};
+  train::save_checkpoint(dir, 0, what);
+  const auto model = ServedModel::load(dir, "serve");
+  EXPECT_EQ(model->sample_vocab(), 259);
+  for (bool masked : {false, true}) {
+    infer::EngineOptions eo;
+    if (masked) eo.sample_vocab = model->sample_vocab();
+    infer::Engine engine(model->weights, eo);
+    engine.start();
+    GenerationRequest g;
+    g.prompt = model->chat_template->render_prompt({{chat::Role::user, "hello"}});
+    g.max_tokens = 20;
+    g.stop_tokens = model->chat_stop_tokens();
+    g.sampling.temperature = 0;
+    Generation gen(engine, model->tokenizer, g);
+    std::vector<TokenLogprob> lp;
+    const auto [text, finish] = run(gen, &lp);
+    if (masked) {
+      EXPECT_EQ(text, "OK <script>");
+      EXPECT_EQ(finish, "stop");
+    } else {  // the case the mask exists for: the first token is 262, which has no bytes
+      ASSERT_FALSE(lp.empty());
+      EXPECT_TRUE(lp[0].bytes.empty());
+      EXPECT_NE(text, "OK <script>");
+    }
+    engine.stop();
+  }
+  fs::remove_all(dir);
 }
 
 TEST(TerminalChat, ConversationCommandsAndErrors) {

@@ -7,6 +7,7 @@ long enough to interrupt), then checks that every bad request gets its status
 and OpenAI-style error, that stalled and vanishing clients neither block others
 nor keep a slot, that a full server answers 429 with Retry-After, and that
 SIGTERM drains: the running stream finishes, new requests get 503, exit 0;
+a non-streaming request whose client leaves is cancelled at once too;
 a second signal cancels what is still running.
 
 usage: robustness_test.py EMBER MAKE_SCRIPTED_CHECKPOINT WORK_DIR
@@ -203,6 +204,31 @@ def test_disconnect(s):
     check(generated < 60, f"cancelled stream still generated {generated} tokens")
 
 
+def test_disconnect_non_streaming(s):
+    # Nothing is written to a non-streaming client until its reply is ready, so
+    # the server must see the close on the socket. Without max_tokens the reply
+    # would take the whole context (~100 tokens at 10 ms each).
+    for path, body in ((CHAT, chat_body()), ("/v1/completions", {"model": "tiny", "prompt": "hi", "max_tokens": 110})):
+        before = s.metrics()
+        conn = s.connection()
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json", **KEY})
+        s.wait_metric("ember_active_slots", lambda v: v == 1, timeout=5)
+        t0 = time.time()
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+        s.wait_metric("ember_active_slots", lambda v: v == 0, timeout=5)
+        freed = time.time() - t0
+        after = s.metrics()
+        generated = after["ember_generated_tokens_total"] - before["ember_generated_tokens_total"]
+        check(generated < 60, f"{path}: the abandoned request still generated {generated} tokens ({freed:.2f} s)")
+        check(after["ember_client_disconnects_total"] == before.get("ember_client_disconnects_total", 0) + 1,
+              f"{path}: disconnect counted")
+        key = f'ember_http_requests_total{{endpoint="{path}",status="499"}}'
+        s.wait_metric(key, lambda v, n=before.get(key, 0): v == n + 1, timeout=5)
+        status, _, _ = s.request("POST", CHAT, chat_body(max_tokens=2), KEY)
+        check(status == 200, f"{path}: the freed slot serves the next request")
+
+
 def test_capacity(s):
     # --slots 1 --queue 1: one decoding, one waiting, the third is refused.
     a = open_stream(s)
@@ -274,8 +300,8 @@ def main():
     s = Server(ember, ckpt, work, "--api-key", "sekret", "--slots", "1", "--queue", "1", "--read-timeout", "2",
                "--max-body-bytes", "65536", "--debug-token-delay-ms", "10", "--drain-timeout", "20")
     try:
-        for test in (test_basics, test_errors, test_stream, test_completions_stream, test_slow_client, test_disconnect, test_capacity,
-                     test_metrics, test_drain):
+        for test in (test_basics, test_errors, test_stream, test_completions_stream, test_slow_client, test_disconnect,
+                     test_disconnect_non_streaming, test_capacity, test_metrics, test_drain):
             t0 = time.time()
             test(s)
             print(f"ok   {test.__name__} ({time.time() - t0:.1f} s)", flush=True)
