@@ -1,5 +1,5 @@
 // The inference path's matrix products (infer/quant_kernels.h) with float32,
-// int8 and int4 (groups of 64) weights: decode GEMV (n = 1 and 4 rows) on the
+// int8, int4 (groups of 64) and f16 weights: decode GEMV (n = 1 and 4 rows) on the
 // GPT-2 124M layer shapes and on a matrix far larger than the L3 cache (the
 // DRAM-bound case decode is in), and the prefill GEMM (n = 256).
 // Counters: bytes_per_second is the weight bytes (with scales) read per second.
@@ -18,7 +18,7 @@ using ember::infer::LinearWeight;
 using ember::infer::QuantizedMatrix;
 using ember::infer::WeightFormat;
 
-// state.range: format (0 f32, 1 int8, 2 int4), rows, cols, n.
+// state.range: format (0 f32, 1 int8, 2 int4, 3 f16), rows, cols, n.
 void BM_linear_rows(benchmark::State& state) {
   const auto format = WeightFormat(state.range(0));
   const int64_t m = state.range(1), k = state.range(2), n = state.range(3);
@@ -47,7 +47,7 @@ void BM_linear_rows(benchmark::State& state) {
 
 void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"fmt", "m", "k", "n"});
-  for (int f = 0; f < 3; ++f) {
+  for (int f = 0; f < 4; ++f) {
     for (int64_t n : {1, 4}) {
       b->Args({f, 2304, 768, n});   // GPT-2 c_attn
       b->Args({f, 3072, 768, n});   // mlp.c_fc

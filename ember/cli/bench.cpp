@@ -5,7 +5,7 @@
 // forward, loss and backward run as one compiled graph (ember::compile).
 // `ember bench generate`: batch-1 prefill and decode speed of the inference
 // path (infer/gpt_runner) for a preset with random weights or a checkpoint,
-// float32 or weight-only quantized (--quant int8|int4, or a quantized checkpoint).
+// float32 or weight-only quantized (--quant f16|int8|int4, or a quantized checkpoint).
 #include <omp.h>
 
 #include <algorithm>
@@ -132,7 +132,7 @@ void bench_train(const BenchTrainOptions& o) {
 struct BenchGenerateOptions {
   std::string preset = "small", checkpoint;
   int64_t prompt_len = 256, tokens = 128, runs = 5;
-  std::string quant = "none";  // none: as stored; int8 / int4: quantize float weights in memory first
+  std::string quant = "none";  // none: as stored; f16 / int8 / int4: convert float weights in memory first
   int64_t group_size = 64;
   int threads = 0;
 };
@@ -239,9 +239,9 @@ void register_bench(CLI::App& app) {
   gcmd->add_option("--prompt-len", g->prompt_len, "Prefill length")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   gcmd->add_option("--tokens", g->tokens, "Decode steps per run")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   gcmd->add_option("--runs", g->runs, "Timed runs (the median is reported)")->capture_default_str()->check(CLI::Range(1, 1000));
-  gcmd->add_option("--quant", g->quant, "Weights: none (as stored) or int8 / int4 (float weights quantized in memory)")
+  gcmd->add_option("--quant", g->quant, "Weights: none (as stored) or f16 / int8 / int4 (float weights converted in memory)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"none", "int8", "int4"}));
+      ->check(CLI::IsMember({"none", "f16", "int8", "int4"}));
   gcmd->add_option("--group-size", g->group_size, "int4 columns per scale (32, 64 or 128)")->capture_default_str();
   gcmd->callback([g] { bench_generate(*g); });
 }

@@ -19,7 +19,7 @@ void register_dpo(CLI::App& app);
 void register_ppo(CLI::App& app);
 void register_serve(CLI::App& app);  // ember/serve: HTTP API and web chat page
 void register_chat(CLI::App& app);   // terminal chat
-void register_quantize(CLI::App& app);  // weight-only int8 / int4 checkpoints for inference
+void register_quantize(CLI::App& app);  // weight-only int8 / int4 / f16 checkpoints for inference
 void register_graph(CLI::App& app);     // ember::compile's graphs: dump, stats
 void register_export(CLI::App& app);  // a checkpoint's forward pass as ONNX or .emb
 void register_run(CLI::App& app);     // runs a saved graph (.emb)

@@ -1,6 +1,6 @@
 // `ember quantize`: writes a weight-only quantized copy of a GPT checkpoint
-// (int8 per output row, or int4 per group of columns; infer/quant.h) for
-// inference. The new folder is a checkpoint like any other (model.safetensors,
+// (int8 per output row, int4 per group of columns, or float16; infer/quant.h)
+// for inference. The new folder is a checkpoint like any other (model.safetensors,
 // trainer.json, tokenizer/), so `ember serve`, `chat`, `eval`, `sample` and
 // `bench generate` run it as they run the float one; training refuses it.
 // With --val-data it reports the validation loss of the float and the
@@ -141,7 +141,9 @@ void run_quantize(const QuantizeOptions& o) {
   }
   auto mb = [](int64_t b) { return str_cat(std::round(double(b) / 1e4) / 100, " MB"); };
   std::cout << "quantized " << ckpt.dir << " -> " << out.string() << " (" << o.to
-            << (format == infer::WeightFormat::int4 ? str_cat(", groups of ", o.group_size) : std::string(", per row"))
+            << (format == infer::WeightFormat::int4   ? str_cat(", groups of ", o.group_size)
+                : format == infer::WeightFormat::int8 ? std::string(", per row")
+                                                      : std::string())
             << (o.float_head ? ", float32 lm_head" : "") << ")\n"
             << "weights read per token: " << mb(float_runner.weight_bytes()) << " float32 -> "
             << mb(quant_runner.weight_bytes()) << " " << o.to << "\n";
@@ -156,9 +158,10 @@ void run_quantize(const QuantizeOptions& o) {
 
 void register_quantize(CLI::App& app) {
   auto o = std::make_shared<QuantizeOptions>();
-  auto* cmd = app.add_subcommand("quantize", "Write a weight-only quantized (int8 / int4) copy of a checkpoint for inference");
+  auto* cmd = app.add_subcommand("quantize", "Write a weight-only quantized (int8 / int4 / f16) copy of a checkpoint for inference");
   cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint folder (pretrain, sft, dpo, ppo) or its run folder")->required();
-  cmd->add_option("--to", o->to, "int8 (a scale per output row) or int4 (a scale per group of columns)")->required();
+  cmd->add_option("--to", o->to, "int8 (a scale per output row), int4 (a scale per group of columns) or f16 (IEEE half)")
+      ->required();
   cmd->add_option("--out", o->out, "New checkpoint folder (must not exist)")->required();
   cmd->add_option("--group-size", o->group_size, "int4: columns per scale (32, 64 or 128)")->capture_default_str();
   cmd->add_flag("--float-head", o->float_head, "Keep lm_head in float32 (default: quantized like the blocks)");

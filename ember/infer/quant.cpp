@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -35,6 +36,7 @@ const char* weight_format_name(WeightFormat f) {
     case WeightFormat::f32: return "float32";
     case WeightFormat::int8: return "int8";
     case WeightFormat::int4: return "int4";
+    case WeightFormat::f16: return "f16";
   }
   return "?";
 }
@@ -42,8 +44,50 @@ const char* weight_format_name(WeightFormat f) {
 WeightFormat weight_format_from_name(const std::string& name, const std::string& op, bool allow_float) {
   if (name == "int8") return WeightFormat::int8;
   if (name == "int4") return WeightFormat::int4;
+  if (name == "f16") return WeightFormat::f16;
   if (allow_float && (name == "none" || name == "float32")) return WeightFormat::f32;
-  fail(op, "unknown weight format '", name, "' (known: int8, int4", allow_float ? ", none" : "", ")");
+  fail(op, "unknown weight format '", name, "' (known: int8, int4, f16", allow_float ? ", none" : "", ")");
+}
+
+// Integer-only, so the result does not depend on the floating-point
+// environment or on compiler flags.
+uint16_t float_to_half(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  const uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7FFFFFFFu;
+  if (ax >= 0x7F800000u) return uint16_t(sign | (ax > 0x7F800000u ? 0x7E00u : 0x7C00u));  // NaN (quiet), inf
+  // 65520 (0x477FF000) is the tie between 65504 and 2^16, which rounds to the
+  // even 2^16: infinity.
+  if (ax >= 0x477FF000u) return uint16_t(sign | 0x7C00u);
+  const uint32_t e = ax >> 23;
+  // Round `v`, holding `shift` bits more than the result, to nearest even.
+  auto round_shift = [](uint32_t v, uint32_t shift) {
+    const uint32_t h = v >> shift, rem = v & ((1u << shift) - 1), half = 1u << (shift - 1);
+    return h + ((rem > half || (rem == half && (h & 1))) ? 1u : 0u);
+  };
+  if (e < 113) {
+    // Below 2^-14: a half subnormal, h * 2^-24 with h = m * 2^(e - 126) (m
+    // with its implicit bit). Past 24 bits of shift even the largest m rounds to 0.
+    const uint32_t shift = 126 - e;
+    if (shift > 24) return uint16_t(sign);
+    return uint16_t(sign | round_shift((ax & 0x7FFFFFu) | 0x800000u, shift));  // 0x400 = the smallest normal
+  }
+  // Normal: rebias the exponent (127 -> 15) and round the mantissa's 13 extra
+  // bits; a carry runs into the exponent, as it should.
+  return uint16_t(sign | round_shift(((e - 112) << 23) | (ax & 0x7FFFFFu), 13));
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  int32_t e = (h >> 10) & 0x1F;
+  uint32_t m = h & 0x3FFu;
+  if (e == 0x1F) return std::bit_cast<float>(sign | 0x7F800000u | (m << 13));
+  if (e == 0) {
+    if (m == 0) return std::bit_cast<float>(sign);
+    e = 1;  // subnormal: normalise m * 2^-24
+    while (!(m & 0x400u)) m <<= 1, --e;
+    m &= 0x3FFu;
+  }
+  return std::bit_cast<float>(sign | (uint32_t(e + 112) << 23) | (m << 13));
 }
 
 void check_group_size(int64_t group, const std::string& op) {
@@ -56,6 +100,7 @@ int64_t LinearWeight::bytes() const {
     case WeightFormat::f32: return rows * cols * 4;
     case WeightFormat::int8: return rows * cols + rows * 4;
     case WeightFormat::int4: return rows * int4_row_bytes(cols) + rows * int4_groups(cols, group) * 4;
+    case WeightFormat::f16: return rows * cols * 2;
   }
   return 0;
 }
@@ -75,6 +120,17 @@ QuantizedMatrix quantize_matrix(const float* w, int64_t rows, int64_t cols, Weig
     for (int64_t c = 0; c < cols; ++c)
       if (!std::isfinite(w[r * cols + c]))
         fail(op, what, ": weight [", r, ", ", c, "] is ", w[r * cols + c], "; cannot quantize a non-finite value");
+  if (format == WeightFormat::f16) {
+    q.data.resize(size_t(rows * cols) * 2);
+    uint16_t* d = reinterpret_cast<uint16_t*>(q.data.data());
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      d[i] = float_to_half(w[i]);
+      // A weight that rounds to infinity would poison every product with it.
+      if ((d[i] & 0x7C00u) == 0x7C00u)
+        fail(op, what, ": weight [", i / cols, ", ", i % cols, "] is ", w[i], ", beyond float16's range (", kHalfMax, ")");
+    }
+    return q;
+  }
   if (format == WeightFormat::int8) {
     q.data.resize(size_t(rows * cols));
     q.scales.resize(size_t(rows));
@@ -134,6 +190,11 @@ void dequantize_rows(const LinearWeight& w, int64_t row_begin, int64_t row_end, 
           o[c] = float(nib - 8) * s[c / w.group];
         }
       }
+      return;
+    }
+    case WeightFormat::f16: {
+      const uint16_t* d = static_cast<const uint16_t*>(w.data) + row_begin * k;
+      for (int64_t i = 0; i < (row_end - row_begin) * k; ++i) out[i] = half_to_float(d[i]);
       return;
     }
   }

@@ -24,10 +24,14 @@ std::string shape_str(const std::vector<int64_t>& s) {
 }
 
 // Quantized data's dtype in the file and its shape for a weight [rows, cols].
-const char* packed_dtype(WeightFormat f) { return f == WeightFormat::int8 ? "I8" : "U8"; }
-std::vector<int64_t> packed_shape(WeightFormat f, int64_t rows, int64_t cols) {
-  return {rows, f == WeightFormat::int8 ? cols : int4_row_bytes(cols)};
+const char* packed_dtype(WeightFormat f) {
+  return f == WeightFormat::int8 ? "I8" : f == WeightFormat::f16 ? "F16" : "U8";
 }
+std::vector<int64_t> packed_shape(WeightFormat f, int64_t rows, int64_t cols) {
+  return {rows, f == WeightFormat::int4 ? int4_row_bytes(cols) : cols};
+}
+// f16 has no scales: each weight is its own value.
+bool has_scales(WeightFormat f) { return f != WeightFormat::f16; }
 std::vector<int64_t> scale_shape(WeightFormat f, int64_t rows, int64_t cols, int64_t group) {
   if (f == WeightFormat::int8) return {rows};
   return {rows, int4_groups(cols, group)};
@@ -55,8 +59,9 @@ void save_runner_weights(const RunnerWeights& w, const std::string& path) {
   }
   for (const auto& [name, m] : w.quantized) {
     items.push_back({name, packed_dtype(m.format), packed_shape(m.format, m.rows, m.cols), m.data.data(), m.data.size()});
-    items.push_back({name + kScaleSuffix, "F32", scale_shape(m.format, m.rows, m.cols, m.group), m.scales.data(),
-                     m.scales.size() * sizeof(float)});
+    if (has_scales(m.format))
+      items.push_back({name + kScaleSuffix, "F32", scale_shape(m.format, m.rows, m.cols, m.group), m.scales.data(),
+                       m.scales.size() * sizeof(float)});
   }
   std::map<std::string, std::string> metadata = {{"format", "pt"}};
   if (w.format != WeightFormat::f32) {
@@ -126,6 +131,21 @@ std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, cons
     if (e.shape != packed_shape(w->format, rows, cols))
       fail(kOp, path, ": ", scheme, " tensor ", name, " has shape ", shape_str(e.shape), ", expected ",
            shape_str(packed_shape(w->format, rows, cols)), " for a [", rows, ", ", cols, "] weight");
+    QuantizedMatrix m;
+    m.format = w->format;
+    m.rows = rows, m.cols = cols, m.group = w->group_size;
+    m.data.resize(size_t(e.end - e.begin));
+    std::memcpy(m.data.data(), bytes_of(e), m.data.size());
+    if (!has_scales(w->format)) {
+      // Infinities and NaNs (exponent bits all set) would poison every product.
+      const uint16_t* hv = reinterpret_cast<const uint16_t*>(m.data.data());
+      for (int64_t i = 0; i < rows * cols; ++i)
+        if ((hv[i] & 0x7C00u) == 0x7C00u)
+          fail(kOp, path, ": f16 tensor ", name, " holds ", half_to_float(hv[i]), " at [", i / cols, ", ", i % cols,
+               "] (weights must be finite)");
+      w->quantized[name] = std::move(m);
+      continue;
+    }
     const std::string sname = name + kScaleSuffix;
     auto sit = entries.find(sname);
     if (sit == entries.end()) fail(kOp, path, ": ", scheme, " tensor ", name, " has no ", sname);
@@ -135,11 +155,6 @@ std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, cons
     if (se.dtype != "F32" || se.shape != want)
       fail(kOp, path, ": scales ", sname, " are ", se.dtype, " ", shape_str(se.shape), ", expected F32 ",
            shape_str(want), w->format == WeightFormat::int4 ? str_cat(" (group size ", w->group_size, ")") : "");
-    QuantizedMatrix m;
-    m.format = w->format;
-    m.rows = rows, m.cols = cols, m.group = w->group_size;
-    m.data.resize(size_t(e.end - e.begin));
-    std::memcpy(m.data.data(), bytes_of(e), m.data.size());
     m.scales.resize(size_t(se.end - se.begin) / sizeof(float));
     std::memcpy(m.scales.data(), bytes_of(se), m.scales.size() * sizeof(float));
     for (size_t i = 0; i < m.scales.size(); ++i)

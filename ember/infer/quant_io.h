@@ -4,11 +4,12 @@
 // A quantized model.safetensors keeps the GPT's tensor names. Every tensor is
 // float32 (F32) except the quantized Linear weights (runner_weights.h says which):
 //   <name>          int8: I8 [out, in]; int4: U8 [out, ceil(in / 2)], two codes
-//                   a byte, the even column in the low nibble, value = code - 8
-//   <name>_scale    F32: int8 [out]; int4 [out, ceil(in / group_size)]
+//                   a byte, the even column in the low nibble, value = code - 8;
+//                   f16: F16 [out, in] (IEEE binary16, the weights themselves)
+//   <name>_scale    F32: int8 [out]; int4 [out, ceil(in / group_size)]; none for f16
 // and its metadata says how to read them:
-//   "quantization": "int8" | "int4",  "quantization_group_size": "64" (int4),
-//   "quantization_head": "int8" | "int4" | "float32",  "format": "pt".
+//   "quantization": "int8" | "int4" | "f16",  "quantization_group_size": "64" (int4),
+//   "quantization_head": "int8" | "int4" | "f16" | "float32",  "format": "pt".
 // With tied embeddings and a quantized head the file holds the float table
 // transformer.wte.weight (the lookup) and the quantized lm_head.weight; with a
 // float head lm_head.weight is left out (it is the table).
@@ -28,7 +29,7 @@ void save_runner_weights(const RunnerWeights& w, const std::string& path);
 // Reads a float32 or quantized model.safetensors for a model of config `cfg`.
 // Every error names the file and the tensor: a missing or unexpected tensor, a
 // wrong dtype or shape (of a weight or of its scales), non-finite or negative
-// scales, metadata that contradicts the tensors.
+// scales, non-finite f16 weights, metadata that contradicts the tensors.
 std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, const models::GPTConfig& cfg);
 
 }  // namespace ember::infer

@@ -1,7 +1,7 @@
-// Matrix products with f32, int8 and int4 weights (see quant_kernels.h).
+// Matrix products with f32, int8, int4 and f16 weights (see quant_kernels.h).
 // AVX2 + FMA kernels (ember builds with -march=native; the development
-// machine has no AVX-512); a plain loop through a dequantized row keeps other
-// builds compiling and correct.
+// machine has no AVX-512), f16 also with F16C; a plain loop through a
+// dequantized row keeps other builds compiling and correct.
 #include "ember/infer/quant_kernels.h"
 
 #include <omp.h>
@@ -14,6 +14,9 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define EMBER_QUANT_AVX2 1
+#if defined(__F16C__)
+#define EMBER_QUANT_F16C 1
+#endif
 #endif
 
 namespace ember::infer {
@@ -80,8 +83,22 @@ void f32_block(const float* const w[4], const float* x, int64_t k, Out& out) {
     }
 }
 
-template <int NR>
-void int8_block(const int8_t* const w[4], const float* const scale, const float* x, int64_t k, Out& out) {
+inline float widen1(int8_t v) { return float(v); }
+inline __m256 widen8(const int8_t* p) { return int8x8_ps(p); }
+#ifdef EMBER_QUANT_F16C
+inline __m256 f16x8_ps(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline float widen1(uint16_t v) { return half_to_float(v); }
+inline __m256 widen8(const uint16_t* p) { return f16x8_ps(p); }
+#endif
+
+// int8 (T = int8_t, a scale per row) and f16 (T = uint16_t, no scale: vcvtph2ps
+// widens exactly, so the sums are float32's on the dequantized weights): eight
+// weights widened to float per step, 32 of a row between prefetches (for f16
+// one 64-byte line).
+template <int NR, typename T>
+void widening_block(const T* const w[4], const float* const scale, const float* x, int64_t k, Out& out) {
   __m256 acc[4][NR];
   for (auto& a : acc)
     for (auto& v : a) v = _mm256_setzero_ps();
@@ -90,21 +107,21 @@ void int8_block(const int8_t* const w[4], const float* const scale, const float*
     for (int j = 0; j < 4; ++j) _mm_prefetch(reinterpret_cast<const char*>(w[j] + i) + kPrefetchBytes, _MM_HINT_T1);
     for (int u = 0; u < 32; u += 8)
       for (int j = 0; j < 4; ++j) {
-        const __m256 wv = int8x8_ps(w[j] + i + u);
+        const __m256 wv = widen8(w[j] + i + u);
         for (int r = 0; r < NR; ++r)
           acc[j][r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i + u), acc[j][r]);
       }
   }
   for (; i + 8 <= k; i += 8)
     for (int j = 0; j < 4; ++j) {
-      const __m256 wv = int8x8_ps(w[j] + i);
+      const __m256 wv = widen8(w[j] + i);
       for (int r = 0; r < NR; ++r) acc[j][r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i), acc[j][r]);
     }
   for (int j = 0; j < 4; ++j)
     for (int r = 0; r < NR; ++r) {
       float s = hsum(acc[j][r]);
-      for (int64_t t = i; t < k; ++t) s += float(w[j][t]) * x[r * k + t];
-      out[r][j] = s * scale[j];
+      for (int64_t t = i; t < k; ++t) s += widen1(w[j][t]) * x[r * k + t];
+      out[r][j] = scale ? s * scale[j] : s;
     }
 }
 
@@ -237,7 +254,7 @@ void compute_block(const LinearWeight& w, const int64_t rows[4], const float* x,
       const int8_t* base = static_cast<const int8_t*>(w.data);
       const int8_t* p[4] = {base + rows[0] * k, base + rows[1] * k, base + rows[2] * k, base + rows[3] * k};
       const float sc[4] = {w.scales[rows[0]], w.scales[rows[1]], w.scales[rows[2]], w.scales[rows[3]]};
-      return nr == 2 ? int8_block<2>(p, sc, x, k, out) : int8_block<1>(p, sc, x, k, out);
+      return nr == 2 ? widening_block<2>(p, sc, x, k, out) : widening_block<1>(p, sc, x, k, out);
     }
     case WeightFormat::int4: {
       const int64_t rb = int4_row_bytes(k), ng = int4_groups(k, w.group);
@@ -247,6 +264,15 @@ void compute_block(const LinearWeight& w, const int64_t rows[4], const float* x,
                            w.scales + rows[3] * ng};
       if (nr == 2) return int4_block<2>(p, s, w.group, xs, x, k, out);
       return int4_block1(p, s, w.group, xs, xsum, x, k, out);
+    }
+    case WeightFormat::f16: {
+#ifdef EMBER_QUANT_F16C
+      const uint16_t* base = static_cast<const uint16_t*>(w.data);
+      const uint16_t* p[4] = {base + rows[0] * k, base + rows[1] * k, base + rows[2] * k, base + rows[3] * k};
+      return nr == 2 ? widening_block<2>(p, nullptr, x, k, out) : widening_block<1>(p, nullptr, x, k, out);
+#else
+      break;
+#endif
     }
   }
 #endif
@@ -324,6 +350,16 @@ void dequantize_rows_fast(const LinearWeight& w, int64_t r0, int64_t r1, float* 
         o[c] = float(nib - 8) * s[full];
       }
     }
+    return;
+  }
+#endif
+#ifdef EMBER_QUANT_F16C
+  if (w.format == WeightFormat::f16) {
+    const int64_t n = (r1 - r0) * w.cols;
+    const uint16_t* q = static_cast<const uint16_t*>(w.data) + r0 * w.cols;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, f16x8_ps(q + i));
+    for (; i < n; ++i) out[i] = half_to_float(q[i]);
     return;
   }
 #endif

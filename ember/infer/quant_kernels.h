@@ -1,12 +1,13 @@
 // The inference path's matrix products with a weight of any format (f32,
-// int8, int4; see quant.h): Y[n, out] = X[n, in] · Wᵀ (+ bias).
+// int8, int4, f16; see quant.h): Y[n, out] = X[n, in] · Wᵀ (+ bias).
 //
 // Decode (n <= kGemvMaxRows rows): GEMV kernels that stream W once, four
 // output rows at a time, and dequantize in registers (AVX2: 8 or 16 weights
 // per step, converted to float and multiplied by the row's or group's scale),
 // so the float matrix never exists; each block of rows serves every X row
 // while it is in L1. Decode is bound by reading the weights, which is why
-// int8 (1 byte a weight) and int4 (half a byte) are faster than float32.
+// f16 (2 bytes a weight), int8 (1 byte) and int4 (half a byte) are faster
+// than float32.
 // Prefill (more rows): a bounded block of W is dequantized into a float tile
 // (`scratch`) and multiplied by oneDNN's sgemm; dequantizing costs one pass
 // over W per call, small against the n-fold GEMM work.

@@ -1,5 +1,5 @@
 // The weights GPTRunner reads, by name, each Linear weight in its own format
-// (f32 | int8 | int4, see quant.h): float32 tensors for the embeddings, norms,
+// (f32 | int8 | int4 | f16, see quant.h): float32 tensors for the embeddings, norms,
 // biases, RoPE tables and float Linear weights; quantized matrices for the
 // quantized Linear weights.
 //

@@ -3,13 +3,14 @@
 
 A float32 checkpoint with random weights is written here (numpy + safetensors, the
 scripted checkpoint's byte tokenizer, a GPT config whose widths are not multiples of
-the int4 groups), `ember quantize` turns it into int8 and int4 copies, and then:
+the int4 groups), `ember quantize` turns it into int8, int4 and f16 copies, and then:
   - the official package reads each model.safetensors (so every dtype and offset is
-    valid per the spec): quantized weights are I8 / U8, scales F32, with the shapes and
-    metadata docs/SERVING.md gives;
+    valid per the spec): quantized weights are I8 / U8 / F16, scales F32 (none for
+    f16), with the shapes and metadata docs/SERVING.md gives;
   - numpy dequantizes them by the documented layout alone (codes, nibble order, scale
     per row or per group) and every weight is within half a scale step of the float
-    one; every other tensor is unchanged;
+    one; f16 weights equal numpy's own float32 -> float16 rounding bit for bit;
+    every other tensor is unchanged;
   - `ember sample` runs the quantized copies.
 
 Usage: quantized_safetensors.py --ember EMBER --tool MAKE_SCRIPTED_CHECKPOINT --dir DIR
@@ -57,12 +58,18 @@ def check(path, scheme, group, ref):
         assert meta["quantization_group_size"] == str(group), meta
     t = load_file(path)
     quantized = ["lm_head.weight"] + [f"transformer.h.{i}.{n}.weight" for i in range(CONFIG["n_layer"]) for n in LINEARS]
-    expected = set(ref) | {q + "_scale" for q in quantized}
+    expected = set(ref) | ({q + "_scale" for q in quantized} if scheme != "f16" else set())
     assert set(t) == expected, sorted(set(t) ^ expected)
     worst = 0.0
     for name in quantized:
         w = ref[name]
         rows, cols = w.shape
+        if scheme == "f16":
+            q = t[name]
+            assert q.dtype == np.float16 and q.shape == (rows, cols), (name, q.dtype, q.shape)
+            assert np.array_equal(q.view(np.uint16), w.astype(np.float16).view(np.uint16)), name
+            worst = max(worst, float((np.abs(q.astype(np.float32) - w) / np.abs(w).max()).max()))
+            continue
         q, s = t[name], t[name + "_scale"]
         if scheme == "int8":
             assert q.dtype == np.int8 and q.shape == (rows, cols), (name, q.dtype, q.shape)
@@ -85,7 +92,8 @@ def check(path, scheme, group, ref):
     for name in ref:
         if name not in quantized:
             assert t[name].dtype == np.float32 and np.array_equal(t[name], ref[name]), name
-    print(f"{scheme} ({f'groups of {group}' if group else 'per row'}): layout, dtypes and metadata as documented; "
+    how = f"groups of {group}" if group else "per row" if scheme == "int8" else "IEEE half"
+    print(f"{scheme} ({how}): layout, dtypes and metadata as documented; "
           f"max |dequantized - float| / max|row| = {worst:.4f}")
 
 
@@ -106,7 +114,7 @@ def main():
         json.dump({"kind": "sft", "step": 0, "config": CONFIG}, f)
     ref = float_weights(np.random.default_rng(7))
     save_file(ref, "float/model.safetensors", metadata={"format": "pt"})
-    for scheme, group in (("int8", 0), ("int4", 32)):
+    for scheme, group in (("int8", 0), ("int4", 32), ("f16", 0)):
         out = f"{scheme}"
         cmd = [a.ember, "quantize", "--checkpoint", "float", "--to", scheme, "--out", out]
         if group:

@@ -1,14 +1,21 @@
 // Weight-only quantization (infer/quant.h, infer/quant_kernels.h): the
-// round-trip error of each scheme stays within its bound (half a scale step),
+// round-trip error of each scheme stays within its bound (half a scale step;
+// f16: exact for values float16 holds, half an ulp otherwise, and the
+// conversions equal the F16C instructions bit for bit),
 // and the GEMV (decode) and GEMM (prefill) kernels of every format equal a
 // float64 product with the dequantized weights, for sizes that are not
 // multiples of the vector width or the int4 group, with and without bias and
 // accumulation, on one and on several threads' worth of rows.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <random>
 #include <vector>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #include "ember/infer/quant.h"
 #include "ember/infer/quant_kernels.h"
@@ -87,13 +94,81 @@ TEST(QuantRoundTrip, Int4ErrorWithinHalfAStepPerGroup) {
     }
 }
 
+// Every binary16 value survives half -> float -> half, including zeros of
+// both signs, subnormals, the largest finite value and infinities; a float
+// matrix of values float16 holds round-trips exactly through quantize_matrix.
+TEST(QuantRoundTrip, F16ExactForRepresentableValues) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = half_to_float(uint16_t(h));
+    if (std::isnan(f)) {
+      EXPECT_EQ(h & 0x7C00u, 0x7C00u);
+      EXPECT_NE(h & 0x3FFu, 0u);
+      continue;
+    }
+    ASSERT_EQ(float_to_half(f), h) << std::hex << h << " -> " << f;
+  }
+  EXPECT_EQ(half_to_float(0x7BFF), kHalfMax);
+  EXPECT_EQ(half_to_float(0x0001), std::ldexp(1.0f, -24));  // the smallest subnormal
+  EXPECT_EQ(half_to_float(0x0400), std::ldexp(1.0f, -14));  // the smallest normal
+  EXPECT_EQ(std::bit_cast<uint32_t>(half_to_float(0x8000)), 0x80000000u);  // -0 keeps its sign
+
+  std::vector<float> w = {0.0f, -0.0f, 1.0f, -2.5f, kHalfMax, -kHalfMax, std::ldexp(1.0f, -24), 0.333251953125f,
+                          1025.0f, std::ldexp(3.0f, -20), 0.015625f, -7.0f};
+  const QuantizedMatrix q = quantize_matrix(w.data(), 3, 4, WeightFormat::f16, 0);
+  EXPECT_EQ(q.data.size(), w.size() * 2);
+  EXPECT_TRUE(q.scales.empty());
+  EXPECT_EQ(q.view().bytes(), int64_t(w.size() * 2));
+  const std::vector<float> d = dequantize(q.view());
+  for (size_t i = 0; i < w.size(); ++i) EXPECT_EQ(std::bit_cast<uint32_t>(d[i]), std::bit_cast<uint32_t>(w[i])) << i;
+}
+
+// Values float16 cannot hold round to the nearest (ties to even): the error is
+// at most half an ulp, 2^-11 relative for normals and 2^-25 absolute below 2^-14.
+TEST(QuantRoundTrip, F16RoundsToNearestEven) {
+  EXPECT_EQ(float_to_half(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // the tie after 1.0 goes to 1.0 (even)
+  EXPECT_EQ(float_to_half(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);  // the next tie goes up to even
+  EXPECT_EQ(float_to_half(std::nextafter(1.0f + std::ldexp(1.0f, -11), 2.0f)), 0x3C01);
+  EXPECT_EQ(float_to_half(65519.0f), 0x7BFF);  // below the tie with 2^16: the largest finite
+  EXPECT_EQ(float_to_half(65520.0f), 0x7C00);  // the tie rounds to even, 2^16: infinity
+  EXPECT_EQ(float_to_half(std::ldexp(1.0f, -25)), 0x0000);  // half the smallest subnormal: to even, 0
+  EXPECT_EQ(float_to_half(std::ldexp(1.5f, -25)), 0x0001);
+  EXPECT_EQ(float_to_half(std::ldexp(1.0f, -14) - std::ldexp(1.0f, -26)), 0x0400);  // rounds up into the normals
+  const std::vector<float> w = matrix(16, 100, 4);
+  const QuantizedMatrix q = quantize_matrix(w.data(), 16, 100, WeightFormat::f16, 0);
+  const std::vector<float> d = dequantize(q.view());
+  for (size_t i = 0; i < w.size(); ++i) {
+    const float a = std::fabs(w[i]);
+    const float bound = a >= std::ldexp(1.0f, -14) ? a * std::ldexp(1.0f, -11) : std::ldexp(1.0f, -25);
+    EXPECT_LE(std::fabs(d[i] - w[i]), bound) << i << ": " << w[i];
+  }
+#if defined(__F16C__)
+  // The hardware conversions (what the kernels use) agree bit for bit.
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = half_to_float(uint16_t(h)), hw = _cvtsh_ss(uint16_t(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(std::bit_cast<uint32_t>(f), std::bit_cast<uint32_t>(hw)) << std::hex << h;
+  }
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 1000000; ++i) {
+    const float f = std::bit_cast<float>(bits(rng));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(float_to_half(f), uint16_t(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT))) << f;
+  }
+#endif
+}
+
 TEST(QuantRoundTrip, RefusesBadInput) {
   std::vector<float> w = matrix(4, 8, 3);
   EXPECT_ERROR(quantize_matrix(w.data(), 4, 8, WeightFormat::int4, 48), "[quantize] int4 group size must be 32, 64 or 128");
   EXPECT_ERROR(quantize_matrix(w.data(), 4, 8, WeightFormat::f32, 0), "[quantize] weight: float32 is not");
   w[5] = std::nanf("");
   EXPECT_ERROR(quantize_matrix(w.data(), 4, 8, WeightFormat::int8, 0, "h.0.mlp"), "[quantize] h.0.mlp: weight [0, 5] is nan");
-  EXPECT_ERROR(weight_format_from_name("int3", "quantize"), "[quantize] unknown weight format 'int3' (known: int8, int4)");
+  EXPECT_ERROR(weight_format_from_name("int3", "quantize"), "[quantize] unknown weight format 'int3' (known: int8, int4, f16)");
+  EXPECT_EQ(weight_format_from_name("f16", "quantize"), WeightFormat::f16);
+  w[5] = 7e4f;  // finite, but beyond float16
+  EXPECT_ERROR(quantize_matrix(w.data(), 4, 8, WeightFormat::f16, 0, "lm_head"),
+               "[quantize] lm_head: weight [0, 5] is 70000, beyond float16's range (65504)");
 }
 
 struct KernelCase {
@@ -138,8 +213,8 @@ void check_kernel(const KernelCase& kc, int64_t rows, int64_t cols, int64_t n, b
 }
 
 TEST(QuantKernels, GemvAndGemmEqualTheDequantizedProduct) {
-  const KernelCase cases[] = {{WeightFormat::f32, 0}, {WeightFormat::int8, 0}, {WeightFormat::int4, 32},
-                              {WeightFormat::int4, 64}, {WeightFormat::int4, 128}};
+  const KernelCase cases[] = {{WeightFormat::f32, 0},  {WeightFormat::int8, 0},   {WeightFormat::int4, 32},
+                              {WeightFormat::int4, 64}, {WeightFormat::int4, 128}, {WeightFormat::f16, 0}};
   const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {5, 16}, {13, 33}, {37, 100}, {64, 256}, {70, 129}, {9, 300}};
   for (const KernelCase& kc : cases)
     for (auto [rows, cols] : shapes)
@@ -149,7 +224,8 @@ TEST(QuantKernels, GemvAndGemmEqualTheDequantizedProduct) {
 TEST(QuantKernels, ParallelAndBlockedPaths) {
   // m * k above the GEMV's threading threshold, and a GEMM whose weight is
   // dequantized in more than one tile (tile rows = 2^19 / k rounded to 16).
-  for (const KernelCase& kc : {KernelCase{WeightFormat::int8, 0}, KernelCase{WeightFormat::int4, 64}})
+  for (const KernelCase& kc :
+       {KernelCase{WeightFormat::int8, 0}, KernelCase{WeightFormat::int4, 64}, KernelCase{WeightFormat::f16, 0}})
     for (int64_t n : {1, 4, 17}) {
       check_kernel(kc, 300, 260, n, true, false);
       check_kernel(kc, 1100, 1000, n, false, true);

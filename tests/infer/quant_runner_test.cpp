@@ -96,7 +96,7 @@ TEST(QuantWeights, TensorShapesMatchTheModel) {
 TEST(QuantRunner, EqualsFloatRunnerOnDequantizedWeights) {
   for (const models::GPTConfig& c : {classic(), modern()})
     for (auto [format, group] : {std::pair{WeightFormat::int8, int64_t(0)}, {WeightFormat::int4, int64_t(32)},
-                                 {WeightFormat::int4, int64_t(128)}}) {
+                                 {WeightFormat::int4, int64_t(128)}, {WeightFormat::f16, int64_t(0)}}) {
       SCOPED_TRACE(testing::Message() << models::position_name(c.position) << " " << weight_format_name(format) << " g"
                                       << group);
       Generator gen(7);
@@ -108,7 +108,9 @@ TEST(QuantRunner, EqualsFloatRunnerOnDequantizedWeights) {
       GPTRunner reference(*deq);
       const std::vector<float> a = run(quant, kPrompt, kDecode), b = run(reference, kPrompt, kDecode);
       EXPECT_LE(max_abs_diff(a, b), 1e-4f * max_abs(b) + 1e-6f);
-      EXPECT_LT(quant.weight_bytes(), GPTRunner(model).weight_bytes() / (format == WeightFormat::int8 ? 3 : 5));
+      // Biases stay float32, so f16 reads a little more than half.
+      const double shrink = format == WeightFormat::int8 ? 3 : format == WeightFormat::int4 ? 5 : 1.9;
+      EXPECT_LT(double(quant.weight_bytes()), double(GPTRunner(model).weight_bytes()) / shrink);
     }
 }
 
@@ -177,9 +179,12 @@ TEST(QuantRunner, CloseToFloatOnATrainedModel) {
               << " / " << generated << " tokens\n";
     EXPECT_GE(double(follows) / double(generated), 0.9);
     // Measured (max |logit difference| / max |float logit|): int8 0.0025,
-    // int4 (groups of 32) 0.035 to 0.041; greedy tokens: all 320 equal for both.
+    // int4 (groups of 32) 0.035 to 0.041, f16 0.00012; greedy tokens: all
+    // 320 equal for each. f16's bound: each weight is off by at most 2^-11
+    // relative, so a logit by about that times the sum of |terms|.
     for (auto [format, group, tol] : {std::tuple{WeightFormat::int8, int64_t(0), 0.01f},
-                                      {WeightFormat::int4, int64_t(32), 0.1f}}) {
+                                      {WeightFormat::int4, int64_t(32), 0.1f},
+                                      {WeightFormat::f16, int64_t(0), 2e-3f}}) {
       const auto q = quantize_weights(*fw, format, group);
       GPTRunner qr(q);
       const float diff = max_abs_diff(run(qr, prompt, {}), ref) / max_abs(ref);
@@ -191,7 +196,7 @@ TEST(QuantRunner, CloseToFloatOnATrainedModel) {
                 << ": max |logit - float logit| / max |float logit| = " << diff << ", greedy tokens equal "
                 << same << " / " << total << "\n";
       EXPECT_LE(diff, tol);
-      EXPECT_GE(double(same) / double(total), format == WeightFormat::int8 ? 0.97 : 0.9);
+      EXPECT_GE(double(same) / double(total), format == WeightFormat::int4 ? 0.9 : 0.97);
     }
   }
 }
@@ -199,20 +204,23 @@ TEST(QuantRunner, CloseToFloatOnATrainedModel) {
 TEST(QuantIo, FileRoundTripGivesTheSameLogits) {
   const std::string dir = tmp_dir("io");
   for (const models::GPTConfig& c : {classic(), modern()})
-    for (bool head : {true, false}) {
-      Generator gen(5);
-      models::GPT model(c, &gen);
-      const auto q = quantize_weights(*runner_weights(model), WeightFormat::int4, 64, head);
-      const std::string path = dir + "/model.safetensors";
-      save_runner_weights(*q, path);
-      const auto loaded = load_runner_weights(path, c);
-      EXPECT_EQ(loaded->format, WeightFormat::int4);
-      EXPECT_EQ(loaded->group_size, 64);
-      EXPECT_EQ(loaded->head_quantized, head);
-      EXPECT_EQ(loaded->parameters, model.num_parameters());
-      GPTRunner a(q), b(loaded);
-      EXPECT_EQ(run(a, kPrompt, kDecode), run(b, kPrompt, kDecode));
-    }
+    for (bool head : {true, false})
+      for (WeightFormat format : {WeightFormat::int4, WeightFormat::f16}) {
+        Generator gen(5);
+        models::GPT model(c, &gen);
+        const int64_t group = format == WeightFormat::int4 ? 64 : 0;
+        const auto q = quantize_weights(*runner_weights(model), format, group, head);
+        const std::string path = dir + "/model.safetensors";
+        save_runner_weights(*q, path);
+        const auto loaded = load_runner_weights(path, c);
+        EXPECT_EQ(loaded->format, format);
+        EXPECT_EQ(loaded->group_size, group);
+        for (const auto& [name, m] : q->quantized) EXPECT_EQ(loaded->quantized.at(name).data, m.data) << name;
+        EXPECT_EQ(loaded->head_quantized, head);
+        EXPECT_EQ(loaded->parameters, model.num_parameters());
+        GPTRunner a(q), b(loaded);
+        EXPECT_EQ(run(a, kPrompt, kDecode), run(b, kPrompt, kDecode));
+      }
   // A float file loads through the model's own loader.
   Generator gen(6);
   models::GPT model(classic(), &gen);
@@ -273,6 +281,18 @@ TEST(QuantIo, DamagedFilesGiveOneClearError) {
   other.n_embd = 32;
   EXPECT_ERROR(load_runner_weights(good, other),
                "[quantized model] " + good + ": int8 tensor lm_head.weight has shape [97, 64], expected [97, 32]");
+  // f16: no scales, and every weight must be finite.
+  const std::string good16 = dir + "/good16.safetensors";
+  save_runner_weights(*quantize_weights(*runner_weights(model), WeightFormat::f16, 0), good16);
+  EXPECT_NO_THROW(load_runner_weights(good16, c));
+  std::vector<uint16_t> infinite(size_t(192 * 64), 0);
+  infinite[70] = 0xFC00;  // -inf at [1, 6]
+  rewrite(good16, bad, [&](auto& items, auto&) { find(items, "transformer.h.0.attn.c_attn.weight").data = infinite.data(); });
+  EXPECT_ERROR(load_runner_weights(bad, c), "[quantized model] " + bad +
+                                                ": f16 tensor transformer.h.0.attn.c_attn.weight holds -inf at [1, 6]");
+  rewrite(good16, bad, [&](auto&, auto& meta) { meta["quantization"] = "int8"; });
+  EXPECT_ERROR(load_runner_weights(bad, c), "[quantized model] " + bad +
+                                                ": tensor lm_head.weight has dtype F16, expected F32 or I8 (int8)");
   fs::remove_all(dir);
 }
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# `ember quantize` end to end through the binary: int8 and int4 copies of the
+# `ember quantize` end to end through the binary: int8, int4 and f16 copies of the
 # scripted chat checkpoint (tests/serve/scripted_model.h; its weights quantize
 # exactly, so the replies are known) are served over HTTP, chatted with, sampled
 # and benchmarked; --val-data reports the loss before and after; bad input
@@ -15,7 +15,7 @@ nl='
 '
 
 "$tool" src "OK <script>" --block 64 > /dev/null
-for q in int8 int4; do
+for q in int8 int4 f16; do
   "$ember" quantize --checkpoint src --to $q --group-size 32 --out $q > $q.log 2>&1 || { cat $q.log; fail "quantize $q"; }
   for f in model.safetensors trainer.json tokenizer/tokenizer.json; do [ -e "$q/$f" ] || fail "no $q/$f"; done
   grep -q "\"scheme\": \"$q\"" $q/trainer.json || fail "$q/trainer.json does not record the scheme"
@@ -60,6 +60,15 @@ v = json.load(open(sys.argv[1]))["val"]
 assert v["tokens"] == 64 and math.isfinite(v["loss_float32"]) and math.isfinite(v["loss"]), v
 assert abs(v["loss_delta"]) < 1e-3, v  # the scripted weights quantize exactly
 PY
+# f16 keeps 11 significant bits: the float and f16 losses agree to rounding.
+"$ember" quantize --checkpoint src --to f16 --out v16 --val-data data --val-windows 2 --val-seq-len 32 --json > val16.json
+python3 - val16.json <<'PY' || fail "f16 val loss report"
+import json, sys
+q = json.load(open(sys.argv[1]))
+assert q["scheme"] == "f16" and q["group_size"] == 0 and q["head"] == "f16", q
+assert 0.49 < q["weight_bytes"] / q["weight_bytes_float32"] < 0.55, q
+assert abs(q["val"]["loss_delta"]) < 1e-3, q
+PY
 
 # Bad input: one line on stderr, exit 1, nothing written.
 expect_error() {  # expect_error TEXT COMMAND...
@@ -68,7 +77,7 @@ expect_error() {  # expect_error TEXT COMMAND...
   [ "$(wc -l < err.txt)" -eq 1 ] || { cat err.txt; fail "not one line: $*"; }
   grep -q "^ember: error: .*$text" err.txt || { cat err.txt; fail "unexpected error for $*"; }
 }
-expect_error "unknown weight format 'int3' (known: int8, int4)" "$ember" quantize --checkpoint src --to int3 --out bad
+expect_error "unknown weight format 'int3' (known: int8, int4, f16)" "$ember" quantize --checkpoint src --to int3 --out bad
 expect_error "int4 group size must be 32, 64 or 128, got 48" "$ember" quantize --checkpoint src --to int4 --group-size 48 --out bad
 expect_error "missing: no such folder" "$ember" quantize --checkpoint missing --to int8 --out bad
 [ -e bad ] && fail "a failed quantize wrote --out"
