@@ -5,6 +5,7 @@
 //
 //   ember graph dump --preset tiny --what forward          # inference graph, optimised
 //   ember graph dump --preset small --what train --stats   # forward + loss + backward
+//   ember graph dump --preset small --what step --stats    # + clipping and AdamW: one training step
 //   ember graph dump --checkpoint runs/x --no-passes        # as traced
 #include <algorithm>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "ember/models/gpt.h"
 #include "ember/nn/module_io.h"
 #include "ember/ops/ops.h"
+#include "ember/optim/optim.h"
 #include "ember/train/model_checkpoint.h"
 
 namespace ember::cli {
@@ -54,13 +56,29 @@ void graph_dump(const GraphDumpOptions& o) {
     g = graph::trace([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{model.forward(in[0])}; }, {ids},
                      namer);
   } else {
+    // The step is what `ember bench train --compile` runs.
+    optim::AdamW opt(optim::make_param_groups(model, 0.1), {});
     g = graph::trace(
         [&](const std::vector<Tensor>& in) {
           Tensor loss = model.loss(in[0], in[1]);
-          if (o.what == "train") loss.backward();
+          if (o.what == "loss") return std::vector<Tensor>{loss};
+          loss.backward();
+          if (o.what == "step") {
+            optim::clip_grad_norm_traceable_(model.parameters(), 1.0);
+            opt.step();
+            opt.zero_grad();
+          }
           return std::vector<Tensor>{loss};
         },
-        {ids, ids}, namer);
+        {ids, ids}, [&](const Tensor& t) {
+          std::string name = namer(t);
+          for (size_t i = 0; name.empty() && i < opt.num_params(); ++i)
+            for (const auto& [field, state] : opt.state(i).tensors)
+              if (state.same(t)) name = "optimizer." + std::to_string(i) + "." + field;
+          for (size_t k = 0; name.empty() && k < opt.param_groups().size(); ++k)
+            if (opt.param_groups()[k].counters.same(t)) name = "optimizer.group" + std::to_string(k) + ".counters";
+          return name;
+        });
   }
   const size_t traced_nodes = g.nodes.size();
   std::vector<graph::PassReport> report;
@@ -106,6 +124,8 @@ void graph_dump(const GraphDumpOptions& o) {
                       {"fused_elementwise", g.node_count("fused_elementwise")},
                       {"captures", g.captures.size()},
                       {"grads", g.grads.size()},
+                      {"mutations", g.mutations.size()},
+                      {"plan_mutations_in_place", plan.mutations_in_place},
                       {"passes", passes},
                       {"plan_arena_mb", double(plan.arena_bytes) * mb},
                       {"plan_unplanned_peak_mb", double(plan.unplanned_peak_bytes) * mb},
@@ -126,9 +146,11 @@ void register_graph(CLI::App& app) {
   auto* dump = graph_cmd->add_subcommand("dump", "Trace a GPT and print its graph IR (or --stats as JSON)");
   dump->add_option("--preset", o->preset, "Model preset with random weights")->capture_default_str();
   dump->add_option("--checkpoint", o->checkpoint, "A GPT checkpoint or run folder (instead of a preset)");
-  dump->add_option("--what", o->what, "forward: logits (eval mode, no grad); loss; train: loss and backward")
+  dump->add_option("--what", o->what,
+                   "forward: logits (eval mode, no grad); loss; train: loss and backward; "
+                   "step: a whole training step (backward, clipping, AdamW)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"forward", "loss", "train"}));
+      ->check(CLI::IsMember({"forward", "loss", "train", "step"}));
   dump->add_option("--batch", o->batch, "Sequences in the traced batch")->capture_default_str()->check(CLI::Range(1, 4096));
   dump->add_option("--seq-len", o->seq_len, "Tokens per sequence (default: block_size)");
   dump->add_flag("--no-passes", o->no_passes, "Print the graph as traced, before optimisation");

@@ -39,9 +39,10 @@ std::string signature(const std::vector<Tensor>& inputs, const CompileOptions& o
 }
 
 // Whether a run must record autograd history: grad mode on, something read
-// requires grad, and the graph does not take its own gradients.
+// requires grad, and the graph neither takes its own gradients nor updates
+// captures in place (a whole training step, whose outputs need no history).
 bool needs_replay(const graph::Graph& g, const std::vector<Tensor>& inputs) {
-  if (!GradMode::enabled() || !g.grads.empty()) return false;
+  if (!GradMode::enabled() || !g.grads.empty() || !g.mutations.empty()) return false;
   for (const Tensor& t : inputs)
     if (t.requires_grad()) return true;
   for (const graph::Capture& c : g.captures)
@@ -63,6 +64,7 @@ std::vector<Tensor> replay(const graph::Graph& g, const std::vector<Tensor>& inp
     std::vector<Tensor> outs = ember::apply(n.prim, ins);
     for (size_t k = 0; k < outs.size(); ++k) vals[size_t(n.outputs[k])] = outs[k];
   }
+  for (const graph::Mutation& m : g.mutations) copy_bytes(g.capture_of(m.capture)->tensor, vals[size_t(m.value)]);
   std::vector<Tensor> result;
   for (graph::ValueId v : g.outputs) result.push_back(vals[size_t(v)]);
   return result;

@@ -89,6 +89,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
     for (ValueId o : n.outputs) {
       const TensorSpec& s = graph_.spec(o);
       if (n.prim->is_view()) outs.push_back(Tensor::unallocated(s.shape, s.dtype, device));
+      else if (plan_.in_capture[size_t(o)] >= 0) outs.push_back(graph_.capture_of(plan_.in_capture[size_t(o)])->tensor);
       else if (plan_.offset[size_t(o)] >= 0) outs.push_back(arena_views_[size_t(o)]);
       else outs.push_back(Tensor::empty(s.shape, s.dtype, device));
     }
@@ -98,6 +99,8 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
       if (free_after_[size_t(v)] == int32_t(i)) vals[size_t(v)] = Tensor();
   }
 
+  for (const Mutation& m : graph_.mutations)
+    if (plan_.in_capture[size_t(m.value)] < 0) copy_bytes(graph_.capture_of(m.capture)->tensor, vals[size_t(m.value)]);
   std::vector<bool> bound(graph_.values.size(), false);
   for (const GradBinding& b : graph_.grads) {
     Tensor g = vals[size_t(b.value)];

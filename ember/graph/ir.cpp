@@ -52,6 +52,7 @@ std::vector<bool> Graph::observed() const {
   std::vector<bool> o(values.size(), false);
   for (ValueId v : outputs) o[size_t(v)] = true;
   for (const GradBinding& g : grads) o[size_t(g.value)] = true;
+  for (const Mutation& m : mutations) o[size_t(m.value)] = true;
   return o;
 }
 
@@ -63,6 +64,8 @@ void Graph::replace_uses(ValueId from, ValueId to) {
     if (v == from) v = to;
   for (GradBinding& g : grads)
     if (g.value == from) g.value = to;
+  for (Mutation& m : mutations)
+    if (m.value == from) m.value = to;
 }
 
 void Graph::reorder(const std::vector<int32_t>& order) {
@@ -82,6 +85,7 @@ void Graph::compact(const std::vector<bool>& keep_node) {
       for (ValueId v : nodes[i].inputs) used[size_t(v)] = true;
   for (ValueId v : outputs) used[size_t(v)] = true;
   for (const GradBinding& g : grads) used[size_t(g.value)] = true;
+  for (const Mutation& m : mutations) used[size_t(m.value)] = used[size_t(m.capture)] = true;
   for (ValueId v : inputs) used[size_t(v)] = true;  // the calling convention never changes
 
   Graph out;
@@ -103,6 +107,7 @@ void Graph::compact(const std::vector<bool>& keep_node) {
   }
   for (ValueId v : outputs) out.outputs.push_back(remap[size_t(v)]);
   for (const GradBinding& g : grads) out.grads.push_back({g.leaf, remap[size_t(g.value)]});
+  for (const Mutation& m : mutations) out.mutations.push_back({remap[size_t(m.capture)], remap[size_t(m.value)]});
   *this = std::move(out);
 }
 
@@ -127,6 +132,16 @@ void Graph::verify() const {
     if (!defined.at(size_t(v))) fail("graph", "output %", v, " is never defined");
   for (const GradBinding& g : grads)
     if (!defined.at(size_t(g.value))) fail("graph", "gradient %", g.value, " is never defined");
+  std::vector<bool> mutated(values.size(), false);
+  for (const Mutation& m : mutations) {
+    if (m.capture < 0 || size_t(m.capture) >= values.size() || values[size_t(m.capture)].kind != ValueKind::capture)
+      fail("graph", "mutation of %", m.capture, ", which is not a capture");
+    if (!defined.at(size_t(m.value))) fail("graph", "mutation value %", m.value, " is never defined");
+    if (spec(m.capture).shape != spec(m.value).shape || spec(m.capture).dtype != spec(m.value).dtype)
+      fail("graph", "mutation of %", m.capture, " by %", m.value, " changes its shape or dtype");
+    if (mutated[size_t(m.capture)]) fail("graph", "capture %", m.capture, " is mutated twice");
+    mutated[size_t(m.capture)] = true;
+  }
 }
 
 namespace {
@@ -179,6 +194,12 @@ std::string Graph::dump() const {
   if (!grads.empty()) {
     os << " grads (";
     for (size_t i = 0; i < grads.size(); ++i) os << (i ? ", " : "") << "%" << grads[i].value;
+    os << ")";
+  }
+  if (!mutations.empty()) {
+    os << " mutates (";
+    for (size_t i = 0; i < mutations.size(); ++i)
+      os << (i ? ", " : "") << "%" << mutations[i].capture << " <- %" << mutations[i].value;
     os << ")";
   }
   os << "\n}\n";

@@ -8,7 +8,12 @@
 //   - nodes: primitives (the same objects eager execution runs) in a valid
 //     execution order, each reading values and defining its outputs;
 //   - outputs: the values the function returned, and grad bindings: values to
-//     be stored as a leaf's .grad after a run (a function that called backward()).
+//     be stored as a leaf's .grad after a run (a function that called backward());
+//   - mutations: captures the function updated in place (an optimizer step
+//     writes parameters and moments with apply_into). In the graph an update is
+//     functional: the node defines a new value, later reads see that value, and
+//     after a run the capture's tensor holds it (the memory plan computes it in
+//     the capture's own bytes when no later node reads the old contents).
 //
 // Passes rewrite graphs (ember/graph/passes.h); the executor runs them
 // (executor.h). dump() prints a stable, readable text form and hash() is a
@@ -57,6 +62,12 @@ struct GradBinding {
   ValueId value = -1;
 };
 
+// After a run, the tensor of capture `capture` holds `value` (same spec).
+struct Mutation {
+  ValueId capture = -1;
+  ValueId value = -1;
+};
+
 class Graph {
  public:
   std::vector<Value> values;
@@ -65,6 +76,7 @@ class Graph {
   std::vector<Capture> captures;
   std::vector<ValueId> outputs;
   std::vector<GradBinding> grads;
+  std::vector<Mutation> mutations;
 
   ValueId add_input(const TensorSpec& spec);
   ValueId add_capture(const Tensor& t, std::string name, bool constant);
@@ -77,10 +89,11 @@ class Graph {
 
   // For each value, the indices of the nodes that read it (in order).
   std::vector<std::vector<int32_t>> consumers() const;
-  // Values the caller can observe: outputs and grad bindings.
+  // Values the caller can observe: outputs, grad bindings and mutations.
   std::vector<bool> observed() const;
 
-  // Replaces every use of `from` (node inputs, outputs, grad bindings) by `to`.
+  // Replaces every use of `from` (node inputs, outputs, grad bindings, mutated
+  // values) by `to`.
   void replace_uses(ValueId from, ValueId to);
   // Puts the nodes in `order` (a permutation of their indices; the caller
   // keeps definitions before uses), updating the values' producer indices.

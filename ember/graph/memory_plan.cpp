@@ -22,6 +22,12 @@ bool may_write_in_place(const Primitive& prim) {
          std::strcmp(name, "cross_entropy_backward") == 0;
 }
 
+int in_place_slot(const Primitive& prim, int output) {
+  if (std::strcmp(prim.name(), "adamw_update") == 0) return output == 0 ? 0 : output == 1 ? 2 : output == 2 ? 3 : -1;
+  if (std::strcmp(prim.name(), "sgd_update") == 0) return output == 0 ? 0 : output == 1 ? 2 : -1;
+  return may_write_in_place(prim) && output == 0 ? kAnySameShape : -1;
+}
+
 namespace {
 
 int64_t aligned_bytes(const TensorSpec& s) {
@@ -43,6 +49,7 @@ MemoryPlan plan_memory(const Graph& g) {
   plan.offset.assign(nv, -1);
   plan.last_use.assign(nv, -1);
   plan.reuses.assign(nv, -1);
+  plan.in_capture.assign(nv, -1);
 
   // The buffer each value lives in: itself, or for a view output the root of its input.
   std::vector<ValueId> root(nv);
@@ -75,6 +82,31 @@ MemoryPlan plan_memory(const Graph& g) {
   }
   for (ValueId v : g.outputs)  // a gradient that is also returned stays unplanned
     plan.lent.erase(std::remove(plan.lent.begin(), plan.lent.end(), root[size_t(v)]), plan.lent.end());
+  std::vector<bool> returned(nv, false);
+  for (ValueId v : g.outputs) returned[size_t(root[size_t(v)])] = true;
+  for (const Mutation& m : g.mutations) {
+    const size_t y = size_t(m.value);
+    plannable[y] = false;  // in the capture's bytes, or fresh and copied there after the run
+    const Value& val = g.values[y];
+    if (val.kind != ValueKind::node_output || returned[y] || root[y] != ValueId(y)) continue;
+    const Node& n = g.nodes[size_t(val.node)];
+    const int32_t at = val.node, last = plan.last_use[size_t(m.capture)];
+    if (last > at) continue;  // a later node still reads the old contents
+    if (last == at) {
+      // The producer reads the capture: only in the slot it may overwrite.
+      const int slot = in_place_slot(*n.prim, val.index);
+      if (slot == -1) continue;
+      bool ok = true;
+      for (size_t k = 0; k < n.inputs.size(); ++k) {
+        const bool aliases = root[size_t(n.inputs[k])] == m.capture;
+        const bool allowed = n.inputs[k] == m.capture && (slot == kAnySameShape || slot == int(k));
+        if (aliases && !allowed) ok = false;
+      }
+      if (!ok) continue;
+    }
+    plan.in_capture[y] = m.capture;
+    ++plan.mutations_in_place;
+  }
   std::sort(plan.lent.begin(), plan.lent.end());
   plan.lent.erase(std::unique(plan.lent.begin(), plan.lent.end()), plan.lent.end());
 

@@ -18,6 +18,13 @@
 // backward pass, when the forward's activations have died, so they cost the
 // arena little) and *lent*: the caller's .grad points into the arena, and the
 // executor switches to a fresh arena for a run that starts while one is held.
+//
+// Mutations (in-place updates of captures, e.g. an optimizer step): the new
+// value is computed straight into the capture's own bytes when no node after
+// its producer reads the old contents and the producer may overwrite that
+// input (an elementwise kernel, or an optimizer update writing parameter and
+// moments element by element); otherwise it is a fresh buffer that the
+// executor copies into the capture after the run.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +43,8 @@ struct MemoryPlan {
   int64_t total_bytes = 0;          // sum of all planned intermediates' sizes
   int64_t in_place = 0;             // nodes that write over an input
   std::vector<ValueId> lent;        // planned buffers handed to the caller as gradients
+  std::vector<ValueId> in_capture;  // per value: the capture whose bytes it is computed in, or -1
+  int64_t mutations_in_place = 0;   // mutations computed in their capture's bytes
 };
 
 // Alignment of every planned buffer, bytes.
@@ -47,5 +56,12 @@ MemoryPlan plan_memory(const Graph& g);
 // the same shape (an elementwise loop reading element i before writing it, or
 // a row-wise kernel reading a row before writing it).
 bool may_write_in_place(const Primitive& prim);
+
+// The input slot whose bytes output `output` of `prim` may overwrite for a
+// mutation: kAnySameShape for the single-output kernels above, a fixed slot
+// for the optimizer updates (adamw_update: parameter, exp_avg, exp_avg_sq are
+// inputs 0, 2, 3 and outputs 0, 1, 2), or -1.
+constexpr int kAnySameShape = -2;
+int in_place_slot(const Primitive& prim, int output);
 
 }  // namespace ember::graph

@@ -29,6 +29,9 @@ std::string onnx_model_bytes(const Graph& g, const OnnxExportOptions& o, OnnxExp
     fail(kOp, "the graph stores ", g.grads.size(),
          " gradients (a training graph); only inference graphs are exported: trace the forward pass under "
          "NoGradGuard, without backward()");
+  if (!g.mutations.empty())
+    fail(kOp, "the graph updates ", g.mutations.size(),
+         " tensors in place (an optimizer step); only inference graphs are exported");
   if (g.outputs.empty()) fail(kOp, "the graph has no outputs");
   if (o.input_names.size() > g.inputs.size())
     fail(kOp, o.input_names.size(), " input names given for a graph of ", g.inputs.size(), " inputs");

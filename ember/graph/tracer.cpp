@@ -1,6 +1,8 @@
 // The recorder behind graph::trace (see tracer.h).
 #include "ember/graph/tracer.h"
 
+#include <unordered_set>
+
 #include "ember/core/error.h"
 
 namespace ember::graph {
@@ -28,9 +30,59 @@ class Tracer final : public TraceRecorder {
     return outs;
   }
 
-  void record_into(const PrimitivePtr& prim, const std::vector<Tensor>&, std::vector<Tensor>&) override {
-    fail(prim->name(), "in-place updates (optimizer steps) cannot be compiled yet; "
-                       "call the optimizer after the compiled function");
+  // An in-place update becomes a functional node: its outputs are new values,
+  // and every tensor it wrote now stands for its output (later reads see the
+  // update). A written capture (a parameter, an optimizer moment) gets a
+  // mutation record so that the run leaves the new value in its tensor.
+  void record_into(const PrimitivePtr& prim, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) override {
+    std::vector<ValueId> ins;
+    ins.reserve(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) ins.push_back(value_of(inputs[i], prim->name(), i));
+    std::vector<ValueId> targets;
+    std::vector<TensorSpec> specs;
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      const Tensor& o = outputs[k];
+      if (o.offset() != 0 || !o.is_contiguous() || o.nbytes() != o.storage()->nbytes())
+        fail("compile", prim->name(), " updates a view (output ", k, " of shape ", shape_str(o.shape()),
+             "); only whole tensors can be updated in place in a compiled function");
+      const ValueId target = value_of(o, prim->name(), k);
+      // A view made by an op shares the bytes of what it views: an update
+      // through one would not reach the viewed tensor.
+      const Value& tv = g_.values[size_t(target)];
+      if (tv.kind == ValueKind::node_output && g_.nodes[size_t(tv.node)].prim->is_view())
+        fail("compile", prim->name(), " updates a view (output ", k, " of shape ", shape_str(o.shape()),
+             "); in a compiled function only whole tensors can be updated in place");
+      mark_views_stale(target);
+      targets.push_back(target);
+      specs.push_back({o.shape(), o.dtype()});
+    }
+    const Node& n = g_.add_node(prim, std::move(ins), specs);
+    const std::vector<ValueId> results = n.outputs;
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      const Tensor& o = outputs[k];
+      const ValueId target = targets[k], result = results[k];
+      if (o.storage()->is_placeholder()) {
+        by_storage_[o.storage().get()] = result;  // an intermediate of this trace, rebound
+        continue;
+      }
+      for (const Capture& c : g_.captures)
+        if (c.tensor.storage() == o.storage() && c.tensor.impl_ptr() != o.impl_ptr())
+          fail("compile", prim->name(), " updates a tensor that shares its bytes with another tensor the graph reads ('",
+               c.name, "'); only tensors with their own storage can be updated in place in a compiled function");
+      const Value& tv = g_.values[size_t(target)];
+      ValueId capture = target;
+      if (tv.kind != ValueKind::capture) {
+        // Already updated earlier in this trace: its mutation now records the later value.
+        for (Mutation& m : g_.mutations)
+          if (m.value == target) capture = m.capture;
+        if (capture == target) fail("compile", prim->name(), " updates a tensor the trace cannot name");
+      }
+      bool found = false;
+      for (Mutation& m : g_.mutations)
+        if (m.capture == capture) m.value = result, found = true;
+      if (!found) g_.mutations.push_back({capture, result});
+      by_impl_[o.impl_ptr().get()] = result;
+    }
   }
 
   // Ends the trace: records outputs and grad bindings, restores set-aside
@@ -55,9 +107,12 @@ class Tracer final : public TraceRecorder {
     placeholders_.clear();
     by_storage_.clear();
     by_impl_.clear();
+    std::vector<bool> mutated(g_.values.size(), false);
+    for (const Mutation& m : g_.mutations) mutated[size_t(m.capture)] = true;
     for (Capture& c : g_.captures) {
       const Tensor& t = c.tensor;
-      c.constant = !t.requires_grad() && t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1;
+      c.constant = !mutated[size_t(c.value)] && !t.requires_grad() && t.impl_ptr().use_count() == 1 &&
+                   t.storage().use_count() == 1;
     }
   }
 
@@ -83,6 +138,17 @@ class Tracer final : public TraceRecorder {
     return t;
   }
 
+  // Views taken of `v` before it is updated in place still hold the old
+  // contents in the graph (eagerly they would show the update): reading one
+  // afterwards is refused.
+  void mark_views_stale(ValueId v) {
+    std::vector<bool> derived(g_.values.size(), false);
+    derived[size_t(v)] = true;
+    for (const Node& n : g_.nodes)
+      if (n.prim->is_view() && !n.inputs.empty() && derived[size_t(n.inputs[0])])
+        for (ValueId o : n.outputs) derived[size_t(o)] = true, stale_.insert(o);
+  }
+
   ValueId value_of(const Tensor& t, const char* op, size_t position) {
     if (!t.defined()) fail(op, "input ", position, " is an undefined tensor");
     const std::shared_ptr<Storage>& storage = t.storage();
@@ -90,6 +156,9 @@ class Tracer final : public TraceRecorder {
       auto it = by_storage_.find(storage.get());
       if (it == by_storage_.end())
         fail("compile", op, " reads a traced tensor from another trace (a placeholder that escaped its compiled function)");
+      if (stale_.count(it->second))
+        fail("compile", op, " reads a view of a tensor that was updated in place after the view was taken; take the "
+                            "view again after the update");
       const TensorSpec& s = g_.spec(it->second);
       if (t.shape() != s.shape || t.offset() != 0 || !t.is_contiguous())
         fail("compile", op, " reads a view of a traced tensor made without a primitive (shape ", shape_str(t.shape()),
@@ -123,6 +192,7 @@ class Tracer final : public TraceRecorder {
   std::unordered_map<const TensorImpl*, ValueId> by_impl_;
   std::vector<Tensor> placeholders_;
   std::vector<Stashed> stashed_;
+  std::unordered_set<ValueId> stale_;
 };
 
 }  // namespace

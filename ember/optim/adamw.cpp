@@ -30,20 +30,34 @@ void AdamW::validate(const ParamGroup& g) const {
 
 std::vector<std::string> AdamW::state_names(const ParamGroup&) const { return {"exp_avg", "exp_avg_sq"}; }
 
-void AdamW::update(const ParamGroup& group, const Tensor& param, const Tensor& grad, ParamState& st) {
-  if (st.tensors.empty()) {
-    DType sdt = optimizer_state_dtype(param.dtype());
-    st.tensors["exp_avg"] = zeros(param.shape(), sdt, param.device());
-    st.tensors["exp_avg_sq"] = zeros(param.shape(), sdt, param.device());
-  }
+void AdamW::init_state(const ParamGroup&, const Tensor& param, ParamState& st) {
+  if (!st.tensors.empty()) return;
+  DType sdt = optimizer_state_dtype(param.dtype());
+  st.tensors["exp_avg"] = zeros(param.shape(), sdt, param.device());
+  st.tensors["exp_avg_sq"] = zeros(param.shape(), sdt, param.device());
+}
+
+namespace {
+AdamWHyper hyper_of(const ParamGroup& group, int64_t step) {
   AdamWHyper h;
   h.lr = group.get("lr");
   h.beta1 = group.get("beta1");
   h.beta2 = group.get("beta2");
   h.eps = group.get("eps");
   h.weight_decay = group.get("weight_decay");
-  h.step = st.step;
-  adamw_update_(param, grad, st.tensors.at("exp_avg"), st.tensors.at("exp_avg_sq"), h);
+  h.step = step;
+  return h;
+}
+}  // namespace
+
+void AdamW::update(const ParamGroup& group, const Tensor& param, const Tensor& grad, ParamState& st) {
+  init_state(group, param, st);
+  adamw_update_(param, grad, st.tensors.at("exp_avg"), st.tensors.at("exp_avg_sq"), hyper_of(group, st.step));
+}
+
+void AdamW::update_traced(const ParamGroup& group, const Tensor& param, const Tensor& grad, ParamState& st,
+                          const Tensor& hyper) {
+  adamw_update_(param, grad, st.tensors.at("exp_avg"), st.tensors.at("exp_avg_sq"), hyper_of(group, 1), hyper);
 }
 
 }  // namespace ember::optim

@@ -25,6 +25,9 @@ class AdamW : public Optimizer {
   void validate(const ParamGroup& group) const override;
   std::vector<std::string> state_names(const ParamGroup& group) const override;
   void update(const ParamGroup& group, const Tensor& param, const Tensor& grad, ParamState& state) override;
+  void update_traced(const ParamGroup& group, const Tensor& param, const Tensor& grad, ParamState& state,
+                     const Tensor& hyper) override;
+  void init_state(const ParamGroup& group, const Tensor& param, ParamState& state) override;
 };
 
 }  // namespace ember::optim

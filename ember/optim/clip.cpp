@@ -110,4 +110,29 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   return total;
 }
 
+Tensor clip_grad_norm_traceable_(const std::vector<Tensor>& params, double max_norm, double norm_type) {
+  EMBER_CHECK(max_norm >= 0.0, "clip_grad_norm_", "max_norm must be non-negative, got ", max_norm);
+  EMBER_CHECK(norm_type >= 1.0, "clip_grad_norm_", "norm_type must be >= 1 or infinity, got ", norm_type);
+  NoGradGuard no_grad;
+  const bool inf_norm = std::isinf(norm_type);
+  Tensor total;
+  for (const Tensor& p : params) {
+    Tensor g = p.defined() ? p.grad() : Tensor();
+    if (!g.defined() || g.numel() == 0) continue;
+    Tensor part = apply1(make_prim<PowerSumPrim>(norm_type), {contiguous(g)});
+    total = !total.defined() ? part : inf_norm ? maximum(total, part) : total + part;
+  }
+  if (!total.defined()) return scalar(0.0, DType::f64);
+  if (!inf_norm) total = norm_type == 2.0 ? sqrt(total) : pow(total, 1.0 / norm_type);
+  const Tensor coef = minimum(max_norm / (total + 1e-6), scalar(1.0, DType::f64));
+  for (const Tensor& p : params) {
+    Tensor g = p.defined() ? p.grad() : Tensor();
+    if (!g.defined()) continue;
+    const bool narrow = g.dtype() == DType::bf16 || g.dtype() == DType::f16;
+    const DType compute = narrow ? DType::f32 : g.dtype();
+    p.set_grad(cast(cast(g, compute) * cast(coef, compute), g.dtype()).detach());
+  }
+  return total;
+}
+
 }  // namespace ember::optim

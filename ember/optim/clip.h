@@ -20,4 +20,11 @@ double grad_norm(const std::vector<Tensor>& params, double norm_type = 2.0);
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0,
                        bool error_if_nonfinite = false);
 
+// The same clipping as tensor ops, without reading a value on the host, so
+// that it can be traced into a compiled training step: every gradient is
+// multiplied by min(1, max_norm / (total_norm + 1e-6)), and the total norm is
+// returned as a float64 scalar tensor. A non-finite norm is not special-cased
+// (the gradients become non-finite): check the returned norm after the step.
+Tensor clip_grad_norm_traceable_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
+
 }  // namespace ember::optim

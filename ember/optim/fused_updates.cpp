@@ -145,30 +145,59 @@ void check_same(const std::vector<Tensor>& in, const char* op, const std::vector
   }
 }
 
+// Run functionally (a compiled graph that could not compute an update in the
+// tensors' own bytes, or a replay through eager ops), an update gets fresh
+// outputs: they start as copies of the tensors they replace.
+void copy_unless_aliased(const Tensor& from, const Tensor& to) {
+  if (from.raw_data() != to.raw_data()) copy_bytes(to, from);
+}
+
+// With `dynamic`, the learning rate and step come from a fifth input at run
+// time (float64 [2]: lr, step), so a compiled training step reads the current
+// schedule and counts its own steps instead of baking in those of its trace.
 class AdamWPrim final : public Primitive {
  public:
-  explicit AdamWPrim(const AdamWHyper& h) : h_(h) {}
+  AdamWPrim(const AdamWHyper& h, bool dynamic) : h_(h), dynamic_(dynamic) {}
   const char* name() const override { return "adamw_update"; }
   bool differentiable() const override { return false; }
   Attrs attrs() const override {
+    if (dynamic_)
+      return {{"beta1", h_.beta1}, {"beta2", h_.beta2}, {"eps", h_.eps}, {"weight_decay", h_.weight_decay}};
     return {{"lr", h_.lr}, {"beta1", h_.beta1}, {"beta2", h_.beta2}, {"eps", h_.eps},
             {"weight_decay", h_.weight_decay}, {"step", h_.step}};
   }
   std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
-    if (in.size() != 4) fail(name(), "expects param, grad, exp_avg, exp_avg_sq; got ", in.size(), " inputs");
-    check_same(in, name(), {"param", "gradient", "exp_avg", "exp_avg_sq"});
+    const size_t want = dynamic_ ? 5 : 4;
+    if (in.size() != want)
+      fail(name(), "expects param, grad, exp_avg, exp_avg_sq", dynamic_ ? ", hyper" : "", "; got ", in.size(),
+           " inputs");
+    check_same({in[0], in[1], in[2], in[3]}, name(), {"param", "gradient", "exp_avg", "exp_avg_sq"});
+    if (dynamic_ && (in[4].dtype() != DType::f64 || in[4].shape() != Shape{2} || !in[4].device().is_cpu()))
+      fail(name(), "hyper must be a float64 [2] tensor (lr, step) on the CPU, got ", dtype_name(in[4].dtype()), " ",
+           shape_str(in[4].shape()));
     return {{in[0].shape(), in[0].dtype()}, {in[2].shape(), in[2].dtype()}, {in[3].shape(), in[3].dtype()}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    AdamWHyper h = h_;
+    if (dynamic_) {
+      const double* hyper = static_cast<const double*>(in[4].raw_data());
+      h.lr = hyper[0];
+      h.step = int64_t(hyper[1]);
+      if (h.step < 1) fail(name(), "step must be >= 1, got ", hyper[1]);
+    }
+    copy_unless_aliased(in[0], out[0]);
+    copy_unless_aliased(in[2], out[1]);
+    copy_unless_aliased(in[3], out[2]);
     visit_floating(in[0].dtype(), name(), [&]<typename P>() {
       using S = state_t<P>;
       adamw_kernel<P>(static_cast<P*>(out[0].raw_data()), static_cast<const P*>(in[1].raw_data()),
-                      static_cast<S*>(out[1].raw_data()), static_cast<S*>(out[2].raw_data()), in[0].numel(), h_);
+                      static_cast<S*>(out[1].raw_data()), static_cast<S*>(out[2].raw_data()), in[0].numel(), h);
     });
   }
 
  private:
   AdamWHyper h_;
+  bool dynamic_;
 };
 
 class SGDPrim final : public Primitive {
@@ -195,6 +224,8 @@ class SGDPrim final : public Primitive {
     return specs;
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    copy_unless_aliased(in[0], out[0]);
+    if (out.size() > 1) copy_unless_aliased(in[2], out[1]);
     visit_floating(in[0].dtype(), name(), [&]<typename P>() {
       using S = state_t<P>;
       S* buf = out.size() > 1 ? static_cast<S*>(out[1].raw_data()) : nullptr;
@@ -225,7 +256,15 @@ void adamw_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_av
   EMBER_CHECK(h.step >= 1, "adamw_update", "step must be >= 1, got ", h.step);
   NoGradGuard no_grad;
   std::vector<Tensor> out{param, exp_avg, exp_avg_sq};
-  apply_into(make_prim<AdamWPrim>(h), {param, grad, exp_avg, exp_avg_sq}, out);
+  apply_into(make_prim<AdamWPrim>(h, false), {param, grad, exp_avg, exp_avg_sq}, out);
+}
+
+void adamw_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                   const AdamWHyper& h, const Tensor& hyper) {
+  check_param(param, grad, "adamw_update");
+  NoGradGuard no_grad;
+  std::vector<Tensor> out{param, exp_avg, exp_avg_sq};
+  apply_into(make_prim<AdamWPrim>(h, true), {param, grad, exp_avg, exp_avg_sq, hyper}, out);
 }
 
 void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, const SGDHyper& h) {

@@ -28,6 +28,11 @@ struct AdamWHyper {
 // p, m, v are updated in place; all four tensors contiguous, same shape, same device.
 void adamw_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                    const AdamWHyper& h);
+// The same with h.lr and h.step read at run time from `hyper`, a float64 [2]
+// CPU tensor (lr, step): the form an optimizer step traced into a compiled
+// graph uses, so that one graph serves every step of a schedule.
+void adamw_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                   const AdamWHyper& h, const Tensor& hyper);
 
 struct SGDHyper {
   double lr = 1e-3;

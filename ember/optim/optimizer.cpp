@@ -6,8 +6,10 @@
 #include <unordered_set>
 
 #include "ember/autograd/grad_mode.h"
+#include "ember/nn/copy.h"
 #include "ember/ops/creation.h"
 #include "ember/ops/elementwise.h"
+#include "ember/ops/trace_hook.h"
 #include "ember/optim/fused_updates.h"
 
 namespace ember::optim {
@@ -47,6 +49,11 @@ double ParamGroup::get(const std::string& key) const {
   return it->second;
 }
 
+void ParamGroup::set_lr(double lr) {
+  options["lr"] = lr;
+  if (counters.defined()) static_cast<double*>(counters.raw_data())[0] = lr;
+}
+
 std::vector<ParamGroup> single_group(const std::vector<Tensor>& params) { return {ParamGroup{params, {}}}; }
 
 Optimizer::Optimizer(std::string name, Options defaults) : name_(std::move(name)), defaults_(std::move(defaults)) {}
@@ -81,11 +88,79 @@ void Optimizer::set_lr(double lr) {
 const ParamState& Optimizer::state(size_t index) const {
   EMBER_CHECK(index < state_.size(), name_, "parameter index ", index, " out of range for ", state_.size(),
               " parameters");
+  pull_counters();
   return state_[index];
+}
+
+void Optimizer::pull_counters() const {
+  size_t index = 0;
+  for (const ParamGroup& group : groups_) {
+    const int64_t steps = group.counters.defined() ? int64_t(static_cast<const double*>(group.counters.raw_data())[1]) : 0;
+    for (size_t k = 0; k < group.params.size(); ++k, ++index)
+      if (state_[index].counted_by_graph) state_[index].step = steps;
+  }
+}
+
+void Optimizer::push_counters() {
+  size_t index = 0;
+  for (ParamGroup& group : groups_) {
+    int64_t steps = -1;
+    for (size_t k = 0; k < group.params.size(); ++k, ++index)
+      if (state_[index].counted_by_graph) steps = std::max(steps, state_[index].step);
+    if (!group.counters.defined()) continue;
+    double* c = static_cast<double*>(group.counters.raw_data());
+    c[0] = group.lr();
+    if (steps >= 0) c[1] = double(steps);
+  }
+}
+
+void Optimizer::update_traced(const ParamGroup&, const Tensor&, const Tensor&, ParamState&, const Tensor&) {
+  fail(name_, "this optimizer's step cannot be compiled yet (AdamW's can); call step() after the compiled function");
+}
+
+// The step as graph nodes: per group, counters <- counters + (0, 1), then each
+// parameter's update reading the new counters. Everything the graph updates in
+// place (parameters, moments, counters) is a real tensor made before the graph
+// first runs, so it is captured by reference.
+void Optimizer::traced_step() {
+  pull_counters();
+  size_t index = 0;
+  for (ParamGroup& group : groups_) {
+    std::vector<std::pair<size_t, Tensor>> todo;  // (global index, parameter) of those with a gradient
+    for (const Tensor& p : group.params) {
+      const size_t i = index++;
+      if (p.grad().defined()) todo.emplace_back(i, p);
+    }
+    if (todo.empty()) continue;
+    const int64_t steps = state_[todo[0].first].step;
+    for (const auto& [i, p] : todo)
+      if (state_[i].step != steps)
+        fail(name_, "parameters ", todo[0].first, " and ", i, " of one group have taken ", steps, " and ",
+             state_[i].step, " steps; a compiled step counts steps per group and needs them equal");
+    {
+      TraceSuspendGuard real;
+      if (!group.counters.defined()) group.counters = tensor({group.lr(), double(steps)}, {2}, DType::f64);
+      double* c = static_cast<double*>(group.counters.raw_data());
+      c[0] = group.lr();
+      c[1] = double(steps);
+      for (const auto& [i, p] : todo) init_state(group, p, state_[i]);
+    }
+    nn::copy_(group.counters, add(group.counters, tensor({0.0, 1.0}, {2}, DType::f64)));
+    for (const auto& [i, p] : todo) {
+      Tensor g = p.grad();
+      if (g.shape() != p.shape())
+        fail(name_, "gradient shape ", shape_str(g.shape()), " does not match parameter shape ", shape_str(p.shape()));
+      if (g.dtype() != p.dtype()) g = cast(g, p.dtype());
+      update_traced(group, p, contiguous(g), state_[i], group.counters);
+      state_[i].counted_by_graph = true;
+    }
+  }
 }
 
 void Optimizer::step() {
   NoGradGuard no_grad;
+  if (tracing_active()) return traced_step();
+  pull_counters();
   size_t index = 0;
   for (const ParamGroup& group : groups_) {
     for (const Tensor& p : group.params) {
@@ -104,10 +179,12 @@ void Optimizer::step() {
         update(group, p, g, st);
       } catch (...) {
         st.step -= 1;  // a failed update leaves the parameter's state as it was
+        push_counters();
         throw;
       }
     }
   }
+  push_counters();
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
@@ -122,6 +199,7 @@ void Optimizer::zero_grad(bool set_to_none) {
 }
 
 TensorMap Optimizer::state_dict() const {
+  pull_counters();
   TensorMap out;
   int64_t index = 0;
   for (size_t g = 0; g < groups_.size(); ++g) {
@@ -254,7 +332,20 @@ void Optimizer::load_state_dict(const TensorMap& sd) {
     for (auto& [n, t] : new_state[i].tensors)
       t = clone(cast(to_device(t.detach(), params[i].device()), optimizer_state_dtype(params[i].dtype()))).detach();
   for (size_t g = 0; g < groups_.size(); ++g) groups_[g].options = new_options[g];
+  // A compiled step holds the current state tensors by reference: load into
+  // them where they exist, so that the graph goes on from the loaded state.
+  for (size_t i = 0; i < new_state.size(); ++i) {
+    new_state[i].counted_by_graph = state_[i].counted_by_graph;
+    for (auto& [n, t] : new_state[i].tensors) {
+      auto old = state_[i].tensors.find(n);
+      if (old != state_[i].tensors.end() && old->second.shape() == t.shape() && old->second.dtype() == t.dtype()) {
+        copy_bytes(old->second, t);
+        t = old->second;
+      }
+    }
+  }
   state_ = std::move(new_state);
+  push_counters();
 }
 
 }  // namespace ember::optim

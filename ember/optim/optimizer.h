@@ -24,15 +24,21 @@ using Options = std::map<std::string, double>;
 struct ParamGroup {
   std::vector<Tensor> params;
   Options options;  // hyper-parameters; missing ones take the optimizer's defaults
+  // Made when a step of this group is first traced into a compiled graph:
+  // float64 [2] (lr, steps taken), which the graph reads and advances on every
+  // run, so one graph serves a whole schedule. From then on it holds the step
+  // count of the group's parameters that the graph updates.
+  Tensor counters = {};
 
   double get(const std::string& key) const;  // error naming the key when absent
   double lr() const { return get("lr"); }
-  void set_lr(double lr) { options["lr"] = lr; }
+  void set_lr(double lr);
 };
 
 struct ParamState {
   int64_t step = 0;
   std::map<std::string, Tensor> tensors;
+  bool counted_by_graph = false;  // step lives in the group's counters (a compiled step updates it)
 };
 
 class Optimizer {
@@ -42,7 +48,11 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   // Updates every parameter that has a gradient (those without are skipped, as
-  // in PyTorch). Runs without recording gradients.
+  // in PyTorch). Runs without recording gradients. Called inside a function
+  // being compiled (ember::compile), the step is traced into the graph: the
+  // state tensors are made now (real tensors the graph updates in place), and
+  // the learning rate and step count are read from the group's counters at run
+  // time (AdamW only; set_lr between runs is seen by the graph).
   void step();
   // Drops the gradients (set_to_none) or replaces them with zeros.
   void zero_grad(bool set_to_none = true);
@@ -78,12 +88,25 @@ class Optimizer {
   virtual std::vector<std::string> state_names(const ParamGroup& group) const = 0;
   // Updates one parameter given its contiguous gradient; state.step is already incremented.
   virtual void update(const ParamGroup& group, const Tensor& param, const Tensor& grad, ParamState& state) = 0;
+  // The traced form of update: the learning rate and step come from `hyper`
+  // (float64 [2], the group's counters after this step's increment). The
+  // state tensors already exist (init_state). Optimizers without one refuse.
+  virtual void update_traced(const ParamGroup& group, const Tensor& param, const Tensor& grad, ParamState& state,
+                             const Tensor& hyper);
+  // Makes a parameter's state tensors if it has none yet.
+  virtual void init_state(const ParamGroup& group, const Tensor& param, ParamState& state) {}
 
  private:
+  void traced_step();
+  // Step counts between the host state and the groups' counters: pull reads
+  // the graph's counts into ParamState::step, push writes them back.
+  void pull_counters() const;
+  void push_counters();
+
   std::string name_;
   Options defaults_;
   std::vector<ParamGroup> groups_;
-  std::vector<ParamState> state_;  // by global parameter index
+  mutable std::vector<ParamState> state_;  // by global parameter index (steps pulled lazily)
 };
 
 // Wraps a flat list of parameters into one group with no option overrides.

@@ -124,6 +124,93 @@ TEST_P(CompileGPT, TrainingStepsMatchEager) {
   for (size_t i = 0; i < eager_params.size(); ++i) EXPECT_LE(max_abs_diff(compiled_params[i], eager_params[i]), 1e-5);
 }
 
+// The whole step in one graph: forward, loss, backward and the AdamW update
+// (two parameter groups, a learning rate that changes every step), against
+// the same steps run eagerly. Step 3 runs eagerly on the compiled model's
+// optimizer in both runs, so the graph's step counters must carry over.
+TEST_P(CompileGPT, WholeStepWithAdamWIsOneGraph) {
+  const std::vector<double> lrs = {1e-2, 8e-3, 6e-3, 4e-3, 2e-3};
+  struct Result {
+    std::vector<double> losses;
+    std::vector<Tensor> params;
+    TensorMap state;
+    int64_t traces = 0, planned = 0, adamw_nodes = 0, mutations = 0, in_place = 0;
+  };
+  auto train = [&](bool compiled) {
+    Generator gen(7);
+    GPT model(config(), &gen);
+    optim::AdamW opt(optim::make_param_groups(model, 0.1), {});
+    CompiledFunction step = compile(
+        [&](const std::vector<Tensor>& in) {
+          Tensor loss = model.loss(in[0], in[1]);
+          loss.backward();
+          opt.step();
+          opt.zero_grad();
+          return std::vector<Tensor>{loss};
+        },
+        named(model));
+    Result r;
+    for (size_t s = 0; s < lrs.size(); ++s) {
+      Tensor x = ids(2, 16, 50, 10 + s), t = ids(2, 16, 50, 20 + s);
+      opt.set_lr(lrs[s]);
+      Tensor loss;
+      if (compiled && s != 3) {
+        loss = step({x, t})[0];
+      } else {
+        loss = model.loss(x, t);
+        loss.backward();
+        opt.step();
+        opt.zero_grad();
+      }
+      r.losses.push_back(loss.item<double>());
+    }
+    r.params = model.parameters();
+    r.state = opt.state_dict();
+    if (compiled) {
+      r.traces = step.stats().traces;
+      r.planned = step.stats().planned_runs;
+      r.adamw_nodes = step.last_graph()->node_count("adamw_update");
+      r.mutations = int64_t(step.last_graph()->mutations.size());
+      r.in_place = step.last_plan()->mutations_in_place;
+      EXPECT_TRUE(step.last_graph()->grads.empty());  // zero_grad inside: gradients stay in the graph
+      for (const Tensor& p : r.params) EXPECT_FALSE(p.grad().defined());
+    }
+    return r;
+  };
+  Result eager = train(false), compiled = train(true);
+  for (size_t s = 0; s < lrs.size(); ++s) EXPECT_NEAR(compiled.losses[s], eager.losses[s], 1e-5) << "step " << s;
+  for (size_t i = 0; i < eager.params.size(); ++i)
+    EXPECT_LE(max_abs_diff(compiled.params[i], eager.params[i]), 1e-5) << "parameter " << i;
+  ASSERT_EQ(compiled.state.size(), eager.state.size());
+  for (const auto& [name, t] : eager.state) {
+    ASSERT_TRUE(compiled.state.count(name)) << name;
+    EXPECT_LE(max_abs_diff(compiled.state.at(name), t), 1e-5) << name;
+  }
+  EXPECT_EQ(compiled.state.at("state.0.step").item<int64_t>(), int64_t(lrs.size()));
+  EXPECT_EQ(compiled.traces, 1);
+  EXPECT_EQ(compiled.planned, int64_t(lrs.size()) - 1);
+  const int64_t n_params = int64_t(eager.params.size());
+  EXPECT_EQ(compiled.adamw_nodes, n_params);
+  EXPECT_EQ(compiled.mutations, 3 * n_params + 2);  // parameter, exp_avg, exp_avg_sq; a counter per group
+  EXPECT_EQ(compiled.in_place, compiled.mutations);  // every update in the tensors' own bytes
+}
+
+TEST(CompileGPT, OptimizersWithoutATracedStepAreRefused) {
+  Generator gen(3);
+  GPT model(gpt2_style(), &gen);
+  optim::SGD opt(model.parameters(), {0.1});
+  CompiledFunction step = compile(
+      [&](const std::vector<Tensor>& in) {
+        Tensor loss = model.loss(in[0], in[1]);
+        loss.backward();
+        opt.step();
+        return std::vector<Tensor>{loss};
+      },
+      named(model));
+  EXPECT_ERROR(step({ids(1, 8, 50, 1), ids(1, 8, 50, 2)}), "[SGD]");
+  for (const Tensor& p : model.parameters()) EXPECT_FALSE(p.grad().defined());  // the failed trace left no gradient
+}
+
 TEST_P(CompileGPT, CompiledForwardInsideEagerTrainingReplays) {
   Generator gen(8);
   GPT model(config(), &gen);

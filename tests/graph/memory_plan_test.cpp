@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "ember/graph/compile.h"
+#include "ember/nn/copy.h"
 #include "graph/graph_test_util.h"
 #include "test_util.h"
 
@@ -106,4 +107,27 @@ TEST(MemoryPlan, GradientsAreLentAndNeverOverwrittenWhileHeld) {
   w.set_grad(Tensor());
   fn({a});
   expect_equal(compiled, w.grad());
+}
+
+// A mutation is computed in its capture's bytes only when no later node reads
+// the old contents; here the schedule is changed so that one does, and the
+// executor must compute the update aside and copy it in after the run.
+TEST(MemoryPlan, MutationWithALaterReaderOfTheOldValueIsCopiedAfterTheRun) {
+  Tensor c = tensor({1, 2, 3}, {3});
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor old = exp(c);
+    nn::copy_(c, in[0] + in[0]);
+    return std::vector<Tensor>{old};
+  };
+  graph::Graph g = graph::trace(fn, {random({3}, 5)});
+  ASSERT_EQ(g.nodes.size(), 3u);  // exp, add, copy_
+  EXPECT_EQ(graph::plan_memory(g).mutations_in_place, 1);
+  g.reorder({1, 2, 0});  // add, copy_, then exp reads c
+  graph::MemoryPlan p = graph::plan_memory(g);
+  EXPECT_EQ(p.mutations_in_place, 0);
+  graph::Executor exec(std::move(g));
+  Tensor x = tensor({5, 6, 7}, {3});
+  Tensor got = exec.run({x})[0];
+  EXPECT_LE(max_abs_diff(got, exp(tensor({1, 2, 3}, {3}))), 1e-5);
+  EXPECT_EQ(c.to_vector<float>(), (std::vector<float>{10, 12, 14}));
 }

@@ -194,3 +194,23 @@ TEST(GraphPasses, RematerializationRecomputesLateReads) {
   graph::Graph before = graph::trace(fn, ins);
   EXPECT_LT(graph::plan_memory(g).arena_bytes, graph::plan_memory(before).arena_bytes);
 }
+
+TEST(GraphPasses, RematerializationRecomputesANormReadLateThroughAView) {
+  // A layer norm (three outputs: y, mean, rstd) whose output is read at once
+  // and again, reshaped, after a long stretch: the view is re-pointed at a
+  // recomputed norm. Its input x stays alive (read at the end).
+  Tensor w = random({16}, 16), b = random({16}, 17);
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor x = in[0] * 2.0;
+    Tensor y = layer_norm(x, w, b, 1e-5);
+    Tensor z = y + 1.0;
+    for (int k = 0; k < 20; ++k) z = sin(z);
+    Tensor late = sum(reshape(y, {16, 16}) * reshape(z, {16, 16}));
+    Tensor end = sum(x);
+    return std::vector<Tensor>{late + end};
+  };
+  std::vector<Tensor> ins = {random({16, 16}, 18)};
+  graph::Graph g = check_pass(fn, ins, [](graph::Graph& g) { EXPECT_EQ(graph::rematerialize(g, 16), 1); }, 1e-6);
+  EXPECT_EQ(g.node_count("layer_norm"), 2);
+}
+

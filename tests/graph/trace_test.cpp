@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "ember/graph/compile.h"
+#include "ember/nn/copy.h"
 #include "ember/optim/optim.h"
 #include "graph/graph_test_util.h"
 #include "test_util.h"
@@ -57,22 +58,58 @@ TEST(GraphTrace, ReadingValuesNamesTheOp) {
                "[compile] the traced function reads the values of the output of sum");
 }
 
-TEST(GraphTrace, RandomNumbersAndInPlaceUpdatesAreRefused) {
+TEST(GraphTrace, RandomNumbersAreRefused) {
   EXPECT_ERROR(graph::trace([](const std::vector<Tensor>& in) { return std::vector<Tensor>{dropout(in[0], 0.5)}; },
                             {random({4}, 5)}),
                "[bernoulli]");
-  Tensor p = random({4}, 6);
-  Tensor m = zeros({4}), v = zeros({4});
-  p.requires_grad_();
+}
+
+// An in-place update (apply_into) is recorded as a functional node plus a
+// mutation of the captured tensor; later reads in the trace see the update.
+TEST(GraphTrace, InPlaceUpdatesBecomeMutations) {
+  Tensor c = tensor({1, 2, 3, 4}, {4});
+  auto fn = [&](const std::vector<Tensor>& in) {
+    nn::copy_(c, c + in[0]);
+    return std::vector<Tensor>{c * 2.0};
+  };
+  graph::Graph g = graph::trace(fn, {random({4}, 6)}, [&](const Tensor& t) { return t.same(c) ? "c" : ""; });
+  EXPECT_EQ(c.to_vector<float>(), (std::vector<float>{1, 2, 3, 4}));  // tracing changed nothing
+  ASSERT_EQ(g.mutations.size(), 1u);
+  EXPECT_EQ(g.capture_of(g.mutations[0].capture)->name, "c");
+  EXPECT_FALSE(g.capture_of(g.mutations[0].capture)->constant);
+  EXPECT_EQ(g.node_count("copy_"), 1);
+  EXPECT_NE(g.dump().find(" mutates (%"), std::string::npos);
+  // The multiply reads the updated value, not the capture.
+  const graph::Node& mul_node = g.nodes.back();
+  EXPECT_EQ(mul_node.inputs[0], g.mutations[0].value);
+
+  graph::Executor exec(std::move(g));
+  Tensor x = tensor({10, 10, 10, 10}, {4});
+  EXPECT_EQ(exec.run({x})[0].to_vector<float>(), (std::vector<float>{22, 24, 26, 28}));
+  EXPECT_EQ(c.to_vector<float>(), (std::vector<float>{11, 12, 13, 14}));
+  EXPECT_EQ(exec.run({x})[0].to_vector<float>(), (std::vector<float>{42, 44, 46, 48}));  // each run updates again
+  EXPECT_EQ(exec.plan().mutations_in_place, 1);
+}
+
+TEST(GraphTrace, InPlaceUpdatesThroughViewsOrOfViewedTensorsAreRefused) {
+  Tensor c = zeros({2, 4});
   EXPECT_ERROR(graph::trace(
                    [&](const std::vector<Tensor>& in) {
-                     optim::AdamWHyper h;
-                     NoGradGuard ng;
-                     optim::adamw_update_(p, in[0], m, v, h);
+                     nn::copy_(select(c, 0, 1), in[0]);
                      return std::vector<Tensor>{in[0]};
                    },
                    {random({4}, 7)}),
-               "[adamw_update] in-place updates (optimizer steps) cannot be compiled yet");
+               "[compile] copy_ updates a view");
+  // A view taken before the update would show the old contents in the graph.
+  EXPECT_ERROR(graph::trace(
+                   [&](const std::vector<Tensor>& in) {
+                     Tensor row = select(c, 0, 1);
+                     nn::copy_(c, zeros({2, 4}));
+                     return std::vector<Tensor>{row + in[0]};
+                   },
+                   {random({4}, 7)}),
+               "[compile] add reads a view of a tensor that was updated in place");
+  EXPECT_EQ(c.to_vector<float>(), std::vector<float>(8, 0.0f));
 }
 
 TEST(GraphTrace, VerifyRejectsUseBeforeDefinition) {

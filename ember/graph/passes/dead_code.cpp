@@ -7,6 +7,7 @@ int64_t eliminate_dead_code(Graph& g) {
   std::vector<bool> live(g.values.size(), false);
   for (ValueId v : g.outputs) live[size_t(v)] = true;
   for (const GradBinding& b : g.grads) live[size_t(b.value)] = true;
+  for (const Mutation& m : g.mutations) live[size_t(m.value)] = true;
   std::vector<bool> keep(g.nodes.size(), false);
   for (size_t i = g.nodes.size(); i-- > 0;) {
     const Node& n = g.nodes[i];

@@ -9,7 +9,9 @@
 // from stays alive until the late use anyway (gelu's input is kept for
 // activation_grad; norm inputs for the norm backward), a copy of the node runs
 // just before the late reader instead: the same bytes, a few extra flops, and
-// the value's buffer is free in between.
+// the value's buffer is free in between. The late reader may be a view (a
+// norm's output reshaped for the weight gradient's product): the view is
+// re-pointed at the copy.
 #include <cstring>
 
 #include "ember/core/op_kinds.h"
@@ -43,7 +45,9 @@ int64_t rematerialize(Graph& g, int64_t min_distance) {
   int64_t cloned = 0;
   for (size_t i = 0; i < original; ++i) {
     const Node n = g.nodes[i];
-    if (n.outputs.size() != 1 || !cheap(*n.prim)) continue;
+    // Output 0 is what is recomputed; a norm's other outputs (mean, rstd) are
+    // small and recomputed alongside, unused.
+    if (n.outputs.empty() || !cheap(*n.prim)) continue;
     const ValueId v = n.outputs[0];
     if (observed[size_t(v)]) continue;
     std::vector<int32_t> late;
@@ -58,7 +62,8 @@ int64_t rematerialize(Graph& g, int64_t min_distance) {
       inputs_alive = inputs_alive && !view_output[size_t(u)] && last_use[size_t(u)] >= first_late;
     }
     if (!inputs_alive) continue;
-    std::vector<TensorSpec> specs{g.spec(v)};
+    std::vector<TensorSpec> specs;
+    for (ValueId o : n.outputs) specs.push_back(g.spec(o));
     const ValueId copy = g.add_node(n.prim, n.inputs, specs).outputs[0];
     for (int32_t c : late)
       for (ValueId& in : g.nodes[size_t(c)].inputs)
