@@ -6,14 +6,17 @@
 // graph (ember::compile).
 // `ember bench generate`: batch-1 prefill and decode speed of the inference
 // path (infer/gpt_runner) for a preset with random weights or a checkpoint,
-// float32 or weight-only quantized (--quant f16|int8|int4, or a quantized checkpoint).
+// float32 or weight-only quantized (--quant f16|int8|int4, or a quantized checkpoint);
+// with --compile, prefill through the GPT module compiled against the same code eager.
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "ember/autograd/grad_mode.h"
 #include "ember/cli/commands.h"
 #include "ember/core/error.h"
 #include "ember/infer/gpt_runner.h"
@@ -142,7 +145,23 @@ struct BenchGenerateOptions {
   std::string quant = "none";  // none: as stored; f16 / int8 / int4: convert float weights in memory first
   int64_t group_size = 64;
   int threads = 0;
+  bool compile = false;  // also time prefill through the GPT module, eager and compiled
 };
+
+// Prefill through the GPT module itself (tensor ops, no KV cache): the final
+// hidden states of the prompt, then the logits of its last position. Returns
+// the median seconds of `runs` calls of `fn` after one warm-up call.
+double median_prefill_s(const std::function<Tensor()>& fn, int64_t runs) {
+  std::vector<double> s;
+  for (int64_t r = 0; r < runs + 1; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Tensor logits = fn();
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r > 0) s.push_back(t);
+  }
+  std::sort(s.begin(), s.end());
+  return s[s.size() / 2];
+}
 
 // Prefill: prompt_len tokens into an empty cache (logits of the last only), the
 // median of `runs`. Decode: `tokens` greedy steps of one token each, after a
@@ -201,7 +220,36 @@ void bench_generate(const BenchGenerateOptions& o) {
   }
   std::sort(prefill_s.begin(), prefill_s.end());
   std::sort(decode_s.begin(), decode_s.end());
-  const double tp = prefill_s[prefill_s.size() / 2], td = decode_s[decode_s.size() / 2];
+  double tp = prefill_s[prefill_s.size() / 2];
+  const double td = decode_s[decode_s.size() / 2];
+  // --compile: the same prefill as the GPT module's code, eagerly and as a
+  // compiled graph (fused elementwise chains, planned memory), the two
+  // interleaved so that they see the same machine; prefill_tokens_per_s is
+  // then the compiled one. Decode stays on the runner (the graph has no cache).
+  double eager_tp = 0, runner_tp = tp;
+  if (o.compile) {
+    if (weights->format != infer::WeightFormat::f32) fail("bench", "--compile runs the float32 model; drop --quant");
+    Generator model_gen(1234);
+    models::GPT model(cfg, &model_gen);
+    if (!dir.empty()) nn::load_module(model, dir + "/model.safetensors");
+    model.eval();
+    NoGradGuard no_grad;
+    auto prefill = [&](const Tensor& x) {
+      Tensor h = model.hidden_states(x);
+      return linear(slice(h, 1, P - 1, P), model.lm_head->weight);
+    };
+    CompiledFunction compiled = compile([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{prefill(in[0])}; });
+    Tensor x = reshape(ids, {1, P});
+    std::vector<double> eager_s, compiled_s;
+    for (int round = 0; round < 3; ++round) {
+      eager_s.push_back(median_prefill_s([&] { return prefill(x); }, o.runs));
+      compiled_s.push_back(median_prefill_s([&] { return compiled({x})[0]; }, o.runs));
+    }
+    std::sort(eager_s.begin(), eager_s.end());
+    std::sort(compiled_s.begin(), compiled_s.end());
+    eager_tp = double(P) / eager_s[1];
+    tp = compiled_s[1];
+  }
   nlohmann::json j = {{"bench", "generate"},
                       {"preset", dir.empty() ? o.preset : std::string()},
                       {"checkpoint", dir},
@@ -217,7 +265,13 @@ void bench_generate(const BenchGenerateOptions& o) {
                       {"decode_start_pos", decode_start},
                       {"decode_tokens_per_s", double(decode_tokens) / td},
                       {"decode_ms_per_token", td * 1e3 / double(decode_tokens)},
-                      {"runs", o.runs}};
+                      {"runs", o.runs},
+                      {"compile", o.compile}};
+  if (o.compile) {
+    j["prefill_eager_tokens_per_s"] = eager_tp;
+    j["prefill_compiled_vs_eager"] = (double(P) / tp) / eager_tp;
+    j["prefill_runner_tokens_per_s"] = double(P) / runner_tp;
+  }
   std::cout << j.dump() << std::endl;
 }
 
@@ -251,6 +305,9 @@ void register_bench(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "f16", "int8", "int4"}));
   gcmd->add_option("--group-size", g->group_size, "int4 columns per scale (32, 64 or 128)")->capture_default_str();
+  gcmd->add_flag("--compile", g->compile,
+                 "Prefill through the GPT module as a compiled graph (ember::compile), timed against the same code "
+                 "run eagerly (prefill_eager_tokens_per_s); decode stays on the KV-cache runner");
   gcmd->callback([g] { bench_generate(*g); });
 }
 
