@@ -41,6 +41,9 @@ void register_pretrain(CLI::App& app) {
   cmd->add_flag("--resume", o->resume,
                 "Continue the run in --out from its latest checkpoint (model config and hyper-parameters come from "
                 "the checkpoint; only --steps may change)");
+  cmd->add_flag("--compile", o->compile,
+                "Run each step (forward and backward of every micro-batch, clipping, AdamW) as one compiled graph "
+                "(ember::compile): same losses, less memory; one process, dropout 0");
   cmd->add_option("--stop-after", o->stop_after, "Stop after this step with a checkpoint, as if interrupted (testing)");
   cmd->callback([o] {
     train::PretrainResult r = train::pretrain(*o);

@@ -20,9 +20,11 @@
 #include "ember/data/meta.h"
 #include "ember/dist/communicator.h"
 #include "ember/dist/data_parallel.h"
+#include "ember/graph/compile.h"
 #include "ember/infer/generate.h"
 #include "ember/models/gpt.h"
 #include "ember/nn/module_io.h"
+#include "ember/nn/parameter_namer.h"
 #include "ember/ops/ops.h"
 #include "ember/optim/optim.h"
 #include "ember/tokenizer/tokenizer.h"
@@ -271,10 +273,49 @@ PretrainResult pretrain(const PretrainOptions& given) {
     return dir;
   };
 
+  // --compile: the step below, traced once into one graph. The micro-batches
+  // are its inputs; it returns the step's loss and gradient norm as tensors.
+  std::optional<CompiledFunction> compiled_step;
+  if (o.compile) {
+    if (world > 1) fail("pretrain", "--compile runs in one process (data parallel syncs gradients outside the graph)");
+    if (cfg.dropout > 0)
+      fail("pretrain", "--compile needs dropout 0 (the config has ", cfg.dropout, "; random numbers are not compiled yet)");
+    CompileOptions co;
+    co.names = nn::parameter_namer(model);
+    co.mode = [&model] { return int64_t(model.is_training()); };
+    compiled_step = compile(
+        [&](const std::vector<Tensor>& in) {
+          Tensor loss_sum;
+          for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
+            Tensor loss = model.loss(in[size_t(2 * micro)], in[size_t(2 * micro + 1)]);
+            if (o.grad_accum > 1) loss = loss * scalar(1.0 / double(o.grad_accum));
+            loss.backward();
+            NoGradGuard no_grad;
+            loss_sum = loss_sum.defined() ? loss_sum + loss : loss;
+          }
+          const double clip = o.grad_clip > 0 ? o.grad_clip : std::numeric_limits<double>::infinity();
+          Tensor norm = optim::clip_grad_norm_traceable_(model.parameters(), clip);
+          opt.step();
+          opt.zero_grad();
+          return std::vector<Tensor>{loss_sum, norm};
+        },
+        co);
+  }
+
   PretrainResult result;
   result.step = start_step;
   SignalScope signals;
   std::unique_ptr<ProgressBar> bar;
+  // A non-finite loss or gradient norm ends the run, naming the checkpoint to resume from.
+  auto check_finite = [&](int64_t step, double loss_sum, double norm, const char* what) {
+    if (std::isfinite(loss_sum) && std::isfinite(norm)) return;
+    if (bar) bar->finish();
+    fail("pretrain", "non-finite ", std::isfinite(loss_sum) ? "gradient norm" : "loss", " at step ", step, " (loss ",
+         loss_sum, ", grad norm ", norm, "); ", what, ". The last good checkpoint is ",
+         result.checkpoint.empty() ? (has_checkpoint(o.out_dir) ? resolve_checkpoint(o.out_dir) : "none")
+                                   : result.checkpoint,
+         "; lower --lr or raise --warmup and resume");
+  };
   if (!o.quiet) {
     bar = std::make_unique<ProgressBar>("pretrain", o.steps, "step");
     bar->update(start_step);
@@ -285,32 +326,37 @@ PretrainResult pretrain(const PretrainOptions& given) {
     const auto t0 = clock::now();
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);
-    opt.zero_grad();
-    double loss_sum = 0;
-    for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
-      auto [x, y] = next_batch();
-      Tensor loss = model.loss(x, y);
-      if (o.grad_accum > 1) loss = loss * scalar(1.0 / double(o.grad_accum));
-      loss.backward();
-      loss_sum += loss.item<double>();
+    double loss_sum = 0, norm = 0;
+    if (compiled_step) {
+      std::vector<Tensor> batches;
+      for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
+        auto [x, y] = next_batch();
+        batches.push_back(x), batches.push_back(y);
+      }
+      const std::vector<Tensor> out = (*compiled_step)(batches);
+      loss_sum = out[0].item<double>();
+      norm = out[1].item<double>();
+      check_finite(step, loss_sum, norm, "stopped (the compiled step has updated the weights in memory; they are not saved)");
+    } else {
+      opt.zero_grad();
+      for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
+        auto [x, y] = next_batch();
+        Tensor loss = model.loss(x, y);
+        if (o.grad_accum > 1) loss = loss * scalar(1.0 / double(o.grad_accum));
+        loss.backward();
+        loss_sum += loss.item<double>();
+      }
+      if (ddp) {
+        ddp->finish_gradient_sync();
+        Tensor l = tensor({loss_sum}, {1}, DType::f64);
+        comm->all_reduce(l, dist::CommOp::avg);  // the global batch's mean loss, the same on every rank
+        loss_sum = l.item<double>();
+      }
+      norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
+                             : optim::grad_norm(model.parameters());
+      check_finite(step, loss_sum, norm, "stopped without updating");
+      opt.step();
     }
-    if (ddp) {
-      ddp->finish_gradient_sync();
-      Tensor l = tensor({loss_sum}, {1}, DType::f64);
-      comm->all_reduce(l, dist::CommOp::avg);  // the global batch's mean loss, the same on every rank
-      loss_sum = l.item<double>();
-    }
-    const double norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
-                                        : optim::grad_norm(model.parameters());
-    if (!std::isfinite(loss_sum) || !std::isfinite(norm)) {
-      if (bar) bar->finish();
-      fail("pretrain", "non-finite ", std::isfinite(loss_sum) ? "gradient norm" : "loss", " at step ", step,
-           " (loss ", loss_sum, ", grad norm ", norm, "); stopped without updating. The last good checkpoint is ",
-           result.checkpoint.empty() ? (has_checkpoint(o.out_dir) ? resolve_checkpoint(o.out_dir) : "none")
-                                     : result.checkpoint,
-           "; lower --lr or raise --warmup and resume");
-    }
-    opt.step();
     const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     recent_ms.push_back(ms);
     if (recent_ms.size() > 20) recent_ms.erase(recent_ms.begin());

@@ -44,6 +44,10 @@ struct PretrainOptions {
   uint64_t seed = 1337;
   int threads = 0;  // 0 = OpenMP's default
   bool resume = false;
+  // The whole step (every micro-batch's forward and backward, clipping, AdamW)
+  // as one compiled graph (ember::compile); same losses as eager to rounding.
+  // One process only, dropout 0. Not a hyper-parameter: a resumed run may switch.
+  bool compile = false;
   bool quiet = false;       // no progress bar or per-eval lines (tests)
   double peak_gflops = 0;   // MFU denominator; 0 = measure
   int64_t stop_after = 0;   // testing aid: stop (as if interrupted, with a checkpoint) after this step; 0 = off
