@@ -57,7 +57,8 @@ Tensor Block::attention(const Tensor& x, const nn::RotaryEmbedding* rope, int64_
     k = rope->forward(k, pos_offset);
   }
   Tensor y = scaled_dot_product_attention(q, k, v, /*causal=*/true);  // (B, H, T, D)
-  y = reshape(transpose(y, 1, 2), {B, T, attn->n_embd});
+  // n_head * D, not n_embd: under tensor parallelism a rank holds only its heads.
+  y = reshape(transpose(y, 1, 2), {B, T, attn->n_head * D});
   return attn->resid_dropout->forward(attn->c_proj->forward(y));
 }
 

@@ -34,7 +34,8 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
   Tensor k = heads(n_head, n_kv_head);
   Tensor v = heads(n_head + n_kv_head, n_kv_head);
   Tensor y = scaled_dot_product_attention(q, k, v, /*causal=*/true);  // (B, H, T, D)
-  y = reshape(transpose(y, 1, 2), {B, T, n_embd});                   // re-assemble heads
+  // n_head * head_dim, not n_embd: under tensor parallelism a rank holds only its heads.
+  y = reshape(transpose(y, 1, 2), {B, T, n_head * head_dim});
   return resid_dropout->forward(c_proj->forward(y));
 }
 

@@ -73,6 +73,19 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  EMBER_CHECK(module != nullptr, "replace_module", "'", name, "' is a null module");
+  EMBER_CHECK(module.get() != this, "replace_module", "'", name, "' is the module itself");
+  for (auto& c : children_)
+    if (c.first == name) {
+      c.second = std::move(module);
+      return;
+    }
+  std::vector<std::string> names;
+  for (const auto& c : children_) names.push_back(c.first);
+  fail("replace_module", "no child module named '", name, "'; children are: ", join(names));
+}
+
 void Module::collect(const std::string& prefix, bool params, bool buffers,
                      std::vector<std::pair<std::string, const Slot*>>& out) const {
   if (params)

@@ -52,6 +52,15 @@ class Module {
     add_child(name, std::static_pointer_cast<Module>(module));
     return module;
   }
+  // Swaps the child registered as `name` for `module`, keeping its place in the
+  // order (so parameter names and order are unchanged), and returns it; the
+  // caller points its own member field at it. Used to turn a built model into
+  // another form in place (e.g. dist/tensor_parallel.h's parallel Linears).
+  template <typename M>
+  std::shared_ptr<M> replace_module(const std::string& name, std::shared_ptr<M> module) {
+    replace_child(name, std::static_pointer_cast<Module>(module));
+    return module;
+  }
 
   // Own parameters first, then each child's, depth first, in registration order
   // (PyTorch's order). A tensor reachable under two names (weight tying) is
@@ -104,6 +113,7 @@ class Module {
   };
   void check_new_name(const std::string& name, const char* what) const;
   void add_child(const std::string& name, std::shared_ptr<Module> module);
+  void replace_child(const std::string& name, std::shared_ptr<Module> module);
   // Every (dotted name, slot) in the tree, without removing duplicates.
   void collect(const std::string& prefix, bool params, bool buffers,
                std::vector<std::pair<std::string, const Slot*>>& out) const;

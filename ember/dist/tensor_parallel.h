@@ -1,0 +1,95 @@
+// Tensor parallelism (Megatron-LM, Shoeybi et al. 2019): one layer's weight
+// split across the ranks of a communicator, every rank running the layer on the
+// whole (replicated) batch.
+//
+//   * Differentiable collectives, primitives whose vjps are each other:
+//       tp_copy    identity forward, all-reduce (sum) backward  ("f" in the paper)
+//       tp_reduce  all-reduce (sum) forward, identity backward  ("g")
+//       tp_gather  all-gather along the last axis forward, this rank's slice backward
+//   * ColumnParallelLinear: output features split; the input passes through
+//     tp_copy, so the replicated input's gradient is the sum of every rank's
+//     part. Optionally gathers the full output.
+//   * RowParallelLinear: input features split (the input is a column-parallel
+//     layer's local output); partial products summed by tp_reduce, bias added
+//     once afterwards, so its output and bias gradient are replicated.
+// A column-parallel layer followed by a row-parallel one (attention, MLP) costs
+// one all-reduce forward and one backward.
+//
+// Layers are built from a full nn::Linear that every rank holds (same seed or
+// the same checkpoint), each rank keeping its slice; gather_full reverses it for
+// checkpoints and for comparing gradients. A column-parallel layer's outputs may
+// be several blocks split separately (q | k | v, SwiGLU's gate | value), so each
+// rank keeps whole heads and whole gate/value pairs.
+//
+// Collectives are matched by call order, so every rank must run the same
+// forward and backward. Not supported yet: recording them in a compiled graph
+// (ember::compile), sequence parallelism, and combining with DataParallel over
+// a second communicator (all would compose, but none is tested).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ember/dist/communicator.h"
+#include "ember/nn/linear.h"
+
+namespace ember::dist {
+
+Tensor tp_copy(const Tensor& x, const std::shared_ptr<Communicator>& comm);
+Tensor tp_reduce(const Tensor& x, const std::shared_ptr<Communicator>& comm);
+// [..., n] on each rank -> [..., size() * n], rank r's columns at r * n.
+Tensor tp_gather(const Tensor& x, const std::shared_ptr<Communicator>& comm);
+
+// A Linear whose parameters are this rank's slice of a full Linear's.
+class ParallelLinear : public nn::Linear {
+ public:
+  // Collective (every rank, same order): the full-size tensor for `local`, this
+  // layer's weight or bias or a gradient of either, laid out as the full Linear's.
+  virtual Tensor gather_full(const Tensor& local) const = 0;
+  const std::shared_ptr<Communicator>& comm() const { return comm_; }
+  int64_t full_in_features, full_out_features;
+
+ protected:
+  ParallelLinear(const nn::Linear& full, int64_t in_local, int64_t out_local, std::shared_ptr<Communicator> comm);
+  std::shared_ptr<Communicator> comm_;
+};
+
+class ColumnParallelLinear : public ParallelLinear {
+ public:
+  // `segments`: consecutive blocks of full's output features (summing to its
+  // out_features; {} is one block), each split evenly across the ranks; this
+  // rank's parts of each block are concatenated in order. gather_output: return
+  // the full [..., out] (else this rank's [..., out / size()]).
+  ColumnParallelLinear(const nn::Linear& full, std::shared_ptr<Communicator> comm, std::vector<int64_t> segments = {},
+                       bool gather_output = false);
+  Tensor forward(const Tensor& x) override;
+  Tensor gather_full(const Tensor& local) const override;
+  std::string type_name() const override { return "ColumnParallelLinear"; }
+  std::string extra_repr() const override;
+
+  std::vector<int64_t> segments;  // full sizes
+  bool gather_output;
+};
+
+class RowParallelLinear : public ParallelLinear {
+ public:
+  // full's input features split evenly; the bias is replicated and added once,
+  // after the sum over ranks.
+  RowParallelLinear(const nn::Linear& full, std::shared_ptr<Communicator> comm);
+  Tensor forward(const Tensor& x) override;  // [..., in / size()] -> [..., out], the same on every rank
+  Tensor gather_full(const Tensor& local) const override;
+  std::string type_name() const override { return "RowParallelLinear"; }
+  std::string extra_repr() const override;
+};
+
+// Collective: the parameters of a model holding ParallelLinear layers at full
+// size, in named_parameters() order; with gradients = true their gradients
+// (zeros where a parameter has none, so every rank issues the same collectives).
+nn::NamedTensors gather_full_parameters(const nn::Module& model, bool gradients = false);
+// Collective: model.state_dict() with every ParallelLinear's tensors at full
+// size, ready to save (by rank 0) as a single-process checkpoint.
+TensorMap gather_full_state_dict(const nn::Module& model);
+
+}  // namespace ember::dist
