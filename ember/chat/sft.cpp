@@ -23,6 +23,7 @@
 #include "ember/train/checkpoint.h"
 #include "ember/train/metrics_log.h"
 #include "ember/train/model_checkpoint.h"
+#include "ember/train/stop_signals.h"
 #include "ember/util/splitmix.h"
 
 namespace ember::chat {
@@ -34,6 +35,17 @@ nlohmann::json SftOptions::to_json() const {
           {"warmup_steps", warmup_steps}, {"weight_decay", weight_decay}, {"grad_clip", grad_clip},
           {"eval_every", eval_every}, {"eval_prompts", eval_prompts}, {"max_new_tokens", max_new_tokens},
           {"seed", seed}};
+}
+
+void SftOptions::update_from_json(const nlohmann::json& j) {
+  auto take = [&](const char* key, auto& field) {
+    if (j.contains(key)) field = j.at(key).get<std::remove_reference_t<decltype(field)>>();
+  };
+  take("init", init), take("data", data), take("val_data", val_data), take("prompts", prompts);
+  take("batch_size", batch_size), take("seq_len", seq_len), take("lr", lr), take("min_lr_ratio", min_lr_ratio);
+  take("warmup_steps", warmup_steps), take("weight_decay", weight_decay), take("grad_clip", grad_clip);
+  take("eval_every", eval_every), take("eval_prompts", eval_prompts), take("max_new_tokens", max_new_tokens);
+  take("seed", seed);
 }
 
 std::vector<int64_t> sft_targets(const RenderedChat& chat) {
@@ -125,7 +137,20 @@ double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& ch
   return tokens > 0 ? total / double(tokens) : std::numeric_limits<double>::quiet_NaN();
 }
 
-SftResult sft(const SftOptions& o) {
+SftResult sft(SftOptions o) {
+  nlohmann::json resumed;
+  std::string resume_dir;
+  if (o.resume) {
+    if (o.out_dir.empty() || !train::has_checkpoint(o.out_dir))
+      fail("sft", "--resume: ", o.out_dir, " has no checkpoint (no ", o.out_dir, "/latest)");
+    resume_dir = train::resolve_checkpoint(o.out_dir);
+    resumed = train::read_trainer_json(resume_dir);
+    if (resumed.value("kind", "") != "sft" || !resumed.contains("data"))
+      fail("sft", "--resume: ", resume_dir, " is not a resumable sft checkpoint");
+    const int64_t steps = o.steps;
+    o.update_from_json(resumed.at("options"));
+    o.steps = steps;
+  }
   if (o.init.empty()) fail("sft", "--init is required (a pretrained checkpoint)");
   if (o.data.empty()) fail("sft", "--data is required (conversations as JSON Lines)");
   if (o.out_dir.empty()) fail("sft", "--out is required (the run folder)");
@@ -161,7 +186,11 @@ SftResult sft(const SftOptions& o) {
   fs::create_directories(o.out_dir);
   // Saved under the run folder as tokenizer/ so checkpoints carry it by that name.
   tok.save(o.out_dir + "/tokenizer");
-  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", -1);
+  int64_t start_step = 0;
+  if (o.resume) {
+    start_step = train::restore_checkpoint(resume_dir, resumed, model, opt, gen);
+  }
+  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", o.resume ? start_step : -1);
   SftResult result;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   auto evaluate = [&](int64_t step, OracleResult& oracle_out, double& val_out) {
@@ -186,7 +215,11 @@ SftResult sft(const SftOptions& o) {
       std::cout << std::endl;
     }
   };
-  evaluate(0, result.oracle_before, result.val_loss_before);
+  if (o.resume) {
+    result.val_loss_before = nan;  // measured by the run this one continues (metrics.jsonl, step 0)
+  } else {
+    evaluate(0, result.oracle_before, result.val_loss_before);
+  }
 
   // Epochs of packed rows, each packed from its own seeded shuffle.
   std::vector<std::vector<int64_t>> rows, labels;
@@ -200,7 +233,14 @@ SftResult sft(const SftOptions& o) {
     truncated_total += truncated;
     cursor = 0;
   };
-  next_epoch();
+  if (o.resume) {
+    // The data position: which epoch's order (seeded by its index) and where in it.
+    epoch = resumed.at("data").at("epoch").get<uint64_t>() - 1;
+    next_epoch();
+    cursor = resumed.at("data").at("cursor").get<size_t>();
+  } else {
+    next_epoch();
+  }
   if (!o.quiet)
     std::cout << "ember sft: " << train_chats.size() << " conversations packed into " << rows.size() << " rows of "
               << T << " tokens" << (truncated_total ? ", " + std::to_string(truncated_total) + " cut to fit" : "")
@@ -212,13 +252,17 @@ SftResult sft(const SftOptions& o) {
                          {"config", cfg.to_json()},
                          {"options", o.to_json()},
                          {"init", fs::absolute(init_dir).string()},
-                         {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}}};
+                         {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}},
+                         {"data", {{"epoch", epoch}, {"cursor", cursor}}}};
     train::CheckpointSave what{&model, &opt, tj, {{o.out_dir + "/tokenizer", "tokenizer"}}};
     return train::save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
   };
 
   using clock = std::chrono::steady_clock;
-  for (int64_t step = 1; step <= o.steps; ++step) {
+  result.step = start_step;
+  if (!o.quiet && o.resume) std::cout << "resuming from " << resume_dir << " at step " << start_step << std::endl;
+  train::StopSignals signals;
+  for (int64_t step = start_step + 1; step <= o.steps; ++step) {
     const auto t0 = clock::now();
     if (cursor >= rows.size()) next_epoch();
     const size_t to = std::min(rows.size(), cursor + size_t(o.batch_size));
@@ -243,7 +287,14 @@ SftResult sft(const SftOptions& o) {
       std::cout << "step " << step << "/" << o.steps << "  loss " << fmt("%.4f", loss_v) << "  " << fmt("%.0f ms", ms)
                 << std::endl;
     if ((o.eval_every > 0 && step % o.eval_every == 0) || last) evaluate(step, result.oracle, result.val_loss);
-    if (last || (o.checkpoint_every > 0 && step % o.checkpoint_every == 0)) result.checkpoint = checkpoint(step);
+    const bool stop = signals.received() != 0 || (o.stop_after > 0 && step == o.stop_after);
+    if (last || stop || (o.checkpoint_every > 0 && step % o.checkpoint_every == 0)) result.checkpoint = checkpoint(step);
+    if (stop) {
+      result.interrupted = true;
+      if (!o.quiet) std::cout << "stopped at step " << step << "; checkpoint " << result.checkpoint
+                              << " (continue with --resume)" << std::endl;
+      break;
+    }
   }
   metrics.plot_losses(o.out_dir + "/loss.svg", "ember sft");
   return result;

@@ -47,18 +47,27 @@ struct SftOptions {
   uint64_t seed = 1337;
   int threads = 0;
   bool quiet = false;
+  // Continue the run in out_dir from its latest checkpoint: model, optimizer,
+  // RNG and data position are restored, hyper-parameters come from the
+  // checkpoint (only steps may change), and the losses after resuming equal an
+  // uninterrupted run's. SIGINT/SIGTERM stop a run at a step boundary with a
+  // checkpoint.
+  bool resume = false;
+  int64_t stop_after = 0;  // testing aid: stop after this step as if interrupted; 0 = off
   nlohmann::json to_json() const;
+  void update_from_json(const nlohmann::json& j);  // the hyper-parameters a checkpoint records
 };
 
 struct SftResult {
   int64_t step = 0;
+  bool interrupted = false;  // stopped by a signal or stop_after, with a checkpoint
   double train_loss = 0;
   double val_loss_before = 0, val_loss = 0;  // NaN when no val data
   OracleResult oracle_before, oracle;
   std::string checkpoint;
 };
 
-SftResult sft(const SftOptions& options);
+SftResult sft(SftOptions options);
 
 // Packing: conversations (in `order`) go whole, first fit, into rows of T + 1
 // tokens padded with pad_id. Returns the rows' ids; `labels` gets, per row and

@@ -39,6 +39,10 @@ void register_sft(CLI::App& app) {
   cmd->add_option("--eval-prompts", o->eval_prompts, "Held-out prompts per evaluation (0: all)")->capture_default_str();
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Reply length limit in evaluation")->capture_default_str();
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints (0: at the end)")->capture_default_str();
+  cmd->add_flag("--resume", o->resume,
+                "Continue the run in --out from its latest checkpoint (hyper-parameters come from the checkpoint; "
+                "only --steps may change); SIGINT/SIGTERM stop a run with a checkpoint");
+  cmd->add_option("--stop-after", o->stop_after, "Stop after this step with a checkpoint, as if interrupted (testing)");
   cmd->callback([o] {
     const chat::SftResult r = chat::sft(*o);
     std::cout << "done: step " << r.step << ", train loss " << r.train_loss << ", val loss " << r.val_loss_before

@@ -146,4 +146,12 @@ nlohmann::json read_trainer_json(const std::string& checkpoint_dir) {
   }
 }
 
+int64_t restore_checkpoint(const std::string& checkpoint_dir, const nlohmann::json& trainer, nn::Module& model,
+                           optim::Optimizer& optimizer, Generator& gen) {
+  nn::load_module(model, checkpoint_dir + "/model.safetensors");
+  optimizer.load_state_dict(load_safetensors(checkpoint_dir + "/optimizer.safetensors").tensors);
+  gen.set_state({trainer.at("rng").at("seed").get<uint64_t>(), trainer.at("rng").at("offset").get<uint64_t>()});
+  return trainer.at("step").get<int64_t>();
+}
+
 }  // namespace ember::train

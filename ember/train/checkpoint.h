@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "ember/core/random.h"
 #include "ember/io/safetensors.h"
 #include "ember/nn/module.h"
 #include "ember/optim/optimizer.h"
@@ -47,6 +48,13 @@ std::string resolve_checkpoint(const std::string& path);
 bool has_checkpoint(const std::string& run_dir);
 
 nlohmann::json read_trainer_json(const std::string& checkpoint_dir);
+
+// What --resume restores from a checkpoint folder whose trainer.json is
+// `trainer`: the model's weights, the optimizer's state, the generator's
+// position (trainer["rng"]). Returns the step it was saved at (trainer["step"]).
+// The data position is the trainer's own (its loader's state in trainer.json).
+int64_t restore_checkpoint(const std::string& checkpoint_dir, const nlohmann::json& trainer, nn::Module& model,
+                           optim::Optimizer& optimizer, Generator& gen);
 
 // Copies a folder tree file by file, each file written durably (how a
 // checkpoint takes in its tokenizer); `to` is created.

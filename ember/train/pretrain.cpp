@@ -4,10 +4,8 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -31,35 +29,12 @@
 #include "ember/train/checkpoint.h"
 #include "ember/train/machine_peak.h"
 #include "ember/train/metrics_log.h"
+#include "ember/train/stop_signals.h"
 #include "ember/util/progress.h"
 
 namespace ember::train {
 namespace fs = std::filesystem;
 namespace {
-
-// SIGINT/SIGTERM only raise a flag: the loop finishes its step, writes a
-// checkpoint and returns, so an interrupted run can always be resumed.
-std::atomic<int> g_signal{0};
-extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
-
-class SignalScope {
- public:
-  SignalScope() {
-    g_signal.store(0);
-    struct sigaction sa{};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~SignalScope() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_{}, old_term_{};
-};
 
 std::string fmt(const char* f, double v) {
   char buf[48];
@@ -225,10 +200,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
 
   int64_t start_step = 0;
   if (o.resume) {
-    nn::load_module(model, resume_dir + "/model.safetensors");
-    opt.load_state_dict(load_safetensors(resume_dir + "/optimizer.safetensors").tensors);
-    start_step = resumed.at("step").get<int64_t>();
-    gen.set_state({resumed.at("rng").at("seed").get<uint64_t>(), resumed.at("rng").at("offset").get<uint64_t>()});
+    start_step = restore_checkpoint(resume_dir, resumed, model, opt, gen);
     loader.set_state(data::LoaderState::from_json(resumed.at("data")));
   }
   // After loading: the wrapper checks that the ranks agree and broadcasts rank 0's weights.
@@ -304,7 +276,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
 
   PretrainResult result;
   result.step = start_step;
-  SignalScope signals;
+  StopSignals signals;
   std::unique_ptr<ProgressBar> bar;
   // A non-finite loss or gradient norm ends the run, naming the checkpoint to resume from.
   auto check_finite = [&](int64_t step, double loss_sum, double norm, const char* what) {
@@ -417,7 +389,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
         bar->update(step);
       }
     }
-    bool stop = g_signal.load() != 0 || (o.stop_after > 0 && step == o.stop_after);
+    bool stop = signals.received() != 0 || (o.stop_after > 0 && step == o.stop_after);
     if (world > 1) {  // a signal reaches the ranks at different moments: stop together
       Tensor flag = tensor({stop ? 1.0 : 0.0}, {1}, DType::f64);
       comm->all_reduce(flag, dist::CommOp::max);
@@ -426,10 +398,10 @@ PretrainResult pretrain(const PretrainOptions& given) {
     if (last || stop || (o.checkpoint_every > 0 && step % o.checkpoint_every == 0)) result.checkpoint = checkpoint(step);
     if (stop) {
       result.interrupted = true;
-      result.signal = g_signal.load();
+      result.signal = signals.received();
       if (!o.quiet) {
         bar->finish();
-        std::cout << "stopped at step " << step << (g_signal.load() ? " by a signal" : "") << "; checkpoint "
+        std::cout << "stopped at step " << step << (signals.received() ? " by a signal" : "") << "; checkpoint "
                   << result.checkpoint << " (continue with --resume)\n";
       }
       return result;

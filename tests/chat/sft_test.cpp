@@ -110,6 +110,38 @@ TEST(Sft, ShortRunLowersHeldOutLoss) {
   EXPECT_TRUE(fs::exists(r.checkpoint + "/tokenizer/tokenizer.json"));
   EXPECT_TRUE(fs::exists(r.checkpoint + "/model.safetensors"));
 
+  // Stopped after step 15 and resumed: the losses equal an uninterrupted
+  // run's, bit for bit (model, optimizer, RNG and data position restored).
+  o.steps = 30;
+  o.prompts.clear();
+  o.checkpoint_every = 10;
+  o.out_dir = root + "/sft_full";
+  sft(o);
+  o.out_dir = root + "/sft_resumed";
+  o.stop_after = 15;
+  const SftResult first = sft(o);
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_EQ(first.step, 15);
+  o.stop_after = 0;
+  o.resume = true;
+  o.lr = 123.0;  // ignored: a resumed run keeps the checkpoint's hyper-parameters
+  const SftResult second = sft(o);
+  EXPECT_EQ(second.step, 30);
+  EXPECT_FALSE(second.interrupted);
+  auto losses = [](const std::string& run) {
+    std::vector<double> out;
+    std::ifstream in(run + "/metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.at("kind") == "train") out.push_back(j.at("loss").get<double>());
+    }
+    return out;
+  };
+  EXPECT_EQ(losses(root + "/sft_resumed"), losses(root + "/sft_full"));
+  EXPECT_EQ(losses(root + "/sft_full").size(), 30u);
+  o.resume = false;
+  o.lr = 3e-3;
+
   // A checkpoint of another kind is refused by name.
   train::CheckpointSave rm{&model, nullptr, {{"kind", "reward"}, {"step", 0}, {"config", cfg.to_json()}}, {}};
   const std::string rm_dir = train::save_checkpoint(root + "/rm", 0, rm);
