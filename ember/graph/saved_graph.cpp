@@ -1,6 +1,7 @@
 // Writing and reading .emb saved graphs (see saved_graph.h).
 #include "ember/graph/saved_graph.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -23,7 +24,10 @@ uint64_t fnv1a(const char* p, size_t n, uint64_t h = 1469598103934665603ull) {
 
 nlohmann::json attrs_json(const Attrs& attrs) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : attrs) std::visit([&](const auto& x) { j[k] = x; }, v);
+  for (const auto& [k, v] : attrs) {
+    const std::string& key = k;  // clang 14 (the fuzz build) cannot capture a structured binding
+    std::visit([&](const auto& x) { j[key] = x; }, v);
+  }
   return j;
 }
 
@@ -99,6 +103,10 @@ SavedGraph load_graph(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("load", path, ": cannot open the file");
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return load_graph_from_bytes(bytes, path);
+}
+
+SavedGraph load_graph_from_bytes(std::string_view bytes, const std::string& path) {
   const size_t fixed = sizeof kMagic + sizeof(uint32_t) + sizeof(uint64_t);
   if (bytes.size() < fixed + sizeof(uint64_t) || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     fail("load", path, ": not an ember saved graph (.emb); make one with `ember export --format emb`");
@@ -127,11 +135,13 @@ SavedGraph load_graph(const std::string& path) {
     for (const auto& v : values) {
       specs.push_back({v.at("shape").get<Shape>(), dtype_from_name(v.at("dtype"))});
       // Shapes come from the file: refuse ones no graph of ours could have
-      // before anything is sized from them.
+      // before anything is sized from them. A zero dimension counts as one:
+      // [2^62, 2^62, 0] holds no elements, but its element count and strides,
+      // multiplied out in int64, overflow.
       double bytes = double(dtype_size(specs.back().dtype));
       for (int64_t d : specs.back().shape) {
         if (d < 0) fail("load", path, ": value ", specs.size() - 1, " has a negative dimension");
-        bytes *= double(d);
+        bytes *= double(std::max<int64_t>(d, 1));
       }
       if (bytes > double(int64_t(1) << 40))
         fail("load", path, ": value ", specs.size() - 1, " of shape ", shape_str(specs.back().shape), " is implausibly large");

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "ember/graph/ir.h"
 
@@ -41,5 +42,7 @@ struct SavedGraph {
 // say what is wrong: not an .emb file, a newer version, truncation, a checksum
 // mismatch, an unknown primitive, inconsistent shapes.
 SavedGraph load_graph(const std::string& path);
+// The same from the file's bytes; `path` only names the source in errors.
+SavedGraph load_graph_from_bytes(std::string_view bytes, const std::string& path);
 
 }  // namespace ember::graph

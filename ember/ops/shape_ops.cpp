@@ -57,6 +57,18 @@ bool view_strides(const Tensor& x, const Shape& shape, Strides& out) {
   return true;
 }
 
+// Whether two shapes (non-negative dimensions) hold as many elements. Counted in long
+// double (exact up to 2^64), so a shape from a file cannot overflow int64 on its way to
+// a zero dimension.
+bool same_numel(const Shape& a, const Shape& b) {
+  auto count = [](const Shape& s) {
+    long double n = 1;
+    for (int64_t d : s) n *= static_cast<long double>(d);
+    return n;
+  };
+  return count(a) == count(b);
+}
+
 class ReshapePrim final : public Primitive {
  public:
   explicit ReshapePrim(Shape shape) : shape_(std::move(shape)) {}
@@ -64,6 +76,12 @@ class ReshapePrim final : public Primitive {
   bool is_view() const override { return true; }
   Attrs attrs() const override { return {{"shape", shape_}}; }
   std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
+    // reshape() resolves -1 and checks the count, but a saved graph's attributes are
+    // checked only here: a view of more elements than the input has would read past it.
+    for (int64_t d : shape_)
+      if (d < 0) fail("reshape", "shape ", shape_str(shape_), " has a negative dimension");
+    if (!same_numel(shape_, in[0].shape()))
+      fail("reshape", "cannot view ", shape_str(in[0].shape()), " as ", shape_str(shape_));
     return {{shape_, in[0].dtype()}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
@@ -104,8 +122,18 @@ class PermutePrim final : public Primitive {
   bool is_view() const override { return true; }
   Attrs attrs() const override { return {{"dims", dims_}}; }
   std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
+    // permute() passes checked dims, but a saved graph's attributes are checked only here.
+    const int64_t ndim = in[0].ndim();
+    if (int64_t(dims_.size()) != ndim)
+      fail("permute", "got ", dims_.size(), " dims for a tensor of ", ndim, " dimensions");
+    std::vector<bool> seen(dims_.size(), false);
     Shape s;
-    for (int64_t d : dims_) s.push_back(in[0].shape()[size_t(d)]);
+    for (int64_t d : dims_) {
+      if (d < 0 || d >= ndim || seen[size_t(d)])
+        fail("permute", "dims ", shape_str(dims_), " are not a permutation of ", ndim, " dimensions");
+      seen[size_t(d)] = true;
+      s.push_back(in[0].shape()[size_t(d)]);
+    }
     return {{s, in[0].dtype()}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override { run(in, out); }
@@ -140,7 +168,15 @@ class SlicePrim final : public Primitive {
     return {{"axis", int64_t(axis_)}, {"start", s_.start}, {"length", s_.length}, {"step", s_.step}};
   }
   std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
+    // slice() passes normalised bounds, but a saved graph's attributes are checked only
+    // here: the view must stay inside the input.
     Shape s = in[0].shape();
+    if (axis_ < 0 || axis_ >= in[0].ndim()) fail("slice", "axis ", axis_, " is out of range for ", shape_str(s));
+    const int64_t n = s[size_t(axis_)];
+    if (s_.step <= 0 || s_.start < 0 || s_.length < 0 ||
+        (s_.length > 0 && (s_.start >= n || (s_.length - 1) > (n - 1 - s_.start) / s_.step)))
+      fail("slice", "start ", s_.start, ", length ", s_.length, ", step ", s_.step, " do not fit dimension ", axis_,
+           " of size ", n);
     s[size_t(axis_)] = s_.length;
     return {{s, in[0].dtype()}};
   }

@@ -128,8 +128,10 @@ json parse_body(std::string_view body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    // nlohmann prefixes "[json.exception.parse_error.101] "; the rest says where and why.
+  } catch (const json::exception& e) {
+    // A syntax error (parse_error) or a number beyond double's range such as 1e400
+    // (out_of_range.406). nlohmann prefixes "[json.exception.parse_error.101] "; the
+    // rest says where and why.
     std::string what = e.what();
     if (const size_t p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
     throw ApiError(400, "the request body is not valid JSON: " + what, "invalid_request_error", "", "invalid_json");

@@ -2,40 +2,9 @@
 // parse into a header whose entries tile the data buffer, or throw
 // ember::Error; never crash, overread, overflow, or throw anything else.
 //
-// Build and run from the repository root (clang++-14; if missing:
-// apt-get install -y clang-14 libclang-rt-14-dev):
-//
-//   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined \
-//     -fno-sanitize-recover=undefined -I. \
-//     tests/fuzz/safetensors_fuzz.cpp ember/io/safetensors_format.cpp \
-//     ember/io/atomic_file.cpp -o /tmp/safetensors_fuzz
-//   sed -n 's|^// DICT ||p' tests/fuzz/safetensors_fuzz.cpp > /tmp/safetensors.dict
-//   mkdir -p /tmp/safetensors_corpus
-//   /tmp/safetensors_fuzz -dict=/tmp/safetensors.dict -max_total_time=60 \
-//     -max_len=4096 /tmp/safetensors_corpus
-//
-// The dictionary steers mutations towards header tokens:
-// DICT "{"
-// DICT "}"
-// DICT "\"dtype\":"
-// DICT "\"shape\":"
-// DICT "\"data_offsets\":"
-// DICT "\"__metadata__\":"
-// DICT "\"F32\""
-// DICT "\"BF16\""
-// DICT "\"I64\""
-// DICT "\"BOOL\""
-// DICT "\"U8\""
-// DICT "[0,4]"
-// DICT "[]"
-// DICT "18446744073709551615"
-// DICT "9223372036854775807"
-// DICT "4294967296"
-// DICT "-1"
-// DICT "\"\\u0000\""
-//
-// The name must not end in _test.cpp: those files are globbed into the
-// unit-test binary, which has its own main().
+// Built and run by scripts/fuzz.sh (libFuzzer, clang) with the dictionary
+// tests/fuzz/safetensors.dict and the seed corpus tests/fuzz/corpus/safetensors/;
+// the corpus is replayed by CTest in the normal build (fuzz_target.h).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -44,6 +13,7 @@
 
 #include "ember/core/error.h"
 #include "ember/io/safetensors_format.h"
+#include "fuzz/fuzz_target.h"
 
 namespace {
 
@@ -75,7 +45,7 @@ void parse(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+EMBER_FUZZ_TARGET(safetensors) {
   // 1. The input as a whole file.
   parse(data, size);
 

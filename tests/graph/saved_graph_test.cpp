@@ -84,6 +84,73 @@ TEST(SavedGraph, DamagedOrForeignFilesAreRefused) {
   fs::remove(path);
 }
 
+// A header inside a well-formed file (magic, version, length, checksum), as
+// tests/fuzz/saved_graph_fuzz.cpp builds them.
+static std::string emb_file(const std::string& header) {
+  std::string file = "EMBGRAPH";
+  const uint32_t version = graph::kSavedGraphVersion;
+  const uint64_t length = header.size();
+  file.append(reinterpret_cast<const char*>(&version), sizeof version);
+  file.append(reinterpret_cast<const char*>(&length), sizeof length);
+  file += header;
+  uint64_t sum = 1469598103934665603ull;  // FNV-1a 64, as the format says
+  for (char c : file) sum = (sum ^ uint8_t(c)) * 1099511628211ull;
+  file.append(reinterpret_cast<const char*>(&sum), sizeof sum);
+  return file;
+}
+
+// Headers no exporter writes, but a damaged or hostile file may hold: each is refused
+// by name before anything is sized from it (the fuzz corpus keeps them too).
+TEST(SavedGraph, ImplausibleHeadersAreRefused) {
+  const std::string head = R"({"metadata": {}, "inputs": [], "nodes": [], "outputs": [0], "values": )";
+  // No elements, but [2^62, 2^62, 0]'s element count and strides overflow int64 on the
+  // way to 0 (undefined behaviour in numel() before the loader counted zeros as ones).
+  EXPECT_ERROR(graph::load_graph_from_bytes(
+                   emb_file(head + R"([{"dtype": "float32", "shape": [4611686018427387904, 4611686018427387904, 0]}],
+                                       "captures": [{"name": "w", "value": 0, "offset": 0, "bytes": 0}]})"),
+                   "hostile.emb"),
+               "[load] hostile.emb: value 0 of shape [4611686018427387904, 4611686018427387904, 0] is implausibly large");
+  EXPECT_ERROR(graph::load_graph_from_bytes(
+                   emb_file(head + R"([{"dtype": "float32", "shape": [2, -3]}], "captures": []})"), "hostile.emb"),
+               "[load] hostile.emb: value 0 has a negative dimension");
+  // View primitives whose attributes do not fit their input (found by fuzzing): each would
+  // have read or written past a shape vector, or viewed memory outside its input.
+  auto one_node = [](const std::string& prim, const std::string& attrs, const std::string& out_shape) {
+    return emb_file(R"({"metadata": {}, "values": [{"dtype": "float32", "shape": [2, 3]}, {"dtype": "float32", "shape": )" +
+                    out_shape + R"(}], "inputs": [0], "captures": [], "nodes": [{"prim": ")" + prim +
+                    R"(", "attrs": )" + attrs + R"(, "inputs": [0], "outputs": [1]}], "outputs": [1]})");
+  };
+  EXPECT_ERROR(graph::load_graph_from_bytes(one_node("permute", R"({"dims": [0, 2, 1]})", "[3, 2]"), "p.emb"),
+               "[permute] got 3 dims for a tensor of 2 dimensions");
+  EXPECT_ERROR(graph::load_graph_from_bytes(one_node("permute", R"({"dims": [0, 0]})", "[2, 2]"), "p.emb"),
+               "[permute] dims [0, 0] are not a permutation of 2 dimensions");
+  EXPECT_ERROR(graph::load_graph_from_bytes(
+                   one_node("slice", R"({"axis": 5, "start": 0, "length": 1, "step": 1})", "[2, 1]"), "s.emb"),
+               "[slice] axis 5 is out of range for [2, 3]");
+  EXPECT_ERROR(graph::load_graph_from_bytes(
+                   one_node("slice", R"({"axis": 1, "start": 2, "length": 2, "step": 1})", "[2, 2]"), "s.emb"),
+               "[slice] start 2, length 2, step 1 do not fit dimension 1 of size 3");
+  EXPECT_ERROR(graph::load_graph_from_bytes(
+                   one_node("slice", R"({"axis": 1, "start": 0, "length": 2, "step": 0})", "[2, 2]"), "s.emb"),
+               "[slice] start 0, length 2, step 0 do not fit dimension 1 of size 3");
+  EXPECT_ERROR(graph::load_graph_from_bytes(one_node("reshape", R"({"shape": [4, 2]})", "[4, 2]"), "r.emb"),
+               "[reshape] cannot view [2, 3] as [4, 2]");
+  // The same nodes with attributes that fit load.
+  EXPECT_NO_THROW(graph::load_graph_from_bytes(one_node("permute", R"({"dims": [1, 0]})", "[3, 2]"), "p.emb"));
+  EXPECT_NO_THROW(graph::load_graph_from_bytes(
+      one_node("slice", R"({"axis": 1, "start": 1, "length": 1, "step": 2})", "[2, 1]"), "s.emb"));
+  EXPECT_NO_THROW(graph::load_graph_from_bytes(one_node("reshape", R"({"shape": [3, 2]})", "[3, 2]"), "r.emb"));
+
+  // A valid file of one input, loaded from its bytes.
+  const graph::SavedGraph g = graph::load_graph_from_bytes(
+      emb_file(R"({"metadata": {"k": 1}, "values": [{"dtype": "float32", "shape": [2, 0, 3]}], "inputs": [0],
+                   "captures": [], "nodes": [], "outputs": [0]})"),
+      "ok.emb");
+  EXPECT_EQ(g.graph.inputs.size(), 1u);
+  EXPECT_EQ(g.graph.outputs.size(), 1u);
+  EXPECT_EQ(g.metadata, nlohmann::json({{"k", 1}}));
+}
+
 TEST(SavedGraph, FusedOrTrainingGraphsAreNotSaved) {
   auto fn = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(in[0] * 2.0) + 1.0}; };
   graph::Graph g = graph::trace(fn, {random({8}, 1)});

@@ -90,6 +90,23 @@ TEST(ApiRequest, RejectsBodiesThatAreNotJsonObjects) {
   EXPECT_EQ(std::string(e.what()), "the request body is not valid UTF-8");
 }
 
+// Found by fuzzing (tests/fuzz/api_request_fuzz.cpp): nlohmann reports a number beyond
+// double's range as out_of_range, not parse_error; it escaped as a 500 "internal error".
+TEST(ApiRequest, RejectsNumbersBeyondDoubleAsInvalidJson) {
+  for (const std::string& body : {chat(R"("temperature": 1e400)"), std::string("[11e400"),
+                                  std::string(R"({"model": "m", "prompt": "x", "seed": -1e999})")}) {
+    for (const ApiError& e : {chat_error(body), completion_error(body)}) {
+      EXPECT_EQ(e.status, 400) << body;
+      EXPECT_EQ(e.code, "invalid_json") << body;
+      EXPECT_EQ(e.type, "invalid_request_error") << body;
+    }
+  }
+  EXPECT_EQ(std::string(chat_error(chat(R"("temperature": 1e400)")).what()),
+            "the request body is not valid JSON: number overflow parsing '1e400'");
+  EXPECT_EQ(std::string(completion_error(R"({"model": "m", "prompt": "x", "seed": -1e999})").what()),
+            "the request body is not valid JSON: number overflow parsing '-1e999'");
+}
+
 TEST(ApiRequest, NamesMissingAndMistypedFields) {
   expect_400(chat_error(R"({)" + kUser + "}"), "model: is required", "model");
   expect_400(chat_error(R"({"model": 3, )" + kUser + "}"), "model: expected a string, got integer", "model");
