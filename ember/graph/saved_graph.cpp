@@ -49,6 +49,8 @@ nlohmann::json spec_json(const TensorSpec& s) { return {{"dtype", dtype_name(s.d
 
 void save_graph(const Graph& g, const std::string& path, const nlohmann::json& metadata) {
   if (!g.grads.empty()) fail("save", "a graph that computes gradients cannot be saved for deployment");
+  if (!g.mutations.empty())
+    fail("save", "a graph that updates tensors in place (an optimizer step) cannot be saved for deployment");
   nlohmann::json h;
   h["metadata"] = metadata;
   nlohmann::json values = nlohmann::json::array();

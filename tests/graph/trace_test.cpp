@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "ember/graph/compile.h"
+#include "ember/graph/saved_graph.h"
 #include "ember/nn/copy.h"
 #include "ember/optim/optim.h"
 #include "graph/graph_test_util.h"
@@ -82,6 +83,10 @@ TEST(GraphTrace, InPlaceUpdatesBecomeMutations) {
   // The multiply reads the updated value, not the capture.
   const graph::Node& mul_node = g.nodes.back();
   EXPECT_EQ(mul_node.inputs[0], g.mutations[0].value);
+
+  // A training graph is not a deployment graph.
+  EXPECT_ERROR(graph::save_graph(g, ::testing::TempDir() + "/mutating.emb", {}),
+               "[save] a graph that updates tensors in place (an optimizer step) cannot be saved for deployment");
 
   graph::Executor exec(std::move(g));
   Tensor x = tensor({10, 10, 10, 10}, {4});
