@@ -168,7 +168,7 @@ SavedGraph load_graph_from_bytes(std::string_view bytes, const std::string& path
     TraceSuspendGuard eager;
     for (const auto& n : h.at("nodes")) {
       const std::string name = n.at("prim");
-      PrimitivePtr prim = make_primitive(name, attrs_from_json(n.at("attrs"), path));
+      PrimitivePtr prim = make_primitive(name, attrs_from_json(n.at("attrs"), path), n.at("inputs").size());
       std::vector<ValueId> ins;
       std::vector<Tensor> probes;
       for (int64_t id : n.at("inputs").get<std::vector<int64_t>>()) {

@@ -214,7 +214,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 }
 
 void register_attention_primitives(PrimitiveRegistry& r) {
-  r.add(kOp, [](const Attrs& a) {
+  r.add(kOp, {3, 3}, [](const Attrs& a) {
     return make_prim<AttentionPrim>(attr_int(a, "causal", kOp) != 0, attr_double(a, "scale", kOp));
   });
 }

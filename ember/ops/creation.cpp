@@ -61,7 +61,7 @@ Tensor eye(int64_t n, DType dtype, Device device) {
 }
 
 void register_creation_primitives(PrimitiveRegistry& r) {
-  r.add("full", [](const Attrs& a) {
+  r.add("full", {0, 0}, [](const Attrs& a) {
     return make_prim<FillPrim>(attr_ints(a, "shape", "full"), attr_double(a, "value", "full"),
                                dtype_from_name(attr_string(a, "dtype", "full")));
   });

@@ -334,17 +334,17 @@ Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b), b); 
 void register_elementwise_primitives(PrimitiveRegistry& r) {
   for (int i = 0; i <= int(UnaryOp::logical_not); ++i) {
     const UnaryOp op = UnaryOp(i);
-    r.add(unary_op_name(op), [op](const Attrs&) { return make_prim<UnaryPrim>(op); });
+    r.add(unary_op_name(op), {1, 1}, [op](const Attrs&) { return make_prim<UnaryPrim>(op); });
   }
   for (int i = 0; i <= int(BinaryOp::logical_or); ++i) {
     const BinaryOp op = BinaryOp(i);
-    r.add(binary_op_name(op), [op](const Attrs&) { return make_prim<BinaryPrim>(op); });
+    r.add(binary_op_name(op), {2, 2}, [op](const Attrs&) { return make_prim<BinaryPrim>(op); });
   }
-  r.add("where", [](const Attrs&) { return make_prim<WherePrim>(); });
-  r.add("clamp", [](const Attrs& a) {
+  r.add("where", {3, 3}, [](const Attrs&) { return make_prim<WherePrim>(); });
+  r.add("clamp", {1, 1}, [](const Attrs& a) {
     return make_prim<ClampPrim>(attr_double(a, "lo", "clamp"), attr_double(a, "hi", "clamp"));
   });
-  r.add("cast", [](const Attrs& a) { return make_prim<CastPrim>(dtype_from_name(attr_string(a, "dtype", "cast"))); });
+  r.add("cast", {1, 1}, [](const Attrs& a) { return make_prim<CastPrim>(dtype_from_name(attr_string(a, "dtype", "cast"))); });
 }
 
 }  // namespace ember

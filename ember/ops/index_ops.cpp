@@ -301,13 +301,13 @@ Tensor tril(const Tensor& x, int64_t k) { return apply1(make_prim<TrianglePrim>(
 Tensor triu(const Tensor& x, int64_t k) { return apply1(make_prim<TrianglePrim>(k, true), {x}); }
 
 void register_index_primitives(PrimitiveRegistry& r) {
-  r.add("embedding", [](const Attrs&) { return make_prim<EmbeddingPrim>(); });
-  r.add("index_select", [](const Attrs& a) {
+  r.add("embedding", {2, 2}, [](const Attrs&) { return make_prim<EmbeddingPrim>(); });
+  r.add("index_select", {2, 2}, [](const Attrs& a) {
     return make_prim<IndexSelectPrim>(int(attr_int(a, "axis", "index_select")));
   });
-  r.add("gather", [](const Attrs& a) { return make_prim<GatherPrim>(int(attr_int(a, "axis", "gather"))); });
+  r.add("gather", {2, 2}, [](const Attrs& a) { return make_prim<GatherPrim>(int(attr_int(a, "axis", "gather"))); });
   for (bool upper : {false, true})
-    r.add(upper ? "triu" : "tril", [upper](const Attrs& a) {
+    r.add(upper ? "triu" : "tril", {1, 1}, [upper](const Attrs& a) {
       return make_prim<TrianglePrim>(attr_int(a, "k", upper ? "triu" : "tril"), upper);
     });
 }

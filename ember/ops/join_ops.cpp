@@ -137,7 +137,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis) {
 }
 
 void register_join_primitives(PrimitiveRegistry& r) {
-  r.add("concat", [](const Attrs& a) { return make_prim<ConcatPrim>(int(attr_int(a, "axis", "concat"))); });
+  r.add("concat", {1, -1}, [](const Attrs& a) { return make_prim<ConcatPrim>(int(attr_int(a, "axis", "concat"))); });
 }
 
 }  // namespace ember

@@ -168,8 +168,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 }
 
 void register_linalg_primitives(PrimitiveRegistry& r) {
-  r.add("matmul", [](const Attrs&) { return make_prim<MatmulPrim>(); });
-  r.add("linear", [](const Attrs&) { return make_prim<LinearPrim>(); });
+  r.add("matmul", {2, 2}, [](const Attrs&) { return make_prim<MatmulPrim>(); });
+  r.add("linear", {2, 3}, [](const Attrs&) { return make_prim<LinearPrim>(); });
 }
 
 }  // namespace ember

@@ -44,6 +44,10 @@ class NormPrim final : public Primitive {
     return {{"eps", eps_}, {"weight", int64_t(has_weight_)}, {"bias", int64_t(has_bias_)}};
   }
   std::vector<TensorSpec> output_specs(const std::vector<Tensor>& in) const override {
+    const size_t want = 1 + size_t(has_weight_) + size_t(has_bias_);
+    if (in.size() != want)  // a saved graph's node may list any inputs
+      fail(name(), "expects ", want, " inputs (x", has_weight_ ? ", weight" : "", has_bias_ ? ", bias" : "", "), got ",
+           in.size());
     const Tensor& x = in[0];
     if (!is_floating(x.dtype())) fail(name(), "expects a floating-point tensor, got ", dtype_name(x.dtype()));
     if (x.ndim() == 0) fail(name(), "expects a tensor with at least one dimension");
@@ -211,7 +215,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) { return norm
 void register_norm_primitives(PrimitiveRegistry& r) {
   for (bool rms : {false, true}) {
     const std::string name = norm_name(rms);
-    r.add(name, [rms, name](const Attrs& a) {
+    r.add(name, {1, 3}, [rms, name](const Attrs& a) {
       return make_prim<NormPrim>(rms, attr_double(a, "eps", name), attr_int(a, "weight", name) != 0,
                                  attr_int(a, "bias", name) != 0);
     });

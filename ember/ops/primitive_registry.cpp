@@ -5,13 +5,13 @@
 
 namespace ember {
 
-void PrimitiveRegistry::add(const std::string& name, PrimitiveFactory factory) {
-  factories_[name] = std::move(factory);
+void PrimitiveRegistry::add(const std::string& name, InputCount inputs, PrimitiveFactory factory) {
+  entries_[name] = {std::move(factory), inputs};
 }
 
-const PrimitiveFactory* PrimitiveRegistry::find(const std::string& name) const {
-  auto it = factories_.find(name);
-  return it == factories_.end() ? nullptr : &it->second;
+const PrimitiveRegistry::Entry* PrimitiveRegistry::find(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->second;
 }
 
 const PrimitiveRegistry& primitive_registry() {
@@ -32,10 +32,16 @@ const PrimitiveRegistry& primitive_registry() {
   return registry;
 }
 
-PrimitivePtr make_primitive(const std::string& name, const Attrs& attrs) {
-  const PrimitiveFactory* f = primitive_registry().find(name);
-  if (!f) fail("load", "primitive '", name, "' cannot be loaded (no factory: it is not part of saved inference graphs)");
-  return (*f)(attrs);
+PrimitivePtr make_primitive(const std::string& name, const Attrs& attrs, size_t n_inputs) {
+  const PrimitiveRegistry::Entry* e = primitive_registry().find(name);
+  if (!e) fail("load", "primitive '", name, "' cannot be loaded (no factory: it is not part of saved inference graphs)");
+  const InputCount& c = e->inputs;
+  if (int64_t(n_inputs) < c.min || (c.max >= 0 && int64_t(n_inputs) > c.max)) {
+    if (c.min == c.max) fail("load", "primitive '", name, "' takes ", c.min, " inputs, got ", n_inputs);
+    if (c.max < 0) fail("load", "primitive '", name, "' takes at least ", c.min, " inputs, got ", n_inputs);
+    fail("load", "primitive '", name, "' takes ", c.min, " to ", c.max, " inputs, got ", n_inputs);
+  }
+  return e->factory(attrs);
 }
 
 namespace {

@@ -17,21 +17,33 @@ namespace ember {
 
 using PrimitiveFactory = std::function<PrimitivePtr(const Attrs&)>;
 
+// How many inputs a primitive reads: a saved graph's node lists its inputs,
+// and a kernel indexes them without checking, so the loader checks the count
+// before anything runs (max -1: any number).
+struct InputCount {
+  int min = 0, max = 0;
+};
+
 class PrimitiveRegistry {
  public:
-  void add(const std::string& name, PrimitiveFactory factory);
-  const PrimitiveFactory* find(const std::string& name) const;
+  struct Entry {
+    PrimitiveFactory factory;
+    InputCount inputs;
+  };
+  void add(const std::string& name, InputCount inputs, PrimitiveFactory factory);
+  const Entry* find(const std::string& name) const;
 
  private:
-  std::map<std::string, PrimitiveFactory> factories_;
+  std::map<std::string, Entry> entries_;
 };
 
 // The registry of every primitive ember can load.
 const PrimitiveRegistry& primitive_registry();
 
-// Builds `name` from `attrs`; errors ("[load] ...") name an unknown primitive
-// or a missing or mistyped attribute.
-PrimitivePtr make_primitive(const std::string& name, const Attrs& attrs);
+// Builds `name` from `attrs` for a node with `n_inputs` inputs; errors
+// ("[load] ...") name an unknown primitive, a wrong number of inputs, or a
+// missing or mistyped attribute.
+PrimitivePtr make_primitive(const std::string& name, const Attrs& attrs, size_t n_inputs);
 
 // Typed attribute access for factories (errors name the primitive and attribute).
 int64_t attr_int(const Attrs& a, const char* key, const std::string& prim);

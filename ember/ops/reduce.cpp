@@ -224,14 +224,14 @@ Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
 void register_reduce_primitives(PrimitiveRegistry& r) {
   for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min, ReduceOp::prod}) {
     const std::string name = reduce_op_name(op);
-    r.add(name, [op, name](const Attrs& a) {
+    r.add(name, {1, 1}, [op, name](const Attrs& a) {
       std::vector<int64_t> axes = attr_ints(a, "axes", name);
       return make_prim<ReducePrim>(op, std::vector<int>(axes.begin(), axes.end()), attr_int(a, "keepdim", name) != 0);
     });
   }
   for (bool is_max : {false, true}) {
     const std::string name = is_max ? "argmax" : "argmin";
-    r.add(name, [is_max, name](const Attrs& a) {
+    r.add(name, {1, 1}, [is_max, name](const Attrs& a) {
       return make_prim<ArgReducePrim>(is_max, int(attr_int(a, "axis", name)), attr_int(a, "keepdim", name) != 0);
     });
   }

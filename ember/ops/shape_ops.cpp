@@ -418,10 +418,10 @@ Tensor unsqueeze(const Tensor& x, int64_t axis) {
 }
 
 void register_shape_primitives(PrimitiveRegistry& r) {
-  r.add("reshape", [](const Attrs& a) { return make_prim<ReshapePrim>(attr_ints(a, "shape", "reshape")); });
-  r.add("permute", [](const Attrs& a) { return make_prim<PermutePrim>(attr_ints(a, "dims", "permute")); });
-  r.add("broadcast_to", [](const Attrs& a) { return make_prim<ExpandPrim>(attr_ints(a, "shape", "broadcast_to")); });
-  r.add("slice", [](const Attrs& a) {
+  r.add("reshape", {1, 1}, [](const Attrs& a) { return make_prim<ReshapePrim>(attr_ints(a, "shape", "reshape")); });
+  r.add("permute", {1, 1}, [](const Attrs& a) { return make_prim<PermutePrim>(attr_ints(a, "dims", "permute")); });
+  r.add("broadcast_to", {1, 1}, [](const Attrs& a) { return make_prim<ExpandPrim>(attr_ints(a, "shape", "broadcast_to")); });
+  r.add("slice", {1, 1}, [](const Attrs& a) {
     SliceSpec s{attr_int(a, "start", "slice"), attr_int(a, "length", "slice"), attr_int(a, "step", "slice")};
     return make_prim<SlicePrim>(int(attr_int(a, "axis", "slice")), s);
   });

@@ -142,7 +142,7 @@ Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_impl(x, axis,
 void register_softmax_primitives(PrimitiveRegistry& r) {
   for (bool log : {false, true}) {
     const std::string name = softmax_name(log);
-    r.add(name, [log, name](const Attrs& a) { return make_prim<SoftmaxPrim>(int(attr_int(a, "axis", name)), log); });
+    r.add(name, {1, 1}, [log, name](const Attrs& a) { return make_prim<SoftmaxPrim>(int(attr_int(a, "axis", name)), log); });
   }
 }
 

@@ -157,6 +157,14 @@ TEST(SavedGraph, FusedOrTrainingGraphsAreNotSaved) {
   graph::optimize(g, {});
   ASSERT_EQ(g.node_count("fused_elementwise"), 1);
   EXPECT_ERROR(graph::save_graph(g, temp_path("ember_fused.emb")), "[save] primitive 'fused_elementwise' cannot be saved");
-  EXPECT_ERROR(make_primitive("no_such_op", {}), "[load] primitive 'no_such_op' cannot be loaded");
-  EXPECT_ERROR(make_primitive("reshape", {}), "[load] primitive 'reshape' is missing attribute 'shape'");
+  EXPECT_ERROR(make_primitive("no_such_op", {}, 1), "[load] primitive 'no_such_op' cannot be loaded");
+  EXPECT_ERROR(make_primitive("reshape", {}, 1), "[load] primitive 'reshape' is missing attribute 'shape'");
+  // A node's input count comes from the file; kernels index inputs unchecked.
+  EXPECT_ERROR(make_primitive("add", {}, 1), "[load] primitive 'add' takes 2 inputs, got 1");
+  EXPECT_ERROR(make_primitive("linear", {}, 4), "[load] primitive 'linear' takes 2 to 3 inputs, got 4");
+  EXPECT_ERROR(make_primitive("concat", {{"axis", int64_t(0)}}, 0),
+               "[load] primitive 'concat' takes at least 1 inputs, got 0");
+  PrimitivePtr norm = make_primitive("layer_norm", {{"eps", 1e-5}, {"weight", int64_t(1)}, {"bias", int64_t(1)}}, 2);
+  EXPECT_ERROR(norm->output_specs({Tensor::empty({2, 4}), Tensor::empty({4})}),
+               "[layer_norm] expects 3 inputs (x, weight, bias), got 2");
 }
