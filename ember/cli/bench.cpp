@@ -223,9 +223,10 @@ void bench_generate(const BenchGenerateOptions& o) {
   double tp = prefill_s[prefill_s.size() / 2];
   const double td = decode_s[decode_s.size() / 2];
   // --compile: the same prefill as the GPT module's code, eagerly and as a
-  // compiled graph (fused elementwise chains, planned memory), the two
-  // interleaved so that they see the same machine; prefill_tokens_per_s is
-  // then the compiled one. Decode stays on the runner (the graph has no cache).
+  // compiled graph (passes and planned memory; for this forward the passes
+  // find nothing to fuse), the two interleaved so that they see the same
+  // machine; prefill_tokens_per_s is then the compiled one. Decode stays on
+  // the runner (the graph has no cache).
   double eager_tp = 0, runner_tp = tp;
   if (o.compile) {
     if (weights->format != infer::WeightFormat::f32) fail("bench", "--compile runs the float32 model; drop --quant");

@@ -26,6 +26,7 @@
 #include "ember/dist/tensor_parallel.h"
 #include "ember/ember.h"
 #include "ember/models/gpt.h"
+#include "models/gpt_test_configs.h"
 #include "ember/models/gpt_tensor_parallel.h"
 #include "ember/optim/optim.h"
 #include "tests/test_util.h"
@@ -86,18 +87,9 @@ GPTConfig gpt2_style(int n) {
 }
 
 GPTConfig modern(int n) {
-  GPTConfig c;
-  c.n_layer = 2;
-  c.n_head = 2 * n;
+  GPTConfig c = models::test_configs::with_modern_features(gpt2_style(n));
   c.n_kv_head = n;    // two query heads per key/value head
   c.n_embd = 24 * n;  // head_dim 12; SwiGLU hidden 64 / 128 / 192 for 1 / 2 / 3 ranks
-  c.vocab_size = 64;
-  c.block_size = 16;
-  c.norm = models::NormKind::rmsnorm;
-  c.position = models::PositionKind::rope;
-  c.mlp = models::MlpKind::swiglu;
-  c.bias = false;
-  c.tied_embeddings = false;
   return c;
 }
 

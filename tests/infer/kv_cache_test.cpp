@@ -11,6 +11,7 @@
 #include "ember/core/error.h"
 #include "ember/infer/gpt_runner.h"
 #include "ember/ops/ops.h"
+#include "models/gpt_test_configs.h"
 
 namespace ember::infer {
 namespace {
@@ -22,13 +23,8 @@ models::GPTConfig gpt2_style() {
 }
 
 models::GPTConfig modern() {
-  models::GPTConfig c = gpt2_style();
+  models::GPTConfig c = models::test_configs::with_modern_features(gpt2_style());
   c.n_kv_head = 2;
-  c.norm = models::NormKind::rmsnorm;
-  c.position = models::PositionKind::rope;
-  c.mlp = models::MlpKind::swiglu;
-  c.bias = false;
-  c.tied_embeddings = false;
   return c;
 }
 

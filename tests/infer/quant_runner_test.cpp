@@ -21,6 +21,7 @@
 #include "ember/ops/ops.h"
 #include "ember/optim/optim.h"
 #include "ember/train/model_checkpoint.h"
+#include "models/gpt_test_configs.h"
 #include "test_util.h"
 
 namespace ember::infer {
@@ -37,13 +38,8 @@ models::GPTConfig classic() {
 // untied head, and n_embd 48: rows of 48 columns are not a whole number of int4
 // groups of 32, 64 or 128.
 models::GPTConfig modern() {
-  models::GPTConfig c = classic();
+  models::GPTConfig c = models::test_configs::with_modern_features(classic());
   c.n_embd = 48, c.n_kv_head = 2;
-  c.norm = models::NormKind::rmsnorm;
-  c.position = models::PositionKind::rope;
-  c.mlp = models::MlpKind::swiglu;
-  c.bias = false;
-  c.tied_embeddings = false;
   return c;
 }
 

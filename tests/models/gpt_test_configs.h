@@ -12,11 +12,18 @@ inline GPTConfig gpt2_style() {
   return c;
 }
 
+// The non-GPT-2 architecture switches on any sizes: RMSNorm, RoPE, SwiGLU, no
+// bias, untied head (grouped-query attention is the caller's n_kv_head).
+inline GPTConfig with_modern_features(GPTConfig c) {
+  c.norm = NormKind::rmsnorm, c.position = PositionKind::rope, c.mlp = MlpKind::swiglu;
+  c.bias = false, c.tied_embeddings = false;
+  return c;
+}
+
 // Every non-GPT-2 feature at once: RMSNorm, RoPE, SwiGLU, grouped-query attention, no bias, untied.
 inline GPTConfig modern() {
-  GPTConfig c = gpt2_style();
-  c.norm = NormKind::rmsnorm, c.position = PositionKind::rope, c.mlp = MlpKind::swiglu;
-  c.n_kv_head = 2, c.bias = false, c.tied_embeddings = false;
+  GPTConfig c = with_modern_features(gpt2_style());
+  c.n_kv_head = 2;
   return c;
 }
 
