@@ -32,6 +32,17 @@ nlohmann::json LoaderState::to_json() const {
           {"batch_size", batch_size}, {"seq_len", seq_len}};
 }
 
+LoaderState LoaderState::rebatched(int64_t batch) const {
+  EMBER_CHECK(batch >= 1, "data", "loader state: batch size ", batch, " must be positive");
+  if (sequences() % uint64_t(batch) != 0)
+    fail("data", "loader state: the position (", sequences(), " sequences read in batches of ", batch_size,
+         ") is not a multiple of the new batch size ", batch);
+  LoaderState s = *this;
+  s.step = sequences() / uint64_t(batch);
+  s.batch_size = batch;
+  return s;
+}
+
 LoaderState LoaderState::from_json(const nlohmann::json& j) {
   LoaderState s;
   try {

@@ -18,6 +18,12 @@
 // checkpoint and restoring it yields exactly the batches an uninterrupted run
 // would have seen. Restoring checks that split, order, B and T match.
 //
+// Row b of batch k is window number k*B + b of one stream (Philox counter or
+// sequential index), so the position is really `sequences = step * B`: a
+// loader with batch B' that starts at step sequences / B' continues the same
+// stream (LoaderState::rebatched). That is how a run resumes on a different
+// number of ranks: the same global batch, cut into other per-rank batches.
+//
 // Shards are memory-mapped and validated on open (shard.h), their counts
 // checked against meta.json, and every token read is checked against the
 // vocabulary size, so a corrupt file stops the run with a one-line error
@@ -47,6 +53,11 @@ struct LoaderState {
   int64_t batch_size = 0;
   int64_t seq_len = 0;
   bool operator==(const LoaderState&) const = default;
+
+  uint64_t sequences() const { return step * uint64_t(batch_size); }  // windows read so far
+  // The same position for a loader with `batch` rows per batch; throws when
+  // sequences() is not a multiple of it (the position would fall mid-batch).
+  LoaderState rebatched(int64_t batch) const;
 
   nlohmann::json to_json() const;
   static LoaderState from_json(const nlohmann::json& j);  // throws ember::Error on a missing/mistyped field

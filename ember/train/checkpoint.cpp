@@ -82,6 +82,9 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const Chec
     if (what.optimizer != nullptr)
       save_safetensors((tmp_dir / "optimizer.safetensors").string(), what.optimizer->state_dict(),
                        {{"optimizer", what.optimizer->name()}});
+    else if (what.optimizer_state != nullptr)
+      save_safetensors((tmp_dir / "optimizer.safetensors").string(), *what.optimizer_state,
+                       {{"optimizer", what.optimizer_name}});
     write_file_atomic((tmp_dir / "trainer.json").string(), what.trainer.dump(2) + "\n");
     for (const auto& [source, name] : what.copy_dirs) copy_tree(source, tmp_dir / name);
     fsync_dir(tmp_dir);
@@ -148,8 +151,15 @@ nlohmann::json read_trainer_json(const std::string& checkpoint_dir) {
 
 int64_t restore_checkpoint(const std::string& checkpoint_dir, const nlohmann::json& trainer, nn::Module& model,
                            optim::Optimizer& optimizer, Generator& gen) {
+  return restore_checkpoint(
+      checkpoint_dir, trainer, model, [&](const TensorMap& state) { optimizer.load_state_dict(state); }, gen);
+}
+
+int64_t restore_checkpoint(const std::string& checkpoint_dir, const nlohmann::json& trainer, nn::Module& model,
+                           const std::function<void(const TensorMap&)>& load_optimizer, Generator& gen) {
   nn::load_module(model, checkpoint_dir + "/model.safetensors");
-  optimizer.load_state_dict(load_safetensors(checkpoint_dir + "/optimizer.safetensors").tensors);
+  // Mapped, not read: a sharded optimizer copies only its own part.
+  load_optimizer(load_safetensors(checkpoint_dir + "/optimizer.safetensors", LoadMode::mmap).tensors);
   gen.set_state({trainer.at("rng").at("seed").get<uint64_t>(), trainer.at("rng").at("offset").get<uint64_t>()});
   return trainer.at("step").get<int64_t>();
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -33,6 +34,10 @@ struct CheckpointSave {
   // Folders copied in: (source folder, name inside the checkpoint), e.g. the
   // tokenizer as "tokenizer", so a checkpoint folder stands alone.
   std::vector<std::pair<std::string, std::string>> copy_dirs;
+  // Instead of `optimizer`: its state_dict made elsewhere (ZeRO-1 gathers the
+  // shards into optim::AdamW's layout), saved with the name `optimizer_name`.
+  const TensorMap* optimizer_state = nullptr;
+  std::string optimizer_name = {};
 };
 
 // Writes <run_dir>/ckpt-<step>, points <run_dir>/latest at it and removes all
@@ -55,6 +60,10 @@ nlohmann::json read_trainer_json(const std::string& checkpoint_dir);
 // The data position is the trainer's own (its loader's state in trainer.json).
 int64_t restore_checkpoint(const std::string& checkpoint_dir, const nlohmann::json& trainer, nn::Module& model,
                            optim::Optimizer& optimizer, Generator& gen);
+// The same with the optimizer's state handed to `load_optimizer` (memory-mapped,
+// valid during the call), for an optimizer that is not an optim::Optimizer.
+int64_t restore_checkpoint(const std::string& checkpoint_dir, const nlohmann::json& trainer, nn::Module& model,
+                           const std::function<void(const TensorMap&)>& load_optimizer, Generator& gen);
 
 // Copies a folder tree file by file, each file written durably (how a
 // checkpoint takes in its tokenizer); `to` is created.

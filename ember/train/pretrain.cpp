@@ -18,6 +18,7 @@
 #include "ember/data/meta.h"
 #include "ember/dist/communicator.h"
 #include "ember/dist/data_parallel.h"
+#include "ember/dist/zero.h"
 #include "ember/graph/compile.h"
 #include "ember/infer/generate.h"
 #include "ember/models/gpt.h"
@@ -68,19 +69,29 @@ struct EvalResult {
   double loss = 0, bpb = 0;
 };
 
-EvalResult evaluate(models::GPT& model, const PretrainOptions& o, int64_t B, int64_t T, double bytes_per_token) {
+// The validation loss over eval_batches global batches of sequential windows
+// (the same windows, in order, at every evaluation, so the numbers compare),
+// computed in chunks of `chunk` rows spread over the ranks: the result does not
+// depend on how the global batch is cut into ranks and micro-batches.
+EvalResult evaluate(models::GPT& model, const PretrainOptions& o, int64_t global, int64_t chunk, int64_t T,
+                    double bytes_per_token, dist::Communicator& comm) {
   NoGradGuard no_grad;
   model.eval();
-  // The same validation windows, in order, at every evaluation, so the numbers compare.
-  data::TokenLoader val(o.data_dir, "val", B, T, 0, data::Order::sequential);
+  data::TokenLoader val(o.data_dir, "val", chunk, T, 0, data::Order::sequential);
+  const int64_t chunks = o.eval_batches * (global / chunk);
   double total = 0;
-  for (int64_t i = 0; i < o.eval_batches; ++i) {
-    auto [x, y] = val.next();
+  for (int64_t c = comm.rank(); c < chunks; c += comm.size()) {
+    auto [x, y] = val.batch_at(uint64_t(c));
     total += model.loss(x, y).item<double>();
+  }
+  if (comm.size() > 1) {
+    Tensor t = tensor({total}, {1}, DType::f64);
+    comm.all_reduce(t, dist::CommOp::sum);
+    total = t.item<double>();
   }
   model.train();
   EvalResult r;
-  r.loss = total / double(o.eval_batches);
+  r.loss = total / double(chunks);
   // nats per token -> bits per byte of the original text.
   r.bpb = bytes_per_token > 0 ? r.loss / std::log(2.0) / bytes_per_token : 0.0;
   return r;
@@ -145,7 +156,33 @@ PretrainResult pretrain(const PretrainOptions& given) {
       fail("pretrain", "--config ", given.config_json, " does not match the checkpoint in ", resume_dir,
            " (resume without --config, or start a new --out)");
   }
-  const int64_t B = o.batch_size > 0 ? o.batch_size : cfg.batch_size;
+  // Data parallel under mpirun: every rank builds the same model, reads its
+  // own rows of one global batch, and the gradients are averaged (dist/).
+  // Rank 0 alone writes metrics, plots and checkpoints.
+  std::shared_ptr<dist::Communicator> comm = dist::world();
+  const int rank = comm->rank(), world = comm->size();
+  const bool lead = rank == 0;
+  if (!o.resume) {
+    if (o.grad_accum == 0) o.grad_accum = 1;
+    if (o.batch_size == 0) o.batch_size = cfg.batch_size;
+  } else {
+    // The global batch (sequences per optimizer step) is the checkpoint's; the
+    // ranks here may differ from those that wrote it, so the per-rank batch
+    // and grad-accum are derived (or checked, when given) to keep it.
+    const data::LoaderState saved = data::LoaderState::from_json(resumed.at("data"));
+    const int64_t global = saved.batch_size * std::max<int64_t>(1, o.grad_accum);
+    o.grad_accum = given.grad_accum > 0                ? given.grad_accum
+                   : (world > 1 && !o.zero) ? int64_t(1)
+                                            : std::max<int64_t>(1, o.grad_accum);
+    o.batch_size = given.batch_size > 0 ? given.batch_size : global / (world * o.grad_accum);
+    if (o.batch_size <= 0 || world * o.grad_accum * o.batch_size != global)
+      fail("pretrain", "--resume: the checkpoint in ", resume_dir, " trains ", global, " sequences per step, which ",
+           world, world > 1 ? " ranks" : " rank",
+           given.batch_size > 0 ? " x --batch " + std::to_string(o.batch_size) : std::string(), " x --grad-accum ",
+           o.grad_accum, given.batch_size > 0 ? " does not make" : " cannot divide",
+           " (choose --batch and --grad-accum with ranks x batch x grad-accum = ", global, ")");
+  }
+  const int64_t B = o.batch_size;
   const int64_t T = o.seq_len > 0 ? o.seq_len : cfg.block_size;
   if (T > cfg.block_size) fail("pretrain", "--seq-len ", T, " exceeds the model's block_size ", cfg.block_size);
   if (o.steps <= 0 || o.grad_accum <= 0 || B <= 0) fail("pretrain", "steps, batch size and grad_accum must be positive");
@@ -166,15 +203,11 @@ PretrainResult pretrain(const PretrainOptions& given) {
     data::check_compatible(meta, o.data_dir, tokenizer->vocab_size(), data::tokenizer_fingerprint(*tokenizer));
   }
 
-  // Data parallel under mpirun: every rank builds the same model, reads its
-  // own rows of one global batch, and the gradients are averaged (dist/).
-  // Rank 0 alone writes metrics, plots and checkpoints.
-  std::shared_ptr<dist::Communicator> comm = dist::world();
-  const int rank = comm->rank(), world = comm->size();
-  const bool lead = rank == 0;
-  if (world > 1 && o.grad_accum > 1)
+  // ZeRO-1 reduces after the last micro-batch, so it accumulates; data
+  // parallel's buckets are sent during each backward.
+  if (world > 1 && o.grad_accum > 1 && !o.zero)
     fail("pretrain", "--grad-accum ", o.grad_accum, " with ", world,
-         " ranks is not supported yet (data parallel syncs every backward); use --grad-accum 1 or one rank");
+         " ranks needs --zero (data parallel syncs every backward); use --zero, --grad-accum 1 or one rank");
   if (!lead) o.quiet = true;
 
   Generator gen(o.seed);
@@ -189,8 +222,11 @@ PretrainResult pretrain(const PretrainOptions& given) {
   optim::AdamW opt(optim::make_param_groups(model, o.weight_decay), adam);
   const int64_t warmup = o.warmup_steps >= 0 ? o.warmup_steps : std::max<int64_t>(1, o.steps / 20);
   const optim::LRLambda schedule = optim::warmup_cosine_schedule(warmup, o.steps, o.min_lr_ratio);
-  // One global batch of world x B rows; rank r trains on rows [r B, (r+1) B),
-  // so N ranks see exactly what one process with batch N x B would.
+  // One global micro-batch of world x B rows; rank r trains on rows
+  // [r B, (r+1) B), so N ranks see exactly what one process with batch N x B
+  // would. The loader's rows are one stream, so its position carries over to
+  // another world x B with the same global batch per step (a resume on another
+  // number of ranks).
   data::TokenLoader loader(o.data_dir, "train", B * world, T, o.seed);
   auto next_batch = [&]() -> std::pair<Tensor, Tensor> {
     auto [x, y] = loader.next();
@@ -198,14 +234,30 @@ PretrainResult pretrain(const PretrainOptions& given) {
     return {contiguous(narrow(x, 0, rank * B, B)), contiguous(narrow(y, 0, rank * B, B))};
   };
 
+  // --zero: ZeRO-1 in place of `opt` (which then never takes a step, so it
+  // holds no state): the moments sharded over the ranks, the gradients
+  // reduce-scattered instead of all-reduced. Made before loading so that a
+  // checkpoint's optimizer file (optim::AdamW's layout) goes straight into the shards.
+  std::unique_ptr<dist::ZeroAdamW> zero;
+  if (o.zero) {
+    if (o.compile) fail("pretrain", "--zero does not combine with --compile (the sharded step runs outside the graph)");
+    zero = std::make_unique<dist::ZeroAdamW>(optim::make_param_groups(model, o.weight_decay), comm, adam);
+  }
+  PretrainResult result;
   int64_t start_step = 0;
   if (o.resume) {
-    start_step = restore_checkpoint(resume_dir, resumed, model, opt, gen);
-    loader.set_state(data::LoaderState::from_json(resumed.at("data")));
+    start_step = zero ? restore_checkpoint(
+                            resume_dir, resumed, model, [&](const TensorMap& st) { zero->load_state_dict(st); }, gen)
+                      : restore_checkpoint(resume_dir, resumed, model, opt, gen);
+    loader.set_state(data::LoaderState::from_json(resumed.at("data")).rebatched(B * world));
   }
   // After loading: the wrapper checks that the ranks agree and broadcasts rank 0's weights.
   std::unique_ptr<dist::DataParallel> ddp;
-  if (world > 1) ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
+  if (world > 1 && !zero) ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
+  else if (zero) dist::broadcast_tensors(*comm, model.parameters(), "parameter");
+  // Optimizer state held by this rank, for the banner and the metrics.
+  const int64_t state_bytes = zero ? zero->state_bytes() : 2 * model.num_parameters() * int64_t(sizeof(float));
+  result.optimizer_state_bytes = state_bytes;
   std::optional<MetricsLog> metrics;
   if (lead) {
     fs::create_directories(o.out_dir);
@@ -221,12 +273,18 @@ PretrainResult pretrain(const PretrainOptions& given) {
               << " parameters), " << tokens_per_step << " tokens/step (" << B << "x" << T << "x" << o.grad_accum
               << (world > 1 ? "x" + std::to_string(world) + " ranks" : std::string()) << "), "
               << omp_get_max_threads() << " threads, GEMM peak " << fmt("%.0f", peak) << " GFLOP/s\n";
+    if (zero)
+      std::cout << "ZeRO-1: optimizer state " << fmt("%.1f", state_bytes / 1048576.0) << " MiB per rank ("
+                << fmt("%.1f", zero->unsharded_state_bytes() / 1048576.0) << " MiB unsharded, " << world
+                << (world > 1 ? " ranks" : " rank") << ")\n";
     if (o.resume) std::cout << "resuming from " << resume_dir << " at step " << start_step << "\n";
   }
 
   // Every rank calls it (so that they stay in step); rank 0 writes, the others
   // wait at the barrier so nobody races ahead of a half-written checkpoint.
   auto checkpoint = [&](int64_t step) -> std::string {
+    // ZeRO: every rank sends its shard of the moments to rank 0 first.
+    const TensorMap zero_state = zero ? zero->state_dict() : TensorMap{};
     if (!lead) {
       comm->barrier();
       return "";
@@ -237,8 +295,15 @@ PretrainResult pretrain(const PretrainOptions& given) {
                               {"options", o.to_json()},
                               {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}},
                               {"data", loader.state().to_json()},
+                              {"world", world},
+                              {"global_batch", tokens_per_step / T},
                               {"data_dir", fs::absolute(o.data_dir).string()}};
     CheckpointSave what{&model, &opt, trainer, {}};
+    if (zero) {
+      what.optimizer = nullptr;
+      what.optimizer_state = &zero_state;
+      what.optimizer_name = "AdamW";  // the layout: a plain run loads it
+    }
     if (!tokenizer_dir.empty()) what.copy_dirs.emplace_back(tokenizer_dir, "tokenizer");
     std::string dir = save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
     if (world > 1) comm->barrier();
@@ -274,7 +339,6 @@ PretrainResult pretrain(const PretrainOptions& given) {
         co);
   }
 
-  PretrainResult result;
   result.step = start_step;
   StopSignals signals;
   std::unique_ptr<ProgressBar> bar;
@@ -298,6 +362,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
     const auto t0 = clock::now();
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);
+    if (zero) zero->set_lr(lr);
     double loss_sum = 0, norm = 0;
     if (compiled_step) {
       std::vector<Tensor> batches;
@@ -310,7 +375,8 @@ PretrainResult pretrain(const PretrainOptions& given) {
       norm = out[1].item<double>();
       check_finite(step, loss_sum, norm, "stopped (the compiled step has updated the weights in memory; they are not saved)");
     } else {
-      opt.zero_grad();
+      if (zero) zero->zero_grad();
+      else opt.zero_grad();
       for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
         auto [x, y] = next_batch();
         Tensor loss = model.loss(x, y);
@@ -318,16 +384,21 @@ PretrainResult pretrain(const PretrainOptions& given) {
         loss.backward();
         loss_sum += loss.item<double>();
       }
-      if (ddp) {
-        ddp->finish_gradient_sync();
+      if (ddp) ddp->finish_gradient_sync();
+      if (world > 1) {
         Tensor l = tensor({loss_sum}, {1}, DType::f64);
         comm->all_reduce(l, dist::CommOp::avg);  // the global batch's mean loss, the same on every rank
         loss_sum = l.item<double>();
       }
-      norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
-                             : optim::grad_norm(model.parameters());
+      if (zero) {
+        norm = zero->sync_gradients(o.grad_clip);  // reduce-scatter, global norm, clipped shard
+      } else {
+        norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
+                               : optim::grad_norm(model.parameters());
+      }
       check_finite(step, loss_sum, norm, "stopped without updating");
-      opt.step();
+      if (zero) zero->step();
+      else opt.step();
     }
     const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     recent_ms.push_back(ms);
@@ -342,13 +413,14 @@ PretrainResult pretrain(const PretrainOptions& given) {
     result.tokens_per_s = tps;
     result.mfu = mfu;
     if (metrics) metrics->write({{"kind", "train"}, {"step", step}, {"loss", loss_sum}, {"lr", lr}, {"grad_norm", norm},
-                   {"step_ms", ms}, {"tokens_per_s", tps}, {"mfu", mfu}});
+                   {"step_ms", ms}, {"tokens_per_s", tps}, {"mfu", mfu},
+                   {"optimizer_state_mib", double(state_bytes) / 1048576.0}});
     if (bar)
       bar->update(step, {{"loss", fmt("%.4f", loss_sum)}, {"tok/s", fmt("%.0f", tps)}, {"mfu", fmt("%.0f%%", 100 * mfu)}});
 
     const bool last = step == o.steps;
     if ((o.eval_every > 0 && step % o.eval_every == 0) || last) {
-      EvalResult ev = evaluate(model, o, B * world, T, bytes_per_token);  // the global batch: N ranks evaluate as one process would
+      EvalResult ev = evaluate(model, o, tokens_per_step / T, B, T, bytes_per_token, *comm);
       result.val_loss = ev.loss;
       result.val_bpb = ev.bpb;
       nlohmann::json rec = {{"kind", "eval"}, {"step", step}, {"val_loss", ev.loss}, {"val_bpb", ev.bpb}};

@@ -6,7 +6,8 @@
 // and a loss curve (SVG) in the run folder; atomic checkpoints every
 // checkpoint_every steps and on SIGINT/SIGTERM. Resuming restores the model,
 // the optimizer, the schedule position, the RNG and the data position, so the
-// losses after a resume equal those of an uninterrupted run.
+// losses after a resume equal those of an uninterrupted run; under mpirun the
+// checkpoint may be resumed on another number of ranks (same global batch).
 #pragma once
 
 #include <cstdint>
@@ -26,9 +27,14 @@ struct PretrainOptions {
   std::string out_dir;        // run folder: checkpoints, metrics.jsonl, loss.svg
   // How long and how.
   int64_t steps = 1000;
-  int64_t batch_size = 0;   // sequences per micro-batch; 0 = the preset's
+  // Sequences per micro-batch on each rank; 0 = the preset's (on --resume:
+  // what keeps the checkpoint's global batch on this number of ranks).
+  int64_t batch_size = 0;
   int64_t seq_len = 0;      // tokens per sequence; 0 = block_size
-  int64_t grad_accum = 1;   // micro-batches per optimizer step
+  // Micro-batches per optimizer step; 0 = 1 (on --resume: the checkpoint's,
+  // or 1 under several ranks). A step trains ranks x batch x grad_accum
+  // sequences (the global batch), which a resume keeps whatever the rank count.
+  int64_t grad_accum = 0;
   double lr = 1e-3;
   double min_lr_ratio = 0.1;  // cosine floor, as a fraction of lr
   int64_t warmup_steps = -1;  // -1: 5% of steps
@@ -37,7 +43,7 @@ struct PretrainOptions {
   double grad_clip = 1.0;  // 0 = off
   // Reporting and safety.
   int64_t eval_every = 100;  // 0 = only at the end
-  int64_t eval_batches = 8;
+  int64_t eval_batches = 8;  // validation batches of the global batch's size
   int64_t sample_tokens = 48;  // per sample at each eval; 0 = none
   int64_t checkpoint_every = 200;  // 0 = only at the end and on signals
   int keep_checkpoints = 3;
@@ -48,6 +54,10 @@ struct PretrainOptions {
   // as one compiled graph (ember::compile); same losses as eager to rounding.
   // One process only, dropout 0. Not a hyper-parameter: a resumed run may switch.
   bool compile = false;
+  // ZeRO-1 (dist::ZeroAdamW): AdamW's moments sharded over the ranks. The
+  // checkpoint holds the whole state in optim::AdamW's layout, so a run may
+  // switch on or off across --resume, on any number of ranks.
+  bool zero = false;
   bool quiet = false;       // no progress bar or per-eval lines (tests)
   double peak_gflops = 0;   // MFU denominator; 0 = measure
   int64_t stop_after = 0;   // testing aid: stop (as if interrupted, with a checkpoint) after this step; 0 = off
@@ -61,6 +71,7 @@ struct PretrainResult {
   double train_loss = 0, val_loss = 0, val_bpb = 0;
   double tokens_per_s = 0, mfu = 0;
   std::string checkpoint;  // last checkpoint written
+  int64_t optimizer_state_bytes = 0;  // AdamW's moments held by this rank (1/N of them with ZeRO-1)
   bool interrupted = false;  // stopped by SIGINT/SIGTERM (or stop_after)
   int signal = 0;            // the signal that stopped it, if any
 };

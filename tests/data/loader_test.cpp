@@ -78,6 +78,29 @@ TEST_F(DataLoader, ResumeFromStateContinuesTheSameBatches) {
   EXPECT_EQ(run.batch_at(7).first.to_vector<int64_t>(), uninterrupted[7]);
 }
 
+// Rows are one stream of windows: two batches of 4 are one batch of 8, so a
+// position rebatched for another batch size (a resume on another rank count)
+// continues exactly; a position that falls mid-batch is refused.
+TEST_F(DataLoader, RebatchedStateContinuesTheSameStream) {
+  for (Order order : {Order::random, Order::sequential}) {
+    TokenLoader eight(data(), "train", 8, 16, 3, order);
+    TokenLoader four(data(), "train", 4, 16, 3, order);
+    four.next(), four.next(), four.next(), four.next();  // 16 sequences
+    eight.set_state(four.state().rebatched(8));
+    EXPECT_EQ(eight.state().step, 2u);
+    const std::vector<int64_t> a = eight.next().first.to_vector<int64_t>();
+    std::vector<int64_t> b = four.next().first.to_vector<int64_t>();
+    const std::vector<int64_t> b2 = four.next().first.to_vector<int64_t>();
+    b.insert(b.end(), b2.begin(), b2.end());
+    EXPECT_EQ(a, b) << order_name(order);
+  }
+  TokenLoader three(data(), "train", 3, 16, 3);
+  three.next();
+  std::string msg = error_of([&] { three.state().rebatched(2); });
+  EXPECT_NE(msg.find("the position (3 sequences read in batches of 3) is not a multiple of the new batch size 2"),
+            std::string::npos) << msg;
+}
+
 TEST_F(DataLoader, StateMismatchAndBadJsonAreErrors) {
   TokenLoader loader(data(), "train", 2, 24, 5);
   LoaderState other = loader.state();

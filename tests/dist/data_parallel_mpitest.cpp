@@ -142,6 +142,25 @@ TEST(DataParallel, MismatchedModelsFailAtConstructionOnEveryRank) {
   }
 }
 
+void copy_parameters(nn::Module& from, nn::Module& to) {
+  NoGradGuard g;
+  auto a = from.parameters(), b = to.parameters();
+  for (size_t i = 0; i < a.size(); ++i) nn::copy_(b[i], a[i]);
+}
+
+// Step s on both: plain data parallel with AdamW, and ZeRO-1.
+void step_both(int s, Communicator& comm, nn::Sequential& dp_model, DataParallel& dp, optim::AdamW& opt,
+               nn::Sequential& z_model, ZeroAdamW& zero) {
+  auto xy = batch(s, comm.size() * kBatch, comm.rank() * kBatch, kBatch);
+  opt.zero_grad();
+  mse(dp_model, xy).backward();
+  dp.finish_gradient_sync();
+  opt.step();
+  zero.zero_grad();
+  mse(z_model, xy).backward();
+  zero.step();
+}
+
 TEST(Zero1, SameTrajectoryAsDataParallelWithShardedState) {
   auto comm = world();
   int n = comm->size(), r = comm->rank();
@@ -153,21 +172,8 @@ TEST(Zero1, SameTrajectoryAsDataParallelWithShardedState) {
   auto z_model = make_mlp(4321 + uint64_t(r));  // a different init, replaced by rank 0's
   ZeroAdamW zero(z_model->parameters(), comm, adamw_options());
   // Rank 0's inits differ; start both from the same values.
-  {
-    NoGradGuard g;
-    auto a = dp_model->parameters(), b = z_model->parameters();
-    for (size_t i = 0; i < a.size(); ++i) nn::copy_(b[i], a[i]);
-  }
-  for (int s = 0; s < kSteps; ++s) {
-    auto xy = batch(s, n * kBatch, r * kBatch, kBatch);
-    opt.zero_grad();
-    mse(*dp_model, xy).backward();
-    dp.finish_gradient_sync();
-    opt.step();
-    zero.zero_grad();
-    mse(*z_model, xy).backward();
-    zero.step();
-  }
+  copy_parameters(*dp_model, *z_model);
+  for (int s = 0; s < kSteps; ++s) step_both(s, *comm, *dp_model, dp, opt, *z_model, zero);
   double d = max_diff(dp_model->parameters(), z_model->parameters());
   EXPECT_LT(d, kTol);
   EXPECT_LT(max_diff(z_model->parameters(), single_process_reference(n)), kTol);
@@ -185,6 +191,76 @@ TEST(Zero1, SameTrajectoryAsDataParallelWithShardedState) {
   if (r == 0)
     std::printf("ZeRO-1 vs data parallel: max |diff| = %.3g; optimizer state %ld bytes per rank vs %ld unsharded\n", d,
                 long(zero.state_bytes()), long(zero.unsharded_state_bytes()));
+}
+
+// Parameter groups (weight decay on matrices only) and clipping, as `ember
+// pretrain --zero` uses them; the gathered state is optim::AdamW's state_dict,
+// and a state_dict loads both ways (plain -> ZeRO, ZeRO -> plain).
+TEST(Zero1, GroupsClippingAndStateDictsMatchPlainAdamW) {
+  auto comm = world();
+  int n = comm->size(), r = comm->rank();
+  constexpr double kClip = 0.05;  // small enough to clip every step
+  auto dp_model = make_mlp(77);
+  DataParallel dp(dp_model, comm);
+  optim::AdamW opt(optim::make_param_groups(*dp_model, 0.1), adamw_options());
+  auto z_model = make_mlp(77);
+  ZeroAdamW zero(optim::make_param_groups(*z_model, 0.1), comm, adamw_options());
+  for (int s = 0; s < kSteps; ++s) {
+    auto xy = batch(s, n * kBatch, r * kBatch, kBatch);
+    opt.zero_grad();
+    mse(*dp_model, xy).backward();
+    dp.finish_gradient_sync();
+    const double want = optim::clip_grad_norm_(dp_model->parameters(), kClip);
+    opt.step();
+    zero.zero_grad();
+    mse(*z_model, xy).backward();
+    const double got = zero.sync_gradients(kClip);
+    EXPECT_NEAR(got, want, 1e-6 * want) << "step " << s;
+    EXPECT_GT(want, kClip);
+    zero.step();
+  }
+  EXPECT_LT(max_diff(dp_model->parameters(), z_model->parameters()), kTol);
+
+  const TensorMap plain = opt.state_dict(), gathered = zero.state_dict();
+  if (r == 0) {
+    ASSERT_EQ(gathered.size(), plain.size());
+    for (const auto& [key, t] : plain) {
+      ASSERT_TRUE(gathered.count(key)) << key;
+      const Tensor& g = gathered.at(key);
+      EXPECT_EQ(g.shape(), t.shape()) << key;
+      EXPECT_EQ(g.dtype(), t.dtype()) << key;
+      auto a = t.to_vector<double>(), b = g.to_vector<double>();
+      for (size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k], b[k], 1e-5 + 1e-4 * std::abs(a[k])) << key;
+    }
+    // A plain AdamW takes the gathered state as it is.
+    auto copy = make_mlp(77);
+    optim::AdamW reloaded(optim::make_param_groups(*copy, 0.1), adamw_options());
+    reloaded.load_state_dict(gathered);
+    EXPECT_EQ(reloaded.state(0).step, kSteps);
+  } else {
+    EXPECT_TRUE(gathered.empty());
+  }
+  // ZeRO from the plain state: the next step equals the plain optimizer's.
+  auto z2_model = make_mlp(5);
+  copy_parameters(*dp_model, *z2_model);
+  ZeroAdamW z2(optim::make_param_groups(*z2_model, 0.1), comm, adamw_options());
+  z2.load_state_dict(plain);
+  EXPECT_EQ(z2.steps(), kSteps);
+  step_both(kSteps, *comm, *dp_model, dp, opt, *z2_model, z2);
+  EXPECT_LT(max_diff(dp_model->parameters(), z2_model->parameters()), kTol);
+
+  // A state for other parameters is refused with the key that does not fit.
+  auto other = make_mlp(5, kHidden + 1);
+  optim::AdamW other_opt(optim::make_param_groups(*other, 0.1), adamw_options());
+  for (const Tensor& p : other->parameters()) p.set_grad(zeros_like(p));
+  other_opt.step();
+  try {
+    z2.load_state_dict(other_opt.state_dict());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("[ZeroAdamW.load_state_dict] state.0.exp_avg has shape [33, 8] but parameter 0 "
+                                          "has [32, 8]", 0), 0u) << e.what();
+  }
 }
 
 TEST(Zero1, MissingGradientIsAnErrorNamingTheParameter) {
