@@ -34,6 +34,15 @@ nlohmann::json DpoOptions::to_json() const {
           {"max_new_tokens", max_new_tokens}, {"seed", seed}};
 }
 
+void DpoOptions::update_from_json(const nlohmann::json& j) {
+  auto take = [&](const char* key, auto& field) { train::take_json(j, key, field); };
+  take("init", init), take("ref", ref), take("data", data), take("val_data", val_data), take("prompts", prompts);
+  take("beta", beta), take("batch_size", batch_size), take("max_len", max_len), take("lr", lr);
+  take("min_lr_ratio", min_lr_ratio), take("warmup_steps", warmup_steps), take("weight_decay", weight_decay);
+  take("grad_clip", grad_clip), take("eval_every", eval_every), take("eval_prompts", eval_prompts);
+  take("max_new_tokens", max_new_tokens), take("seed", seed);
+}
+
 namespace {
 
 std::string fmt(const char* f, double v) {
@@ -68,34 +77,41 @@ Tensor lists_logps(models::GPT& model, const std::vector<RankedRows>& lists, con
 }
 
 // The frozen reference's log-probabilities, computed once per list on first
-// use (no gradients) and kept.
+// use (no gradients) and kept. A list's values are computed together with the
+// other lists of its fixed block (indices [kB, (k + 1)B), B = `block`),
+// whichever batch first asks for it: a forward pass rounds differently with
+// other rows beside it, and a resumed run, whose cache starts empty, must get
+// the uninterrupted run's bits.
 class ReferenceCache {
  public:
-  ReferenceCache(models::GPT& ref, const std::vector<RankedRows>& lists, int64_t pad_id)
-      : ref_(ref), lists_(lists), pad_(pad_id), cache_(lists.size()) {}
+  ReferenceCache(models::GPT& ref, const std::vector<RankedRows>& lists, int64_t pad_id, size_t block)
+      : ref_(ref), lists_(lists), pad_(pad_id), block_(block), cache_(lists.size()) {}
 
   Tensor get(const std::vector<size_t>& which, DType dtype) {
-    std::vector<size_t> missing;
     for (size_t i : which)
-      if (cache_[i].empty()) missing.push_back(i);
-    if (!missing.empty()) {
-      NoGradGuard no_grad;
-      const std::vector<float> v = lists_logps(ref_, lists_, missing, pad_, nullptr).to_vector<float>();
-      size_t off = 0;
-      for (size_t i : missing) {
-        cache_[i].assign(v.begin() + std::ptrdiff_t(off), v.begin() + std::ptrdiff_t(off + lists_[i].rows.size()));
-        off += lists_[i].rows.size();
-      }
-    }
+      if (cache_[i].empty()) fill_block(i / block_);
     std::vector<double> out;
     for (size_t i : which) out.insert(out.end(), cache_[i].begin(), cache_[i].end());
     return tensor(out, {int64_t(out.size())}, dtype);
   }
 
  private:
+  void fill_block(size_t k) {
+    std::vector<size_t> block;
+    for (size_t i = k * block_; i < std::min(lists_.size(), (k + 1) * block_); ++i) block.push_back(i);
+    NoGradGuard no_grad;
+    const std::vector<float> v = lists_logps(ref_, lists_, block, pad_, nullptr).to_vector<float>();
+    size_t off = 0;
+    for (size_t i : block) {
+      cache_[i].assign(v.begin() + std::ptrdiff_t(off), v.begin() + std::ptrdiff_t(off + lists_[i].rows.size()));
+      off += lists_[i].rows.size();
+    }
+  }
+
   models::GPT& ref_;
   const std::vector<RankedRows>& lists_;
   int64_t pad_;
+  size_t block_;
   std::vector<std::vector<float>> cache_;
 };
 
@@ -144,7 +160,8 @@ DpoEval evaluate_dpo(models::GPT& policy, ReferenceCache& ref, const std::vector
 
 }  // namespace
 
-DpoResult dpo(const DpoOptions& o) {
+DpoResult dpo(DpoOptions o) {
+  const train::ResumePoint resumed = train::resume_options(o, "dpo");
   if (o.init.empty()) fail("dpo", "--init is required (an SFT checkpoint)");
   if (o.data.empty()) fail("dpo", "--data is required (preferences as JSON Lines)");
   if (o.out_dir.empty()) fail("dpo", "--out is required (the run folder)");
@@ -189,7 +206,8 @@ DpoResult dpo(const DpoOptions& o) {
   nn::load_module(reference, ref_ckpt.model_path);
   reference.eval();
   for (Tensor& p : reference.parameters()) p.requires_grad_(false);
-  ReferenceCache ref_train(reference, train_lists, pad), ref_val(reference, val_lists, pad);
+  ReferenceCache ref_train(reference, train_lists, pad, size_t(o.batch_size)),
+      ref_val(reference, val_lists, pad, size_t(o.batch_size));
 
   const std::unique_ptr<optim::AdamW> optimizer = train::finetune_adamw(policy, o.lr, o.weight_decay);
   optim::AdamW& opt = *optimizer;
@@ -197,7 +215,10 @@ DpoResult dpo(const DpoOptions& o) {
 
   fs::create_directories(o.out_dir);
   tok.save(o.out_dir + "/tokenizer");
-  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", -1);
+  const int64_t start_step = resumed.restore(policy, opt, gen);
+  PreferenceBatches batches(train_lists.size(), o.seed);
+  if (o.resume) batches.restore(resumed.trainer.at("data"));
+  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", resumed.metrics_keep_step());
   DpoResult result;
   if (!o.quiet) {
     int64_t pairs = 0;
@@ -205,6 +226,7 @@ DpoResult dpo(const DpoOptions& o) {
     std::cout << "ember dpo: " << train_lists.size() << " ranked lists (" << pairs << " pairs), beta " << o.beta
               << (cut_train + cut_val ? ", " + std::to_string(cut_train + cut_val) + " with prompts cut to fit" : "")
               << "; " << fmt("%.2fM", double(policy.num_parameters()) / 1e6) << " parameters" << std::endl;
+    if (o.resume) std::cout << "resuming from " << resumed.dir << " at step " << start_step << std::endl;
   }
 
   auto evaluate = [&](int64_t step, DpoEval& val_out, OracleResult& oracle_out) {
@@ -237,19 +259,24 @@ DpoResult dpo(const DpoOptions& o) {
       std::cout << std::endl;
     }
   };
-  evaluate(0, result.val_before, result.oracle_before);
+  // A resumed run's step-0 evaluation is the one of the run it continues (metrics.jsonl).
+  if (!o.resume) evaluate(0, result.val_before, result.oracle_before);
 
-  std::vector<size_t> order;
-  size_t cursor = 0;
-  uint64_t epoch = 0;
+  auto checkpoint = [&](int64_t step) {
+    nlohmann::json tj =
+        train::finetune_trainer_json("dpo", step, cfg.to_json(), o.to_json(), init.dir, gen, batches.position());
+    tj["ref"] = fs::absolute(ref_ckpt.dir).string();
+    const train::CheckpointSave what{.model = &policy, .optimizer = &opt, .trainer = tj,
+                                     .copy_dirs = {{o.out_dir + "/tokenizer", "tokenizer"}}};
+    return train::save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
+  };
+
   using clock = std::chrono::steady_clock;
-  for (int64_t step = 1; step <= o.steps; ++step) {
+  result.step = start_step;
+  const train::FinetuneStops stops(o.steps, o.checkpoint_every, o.stop_after);
+  for (int64_t step = start_step + 1; step <= o.steps; ++step) {
     const auto t0 = clock::now();
-    std::vector<size_t> which;
-    while (int64_t(which.size()) < std::min<int64_t>(o.batch_size, int64_t(train_lists.size()))) {
-      if (cursor >= order.size()) order = shuffled_order(train_lists.size(), o.seed, epoch++), cursor = 0;
-      which.push_back(order[cursor++]);
-    }
+    const std::vector<size_t> which = batches.next(size_t(o.batch_size));
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);
     opt.zero_grad();
@@ -279,17 +306,12 @@ DpoResult dpo(const DpoOptions& o) {
                 << fmt("%.1f%%", 100 * st.accuracy) << "  margin " << fmt("%.3f", st.margin) << "  "
                 << fmt("%.0f ms", ms) << std::endl;
     if ((o.eval_every > 0 && step % o.eval_every == 0) || last) evaluate(step, result.val, result.oracle);
+    if (stops.end_step(step, checkpoint, &result.checkpoint, o.quiet)) {
+      result.interrupted = true;
+      result.signal = stops.signal();
+      break;
+    }
   }
-
-  nlohmann::json tj = {{"kind", "dpo"},
-                       {"step", result.step},
-                       {"config", cfg.to_json()},
-                       {"options", o.to_json()},
-                       {"init", fs::absolute(init.dir).string()},
-                       {"ref", fs::absolute(ref_ckpt.dir).string()},
-                       {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}}};
-  train::CheckpointSave what{&policy, &opt, tj, {{o.out_dir + "/tokenizer", "tokenizer"}}};
-  result.checkpoint = train::save_checkpoint(o.out_dir, result.step, what, o.keep_checkpoints);
 
   std::vector<PlotSeries> series{{"train loss", {}}, {"train margin", {}}, {"val loss", {}}, {"val accuracy", {}}};
   for (const auto& r : metrics.records()) {

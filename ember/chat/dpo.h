@@ -24,7 +24,12 @@
 // better and worse responses. Evaluation (step 0, every eval_every, the end):
 // the same on held-out lists; the oracle (greedy replies to held-out prompts
 // graded by the curriculum, chat/eval.h's evaluate_oracle) before and after.
-// Checkpoints: "kind": "dpo", a GPT (serve, eval and PPO load it like SFT's).
+// Checkpoints: "kind": "dpo", a GPT (serve, eval and PPO load it like SFT's),
+// at the end, every checkpoint_every steps and when a run stops (SIGINT/SIGTERM,
+// stop_after). --resume continues a run as SFT's does (train/finetune.h):
+// policy, optimizer, RNG and the batches' position (epoch and cursor of the
+// seeded order) are restored, the reference comes from the checkpoint's
+// options, and the losses equal an uninterrupted run's.
 #pragma once
 
 #include <cstdint>
@@ -55,11 +60,17 @@ struct DpoOptions {
   int64_t eval_every = 50;    // 0: only at step 0 and the end
   int64_t eval_prompts = 64;  // held-out prompts generated per oracle evaluation (0: all)
   int64_t max_new_tokens = 48;
+  int64_t checkpoint_every = 0;  // 0: only at the end
   int keep_checkpoints = 2;
   uint64_t seed = 1337;
   int threads = 0;
   bool quiet = false;
+  // Continue the run in out_dir from its latest checkpoint; hyper-parameters
+  // come from the checkpoint (only steps may change).
+  bool resume = false;
+  int64_t stop_after = 0;  // testing aid: stop after this step as if interrupted; 0 = off
   nlohmann::json to_json() const;
+  void update_from_json(const nlohmann::json& j);  // the hyper-parameters a checkpoint records
 };
 
 // DPO statistics over a set of ranked lists (means over pairs, unweighted).
@@ -74,12 +85,17 @@ struct DpoEval {
 
 struct DpoResult {
   int64_t step = 0;
+  bool interrupted = false;  // stopped by a signal or stop_after, with a checkpoint
+  int signal = 0;            // the signal that stopped it, if any
   double train_loss = 0;
-  DpoEval val_before, val;        // lists == 0 when no val data
-  OracleResult oracle_before, oracle;  // prompts == 0 when no prompts file
+  // lists == 0 when no val data, prompts == 0 when no prompts file; the
+  // "before" ones also when resumed (the run it continues measured them:
+  // metrics.jsonl, step 0).
+  DpoEval val_before, val;
+  OracleResult oracle_before, oracle;
   std::string checkpoint;
 };
 
-DpoResult dpo(const DpoOptions& options);
+DpoResult dpo(DpoOptions options);
 
 }  // namespace ember::chat

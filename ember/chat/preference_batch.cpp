@@ -206,4 +206,21 @@ std::vector<size_t> shuffled_order(size_t n, uint64_t seed, uint64_t epoch) {
   return shuffled_indices(n, seed * 0x2545F4914F6CDD1Dull + epoch);
 }
 
+std::vector<size_t> PreferenceBatches::next(size_t batch) {
+  std::vector<size_t> which;
+  while (which.size() < std::min(batch, n_)) {
+    if (cursor_ >= order_.size()) order_ = shuffled_order(n_, seed_, epoch_++), cursor_ = 0;
+    which.push_back(order_[cursor_++]);
+  }
+  return which;
+}
+
+void PreferenceBatches::restore(const nlohmann::json& position) {
+  epoch_ = position.at("epoch").get<uint64_t>();
+  cursor_ = position.at("cursor").get<size_t>();
+  order_ = epoch_ > 0 ? shuffled_order(n_, seed_, epoch_ - 1) : std::vector<size_t>{};
+  if (cursor_ > order_.size())
+    fail("preferences", "data position: cursor ", cursor_, " is past the ", order_.size(), " lists of epoch ", epoch_);
+}
+
 }  // namespace ember::chat

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -99,5 +100,24 @@ Tensor response_logps(const Tensor& logits, const std::vector<const std::vector<
 // A permutation of [0, n) from (seed, epoch): splitmix64-driven Fisher-Yates,
 // the same on every machine.
 std::vector<size_t> shuffled_order(size_t n, uint64_t seed, uint64_t epoch);
+
+// The training lists' order in the reward model and DPO: epoch e visits the n
+// lists in shuffled_order(n, seed, e); a batch takes the next lists, running
+// on into the next epoch. The position (epochs begun, cursor in the current
+// one) is what a checkpoint saves as trainer.json "data", so a resumed run
+// draws the batches the uninterrupted one would have.
+class PreferenceBatches {
+ public:
+  PreferenceBatches(size_t n, uint64_t seed) : n_(n), seed_(seed) {}
+  std::vector<size_t> next(size_t batch);  // min(batch, n) lists
+  nlohmann::json position() const { return {{"epoch", epoch_}, {"cursor", cursor_}}; }
+  void restore(const nlohmann::json& position);
+
+ private:
+  size_t n_;
+  uint64_t seed_, epoch_ = 0;
+  std::vector<size_t> order_;
+  size_t cursor_ = 0;
+};
 
 }  // namespace ember::chat

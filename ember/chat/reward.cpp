@@ -30,6 +30,14 @@ nlohmann::json RewardOptions::to_json() const {
           {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"eval_every", eval_every}, {"seed", seed}};
 }
 
+void RewardOptions::update_from_json(const nlohmann::json& j) {
+  auto take = [&](const char* key, auto& field) { train::take_json(j, key, field); };
+  take("init", init), take("data", data), take("val_data", val_data), take("batch_size", batch_size);
+  take("max_len", max_len), take("lr", lr), take("min_lr_ratio", min_lr_ratio), take("warmup_steps", warmup_steps);
+  take("weight_decay", weight_decay), take("grad_clip", grad_clip), take("eval_every", eval_every);
+  take("seed", seed);
+}
+
 namespace {
 
 std::string fmt(const char* f, double v) {
@@ -184,7 +192,8 @@ RewardModelCheckpoint load_reward_model(const std::string& path, const std::stri
   return rm;
 }
 
-RewardResult train_reward_model(const RewardOptions& o) {
+RewardResult train_reward_model(RewardOptions o) {
+  const train::ResumePoint resumed = train::resume_options(o, "reward");
   if (o.init.empty()) fail("reward", "--init is required (an SFT or pretrained checkpoint)");
   if (o.data.empty()) fail("reward", "--data is required (preferences as JSON Lines)");
   if (o.out_dir.empty()) fail("reward", "--out is required (the run folder)");
@@ -215,7 +224,10 @@ RewardResult train_reward_model(const RewardOptions& o) {
 
   fs::create_directories(o.out_dir);
   tok.save(o.out_dir + "/tokenizer");
-  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", -1);
+  const int64_t start_step = resumed.restore(model, opt, gen);
+  PreferenceBatches batches(train_lists.size(), o.seed);
+  if (o.resume) batches.restore(resumed.trainer.at("data"));
+  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", resumed.metrics_keep_step());
   RewardResult result;
   if (!o.quiet) {
     int64_t pairs = 0;
@@ -223,11 +235,14 @@ RewardResult train_reward_model(const RewardOptions& o) {
     std::cout << "ember reward: " << train_lists.size() << " ranked lists (" << pairs << " pairs)"
               << (cut_train + cut_val ? ", " + std::to_string(cut_train + cut_val) + " with prompts cut to fit" : "")
               << "; " << fmt("%.2fM", double(model.num_parameters()) / 1e6) << " parameters" << std::endl;
+    if (o.resume) std::cout << "resuming from " << resumed.dir << " at step " << start_step << std::endl;
   }
 
+  int64_t evaluated_at = -1;  // the step result.val was measured at
   auto evaluate = [&](int64_t step, RewardEval& out) {
     if (val_lists.empty()) return;
     out = evaluate_lists(model, val_lists, pad, o.batch_size);
+    evaluated_at = step;
     metrics.write({{"kind", "eval"}, {"step", step}, {"val_loss", out.loss}, {"val_accuracy", out.accuracy},
                    {"val_pairs", out.pairs}, {"chosen_reward_mean", out.chosen_mean},
                    {"chosen_reward_std", out.chosen_std}, {"reward_mean", out.all_mean},
@@ -236,19 +251,39 @@ RewardResult train_reward_model(const RewardOptions& o) {
       std::cout << "step " << step << "  val loss " << fmt("%.4f", out.loss) << "  pairwise accuracy "
                 << fmt("%.1f%%", 100 * out.accuracy) << " of " << out.pairs << " pairs" << std::endl;
   };
-  evaluate(0, result.val_before);
+  // A resumed run's step-0 evaluation is the one of the run it continues (metrics.jsonl).
+  if (!o.resume) evaluate(0, result.val_before);
 
-  std::vector<size_t> order;
-  size_t cursor = 0;
-  uint64_t epoch = 0;
+  // Every checkpoint is a usable reward model: the normalisation statistics
+  // for PPO (reward.h) are computed at save time from the weights being saved
+  // (held-out lists, else the training ones), whether the run ends, stops or
+  // only passes a --checkpoint-every step. Evaluation neither trains nor draws
+  // random numbers, so it does not change the run.
+  auto checkpoint = [&](int64_t step) {
+    const RewardEval stats = val_lists.empty()         ? evaluate_lists(model, train_lists, pad, o.batch_size)
+                             : evaluated_at == step ? result.val
+                                                    : evaluate_lists(model, val_lists, pad, o.batch_size);
+    result.reward_mean = stats.chosen_mean;
+    result.reward_std = stats.all_std > 1e-6 ? stats.all_std : 1.0;  // a constant reward: do not divide by ~0
+    nlohmann::json tj =
+        train::finetune_trainer_json("reward", step, cfg.to_json(), o.to_json(), init.dir, gen, batches.position());
+    tj["reward_mean"] = result.reward_mean;
+    tj["reward_std"] = result.reward_std;
+    tj["chosen_reward_std"] = stats.chosen_std;
+    tj["response_reward_mean"] = stats.all_mean;
+    tj["reward_stats"] = val_lists.empty() ? "train" : "val";  // which lists they come from
+    if (!val_lists.empty()) tj["val_accuracy"] = stats.accuracy;
+    const train::CheckpointSave what{.model = &model, .optimizer = &opt, .trainer = tj,
+                                     .copy_dirs = {{o.out_dir + "/tokenizer", "tokenizer"}}};
+    return train::save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
+  };
+
   using clock = std::chrono::steady_clock;
-  for (int64_t step = 1; step <= o.steps; ++step) {
+  result.step = start_step;
+  const train::FinetuneStops stops(o.steps, o.checkpoint_every, o.stop_after);
+  for (int64_t step = start_step + 1; step <= o.steps; ++step) {
     const auto t0 = clock::now();
-    std::vector<size_t> which;
-    while (int64_t(which.size()) < std::min<int64_t>(o.batch_size, int64_t(train_lists.size()))) {
-      if (cursor >= order.size()) order = shuffled_order(train_lists.size(), o.seed, epoch++), cursor = 0;
-      which.push_back(order[cursor++]);
-    }
+    const std::vector<size_t> which = batches.next(size_t(o.batch_size));
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);
     opt.zero_grad();
@@ -279,26 +314,12 @@ RewardResult train_reward_model(const RewardOptions& o) {
       std::cout << "step " << step << "/" << o.steps << "  loss " << fmt("%.4f", loss_v) << "  batch accuracy "
                 << fmt("%.1f%%", 100 * acc) << "  " << fmt("%.0f ms", ms) << std::endl;
     if ((o.eval_every > 0 && step % o.eval_every == 0) || last) evaluate(step, result.val);
+    if (stops.end_step(step, checkpoint, &result.checkpoint, o.quiet)) {
+      result.interrupted = true;
+      result.signal = stops.signal();
+      break;
+    }
   }
-
-  // Normalisation statistics for PPO (reward.h): held-out lists, else the training ones.
-  const RewardEval stats = val_lists.empty() ? evaluate_lists(model, train_lists, pad, o.batch_size) : result.val;
-  result.reward_mean = stats.chosen_mean;
-  result.reward_std = stats.all_std > 1e-6 ? stats.all_std : 1.0;  // a constant reward: do not divide by ~0
-
-  nlohmann::json tj = {{"kind", "reward"},
-                       {"step", result.step},
-                       {"config", cfg.to_json()},
-                       {"options", o.to_json()},
-                       {"init", fs::absolute(init.dir).string()},
-                       {"reward_mean", result.reward_mean},
-                       {"reward_std", result.reward_std},
-                       {"chosen_reward_std", stats.chosen_std},
-                       {"response_reward_mean", stats.all_mean},
-                       {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}}};
-  if (!val_lists.empty()) tj["val_accuracy"] = result.val.accuracy;
-  train::CheckpointSave what{&model, &opt, tj, {{o.out_dir + "/tokenizer", "tokenizer"}}};
-  result.checkpoint = train::save_checkpoint(o.out_dir, result.step, what, o.keep_checkpoints);
 
   // Loss and accuracy share one chart: both live in [0, ~1] for a reward model.
   std::vector<PlotSeries> series{{"train loss", {}}, {"val loss", {}}, {"val pairwise accuracy", {}}};

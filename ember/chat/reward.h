@@ -23,10 +23,18 @@
 //                  tiny curriculum), and dividing by that would blow rewards up
 //                  by orders of magnitude;
 // (and "chosen_reward_std", "response_reward_mean" for the record), from the
-// held-out lists, or from the training lists when there is no held-out file.
+// held-out lists, or from the training lists when there is no held-out file
+// ("reward_stats": "val" or "train").
 //
 // Checkpoints: train/checkpoint.h's layout, "kind": "reward", the ValueModel's
-// state (transformer.* + score.*), the tokenizer carried.
+// state (transformer.* + score.*), the tokenizer carried; at the end, every
+// checkpoint_every steps and when a run stops (SIGINT/SIGTERM, stop_after).
+// Every checkpoint is a complete reward model: its statistics are computed
+// when it is saved, from the weights it holds, so PPO never reads a model
+// whose statistics belong to other weights (or are missing). --resume
+// continues a run as SFT's does (train/finetune.h): model, optimizer, RNG and
+// the batches' position (epoch and cursor of the seeded order) are restored
+// and the losses equal an uninterrupted run's.
 #pragma once
 
 #include <cstdint>
@@ -56,11 +64,17 @@ struct RewardOptions {
   double weight_decay = 0.0;
   double grad_clip = 1.0;
   int64_t eval_every = 50;  // 0: only at step 0 and the end
+  int64_t checkpoint_every = 0;  // 0: only at the end
   int keep_checkpoints = 2;
   uint64_t seed = 1337;
   int threads = 0;
   bool quiet = false;
+  // Continue the run in out_dir from its latest checkpoint; hyper-parameters
+  // come from the checkpoint (only steps may change).
+  bool resume = false;
+  int64_t stop_after = 0;  // testing aid: stop after this step as if interrupted; 0 = off
   nlohmann::json to_json() const;
+  void update_from_json(const nlohmann::json& j);  // the hyper-parameters a checkpoint records
 };
 
 // One evaluation over ranked lists.
@@ -76,13 +90,17 @@ struct RewardEval {
 
 struct RewardResult {
   int64_t step = 0;
+  bool interrupted = false;  // stopped by a signal or stop_after, with a checkpoint
+  int signal = 0;            // the signal that stopped it, if any
   double train_loss = 0;
-  RewardEval val_before, val;  // zero-initialised (lists == 0) when no val data
-  double reward_mean = 0, reward_std = 1;  // as stored in trainer.json (see above)
+  // Zero-initialised (lists == 0) when no val data; val_before also when
+  // resumed (the run it continues measured it: metrics.jsonl, step 0).
+  RewardEval val_before, val;
+  double reward_mean = 0, reward_std = 1;  // as stored in the last checkpoint's trainer.json (see above)
   std::string checkpoint;
 };
 
-RewardResult train_reward_model(const RewardOptions& options);
+RewardResult train_reward_model(RewardOptions options);
 
 // Evaluates `model` (in eval mode, no gradients) on `records`; rows longer than
 // max_len lose prompt tokens from the left. `batch` lists per forward pass.

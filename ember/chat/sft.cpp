@@ -23,7 +23,6 @@
 #include "ember/train/checkpoint.h"
 #include "ember/train/metrics_log.h"
 #include "ember/train/model_checkpoint.h"
-#include "ember/train/stop_signals.h"
 #include "ember/util/splitmix.h"
 
 namespace ember::chat {
@@ -38,9 +37,7 @@ nlohmann::json SftOptions::to_json() const {
 }
 
 void SftOptions::update_from_json(const nlohmann::json& j) {
-  auto take = [&](const char* key, auto& field) {
-    if (j.contains(key)) field = j.at(key).get<std::remove_reference_t<decltype(field)>>();
-  };
+  auto take = [&](const char* key, auto& field) { train::take_json(j, key, field); };
   take("init", init), take("data", data), take("val_data", val_data), take("prompts", prompts);
   take("batch_size", batch_size), take("seq_len", seq_len), take("lr", lr), take("min_lr_ratio", min_lr_ratio);
   take("warmup_steps", warmup_steps), take("weight_decay", weight_decay), take("grad_clip", grad_clip);
@@ -138,19 +135,7 @@ double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& ch
 }
 
 SftResult sft(SftOptions o) {
-  nlohmann::json resumed;
-  std::string resume_dir;
-  if (o.resume) {
-    if (o.out_dir.empty() || !train::has_checkpoint(o.out_dir))
-      fail("sft", "--resume: ", o.out_dir, " has no checkpoint (no ", o.out_dir, "/latest)");
-    resume_dir = train::resolve_checkpoint(o.out_dir);
-    resumed = train::read_trainer_json(resume_dir);
-    if (resumed.value("kind", "") != "sft" || !resumed.contains("data"))
-      fail("sft", "--resume: ", resume_dir, " is not a resumable sft checkpoint");
-    const int64_t steps = o.steps;
-    o.update_from_json(resumed.at("options"));
-    o.steps = steps;
-  }
+  const train::ResumePoint resumed = train::resume_options(o, "sft");
   if (o.init.empty()) fail("sft", "--init is required (a pretrained checkpoint)");
   if (o.data.empty()) fail("sft", "--data is required (conversations as JSON Lines)");
   if (o.out_dir.empty()) fail("sft", "--out is required (the run folder)");
@@ -186,11 +171,8 @@ SftResult sft(SftOptions o) {
   fs::create_directories(o.out_dir);
   // Saved under the run folder as tokenizer/ so checkpoints carry it by that name.
   tok.save(o.out_dir + "/tokenizer");
-  int64_t start_step = 0;
-  if (o.resume) {
-    start_step = train::restore_checkpoint(resume_dir, resumed, model, opt, gen);
-  }
-  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", o.resume ? start_step : -1);
+  const int64_t start_step = resumed.restore(model, opt, gen);
+  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", resumed.metrics_keep_step());
   SftResult result;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   auto evaluate = [&](int64_t step, OracleResult& oracle_out, double& val_out) {
@@ -235,9 +217,9 @@ SftResult sft(SftOptions o) {
   };
   if (o.resume) {
     // The data position: which epoch's order (seeded by its index) and where in it.
-    epoch = resumed.at("data").at("epoch").get<uint64_t>() - 1;
+    epoch = resumed.trainer.at("data").at("epoch").get<uint64_t>() - 1;
     next_epoch();
-    cursor = resumed.at("data").at("cursor").get<size_t>();
+    cursor = resumed.trainer.at("data").at("cursor").get<size_t>();
   } else {
     next_epoch();
   }
@@ -247,21 +229,17 @@ SftResult sft(SftOptions o) {
               << "; " << fmt("%.2fM", double(model.num_parameters()) / 1e6) << " parameters" << std::endl;
 
   auto checkpoint = [&](int64_t step) {
-    nlohmann::json tj = {{"kind", "sft"},
-                         {"step", step},
-                         {"config", cfg.to_json()},
-                         {"options", o.to_json()},
-                         {"init", fs::absolute(init_dir).string()},
-                         {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}},
-                         {"data", {{"epoch", epoch}, {"cursor", cursor}}}};
-    train::CheckpointSave what{&model, &opt, tj, {{o.out_dir + "/tokenizer", "tokenizer"}}};
+    const nlohmann::json tj = train::finetune_trainer_json("sft", step, cfg.to_json(), o.to_json(), init_dir, gen,
+                                                           {{"epoch", epoch}, {"cursor", cursor}});
+    const train::CheckpointSave what{.model = &model, .optimizer = &opt, .trainer = tj,
+                                     .copy_dirs = {{o.out_dir + "/tokenizer", "tokenizer"}}};
     return train::save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
   };
 
   using clock = std::chrono::steady_clock;
   result.step = start_step;
-  if (!o.quiet && o.resume) std::cout << "resuming from " << resume_dir << " at step " << start_step << std::endl;
-  train::StopSignals signals;
+  if (!o.quiet && o.resume) std::cout << "resuming from " << resumed.dir << " at step " << start_step << std::endl;
+  const train::FinetuneStops stops(o.steps, o.checkpoint_every, o.stop_after);
   for (int64_t step = start_step + 1; step <= o.steps; ++step) {
     const auto t0 = clock::now();
     if (cursor >= rows.size()) next_epoch();
@@ -287,12 +265,9 @@ SftResult sft(SftOptions o) {
       std::cout << "step " << step << "/" << o.steps << "  loss " << fmt("%.4f", loss_v) << "  " << fmt("%.0f ms", ms)
                 << std::endl;
     if ((o.eval_every > 0 && step % o.eval_every == 0) || last) evaluate(step, result.oracle, result.val_loss);
-    const bool stop = signals.received() != 0 || (o.stop_after > 0 && step == o.stop_after);
-    if (last || stop || (o.checkpoint_every > 0 && step % o.checkpoint_every == 0)) result.checkpoint = checkpoint(step);
-    if (stop) {
+    if (stops.end_step(step, checkpoint, &result.checkpoint, o.quiet)) {
       result.interrupted = true;
-      if (!o.quiet) std::cout << "stopped at step " << step << "; checkpoint " << result.checkpoint
-                              << " (continue with --resume)" << std::endl;
+      result.signal = stops.signal();
       break;
     }
   }

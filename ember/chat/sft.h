@@ -61,6 +61,7 @@ struct SftOptions {
 struct SftResult {
   int64_t step = 0;
   bool interrupted = false;  // stopped by a signal or stop_after, with a checkpoint
+  int signal = 0;            // the signal that stopped it (SIGINT, SIGTERM), if any
   double train_loss = 0;
   double val_loss_before = 0, val_loss = 0;  // NaN when no val data
   OracleResult oracle_before, oracle;

@@ -226,6 +226,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       so.seed = o.seed;
                       so.quiet = o.quiet;
                       const SftResult r = sft(so);
+                      if (r.interrupted) return nlohmann::json{{"interrupted", true}};  // rerun: the stage starts again
                       nlohmann::json m = {{"steps", r.step}, {"train_loss", r.train_loss},
                                           {"val_loss_before", r.val_loss_before}, {"val_loss", r.val_loss}};
                       m["eval"] = eval_lm(dir_sft);
@@ -246,6 +247,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       ro.seed = o.seed;
                       ro.quiet = o.quiet;
                       const RewardResult r = train_reward_model(ro);
+                      if (r.interrupted) return nlohmann::json{{"interrupted", true}};  // rerun: the stage starts again
                       return nlohmann::json{{"steps", r.step},
                                             {"train_loss", r.train_loss},
                                             {"pairwise_accuracy_before", r.val_before.accuracy},
@@ -301,6 +303,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       d.seed = o.seed;
                       d.quiet = o.quiet;
                       const DpoResult r = dpo(d);
+                      if (r.interrupted) return nlohmann::json{{"interrupted", true}};  // rerun: the stage starts again
                       nlohmann::json m = {{"steps", r.step},
                                           {"train_loss", r.train_loss},
                                           {"preference_accuracy_before", r.val_before.accuracy},

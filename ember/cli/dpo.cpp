@@ -1,5 +1,8 @@
 // `ember dpo`: Direct Preference Optimization of an SFT checkpoint (chat/dpo.h).
+// Exits 130/143 when SIGINT/SIGTERM stopped it (after writing a checkpoint;
+// continue with --resume).
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "ember/chat/dpo.h"
@@ -38,17 +41,19 @@ void register_dpo(CLI::App& app) {
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Reply length limit in the oracle evaluation")
       ->capture_default_str();
   cmd->add_option("--keep", o->keep_checkpoints, "Checkpoints kept in the run folder (0: all)")->capture_default_str();
+  add_resume_options(cmd, *o);
   cmd->add_flag("--quiet", o->quiet, "Print only the final line");
   cmd->callback([o] {
     const chat::DpoResult r = chat::dpo(*o);
+    if (r.signal != 0) std::exit(128 + r.signal);
     char buf[160];
-    std::cout << "done: step " << r.step << ", train loss " << r.train_loss;
-    if (!o->val_data.empty()) {
+    std::cout << (r.interrupted ? "stopped" : "done") << ": step " << r.step << ", train loss " << r.train_loss;
+    if (r.val_before.lists > 0 && r.val.lists > 0) {
       std::snprintf(buf, sizeof buf, ", held-out preference accuracy %.1f%% -> %.1f%%, margin %.3f -> %.3f",
                     100 * r.val_before.accuracy, 100 * r.val.accuracy, r.val_before.margin, r.val.margin);
       std::cout << buf;
     }
-    if (!o->prompts.empty()) {
+    if (r.oracle_before.prompts > 0 && r.oracle.prompts > 0) {
       std::snprintf(buf, sizeof buf, ", oracle accuracy %.1f%% -> %.1f%%", 100 * r.oracle_before.accuracy,
                     100 * r.oracle.accuracy);
       std::cout << buf;

@@ -1,5 +1,8 @@
 // `ember reward`: train the reward model on ranked preferences (chat/reward.h).
+// Exits 130/143 when SIGINT/SIGTERM stopped it (after writing a checkpoint,
+// statistics included; continue with --resume).
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "ember/chat/reward.h"
@@ -28,11 +31,13 @@ void register_reward(CLI::App& app) {
   cmd->add_option("--eval-every", o->eval_every, "Steps between evaluations (0: step 0 and the end only)")
       ->capture_default_str();
   cmd->add_option("--keep", o->keep_checkpoints, "Checkpoints kept in the run folder (0: all)")->capture_default_str();
+  add_resume_options(cmd, *o);
   cmd->add_flag("--quiet", o->quiet, "Print only the final line");
   cmd->callback([o] {
     const chat::RewardResult r = chat::train_reward_model(*o);
-    std::cout << "done: step " << r.step << ", train loss " << r.train_loss;
-    if (!o->val_data.empty()) {
+    if (r.signal != 0) std::exit(128 + r.signal);
+    std::cout << (r.interrupted ? "stopped" : "done") << ": step " << r.step << ", train loss " << r.train_loss;
+    if (r.val_before.lists > 0 && r.val.lists > 0) {
       char buf[96];
       std::snprintf(buf, sizeof buf, ", held-out pairwise accuracy %.1f%% -> %.1f%% (%lld pairs)",
                     100 * r.val_before.accuracy, 100 * r.val.accuracy, static_cast<long long>(r.val.pairs));

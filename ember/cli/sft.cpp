@@ -1,5 +1,7 @@
 // `ember sft` (supervised fine-tuning, chat/sft.h) and `ember chat-data` (the
-// built-in curriculum, chat/curriculum.h).
+// built-in curriculum, chat/curriculum.h). sft exits 130/143 when SIGINT/SIGTERM
+// stopped it (after writing a checkpoint; continue with --resume).
+#include <cstdlib>
 #include <iostream>
 
 #include "ember/chat/curriculum.h"
@@ -38,14 +40,11 @@ void register_sft(CLI::App& app) {
   cmd->add_option("--eval-every", o->eval_every, "Steps between evaluations (0: only at the end)")->capture_default_str();
   cmd->add_option("--eval-prompts", o->eval_prompts, "Held-out prompts per evaluation (0: all)")->capture_default_str();
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Reply length limit in evaluation")->capture_default_str();
-  cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints (0: at the end)")->capture_default_str();
-  cmd->add_flag("--resume", o->resume,
-                "Continue the run in --out from its latest checkpoint (hyper-parameters come from the checkpoint; "
-                "only --steps may change); SIGINT/SIGTERM stop a run with a checkpoint");
-  cmd->add_option("--stop-after", o->stop_after, "Stop after this step with a checkpoint, as if interrupted (testing)");
+  add_resume_options(cmd, *o);
   cmd->callback([o] {
     const chat::SftResult r = chat::sft(*o);
-    std::cout << "done: step " << r.step << ", train loss " << r.train_loss << ", val loss " << r.val_loss_before
+    if (r.signal != 0) std::exit(128 + r.signal);
+    std::cout << (r.interrupted ? "stopped" : "done") << ": step " << r.step << ", train loss " << r.train_loss << ", val loss " << r.val_loss_before
               << " -> " << r.val_loss;
     if (!o->prompts.empty())
       std::cout << ", oracle accuracy " << r.oracle_before.accuracy << " -> " << r.oracle.accuracy;

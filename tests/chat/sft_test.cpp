@@ -128,17 +128,9 @@ TEST(Sft, ShortRunLowersHeldOutLoss) {
   const SftResult second = sft(o);
   EXPECT_EQ(second.step, 30);
   EXPECT_FALSE(second.interrupted);
-  auto losses = [](const std::string& run) {
-    std::vector<double> out;
-    std::ifstream in(run + "/metrics.jsonl");
-    for (std::string line; std::getline(in, line);) {
-      const nlohmann::json j = nlohmann::json::parse(line);
-      if (j.at("kind") == "train") out.push_back(j.at("loss").get<double>());
-    }
-    return out;
-  };
-  EXPECT_EQ(losses(root + "/sft_resumed"), losses(root + "/sft_full"));
-  EXPECT_EQ(losses(root + "/sft_full").size(), 30u);
+  EXPECT_EQ(testing::train_losses(root + "/sft_resumed"), testing::train_losses(root + "/sft_full"));
+  EXPECT_EQ(testing::train_losses(root + "/sft_full").size(), 30u);
+  EXPECT_EQ(testing::metric_steps(root + "/sft_resumed"), testing::metric_steps(root + "/sft_full"));
   o.resume = false;
   o.lr = 3e-3;
 
