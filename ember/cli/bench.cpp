@@ -3,7 +3,10 @@
 // A step is what `ember pretrain` does per step: forward, cross-entropy,
 // backward, gradient clipping and a fused AdamW update; with --compile the
 // whole step (forward, loss, backward, clipping, AdamW) runs as one compiled
-// graph (ember::compile).
+// graph (ember::compile). Under mpirun the ranks train data parallel and the
+// line adds how much of the gradient all-reduce backward hides
+// (allreduce_overlap, allreduce_exposed_ms against allreduce_alone_ms); with
+// --zero they train with ZeRO-1 instead (optimizer_state_mib per rank).
 // `ember bench generate`: batch-1 prefill and decode speed of the inference
 // path (infer/gpt_runner) for a preset with random weights or a checkpoint,
 // float32 or weight-only quantized (--quant f16|int8|int4, or a quantized checkpoint);
@@ -24,6 +27,7 @@
 #include "ember/nn/module_io.h"
 #include "ember/dist/communicator.h"
 #include "ember/dist/data_parallel.h"
+#include "ember/dist/zero.h"
 #include "ember/graph/compile.h"
 #include "ember/models/gpt.h"
 #include "ember/ops/ops.h"
@@ -40,7 +44,14 @@ struct BenchTrainOptions {
   int threads = 0;
   double peak_gflops = 0;
   bool compile = false;  // the whole step as one compiled graph (ember::compile)
+  bool zero = false;     // ZeRO-1 (dist::ZeroAdamW) in place of data parallel + AdamW
 };
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 void bench_train(const BenchTrainOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
@@ -65,12 +76,18 @@ void bench_train(const BenchTrainOptions& o) {
   Generator gen(1234);
   auto model_ptr = std::make_shared<models::GPT>(cfg, &gen);
   models::GPT& model = *model_ptr;
-  std::unique_ptr<dist::DataParallel> ddp;
-  if (world > 1) ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
   optim::AdamWOptions adam;
   adam.lr = 1e-4;  // small, so that repeated steps on random data stay finite
   adam.weight_decay = 0.1;
   optim::AdamW opt(optim::make_param_groups(model, adam.weight_decay), adam);
+  // --zero: the moments sharded over the ranks, gradients reduce-scattered
+  // after backward (no overlap); otherwise data parallel's overlapped buckets.
+  std::unique_ptr<dist::ZeroAdamW> zero;
+  std::unique_ptr<dist::DataParallel> ddp;
+  if (o.zero)
+    zero = std::make_unique<dist::ZeroAdamW>(optim::make_param_groups(model, adam.weight_decay), comm, adam);
+  else if (world > 1)
+    ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
   Generator data_gen(1234 + uint64_t(rank));
   Tensor x = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
   Tensor y = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
@@ -86,8 +103,10 @@ void bench_train(const BenchTrainOptions& o) {
     opt.zero_grad();
     return std::vector<Tensor>{loss};
   });
-  if (o.compile && ddp) fail("bench", "--compile does not combine with data parallel ranks yet (run one process)");
+  if (o.compile && (ddp || zero))
+    fail("bench", "--compile does not combine with data parallel ranks or --zero yet (run one process)");
   std::vector<double> ms;
+  std::vector<dist::DataParallel::SyncTiming> sync;
   double loss_value = 0;
   Allocator& alloc = allocator_for(Device::cpu());
   for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
@@ -96,11 +115,20 @@ void bench_train(const BenchTrainOptions& o) {
     Tensor loss;
     if (o.compile) {
       loss = compiled_step({x, y})[0];
+    } else if (zero) {
+      zero->zero_grad();
+      loss = model.loss(x, y);
+      loss.backward();
+      zero->sync_gradients(1.0);
+      zero->step();
     } else {
       opt.zero_grad();
       loss = model.loss(x, y);
       loss.backward();
-      if (ddp) ddp->finish_gradient_sync();
+      if (ddp) {
+        ddp->finish_gradient_sync();
+        if (i >= o.warmup) sync.push_back(ddp->last_sync_timing());
+      }
       optim::clip_grad_norm_(model.parameters(), 1.0);
       opt.step();
     }
@@ -115,6 +143,35 @@ void bench_train(const BenchTrainOptions& o) {
   const double tps = double(B * T * world) / (step_ms / 1e3);
   const double rss_max = all_ranks(train::peak_rss_mb(), dist::CommOp::max);
   const double alloc_peak_mb = all_ranks(double(alloc.stats().peak_allocated_bytes) / (1 << 20), dist::CommOp::max);
+  // Data parallel: how much of the gradient averaging backward hides. The
+  // window measure (see DataParallel::SyncTiming) is checked against the same
+  // bytes all-reduced alone, with nothing to overlap (median of 3, slowest rank).
+  nlohmann::json overlap = nlohmann::json::object();
+  if (ddp) {
+    double overlap_ms = 0, exposed_ms = 0;
+    std::vector<double> exposed;
+    for (const auto& t : sync) overlap_ms += t.overlap_ms, exposed_ms += t.exposed_ms, exposed.push_back(t.exposed_ms);
+    const double fraction = all_ranks(overlap_ms / std::max(1e-9, overlap_ms + exposed_ms), dist::CommOp::sum) / world;
+    const double exposed_median = all_ranks(median(exposed), dist::CommOp::max);
+    Tensor grads = zeros({ddp->gradient_bytes() / int64_t(sizeof(float))}, DType::f32);
+    std::vector<double> alone;
+    for (int k = 0; k < 3; ++k) {
+      comm->barrier();
+      const auto t0 = std::chrono::steady_clock::now();
+      comm->all_reduce(grads, dist::CommOp::avg);
+      alone.push_back(all_ranks(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(), dist::CommOp::max));
+    }
+    const double alone_ms = median(alone);
+    overlap = {{"allreduce_overlap", fraction},
+               {"allreduce_exposed_ms", exposed_median},
+               {"allreduce_alone_ms", alone_ms},
+               {"allreduce_hidden", std::clamp(1.0 - exposed_median / std::max(1e-9, alone_ms), 0.0, 1.0)},
+               {"gradient_mb", double(ddp->gradient_bytes()) / (1 << 20)},
+               {"buckets", ddp->bucket_params().size()}};
+  }
+  const double state_mib =
+      double(zero ? zero->state_bytes() : 2 * model.num_parameters() * int64_t(sizeof(float))) / (1 << 20);
   if (rank != 0) return;
   const double mfu = tps * double(model.flops_per_token(T)) / (peak * 1e9);
   nlohmann::json j = {{"bench", "train"},
@@ -135,7 +192,10 @@ void bench_train(const BenchTrainOptions& o) {
                       {"peak_rss_mb", rss_max},
                       {"peak_alloc_mb", alloc_peak_mb},
                       {"compile", o.compile},
+                      {"zero", o.zero},
+                      {"optimizer_state_mib", state_mib},
                       {"final_loss", loss_value}};
+  j.update(overlap);
   std::cout << j.dump() << std::endl;
 }
 
@@ -292,6 +352,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--peak-gflops", o->peak_gflops, "GEMM peak for MFU (default: measured first)");
   cmd->add_flag("--compile", o->compile,
                 "Run the whole step (forward, loss, backward, clipping, AdamW) as one compiled graph (ember::compile)");
+  cmd->add_flag("--zero", o->zero,
+                "ZeRO-1 under mpirun: AdamW's moments sharded over the ranks (optimizer_state_mib is per rank)");
   cmd->callback([o] { bench_train(*o); });
 
   auto g = std::make_shared<BenchGenerateOptions>();

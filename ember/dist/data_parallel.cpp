@@ -166,6 +166,7 @@ void DataParallel::launch_ready_buckets(bool force) {
     } else if (!force) {
       ++overlapped_;
     }
+    if (next_launch_ == 0) first_launch_ = std::chrono::steady_clock::now();
     b.work = comm_->all_reduce_async(b.buffer, CommOp::avg);
     ++next_launch_;
   }
@@ -174,8 +175,12 @@ void DataParallel::launch_ready_buckets(bool force) {
 }
 
 void DataParallel::complete() {
+  using clock = std::chrono::steady_clock;
+  const auto backward_done = clock::now();
+  for (Bucket& b : buckets_) b.work->wait();
+  last_timing_.overlap_ms = std::chrono::duration<double, std::milli>(backward_done - first_launch_).count();
+  last_timing_.exposed_ms = std::chrono::duration<double, std::milli>(clock::now() - backward_done).count();
   for (Bucket& b : buckets_) {
-    b.work->wait();
     b.work.reset();
     for (size_t s = 0; s < b.params.size(); ++s) {
       const Tensor& p = params_[b.params[s]];
@@ -193,6 +198,12 @@ void DataParallel::complete() {
   synced_ = true;
   last_overlapped_ = overlapped_;
   overlapped_ = 0;
+}
+
+int64_t DataParallel::gradient_bytes() const {
+  int64_t bytes = 0;
+  for (const Bucket& b : buckets_) bytes += int64_t(b.buffer.nbytes());
+  return bytes;
 }
 
 void DataParallel::finish_gradient_sync() {

@@ -25,6 +25,7 @@
 // which); that is the data loader's job.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -62,6 +63,23 @@ class DataParallel {
   // backward (overlapped) versus at finish_gradient_sync.
   int last_buckets_overlapped() const { return last_overlapped_; }
 
+  // Timing of the last step's gradient averaging (wall clock on this rank):
+  //   overlap_ms  from the first bucket's launch to the end of backward (the
+  //               last gradient ready), i.e. while the all-reduce could run
+  //               beside backward's computation;
+  //   exposed_ms  the wait for the all-reduces after that, which backward did
+  //               not hide.
+  // overlap_ms / (overlap_ms + exposed_ms) is the fraction of the gradient
+  // averaging's wall time that overlaps backward. (MPI advances non-blocking
+  // collectives only inside MPI calls: the hooks poll every bucket in flight
+  // as each gradient arrives, so overlap needs several buckets.)
+  struct SyncTiming {
+    double overlap_ms = 0, exposed_ms = 0;
+  };
+  const SyncTiming& last_sync_timing() const { return last_timing_; }
+  // The bytes all-reduced per step (all buckets).
+  int64_t gradient_bytes() const;
+
  private:
   struct Bucket {
     Tensor buffer;                  // flat, one dtype (float32 for 16-bit parameters)
@@ -87,6 +105,8 @@ class DataParallel {
   size_t next_launch_ = 0;                   // buckets are started in order
   bool synced_ = false;                      // this step's buckets were all reduced already
   int overlapped_ = 0, last_overlapped_ = 0;
+  std::chrono::steady_clock::time_point first_launch_;
+  SyncTiming last_timing_;
 };
 
 // Checks that every rank holds tensors of the same shapes and dtypes (names

@@ -99,8 +99,13 @@ TEST(DataParallel, MatchesOneProcessWithTheWholeBatch) {
     // Every bucket was started inside backward (overlapped) and the sync is done.
     EXPECT_EQ(dp.last_buckets_overlapped(), int(dp.bucket_params().size()));
     dp.finish_gradient_sync();  // a no-op here
+    // The averaging ran from the first bucket's launch (inside backward) to
+    // the last gradient, then waited for the rest.
+    EXPECT_GE(dp.last_sync_timing().overlap_ms, 0.0);
+    EXPECT_GE(dp.last_sync_timing().exposed_ms, 0.0);
     opt.step();
   }
+  EXPECT_EQ(dp.gradient_bytes(), model->num_parameters() * int64_t(sizeof(float)));
   double d = max_diff(model->parameters(), single_process_reference(n));
   EXPECT_LT(d, kTol);
   if (r == 0) std::printf("data parallel vs one process: max |diff| = %.3g after %ld steps\n", d, long(kSteps));
