@@ -69,7 +69,6 @@ ZeroAdamW::ZeroAdamW(std::vector<optim::ParamGroup> groups, std::shared_ptr<Comm
   int64_t n = comm_->size();
   shard_ = (total_ + n - 1) / n;
   flat_grad_ = zeros({shard_ * n}, dt);
-  flat_param_ = zeros({shard_ * n}, dt);
   grad_shard_ = zeros({shard_}, dt);
   param_shard_ = zeros({shard_}, dt);
   DType sdt = optim::optimizer_state_dtype(dt);
@@ -110,11 +109,12 @@ void ZeroAdamW::step() {
   synced_ = false;
   const int64_t start = comm_->rank() * shard_;
   for (size_t i = 0; i < params_.size(); ++i) {
-    // Only the parameters that overlap this rank's shard are read.
-    if (offsets_[i] + params_[i].numel() <= start || offsets_[i] >= start + shard_) continue;
-    nn::copy_(slot(flat_param_, offsets_[i], params_[i].shape()), params_[i]);
+    // The part of each parameter that falls in this rank's shard.
+    const int64_t a = std::max(offsets_[i], start), b = std::min(offsets_[i] + params_[i].numel(), start + shard_);
+    if (a >= b) continue;
+    nn::copy_(narrow(param_shard_, 0, a - start, b - a),
+              narrow(reshape(params_[i], {params_[i].numel()}), 0, a - offsets_[i], b - a));
   }
-  nn::copy_(param_shard_, narrow(flat_param_, 0, start, shard_));
 
   optim::AdamWHyper h;
   h.lr = options_.lr;
@@ -131,9 +131,10 @@ void ZeroAdamW::step() {
     optim::adamw_update_(piece(param_shard_), piece(grad_shard_), piece(exp_avg_), piece(exp_avg_sq_), h);
   }
 
-  comm_->all_gather(param_shard_, flat_param_);
+  // The gradient's flat buffer is free once reduce-scattered: the parameters gather into it.
+  comm_->all_gather(param_shard_, flat_grad_);
   for (size_t i = 0; i < params_.size(); ++i)
-    nn::copy_(params_[i], slot(flat_param_, offsets_[i], params_[i].shape()));
+    nn::copy_(params_[i], slot(flat_grad_, offsets_[i], params_[i].shape()));
 }
 
 void ZeroAdamW::zero_grad(bool set_to_none) {

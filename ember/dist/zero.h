@@ -8,8 +8,10 @@
 //   2. updates its shard of the parameters with the fused AdamW kernel of
 //      ember/optim (optim::adamw_update_, the same math as optim::AdamW);
 //   3. all-gathers the updated shards so every rank has the whole model again.
-// The communication volume equals one all-reduce (reduce-scatter +
-// all-gather), so ZeRO-1 replaces data parallel's gradient all-reduce: use it
+// One full-size flat buffer serves both collectives (the gradient's input to
+// the reduce-scatter, then the all-gather's output). The communication volume
+// equals one all-reduce (reduce-scatter + all-gather), so ZeRO-1 replaces data
+// parallel's gradient all-reduce: use it
 // with a module that is NOT wrapped in DataParallel (or set
 // reduce_gradients = false if the gradients are already averaged).
 //
@@ -89,7 +91,7 @@ class ZeroAdamW {
   std::vector<int64_t> offsets_;
   bool synced_ = false;  // sync_gradients ran for this step
   int64_t total_ = 0, shard_ = 0, step_ = 0;
-  Tensor flat_grad_, flat_param_, grad_shard_, param_shard_, exp_avg_, exp_avg_sq_;
+  Tensor flat_grad_, grad_shard_, param_shard_, exp_avg_, exp_avg_sq_;
 };
 
 }  // namespace ember::dist
