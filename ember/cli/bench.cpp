@@ -6,7 +6,9 @@
 // graph (ember::compile). Under mpirun the ranks train data parallel and the
 // line adds how much of the gradient all-reduce backward hides
 // (allreduce_overlap, allreduce_exposed_ms against allreduce_alone_ms); with
-// --zero they train with ZeRO-1 instead (optimizer_state_mib per rank).
+// --zero they train with ZeRO-1 instead (optimizer_state_mib per rank); with
+// --tensor-parallel all ranks train one model split across them on the same
+// batch (tokens_per_s counts that batch once).
 // `ember bench generate`: batch-1 prefill and decode speed of the inference
 // path (infer/gpt_runner) for a preset with random weights or a checkpoint,
 // float32 or weight-only quantized (--quant f16|int8|int4, or a quantized checkpoint);
@@ -27,9 +29,11 @@
 #include "ember/nn/module_io.h"
 #include "ember/dist/communicator.h"
 #include "ember/dist/data_parallel.h"
+#include "ember/dist/tensor_parallel_train.h"
 #include "ember/dist/zero.h"
 #include "ember/graph/compile.h"
 #include "ember/models/gpt.h"
+#include "ember/models/gpt_tensor_parallel.h"
 #include "ember/ops/ops.h"
 #include "ember/optim/optim.h"
 #include "ember/train/checkpoint.h"
@@ -45,6 +49,7 @@ struct BenchTrainOptions {
   double peak_gflops = 0;
   bool compile = false;  // the whole step as one compiled graph (ember::compile)
   bool zero = false;     // ZeRO-1 (dist::ZeroAdamW) in place of data parallel + AdamW
+  bool tensor_parallel = false;  // one model split across the ranks (models::make_tensor_parallel)
 };
 
 double median(std::vector<double> v) {
@@ -73,9 +78,13 @@ void bench_train(const BenchTrainOptions& o) {
   // The machine's peak is the sum of what the ranks reach side by side.
   const double peak = o.peak_gflops > 0 ? o.peak_gflops
                                         : all_ranks(train::measure_gemm_peak_gflops(), dist::CommOp::sum);
+  const bool tp = o.tensor_parallel;
+  if (tp && (o.zero || o.compile)) fail("bench", "--tensor-parallel does not combine with --zero or --compile");
   Generator gen(1234);
   auto model_ptr = std::make_shared<models::GPT>(cfg, &gen);
   models::GPT& model = *model_ptr;
+  const int64_t full_params = model.num_parameters(), flops_per_token = model.flops_per_token(T);
+  if (tp) models::make_tensor_parallel(model, comm);
   optim::AdamWOptions adam;
   adam.lr = 1e-4;  // small, so that repeated steps on random data stay finite
   adam.weight_decay = 0.1;
@@ -86,9 +95,9 @@ void bench_train(const BenchTrainOptions& o) {
   std::unique_ptr<dist::DataParallel> ddp;
   if (o.zero)
     zero = std::make_unique<dist::ZeroAdamW>(optim::make_param_groups(model, adam.weight_decay), comm, adam);
-  else if (world > 1)
+  else if (world > 1 && !tp)
     ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
-  Generator data_gen(1234 + uint64_t(rank));
+  Generator data_gen(1234 + uint64_t(tp ? 0 : rank));
   Tensor x = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
   Tensor y = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
   // The compiled step is the eager one traced: forward, loss, backward,
@@ -129,7 +138,8 @@ void bench_train(const BenchTrainOptions& o) {
         ddp->finish_gradient_sync();
         if (i >= o.warmup) sync.push_back(ddp->last_sync_timing());
       }
-      optim::clip_grad_norm_(model.parameters(), 1.0);
+      if (tp) dist::clip_grad_norm_(model, 1.0);
+      else optim::clip_grad_norm_(model.parameters(), 1.0);
       opt.step();
     }
     loss_value = loss.item<double>();
@@ -140,7 +150,7 @@ void bench_train(const BenchTrainOptions& o) {
   }
   std::sort(ms.begin(), ms.end());
   const double step_ms = ms[ms.size() / 2];
-  const double tps = double(B * T * world) / (step_ms / 1e3);
+  const double tps = double(B * T * (tp ? 1 : world)) / (step_ms / 1e3);
   const double rss_max = all_ranks(train::peak_rss_mb(), dist::CommOp::max);
   const double alloc_peak_mb = all_ranks(double(alloc.stats().peak_allocated_bytes) / (1 << 20), dist::CommOp::max);
   // Data parallel: how much of the gradient averaging backward hides. The
@@ -173,14 +183,14 @@ void bench_train(const BenchTrainOptions& o) {
   const double state_mib =
       double(zero ? zero->state_bytes() : 2 * model.num_parameters() * int64_t(sizeof(float))) / (1 << 20);
   if (rank != 0) return;
-  const double mfu = tps * double(model.flops_per_token(T)) / (peak * 1e9);
+  const double mfu = tps * double(flops_per_token) / (peak * 1e9);
   nlohmann::json j = {{"bench", "train"},
                       {"preset", o.preset},
                       {"threads", omp_get_max_threads()},
                       {"ranks", world},
                       {"batch", B},
                       {"seq_len", T},
-                      {"params", model.num_parameters()},
+                      {"params", full_params},
                       {"steps", o.steps},
                       {"tokens_per_s", tps},
                       {"step_ms", step_ms},
@@ -188,11 +198,12 @@ void bench_train(const BenchTrainOptions& o) {
                       {"step_ms_max", ms.back()},
                       {"mfu", mfu},
                       {"gemm_peak_gflops", peak},
-                      {"flops_per_token", model.flops_per_token(T)},
+                      {"flops_per_token", flops_per_token},
                       {"peak_rss_mb", rss_max},
                       {"peak_alloc_mb", alloc_peak_mb},
                       {"compile", o.compile},
                       {"zero", o.zero},
+                      {"tensor_parallel", tp},
                       {"optimizer_state_mib", state_mib},
                       {"final_loss", loss_value}};
   j.update(overlap);
@@ -354,6 +365,8 @@ void register_bench(CLI::App& app) {
                 "Run the whole step (forward, loss, backward, clipping, AdamW) as one compiled graph (ember::compile)");
   cmd->add_flag("--zero", o->zero,
                 "ZeRO-1 under mpirun: AdamW's moments sharded over the ranks (optimizer_state_mib is per rank)");
+  cmd->add_flag("--tensor-parallel", o->tensor_parallel,
+                "Under mpirun: all ranks train one model split across them (heads and MLP) on the same batch");
   cmd->callback([o] { bench_train(*o); });
 
   auto g = std::make_shared<BenchGenerateOptions>();

@@ -52,6 +52,10 @@ void register_pretrain(CLI::App& app) {
   cmd->add_flag("--zero", o->zero,
                 "ZeRO-1: shard AdamW's moments over the ranks (under mpirun; checkpoints hold the whole state, so "
                 "a run may switch --zero on or off when it resumes)");
+  cmd->add_flag("--tensor-parallel", o->tensor_parallel,
+                "Under mpirun: all ranks train one model split across them (attention heads and MLP, Megatron style) "
+                "on the same batch; n_head, n_kv_head and the MLP width must divide by the rank count. Checkpoints "
+                "are ordinary (single-process) ones. Not with --zero or --compile");
   cmd->add_option("--stop-after", o->stop_after, "Stop after this step with a checkpoint, as if interrupted (testing)");
   cmd->callback([o] {
     train::PretrainResult r = train::pretrain(*o);

@@ -200,6 +200,13 @@ Tensor ColumnParallelLinear::gather_full(const Tensor& local) const {
   return unshard(local, 0, segments, *comm_);
 }
 
+Tensor ColumnParallelLinear::slice_full(const Tensor& full) const {
+  EMBER_CHECK(full.defined() && full.ndim() >= 1 && full.shape(0) == full_out_features, "ColumnParallelLinear",
+              "slice_full: expects a full-size weight or bias ([", full_out_features, ", ...]), got ",
+              full.defined() ? shape_str(full.shape()) : std::string("an undefined tensor"));
+  return shard(full, 0, segments, comm_->rank(), comm_->size());
+}
+
 std::string ColumnParallelLinear::extra_repr() const {
   return str_cat(Linear::extra_repr(), ", full_out_features=", full_out_features, ", ranks=", comm_->size(),
                  ", blocks=", segments.size(), ", gather_output=", gather_output ? "true" : "false");
@@ -242,6 +249,20 @@ Tensor RowParallelLinear::gather_full(const Tensor& local) const {
               "gather_full: expects the weight [", out_features, ", ", in_features, "], got ",
               shape_str(local.shape()));
   return unshard(local, 1, {full_in_features}, *comm_);
+}
+
+Tensor RowParallelLinear::slice_full(const Tensor& full) const {
+  const char* op = "RowParallelLinear";
+  EMBER_CHECK(full.defined(), op, "slice_full: got an undefined tensor");
+  if (full.ndim() == 1) {  // the bias: replicated
+    EMBER_CHECK(bias.defined() && full.shape(0) == out_features, op, "slice_full: expects the full weight [",
+                out_features, ", ", full_in_features, "] or bias [", out_features, "], got ", shape_str(full.shape()));
+    return shard(full, 0, {out_features}, 0, 1);
+  }
+  EMBER_CHECK(full.ndim() == 2 && full.shape(0) == out_features && full.shape(1) == full_in_features, op,
+              "slice_full: expects the full weight [", out_features, ", ", full_in_features, "], got ",
+              shape_str(full.shape()));
+  return shard(full, 1, {full_in_features}, comm_->rank(), comm_->size());
 }
 
 std::string RowParallelLinear::extra_repr() const {

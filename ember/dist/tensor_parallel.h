@@ -48,6 +48,10 @@ class ParallelLinear : public nn::Linear {
   // Collective (every rank, same order): the full-size tensor for `local`, this
   // layer's weight or bias or a gradient of either, laid out as the full Linear's.
   virtual Tensor gather_full(const Tensor& local) const = 0;
+  // The inverse, without communication: this rank's part of a full-size tensor
+  // laid out as the full Linear's weight or bias (a checkpoint's weight or its
+  // AdamW moments). A fresh tensor.
+  virtual Tensor slice_full(const Tensor& full) const = 0;
   const std::shared_ptr<Communicator>& comm() const { return comm_; }
   int64_t full_in_features, full_out_features;
 
@@ -66,6 +70,7 @@ class ColumnParallelLinear : public ParallelLinear {
                        bool gather_output = false);
   Tensor forward(const Tensor& x) override;
   Tensor gather_full(const Tensor& local) const override;
+  Tensor slice_full(const Tensor& full) const override;
   std::string type_name() const override { return "ColumnParallelLinear"; }
   std::string extra_repr() const override;
 
@@ -80,6 +85,7 @@ class RowParallelLinear : public ParallelLinear {
   RowParallelLinear(const nn::Linear& full, std::shared_ptr<Communicator> comm);
   Tensor forward(const Tensor& x) override;  // [..., in / size()] -> [..., out], the same on every rank
   Tensor gather_full(const Tensor& local) const override;
+  Tensor slice_full(const Tensor& full) const override;
   std::string type_name() const override { return "RowParallelLinear"; }
   std::string extra_repr() const override;
 };

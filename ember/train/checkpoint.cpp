@@ -68,7 +68,7 @@ std::vector<fs::path> list_checkpoints(const fs::path& run) {
 }  // namespace
 
 std::string save_checkpoint(const std::string& run_dir, int64_t step, const CheckpointSave& what, int keep_last) {
-  if (what.model == nullptr) fail("checkpoint", "no model to save");
+  if (what.model == nullptr && what.model_state == nullptr) fail("checkpoint", "no model to save");
   const fs::path run(run_dir);
   fs::create_directories(run);
   const std::string name = checkpoint_name(step);
@@ -78,7 +78,10 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const Chec
   fs::remove_all(tmp_dir, ec);
   fs::create_directories(tmp_dir);
   try {
-    nn::save_module(*what.model, (tmp_dir / "model.safetensors").string(), {{"format", "pt"}});
+    if (what.model_state != nullptr)
+      save_safetensors((tmp_dir / "model.safetensors").string(), *what.model_state, {{"format", "pt"}});
+    else
+      nn::save_module(*what.model, (tmp_dir / "model.safetensors").string(), {{"format", "pt"}});
     if (what.optimizer != nullptr)
       save_safetensors((tmp_dir / "optimizer.safetensors").string(), what.optimizer->state_dict(),
                        {{"optimizer", what.optimizer->name()}});

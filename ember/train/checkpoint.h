@@ -38,6 +38,9 @@ struct CheckpointSave {
   // shards into optim::AdamW's layout), saved with the name `optimizer_name`.
   const TensorMap* optimizer_state = nullptr;
   std::string optimizer_name = {};
+  // Instead of model->state_dict(): the model's state made elsewhere (a
+  // tensor-parallel model's gathered to the single-process layout).
+  const TensorMap* model_state = nullptr;
 };
 
 // Writes <run_dir>/ckpt-<step>, points <run_dir>/latest at it and removes all

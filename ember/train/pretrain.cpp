@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <iostream>
 
@@ -18,10 +19,13 @@
 #include "ember/data/meta.h"
 #include "ember/dist/communicator.h"
 #include "ember/dist/data_parallel.h"
+#include "ember/dist/tensor_parallel.h"
+#include "ember/dist/tensor_parallel_train.h"
 #include "ember/dist/zero.h"
 #include "ember/graph/compile.h"
 #include "ember/infer/generate.h"
 #include "ember/models/gpt.h"
+#include "ember/models/gpt_tensor_parallel.h"
 #include "ember/nn/module_io.h"
 #include "ember/nn/parameter_namer.h"
 #include "ember/ops/ops.h"
@@ -71,22 +75,25 @@ struct EvalResult {
 
 // The validation loss over eval_batches global batches of sequential windows
 // (the same windows, in order, at every evaluation, so the numbers compare),
-// computed in chunks of `chunk` rows spread over the ranks: the result does not
-// depend on how the global batch is cut into ranks and micro-batches.
+// computed in chunks of `chunk` rows spread over the data-parallel ranks
+// (`data`; null under tensor parallelism, where every rank runs every chunk so
+// that the collectives inside the model match): the result does not depend on
+// how the global batch is cut into ranks and micro-batches.
 EvalResult evaluate(models::GPT& model, const PretrainOptions& o, int64_t global, int64_t chunk, int64_t T,
-                    double bytes_per_token, dist::Communicator& comm) {
+                    double bytes_per_token, dist::Communicator* data) {
   NoGradGuard no_grad;
   model.eval();
   data::TokenLoader val(o.data_dir, "val", chunk, T, 0, data::Order::sequential);
   const int64_t chunks = o.eval_batches * (global / chunk);
+  const int first = data ? data->rank() : 0, stride = data ? data->size() : 1;
   double total = 0;
-  for (int64_t c = comm.rank(); c < chunks; c += comm.size()) {
+  for (int64_t c = first; c < chunks; c += stride) {
     auto [x, y] = val.batch_at(uint64_t(c));
     total += model.loss(x, y).item<double>();
   }
-  if (comm.size() > 1) {
+  if (stride > 1) {
     Tensor t = tensor({total}, {1}, DType::f64);
-    comm.all_reduce(t, dist::CommOp::sum);
+    data->all_reduce(t, dist::CommOp::sum);
     total = t.item<double>();
   }
   model.train();
@@ -95,6 +102,37 @@ EvalResult evaluate(models::GPT& model, const PretrainOptions& o, int64_t global
   // nats per token -> bits per byte of the original text.
   r.bpb = bytes_per_token > 0 ? r.loss / std::log(2.0) / bytes_per_token : 0.0;
   return r;
+}
+
+// --tensor-parallel: the split sizes, named by the config fields they come
+// from, before any model is built (every rank reaches the same verdict).
+void check_tensor_parallel(const models::GPTConfig& cfg, int ranks) {
+  const std::string on = "--tensor-parallel on " + std::to_string(ranks) + (ranks > 1 ? " ranks: " : " rank: ");
+  if (cfg.n_head % ranks != 0)
+    fail("pretrain", on, "n_head = ", cfg.n_head, " does not divide by ", ranks,
+         " (each rank takes whole attention heads; run on a number of ranks that divides n_head)");
+  if (cfg.n_kv_head % ranks != 0)
+    fail("pretrain", on, "n_kv_head = ", cfg.n_kv_head, " does not divide by ", ranks,
+         " (the key/value heads are split across the ranks too)");
+  if (cfg.mlp_hidden() % ranks != 0)
+    fail("pretrain", on, "the MLP hidden width ", cfg.mlp_hidden(), " (from n_embd = ", cfg.n_embd,
+         cfg.mlp == models::MlpKind::gelu ? ", 4 x n_embd" : ", SwiGLU's 8/3 x n_embd rounded up to 64",
+         ") does not divide by ", ranks);
+}
+
+// Sampling under tensor parallelism runs on every rank (the logits are
+// replicated, so the ranks draw the same tokens from generators seeded alike);
+// each token is compared across the ranks and sampling stops on all of them at
+// the first disagreement, so they never run different forwards.
+std::function<bool(int64_t)> tokens_agree(dist::Communicator& comm) {
+  return [&comm](int64_t token) {
+    Tensor mine = tensor_i64({token}, {1});
+    Tensor all = zeros({comm.size()}, DType::i64);
+    comm.all_gather(mine, all);
+    for (int64_t t : all.to_vector<int64_t>())
+      if (t != token) return false;
+    return true;
+  };
 }
 
 }  // namespace
@@ -158,10 +196,21 @@ PretrainResult pretrain(const PretrainOptions& given) {
   }
   // Data parallel under mpirun: every rank builds the same model, reads its
   // own rows of one global batch, and the gradients are averaged (dist/).
+  // --tensor-parallel: all ranks form one group that trains one model split
+  // across them on the same rows, so the data-parallel world is one rank.
   // Rank 0 alone writes metrics, plots and checkpoints.
   std::shared_ptr<dist::Communicator> comm = dist::world();
   const int rank = comm->rank(), world = comm->size();
   const bool lead = rank == 0;
+  const bool tp = o.tensor_parallel;
+  const int dp_rank = tp ? 0 : rank, dp_world = tp ? 1 : world;
+  if (tp) {
+    if (o.zero)
+      fail("pretrain", "--tensor-parallel does not combine with --zero (all ranks form one tensor-parallel group; "
+           "tensor x data parallel is not built)");
+    if (o.compile) fail("pretrain", "--tensor-parallel does not combine with --compile (the collectives run outside the graph)");
+    check_tensor_parallel(cfg, world);
+  }
   if (!o.resume) {
     if (o.grad_accum == 0) o.grad_accum = 1;
     if (o.batch_size == 0) o.batch_size = cfg.batch_size;
@@ -171,13 +220,13 @@ PretrainResult pretrain(const PretrainOptions& given) {
     // and grad-accum are derived (or checked, when given) to keep it.
     const data::LoaderState saved = data::LoaderState::from_json(resumed.at("data"));
     const int64_t global = saved.batch_size * std::max<int64_t>(1, o.grad_accum);
-    o.grad_accum = given.grad_accum > 0                ? given.grad_accum
-                   : (world > 1 && !o.zero) ? int64_t(1)
-                                            : std::max<int64_t>(1, o.grad_accum);
-    o.batch_size = given.batch_size > 0 ? given.batch_size : global / (world * o.grad_accum);
-    if (o.batch_size <= 0 || world * o.grad_accum * o.batch_size != global)
+    o.grad_accum = given.grad_accum > 0                   ? given.grad_accum
+                   : (dp_world > 1 && !o.zero) ? int64_t(1)
+                                               : std::max<int64_t>(1, o.grad_accum);
+    o.batch_size = given.batch_size > 0 ? given.batch_size : global / (dp_world * o.grad_accum);
+    if (o.batch_size <= 0 || dp_world * o.grad_accum * o.batch_size != global)
       fail("pretrain", "--resume: the checkpoint in ", resume_dir, " trains ", global, " sequences per step, which ",
-           world, world > 1 ? " ranks" : " rank",
+           dp_world, tp ? " tensor-parallel group" : dp_world > 1 ? " ranks" : " rank",
            given.batch_size > 0 ? " x --batch " + std::to_string(o.batch_size) : std::string(), " x --grad-accum ",
            o.grad_accum, given.batch_size > 0 ? " does not make" : " cannot divide",
            " (choose --batch and --grad-accum with ranks x batch x grad-accum = ", global, ")");
@@ -205,7 +254,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
 
   // ZeRO-1 reduces after the last micro-batch, so it accumulates; data
   // parallel's buckets are sent during each backward.
-  if (world > 1 && o.grad_accum > 1 && !o.zero)
+  if (dp_world > 1 && o.grad_accum > 1 && !o.zero)
     fail("pretrain", "--grad-accum ", o.grad_accum, " with ", world,
          " ranks needs --zero (data parallel syncs every backward); use --zero, --grad-accum 1 or one rank");
   if (!lead) o.quiet = true;
@@ -213,13 +262,24 @@ PretrainResult pretrain(const PretrainOptions& given) {
   Generator gen(o.seed);
   auto model_ptr = std::make_shared<models::GPT>(cfg, &gen);
   models::GPT& model = *model_ptr;
+  // The full model's figures (a tensor-parallel model counts only its shards).
+  const int64_t full_params = model.num_parameters();
+  const double flops_per_token = double(model.flops_per_token(T));
   optim::AdamWOptions adam;
   adam.lr = o.lr;
   adam.beta1 = o.beta1;
   adam.beta2 = o.beta2;
   adam.eps = o.eps;
   adam.weight_decay = o.weight_decay;
-  optim::AdamW opt(optim::make_param_groups(model, o.weight_decay), adam);
+  // The optimizer is made over the model's final parameters: under
+  // --tensor-parallel after the (full) model is converted into this rank's
+  // shard, which on --resume is after the checkpoint's weights are loaded.
+  std::optional<optim::AdamW> opt_holder;
+  auto finish_model = [&] {
+    if (tp) models::make_tensor_parallel(model, comm);
+    opt_holder.emplace(optim::make_param_groups(model, o.weight_decay), adam);
+  };
+  if (!o.resume || o.zero) finish_model();
   const int64_t warmup = o.warmup_steps >= 0 ? o.warmup_steps : std::max<int64_t>(1, o.steps / 20);
   const optim::LRLambda schedule = optim::warmup_cosine_schedule(warmup, o.steps, o.min_lr_ratio);
   // One global micro-batch of world x B rows; rank r trains on rows
@@ -227,11 +287,11 @@ PretrainResult pretrain(const PretrainOptions& given) {
   // would. The loader's rows are one stream, so its position carries over to
   // another world x B with the same global batch per step (a resume on another
   // number of ranks).
-  data::TokenLoader loader(o.data_dir, "train", B * world, T, o.seed);
+  data::TokenLoader loader(o.data_dir, "train", B * dp_world, T, o.seed);
   auto next_batch = [&]() -> std::pair<Tensor, Tensor> {
     auto [x, y] = loader.next();
-    if (world == 1) return {x, y};
-    return {contiguous(narrow(x, 0, rank * B, B)), contiguous(narrow(y, 0, rank * B, B))};
+    if (dp_world == 1) return {x, y};
+    return {contiguous(narrow(x, 0, dp_rank * B, B)), contiguous(narrow(y, 0, dp_rank * B, B))};
   };
 
   // --zero: ZeRO-1 in place of `opt` (which then never takes a step, so it
@@ -246,14 +306,22 @@ PretrainResult pretrain(const PretrainOptions& given) {
   PretrainResult result;
   int64_t start_step = 0;
   if (o.resume) {
-    start_step = zero ? restore_checkpoint(
-                            resume_dir, resumed, model, [&](const TensorMap& st) { zero->load_state_dict(st); }, gen)
-                      : restore_checkpoint(resume_dir, resumed, model, opt, gen);
-    loader.set_state(data::LoaderState::from_json(resumed.at("data")).rebatched(B * world));
+    // The checkpoint holds the single-process layout: the full weights load
+    // before the conversion, the optimizer state is sliced after it.
+    start_step = restore_checkpoint(
+        resume_dir, resumed, model,
+        [&](const TensorMap& st) {
+          if (zero) return zero->load_state_dict(st);
+          finish_model();
+          opt_holder->load_state_dict(tp ? dist::slice_optimizer_state(model, *opt_holder, st) : st);
+        },
+        gen);
+    loader.set_state(data::LoaderState::from_json(resumed.at("data")).rebatched(B * dp_world));
   }
+  optim::AdamW& opt = *opt_holder;
   // After loading: the wrapper checks that the ranks agree and broadcasts rank 0's weights.
   std::unique_ptr<dist::DataParallel> ddp;
-  if (world > 1 && !zero) ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
+  if (dp_world > 1 && !zero) ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
   else if (zero) dist::broadcast_tensors(*comm, model.parameters(), "parameter");
   // Optimizer state held by this rank, for the banner and the metrics.
   const int64_t state_bytes = zero ? zero->state_bytes() : 2 * model.num_parameters() * int64_t(sizeof(float));
@@ -264,27 +332,33 @@ PretrainResult pretrain(const PretrainOptions& given) {
     metrics.emplace(o.out_dir + "/metrics.jsonl", o.resume ? start_step : -1);
   }
   const double peak = o.peak_gflops > 0 ? o.peak_gflops : measure_gemm_peak_gflops();
-  const double flops_per_token = double(model.flops_per_token(T));
-  const int64_t tokens_per_step = B * T * o.grad_accum * world;
+  const int64_t tokens_per_step = B * T * o.grad_accum * dp_world;
 
   if (!o.quiet) {
     std::cout << "ember pretrain: " << o.preset << " (" << cfg.n_layer << " layers, " << cfg.n_head << " heads, n_embd "
-              << cfg.n_embd << ", vocab " << cfg.vocab_size << ", " << fmt("%.2fM", model.num_parameters() / 1e6)
+              << cfg.n_embd << ", vocab " << cfg.vocab_size << ", " << fmt("%.2fM", full_params / 1e6)
               << " parameters), " << tokens_per_step << " tokens/step (" << B << "x" << T << "x" << o.grad_accum
-              << (world > 1 ? "x" + std::to_string(world) + " ranks" : std::string()) << "), "
+              << (dp_world > 1 ? "x" + std::to_string(dp_world) + " ranks" : std::string()) << "), "
               << omp_get_max_threads() << " threads, GEMM peak " << fmt("%.0f", peak) << " GFLOP/s\n";
     if (zero)
       std::cout << "ZeRO-1: optimizer state " << fmt("%.1f", state_bytes / 1048576.0) << " MiB per rank ("
                 << fmt("%.1f", zero->unsharded_state_bytes() / 1048576.0) << " MiB unsharded, " << world
                 << (world > 1 ? " ranks" : " rank") << ")\n";
+    if (tp)
+      std::cout << "tensor parallel over " << world << (world > 1 ? " ranks" : " rank") << ": "
+                << fmt("%.2fM", model.num_parameters() / 1e6) << " parameters and "
+                << fmt("%.1f", state_bytes / 1048576.0) << " MiB of optimizer state on each\n";
     if (o.resume) std::cout << "resuming from " << resume_dir << " at step " << start_step << "\n";
   }
 
   // Every rank calls it (so that they stay in step); rank 0 writes, the others
   // wait at the barrier so nobody races ahead of a half-written checkpoint.
   auto checkpoint = [&](int64_t step) -> std::string {
-    // ZeRO: every rank sends its shard of the moments to rank 0 first.
+    // ZeRO: every rank sends its shard of the moments to rank 0 first; tensor
+    // parallel: every rank joins the gathers of the weights and the moments.
     const TensorMap zero_state = zero ? zero->state_dict() : TensorMap{};
+    const TensorMap tp_model = tp ? dist::gather_full_state_dict(model) : TensorMap{};
+    const TensorMap tp_optimizer = tp ? dist::gather_full_optimizer_state(model, opt) : TensorMap{};
     if (!lead) {
       comm->barrier();
       return "";
@@ -296,6 +370,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
                               {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}},
                               {"data", loader.state().to_json()},
                               {"world", world},
+                              {"tensor_parallel", tp ? world : 1},
                               {"global_batch", tokens_per_step / T},
                               {"data_dir", fs::absolute(o.data_dir).string()}};
     CheckpointSave what{&model, &opt, trainer, {}};
@@ -303,6 +378,12 @@ PretrainResult pretrain(const PretrainOptions& given) {
       what.optimizer = nullptr;
       what.optimizer_state = &zero_state;
       what.optimizer_name = "AdamW";  // the layout: a plain run loads it
+    }
+    if (tp) {
+      what.model_state = &tp_model;
+      what.optimizer = nullptr;
+      what.optimizer_state = &tp_optimizer;
+      what.optimizer_name = "AdamW";
     }
     if (!tokenizer_dir.empty()) what.copy_dirs.emplace_back(tokenizer_dir, "tokenizer");
     std::string dir = save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
@@ -385,13 +466,15 @@ PretrainResult pretrain(const PretrainOptions& given) {
         loss_sum += loss.item<double>();
       }
       if (ddp) ddp->finish_gradient_sync();
-      if (world > 1) {
+      if (dp_world > 1) {
         Tensor l = tensor({loss_sum}, {1}, DType::f64);
         comm->all_reduce(l, dist::CommOp::avg);  // the global batch's mean loss, the same on every rank
         loss_sum = l.item<double>();
       }
       if (zero) {
         norm = zero->sync_gradients(o.grad_clip);  // reduce-scatter, global norm, clipped shard
+      } else if (tp) {
+        norm = dist::clip_grad_norm_(model, o.grad_clip);  // split parameters summed over the ranks
       } else {
         norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
                                : optim::grad_norm(model.parameters());
@@ -420,12 +503,12 @@ PretrainResult pretrain(const PretrainOptions& given) {
 
     const bool last = step == o.steps;
     if ((o.eval_every > 0 && step % o.eval_every == 0) || last) {
-      EvalResult ev = evaluate(model, o, tokens_per_step / T, B, T, bytes_per_token, *comm);
+      EvalResult ev = evaluate(model, o, tokens_per_step / T, B, T, bytes_per_token, tp ? nullptr : comm.get());
       result.val_loss = ev.loss;
       result.val_bpb = ev.bpb;
       nlohmann::json rec = {{"kind", "eval"}, {"step", step}, {"val_loss", ev.loss}, {"val_bpb", ev.bpb}};
       std::string sample_text;
-      if (lead && tokenizer && o.sample_tokens > 0) {
+      if ((lead || tp) && tokenizer && o.sample_tokens > 0) {
         // A continuation of the start of a document, drawn from its own
         // generator so that sampling never shifts the training RNG.
         Generator sample_gen(o.seed + uint64_t(step));
@@ -437,7 +520,8 @@ PretrainResult pretrain(const PretrainOptions& given) {
                                 ? int64_t(tokenizer->special_id("<|endoftext|>"))
                                 : 0;
         g.stop_tokens = {eot};
-        std::vector<int64_t> out = infer::generate(model, {eot}, g, sample_gen);
+        std::vector<int64_t> out =
+            infer::generate(model, {eot}, g, sample_gen, tp && world > 1 ? tokens_agree(*comm) : nullptr);
         if (!out.empty() && out.back() == eot) out.pop_back();
         std::vector<TokenId> ids(out.begin(), out.end());
         sample_text = tokenizer->decode(ids);

@@ -7,7 +7,8 @@
 // checkpoint_every steps and on SIGINT/SIGTERM. Resuming restores the model,
 // the optimizer, the schedule position, the RNG and the data position, so the
 // losses after a resume equal those of an uninterrupted run; under mpirun the
-// checkpoint may be resumed on another number of ranks (same global batch).
+// checkpoint may be resumed on another number of ranks (same global batch),
+// data or tensor parallel.
 #pragma once
 
 #include <cstdint>
@@ -58,6 +59,12 @@ struct PretrainOptions {
   // checkpoint holds the whole state in optim::AdamW's layout, so a run may
   // switch on or off across --resume, on any number of ranks.
   bool zero = false;
+  // Tensor parallelism (Megatron style, models::make_tensor_parallel): all
+  // ranks form one group that trains one model, attention heads and MLP split
+  // across them, on the same rows (the data-parallel world is one rank).
+  // Checkpoints hold the single-process layout, so a run may switch it on or
+  // off, or change the rank count, across --resume. Not with --zero or --compile.
+  bool tensor_parallel = false;
   bool quiet = false;       // no progress bar or per-eval lines (tests)
   double peak_gflops = 0;   // MFU denominator; 0 = measure
   int64_t stop_after = 0;   // testing aid: stop (as if interrupted, with a checkpoint) after this step; 0 = off

@@ -3,7 +3,9 @@
 // a tensor-parallel GPT (GPT-2 style, and RMSNorm + RoPE + SwiGLU + GQA)
 // against the same model in one process: logits, loss, every gathered
 // parameter gradient, and the parameters after AdamW steps; checkpoints
-// gathered back to the full layout; errors for sizes that do not split.
+// gathered back to the full layout; the gradient norm over split and replicated
+// parameters and AdamW's state gathered to (and sliced from) the one-process
+// layout (dist/tensor_parallel_train.h); errors for sizes that do not split.
 //
 // Tolerances (float32): the only arithmetic difference from one process is the
 // row-parallel layers summing partial products across ranks instead of inside
@@ -24,6 +26,7 @@
 #include <string>
 
 #include "ember/dist/tensor_parallel.h"
+#include "ember/dist/tensor_parallel_train.h"
 #include "ember/ember.h"
 #include "ember/models/gpt.h"
 #include "models/gpt_test_configs.h"
@@ -164,6 +167,9 @@ void check_matches_one_process(const GPTConfig& cfg, const char* label) {
   EXPECT_LT(d_loss, kLossTol);
   EXPECT_LT(d_grad, kGradTol);
   EXPECT_GT(grad_scale, 1e-3);  // the comparison is not between near-zero gradients
+  // The global norm counts split parameters once over the ranks and replicated ones once.
+  const double norm_ref = optim::grad_norm(ref.parameters()), norm_tp = dist::clip_grad_norm_(tp, 0.0);
+  EXPECT_LT(std::abs(norm_tp - norm_ref), 1e-6 * norm_ref) << norm_tp << " vs " << norm_ref;
   // Replicated parameters (embeddings, norms, lm_head, row-parallel biases) get
   // bit-identical gradients on every rank, so they never drift apart.
   std::map<std::string, Tensor> ref_params(grads_ref.begin(), grads_ref.end());
@@ -190,6 +196,16 @@ void check_matches_one_process(const GPTConfig& cfg, const char* label) {
   std::string worst;
   double d_param = max_abs_diff(gather_full_parameters(tp), ref.named_parameters(), &worst);
   EXPECT_LT(d_param, kParamTol);
+  // AdamW's moments in the one-process layout (what a checkpoint holds), and back.
+  TensorMap full_opt = dist::gather_full_optimizer_state(tp, opt_tp), ref_opt = opt_ref.state_dict();
+  ASSERT_EQ(full_opt.size(), ref_opt.size());
+  for (const auto& [key, t] : ref_opt) {
+    ASSERT_TRUE(full_opt.count(key)) << key;
+    ASSERT_EQ(shape_str(full_opt.at(key).shape()), shape_str(t.shape())) << key;
+  }
+  const TensorMap mine = opt_tp.state_dict(), sliced = dist::slice_optimizer_state(tp, opt_tp, full_opt);
+  ASSERT_EQ(sliced.size(), mine.size());
+  for (const auto& [key, t] : mine) EXPECT_EQ(max_abs_diff(sliced.at(key), t), 0.0) << key;
   if (comm->rank() == 0)
     std::printf("tensor parallel %s on %d ranks vs one process: max |diff| logits %.3g, loss %.3g, gradients %.3g "
                 "(largest gradient %.3g), parameters after %d AdamW steps %.3g (%s)\n",
