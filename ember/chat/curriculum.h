@@ -14,10 +14,18 @@
 //       one word", multi-turn follow-ups ("And how old are they?"), honest
 //       "I don't know" for people not in the world, polite refusals of
 //       harmful requests;
-//   (c) ranked responses for the reward model (see the rubric below);
+//   (c) ranked responses for the reward model (see the rubric below), each
+//       list with an ideal reply, a rambling one, a wrong one, an unhelpful
+//       one (an answer to another question) and a rude one;
 //   (d) held-out prompts: phrasings never used in (b), and (person, fact)
 //       pairs that (b) never asks about (their facts are only in (a)), each with
-//       a grading key for the oracle.
+//       a grading key for the oracle;
+//   (e) RL prompts, with grading keys: the training wordings and, half the
+//       time, wordings of their own (never the held-out ones), the same
+//       (person, fact) pairs as (b). The labeller (chat/labelling.h) ranks the
+//       SFT policy's sampled replies to them for the reward model, and PPO
+//       rolls out on them: as in InstructGPT, the comparison/RL prompts reach
+//       further than the demonstrations.
 //
 // Grading rubric (grade(); it plays the human labeller for (c) and the judge
 // for evaluation):
@@ -34,7 +42,9 @@
 //   score        1 if correct else 0; halved when the format is ignored;
 //                minus 0.25 when rambling; 0 when rude. In [0, 1].
 // Ranked responses order candidates by score, ties broken by the fixed order
-// ideal > ignores-format > rambling > wrong fact > invented > rude.
+// ideal > ignores-format > rambling > wrong fact (or invented, or complying
+// with harm) > unhelpful (answers another question, or claims not to know a
+// known person) > rude.
 //
 // Deterministic: the same (preset, seed) gives byte-identical files on every
 // machine (own splitmix64 generator, no std:: distributions).
@@ -56,6 +66,7 @@ struct CurriculumPreset {
   int sft_train = 2000, sft_val = 100;
   int heldout_prompts = 100;
   int preference_train = 400, preference_val = 100;
+  int rl_prompts = 400;
 };
 // "tiny" (tests, seconds), "default" (the speedrun), "small" (a larger world).
 CurriculumPreset curriculum_preset(const std::string& name);
@@ -83,6 +94,8 @@ std::string curriculum_pretraining_text(const World& world, int documents, uint6
 std::vector<Conversation> curriculum_conversations(const World& world, int count, uint64_t seed, int stream);
 // (d) Held-out prompts with grading keys in meta["grade"].
 std::vector<PromptRecord> curriculum_heldout_prompts(const World& world, int count, uint64_t seed);
+// (e) RL prompts with grading keys in meta["grade"] and meta["reference"].
+std::vector<PromptRecord> curriculum_rl_prompts(const World& world, int count, uint64_t seed);
 // (c) Ranked candidate responses, best first; `stream` as above.
 std::vector<PreferenceRecord> curriculum_preferences(const World& world, int count, uint64_t seed, int stream);
 
@@ -94,7 +107,7 @@ struct Grade {
 Grade grade_response(const nlohmann::json& key, const std::string& response);
 
 // Writes the curriculum into `dir`: pretrain.txt, sft_train.jsonl,
-// sft_val.jsonl, prompts_heldout.jsonl, preferences_train.jsonl,
+// sft_val.jsonl, prompts_heldout.jsonl, prompts_rl.jsonl, preferences_train.jsonl,
 // preferences_val.jsonl, world.json. Returns the file names written.
 std::vector<std::string> write_curriculum(const std::string& dir, const CurriculumPreset& preset, uint64_t seed);
 

@@ -15,6 +15,7 @@
 #include "ember/chat/curriculum.h"
 #include "ember/chat/dpo.h"
 #include "ember/chat/eval.h"
+#include "ember/chat/labelling.h"
 #include "ember/chat/ppo.h"
 #include "ember/chat/reward.h"
 #include "ember/chat/sft.h"
@@ -46,6 +47,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
                    {"vocab_size", 1024}, {"dropout", 0.0}}},
         {"pretrain", {{"steps", 700}, {"batch", 8}, {"lr", 2e-3}, {"eval_every", 350}}},
         {"sft", {{"steps", 200}, {"batch", 16}, {"lr", 1e-3}, {"eval_every", 0}}},
+        {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}}},
         {"reward", {{"steps", 200}, {"batch", 8}, {"lr", 5e-4}}},
         // PPO is kept gentle: at lr 5e-5 x 4 epochs it drifted (KL ~2-10 nats) and lost
         // 23 points of held-out accuracy against this reward model (80% pairwise).
@@ -53,7 +55,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
                  {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}}},
         {"dpo", {{"steps", 120}, {"batch", 8}, {"lr", 5e-5}, {"beta", 0.1}}},
         {"eval", {{"prompts", 200}, {"max_new_tokens", 48}}},
-        {"plan_s", {{"pretrain", 430}, {"sft", 240}, {"reward", 110}, {"ppo", 180}, {"dpo", 90}}},
+        {"plan_s", {{"pretrain", 430}, {"sft", 240}, {"label", 60}, {"reward", 110}, {"ppo", 180}, {"dpo", 90}}},
     };
   if (name == "tiny")
     return {
@@ -63,12 +65,13 @@ nlohmann::json speedrun_preset(const std::string& name) {
                    {"vocab_size", 512}, {"dropout", 0.0}}},
         {"pretrain", {{"steps", 60}, {"batch", 8}, {"lr", 3e-3}, {"eval_every", 30}}},
         {"sft", {{"steps", 30}, {"batch", 8}, {"lr", 2e-3}, {"eval_every", 0}}},
+        {"label", {{"samples", 2}, {"max_new_tokens", 12}, {"temperature", 1.0}}},
         {"reward", {{"steps", 20}, {"batch", 4}, {"lr", 1e-3}}},
         {"ppo", {{"iterations", 3}, {"rollout_batch", 8}, {"max_new_tokens", 12}, {"minibatch", 8}, {"epochs", 2},
                  {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}}},
         {"dpo", {{"steps", 10}, {"batch", 4}, {"lr", 1e-4}, {"beta", 0.1}}},
         {"eval", {{"prompts", 16}, {"max_new_tokens", 16}}},
-        {"plan_s", {{"pretrain", 5}, {"sft", 2}, {"reward", 2}, {"ppo", 2}, {"dpo", 1}}},
+        {"plan_s", {{"pretrain", 5}, {"sft", 2}, {"label", 2}, {"reward", 2}, {"ppo", 2}, {"dpo", 1}}},
     };
   std::string known;
   for (const auto& n : speedrun_preset_names()) known += (known.empty() ? "" : ", ") + n;
@@ -122,7 +125,8 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
   }
   const std::string dir_data = (out / "curriculum").string(), dir_tok = (out / "tokenizer").string(),
                     dir_tokens = (out / "tokens").string(), dir_pre = (out / "pretrain").string(),
-                    dir_sft = (out / "sft").string(), dir_rm = (out / "reward").string(),
+                    dir_sft = (out / "sft").string(), dir_label = (out / "label").string(),
+                    dir_rm = (out / "reward").string(),
                     dir_ppo = (out / "ppo").string(), dir_dpo = (out / "dpo").string(),
                     dir_chat = (out / "chat").string();
   const nlohmann::json& E = P["eval"];
@@ -233,11 +237,29 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       return m;
                     }});
 
+  // The comparisons the reward model and DPO learn from: the curriculum's
+  // synthetic ranked lists plus the SFT policy's own samples on the RL prompts,
+  // ranked by the oracle (the labeller).
+  const std::string comparisons = dir_label + "/preferences.jsonl";
+  stages.push_back({"label", "collect comparisons: the labeller ranks the SFT policy's samples", [&] {
+                      const nlohmann::json& S = P["label"];
+                      LabelOptions lo;
+                      lo.policy = dir_sft;
+                      lo.prompts = dir_data + "/prompts_rl.jsonl";
+                      lo.include = {dir_data + "/preferences_train.jsonl"};
+                      lo.out = comparisons;
+                      lo.samples = S["samples"];
+                      lo.max_new_tokens = S["max_new_tokens"];
+                      lo.temperature = S.value("temperature", lo.temperature);
+                      lo.seed = o.seed;
+                      lo.quiet = o.quiet;
+                      return label_policy_samples(lo).to_json();
+                    }});
   stages.push_back({"reward", "train the reward model on ranked responses", [&] {
                       const nlohmann::json& S = P["reward"];
                       RewardOptions ro;
                       ro.init = dir_sft;
-                      ro.data = dir_data + "/preferences_train.jsonl";
+                      ro.data = comparisons;
                       ro.val_data = dir_data + "/preferences_val.jsonl";
                       ro.out_dir = dir_rm;
                       ro.steps = S["steps"];
@@ -262,9 +284,9 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       PpoOptions po;
                       po.policy = dir_sft;
                       po.reward = dir_rm;
-                      // RL prompts: the training distribution's (the preference prompts); the
-                      // held-out prompts stay unseen for the evaluation.
-                      po.prompts = dir_data + "/preferences_train.jsonl";
+                      // RL prompts: the curriculum's (training wordings and their own); the
+                      // held-out prompts and wordings stay unseen for the evaluation.
+                      po.prompts = dir_data + "/prompts_rl.jsonl";
                       po.out_dir = dir_ppo;
                       po.iterations = S["iterations"];
                       po.rollout_batch = S["rollout_batch"];
@@ -292,7 +314,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       const nlohmann::json& S = P["dpo"];
                       DpoOptions d;
                       d.init = dir_sft;
-                      d.data = dir_data + "/preferences_train.jsonl";
+                      d.data = comparisons;
                       d.val_data = dir_data + "/preferences_val.jsonl";
                       d.out_dir = dir_dpo;
                       d.steps = S["steps"];

@@ -1,7 +1,8 @@
 // The speedrun: the whole ChatGPT recipe from nothing to a chat model in one
 // call, behind `ember speedrun` and the README's main job.
 //
-//   curriculum -> tokenizer -> token data -> pretrain -> SFT -> reward model
+//   curriculum -> tokenizer -> token data -> pretrain -> SFT -> comparisons
+//   (the labeller ranks SFT's samples on the RL prompts) -> reward model
 //   -> PPO (RLHF) and DPO (the RM-free comparison arm) -> evaluation of every
 //   stage -> report.md + report.json -> the chat model in <out>/chat
 //

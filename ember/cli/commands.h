@@ -13,6 +13,7 @@ void register_sample(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_sft(CLI::App& app);  // also `ember chat-data`
 void register_eval(CLI::App& app);
+void register_label(CLI::App& app);  // comparisons of the policy's samples, ranked by the oracle
 void register_speedrun(CLI::App& app);
 void register_reward(CLI::App& app);
 void register_dpo(CLI::App& app);

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   ember::cli::register_sft(app);
   ember::cli::register_eval(app);
   ember::cli::register_speedrun(app);
+  ember::cli::register_label(app);
   ember::cli::register_reward(app);
   ember::cli::register_dpo(app);
   ember::cli::register_ppo(app);

@@ -76,6 +76,24 @@ TEST(Curriculum, TrainingAnswersAreGradedCorrectAndHeldOutPhrasingsAreNew) {
   }
 }
 
+TEST(Curriculum, PreferenceListsHoldAnUnhelpfulReplyRankedBelowTheAnswers) {
+  const World w = make_world(curriculum_preset("tiny"), 4);
+  int evasive = 0;
+  for (const auto& r : curriculum_preferences(w, 200, 4, 0)) {
+    // ideal, (full sentence,) rambling, wrong, unhelpful, rude
+    ASSERT_GE(r.responses.size(), 5u);
+    const bool about_stranger = r.responses.front().rfind("I don't know anyone called", 0) == 0;
+    for (size_t i = 1; i < r.responses.size(); ++i)
+      if (!about_stranger && r.responses[i].rfind("I don't know anyone called", 0) == 0) {
+        ++evasive;
+        // Claiming not to know is never ranked above the rambling (but
+        // correct) reply, and stays above the rude one only.
+        EXPECT_EQ(i, r.responses.size() - 2) << r.responses[i];
+      }
+  }
+  EXPECT_GT(evasive, 20);
+}
+
 TEST(Curriculum, OracleGradesHandCheckedReplies) {
   const nlohmann::json age = {{"kind", "fact"}, {"answer", "34"}, {"format", "free"}};
   EXPECT_TRUE(grade_response(age, "Mia is 34 years old.").correct);

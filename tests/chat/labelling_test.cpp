@@ -1,0 +1,129 @@
+// The labeller: ranking replies by the oracle's grade (by hand), and
+// `ember label`'s file: included records first, every list best first with
+// strictly falling grades, the reference on top, the same file for the same
+// seed, and one-line errors for unusable input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "chat/chat_test_util.h"
+#include "ember/chat/curriculum.h"
+#include "ember/chat/labelling.h"
+#include "ember/models/gpt.h"
+#include "ember/train/checkpoint.h"
+#include "test_util.h"
+
+namespace ember::chat {
+namespace {
+namespace fs = std::filesystem;
+
+TEST(Labelling, RanksOneReplyPerGradeBestFirst) {
+  const nlohmann::json key = {{"kind", "fact"}, {"answer", "34"}, {"format", "one_word"}};
+  const std::string reference = "34";
+  const std::vector<std::string> samples = {"Mia is 34 years old.",  // 0.5: ignores the format
+                                            "34",                     // 1.0: ties the reference
+                                            "35",                     // 0: wrong
+                                            "What a stupid question. 34", "36"};  // 0 again
+  EXPECT_EQ(rank_by_grade(key, &reference, samples),
+            (std::vector<std::string>{"34", "Mia is 34 years old.", "35"}));
+  // Without a reference the best sample leads.
+  EXPECT_EQ(rank_by_grade(key, nullptr, {"35", "Mia is 34 years old."}),
+            (std::vector<std::string>{"Mia is 34 years old.", "35"}));
+  // Replies that all score alike compare nothing.
+  EXPECT_EQ(rank_by_grade(key, &reference, {"34", "34."}).size(), 1u);
+}
+
+TEST(Labelling, WritesRankedListsAfterIncludedRecords) {
+  const std::string root = ::testing::TempDir() + "/ember_label_test_" + std::to_string(::getpid());
+  fs::remove_all(root);
+  write_curriculum(root + "/data", curriculum_preset("tiny"), 7);
+  testing::curriculum_tokenizer().save(root + "/tokenizer");
+  models::GPTConfig cfg = models::GPTConfig::preset("tiny");
+  cfg.n_layer = 1, cfg.n_head = 2, cfg.n_kv_head = 2, cfg.n_embd = 32, cfg.block_size = 96;
+  cfg.vocab_size = int64_t(testing::curriculum_tokenizer().vocab_size());
+  Generator gen(3);
+  models::GPT model(cfg, &gen);
+  train::CheckpointSave save{&model, nullptr, {{"kind", "sft"}, {"step", 1}, {"config", cfg.to_json()}},
+                             {{root + "/tokenizer", "tokenizer"}}};
+  train::save_checkpoint(root + "/sft", 1, save);
+
+  LabelOptions o;
+  o.policy = root + "/sft";
+  o.prompts = root + "/data/prompts_rl.jsonl";
+  o.include = {root + "/data/preferences_train.jsonl"};
+  o.out = root + "/a.jsonl";
+  o.samples = 3;
+  o.max_new_tokens = 6;
+  o.limit = 12;
+  o.quiet = true;
+  const LabelResult r = label_policy_samples(o);
+  EXPECT_EQ(r.prompts, 12);
+  EXPECT_EQ(r.samples, 36);
+  EXPECT_EQ(r.included, int64_t(curriculum_preset("tiny").preference_train));
+  // A random model's replies are gibberish that scores 0, so every prompt
+  // ranks its reference above them.
+  EXPECT_EQ(r.lists, 12);
+  EXPECT_LT(r.sample_accuracy, 0.2);
+
+  const std::vector<PreferenceRecord> got = read_preferences(o.out);
+  const std::vector<PreferenceRecord> included = read_preferences(o.include[0]);
+  ASSERT_EQ(got.size(), included.size() + 12);
+  for (size_t i = 0; i < included.size(); ++i) EXPECT_EQ(got[i].responses, included[i].responses) << i;
+  const std::vector<PromptRecord> prompts = read_prompts(o.prompts);
+  for (size_t i = 0; i < 12; ++i) {
+    const PreferenceRecord& rec = got[included.size() + i];
+    EXPECT_EQ(rec.prompt.back().content, prompts[i].prompt.back().content);
+    EXPECT_EQ(rec.responses.front(), prompts[i].meta.at("reference").get<std::string>());
+    double last = 2;
+    for (const auto& reply : rec.responses) {
+      const double s = grade_response(prompts[i].meta.at("grade"), reply).score;
+      EXPECT_LT(s, last) << reply;
+      last = s;
+    }
+  }
+  // Same options, same records.
+  LabelOptions again = o;
+  again.out = root + "/b.jsonl";
+  label_policy_samples(again);
+  const std::vector<PreferenceRecord> twice = read_preferences(again.out);
+  ASSERT_EQ(twice.size(), got.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(twice[i].responses, got[i].responses) << i;
+
+  LabelOptions bad = o;
+  bad.samples = 0;
+  EXPECT_ERROR(label_policy_samples(bad), "[label] --samples must be at least 1, got 0");
+  bad = o;
+  bad.prompts = root + "/data/sft_val.jsonl";  // conversations, not graded prompts
+  EXPECT_THROW(label_policy_samples(bad), Error);
+  bad = o;
+  std::ofstream(root + "/ungraded.jsonl") << "{\"prompt\": \"Hi\"}\n";
+  bad.prompts = root + "/ungraded.jsonl";
+  EXPECT_ERROR(label_policy_samples(bad), "[label] " + root + "/ungraded.jsonl:1: no \"grade\" key");
+  bad = o;
+  bad.policy = root + "/data";
+  EXPECT_THROW(label_policy_samples(bad), Error);
+  fs::remove_all(root);
+}
+
+TEST(Curriculum, RlPromptsUseTheirOwnOrTrainingWordingsNeverHeldOutOnes) {
+  const World w = make_world(curriculum_preset("tiny"), 2);
+  std::set<std::string> train_users, heldout_users;
+  for (const auto& c : curriculum_conversations(w, 400, 2, 0)) train_users.insert(c[c.size() - 2].content);
+  for (const auto& p : curriculum_heldout_prompts(w, 400, 2)) heldout_users.insert(p.prompt.back().content);
+  int fresh = 0;
+  for (const auto& p : curriculum_rl_prompts(w, 300, 2)) {
+    const std::string& user = p.prompt.back().content;
+    EXPECT_EQ(heldout_users.count(user), 0u) << user;
+    fresh += train_users.count(user) == 0;
+    const auto& key = p.meta.at("grade");
+    EXPECT_TRUE(key.value("seen_pair", true)) << key.dump();  // no held-out (person, attribute) pair
+    const Grade g = grade_response(key, p.meta.at("reference").get<std::string>());
+    EXPECT_EQ(g.score, 1.0) << key.dump();
+  }
+  EXPECT_GT(fresh, 100);  // many wordings SFT never saw
+}
+
+}  // namespace
+}  // namespace ember::chat
