@@ -13,6 +13,7 @@
 
 #include "ember/autograd/grad_mode.h"
 #include "ember/chat/ppo_math.h"
+#include "ember/chat/reward.h"
 #include "ember/core/error.h"
 #include "ember/infer/engine.h"
 #include "ember/io/safetensors.h"
@@ -40,6 +41,7 @@ nlohmann::json PpoOptions::to_json() const {
           {"critic_lr", critic_lr}, {"kl_coef", kl_coef}, {"kl_target", kl_target}, {"kl_horizon", kl_horizon},
           {"kl_estimator", kl_estimator}, {"clip_range", clip_range}, {"value_clip", value_clip},
           {"vf_coef", vf_coef}, {"gamma", gamma}, {"lam", lam}, {"reward_clip", reward_clip},
+          {"reward_baseline", reward_baseline},
           {"whiten_advantages", whiten_advantages}, {"entropy_coef", entropy_coef}, {"grad_clip", grad_clip},
           {"eval_every", eval_every}, {"eval_count", eval_count}, {"seed", seed}};
 }
@@ -116,6 +118,43 @@ double mean_of(const std::vector<double>& v) {
   return v.empty() ? 0.0 : s / double(v.size());
 }
 
+// The raw reward each prompt's scores are measured from (PpoOptions::
+// reward_baseline): the reward model's reward_mean for every prompt, or the
+// reward of the prompt's reference reply, scored once (the reward model is
+// frozen) as PPO scores rollouts: prompt + reply + <|im_end|>.
+std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<PromptRecord>& prompts,
+                                     const ChatTemplate& tmpl, models::ValueModel* rm, double reward_mean) {
+  if (o.reward_baseline == "mean") return std::vector<double>(prompts.size(), reward_mean);
+  std::vector<std::vector<int64_t>> rows;
+  std::vector<std::string> references;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const nlohmann::json& meta = prompts[i].meta;
+    if (!meta.contains("reference") || !meta["reference"].is_string())
+      fail("ppo", o.prompts, ":", i + 1, ": --reward-baseline reference needs a \"reference\" reply per prompt "
+                                       "(a curriculum's prompts_rl.jsonl has them)");
+    Conversation c = prompts[i].prompt;
+    c.push_back({Role::assistant, meta["reference"].get<std::string>()});
+    const RenderedChat r = tmpl.render(c);
+    size_t end = r.ids.size();
+    while (end > 0 && !r.mask[end - 1]) --end;  // through <|im_end|>, not the newline after it
+    rows.emplace_back(r.ids.begin(), r.ids.begin() + std::ptrdiff_t(end));
+    references.push_back(meta["reference"].get<std::string>());
+  }
+  std::vector<double> out;
+  if (o.reward_fn) {
+    // A programmatic reward reads the reply's ids (with <|im_end|>): the row
+    // past its rendered prompt.
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const size_t prompt_len = tmpl.render_prompt(prompts[i].prompt).size();
+      const std::vector<int64_t> reply(rows[i].begin() + std::ptrdiff_t(prompt_len), rows[i].end());
+      out.push_back(o.reward_fn(prompts[i], references[i], reply));
+    }
+  } else {
+    for (float v : score_conversations(*rm, tmpl, rows, 32)) out.push_back(v);
+  }
+  return out;
+}
+
 }  // namespace
 
 PpoResult ppo(const PpoOptions& o) {
@@ -132,6 +171,8 @@ PpoResult ppo(const PpoOptions& o) {
   if (!(o.clip_range > 0)) fail(op, "--clip-range must be > 0, got ", o.clip_range);
   if (o.gamma < 0 || o.gamma > 1 || o.lam < 0 || o.lam > 1)
     fail(op, "--gamma and --lam must be in [0, 1], got ", o.gamma, " and ", o.lam);
+  if (o.reward_baseline != "mean" && o.reward_baseline != "reference")
+    fail(op, "--reward-baseline must be 'mean' or 'reference', got '", o.reward_baseline, "'");
   const KlEstimator kl_est = kl_estimator_from_name(o.kl_estimator);
   if (o.threads > 0) omp_set_num_threads(o.threads);
 
@@ -177,6 +218,8 @@ PpoResult ppo(const PpoOptions& o) {
 
   std::vector<PromptRecord> prompts = read_prompts(o.prompts);
   if (prompts.empty()) fail(op, o.prompts, ": no prompts");
+  // Per prompt, the raw reward its score is measured from (see reward_baseline).
+  const std::vector<double> baseline = reward_baselines(o, prompts, tmpl, rm.get(), reward_mean);
   std::vector<PromptRecord> eval_prompts;
   if (!o.eval_prompts_file.empty()) {
     eval_prompts = read_prompts(o.eval_prompts_file);
@@ -333,7 +376,7 @@ PpoResult ppo(const PpoOptions& o) {
     }
     ro.score.resize(size_t(B));
     for (int64_t i = 0; i < B; ++i) {
-      double s = (ro.raw_reward[size_t(i)] - reward_mean) / reward_std;
+      double s = (ro.raw_reward[size_t(i)] - baseline[ro.prompt_index[size_t(i)]]) / reward_std;
       if (o.reward_clip > 0) s = std::clamp(s, -o.reward_clip, o.reward_clip);
       if (!std::isfinite(s)) fail(op, "iteration ", it, ": the reward of rollout ", i, " is not finite (", s, ")");
       ro.score[size_t(i)] = s;

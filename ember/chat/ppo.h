@@ -71,6 +71,14 @@ struct PpoOptions {
   double gamma = 1.0;
   double lam = 0.95;
   double reward_clip = 10.0;    // normalised scores are clipped to [-reward_clip, reward_clip]; 0: off
+  // What a reward is measured from before dividing by the reward model's
+  // reward_std: "mean", the checkpoint's reward_mean (InstructGPT: the
+  // demonstrations score 0 on average); or "reference", the reward of the
+  // prompt's own reference reply (meta["reference"], scored once at the start),
+  // so each prompt's bar is its ideal answer and prompts whose ideal replies
+  // score high (e.g. "I don't know anyone called ...") do not teach every
+  // prompt their words.
+  std::string reward_baseline = "mean";
   bool whiten_advantages = true;
   double entropy_coef = 0.0;
   double grad_clip = 1.0;       // per network; 0: off

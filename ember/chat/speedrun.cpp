@@ -297,6 +297,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       po.lr = S.value("lr", po.lr);
                       po.critic_lr = S.value("critic_lr", po.critic_lr);
                       po.kl_coef = S.value("kl_coef", po.kl_coef);
+                      po.reward_baseline = S.value("reward_baseline", po.reward_baseline);
                       po.seed = o.seed;
                       po.quiet = o.quiet;
                       const PpoResult r = ppo(po);

@@ -44,6 +44,11 @@ void register_ppo(CLI::App& app) {
   cmd->add_option("--gamma", o->gamma, "Discount")->capture_default_str();
   cmd->add_option("--lam", o->lam, "GAE lambda")->capture_default_str();
   cmd->add_option("--reward-clip", o->reward_clip, "Clip normalised rewards to +-this (0: off)")->capture_default_str();
+  cmd->add_option("--reward-baseline", o->reward_baseline,
+                  "What a reward is measured from before dividing by the reward model's reward_std: mean (its "
+                  "reward_mean) or reference (the reward of each prompt's \"reference\" reply)")
+      ->check(CLI::IsMember({"mean", "reference"}))
+      ->capture_default_str();
   auto no_whiten = std::make_shared<bool>(false);
   cmd->add_flag("--no-whiten", *no_whiten, "Use the raw GAE advantages (default: whitened over the batch)");
   cmd->add_option("--entropy-coef", o->entropy_coef, "Entropy bonus weight")->capture_default_str();

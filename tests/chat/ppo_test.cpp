@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "chat/chat_test_util.h"
 #include "ember/chat/curriculum.h"
@@ -15,6 +16,7 @@
 #include "ember/models/value_model.h"
 #include "ember/tokenizer/train.h"
 #include "ember/train/checkpoint.h"
+#include "test_util.h"
 
 namespace ember::chat {
 namespace {
@@ -180,6 +182,36 @@ TEST_F(PpoTest, RewardCheckpointIsNormalisedAndSeedsTheCritic) {
   o.out_dir = root_ + "/rm_sft_critic";
   o.critic_init = "sft";
   EXPECT_NEAR(ppo(o).history[0].at("value_mean").get<double>(), 0.0, 1e-6);  // zero head
+}
+
+TEST_F(PpoTest, ReferenceBaselineMeasuresEachRewardFromThePromptsIdealReply) {
+  PpoOptions o = base("baseline_rm");
+  o.reward_fn = nullptr;
+  o.reward = root_ + "/rm";
+  o.iterations = 1;
+  o.reward_baseline = "reference";
+  // The reference replies score 0.75 like every rollout: (0.75 - 0.75) / 0.5.
+  EXPECT_DOUBLE_EQ(ppo(o).history[0].at("score").get<double>(), 0.0);
+  // A programmatic reward scores the reference's ids (with <|im_end|>) too:
+  // a reply's length minus its reference's, per prompt.
+  PpoOptions f = base("baseline_fn");
+  f.iterations = 1;
+  f.reward_baseline = "reference";
+  f.reward_fn = [](const PromptRecord&, const std::string&, const std::vector<int64_t>& ids) {
+    return double(ids.size());
+  };
+  PpoOptions m = f;
+  m.out_dir = root_ + "/baseline_fn_mean";
+  m.reward_baseline = "mean";
+  const nlohmann::json with_ref = ppo(f).history[0], with_mean = ppo(m).history[0];
+  EXPECT_EQ(with_ref.at("reward"), with_mean.at("reward"));  // the same rollouts
+  EXPECT_LT(with_ref.at("score").get<double>(), with_mean.at("score").get<double>() - 1.0);
+  // Prompts without a reference reply cannot be measured from one.
+  std::ofstream(root_ + "/no_reference.jsonl") << "{\"prompt\": \"How old is Mia?\"}\n";
+  f.prompts = root_ + "/no_reference.jsonl";
+  EXPECT_ERROR(ppo(f), "[ppo] " + root_ + "/no_reference.jsonl:1: --reward-baseline reference needs a \"reference\"");
+  f.reward_baseline = "median";
+  EXPECT_ERROR(ppo(f), "[ppo] --reward-baseline must be 'mean' or 'reference', got 'median'");
 }
 
 TEST_F(PpoTest, WrongKindsAndForeignTokenizerAreClearErrors) {
