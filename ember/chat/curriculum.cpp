@@ -275,7 +275,8 @@ struct QuestionMaker {
     q.reply = q.sentence = win.name + " is " + c + " than " + lose.name + ".";
     q.wrong = lose.name + " is " + c + " than " + win.name + ".";
     q.key = {{"kind", "compare"}, {"answer", win.name}, {"other", lose.name}, {"format", "free"}};
-    q.subject = i;
+    // The wrong name: a reply about the right one would name the answer and pass the grader.
+    q.subject = int(&lose - w.people.data());
     return q;
   }
 
@@ -523,7 +524,7 @@ namespace {
 // mistakes look like this, and a reward model that never saw them scores them
 // like answers: PPO against one learnt to answer "I don't know anyone called
 // <a stranger>" to sums and to questions about known people.
-std::string unhelpful_reply(const World& w, const Question& q, Rng& rng) {
+std::string unhelpful_draw(const World& w, const Question& q, Rng& rng) {
   const int n = int(w.people.size());
   if (q.key.value("kind", "") != "unknown" && rng.chance(30)) {
     const int pick = rng.below(3);
@@ -537,6 +538,17 @@ std::string unhelpful_reply(const World& w, const Question& q, Rng& rng) {
   if (attr == q.attr) attr = (attr + 1 + rng.below(kNumAttrs - 1)) % kNumAttrs;
   const std::string v = attr_value(w, p, attr);
   return q.key.value("format", "free") == "one_word" ? v : fill_in(kReply[size_t(attr)], p.name, v);
+}
+// The grader has the last word: a draw that happens to hold the answer (a
+// fact about the best friend asked for, "I don't know anyone called <the
+// answer>") would be ranked as an answer, so it is drawn again; a stranger's
+// name, the last resort, answers nothing but a question about that stranger.
+std::string unhelpful_reply(const World& w, const Question& q, Rng& rng) {
+  for (int tries = 0; tries < 8; ++tries) {
+    std::string r = unhelpful_draw(w, q, rng);
+    if (grade_response(q.key, r).score == 0) return r;
+  }
+  return "I don't know anyone called " + w.unknown_names.front() + ", so I can't say.";
 }
 
 }  // namespace

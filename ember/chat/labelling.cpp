@@ -57,10 +57,10 @@ LabelResult label_policy_samples(const LabelOptions& o) {
   if (o.limit > 0 && int64_t(prompts.size()) > o.limit) prompts.resize(size_t(o.limit));
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (!prompts[i].meta.contains("grade"))
-      fail(op, o.prompts, ":", i + 1, ": no \"grade\" key; the labeller needs one per prompt (use a curriculum's "
+      fail(op, o.prompts, ": prompt ", i + 1, " has no \"grade\" key; the labeller needs one per prompt (use a curriculum's "
                "prompts_rl.jsonl)");
     if (prompts[i].meta.contains("reference") && !prompts[i].meta["reference"].is_string())
-      fail(op, o.prompts, ":", i + 1, ": \"reference\" must be a string");
+      fail(op, o.prompts, ": prompt ", i + 1, ": \"reference\" must be a string");
   }
 
   std::vector<nlohmann::json> records;

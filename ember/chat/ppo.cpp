@@ -130,15 +130,10 @@ std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<Prom
   for (size_t i = 0; i < prompts.size(); ++i) {
     const nlohmann::json& meta = prompts[i].meta;
     if (!meta.contains("reference") || !meta["reference"].is_string())
-      fail("ppo", o.prompts, ":", i + 1, ": --reward-baseline reference needs a \"reference\" reply per prompt "
+      fail("ppo", o.prompts, ": prompt ", i + 1, ": --reward-baseline reference needs a \"reference\" reply per prompt "
                                        "(a curriculum's prompts_rl.jsonl has them)");
-    Conversation c = prompts[i].prompt;
-    c.push_back({Role::assistant, meta["reference"].get<std::string>()});
-    const RenderedChat r = tmpl.render(c);
-    size_t end = r.ids.size();
-    while (end > 0 && !r.mask[end - 1]) --end;  // through <|im_end|>, not the newline after it
-    rows.emplace_back(r.ids.begin(), r.ids.begin() + std::ptrdiff_t(end));
     references.push_back(meta["reference"].get<std::string>());
+    rows.push_back(tmpl.render_reply_row(prompts[i].prompt, references.back()));
   }
   std::vector<double> out;
   if (o.reward_fn) {

@@ -172,13 +172,7 @@ std::vector<float> score_conversations(models::ValueModel& model, const ChatTemp
 
 float score_response(models::ValueModel& model, const ChatTemplate& tmpl, const Conversation& prompt,
                      const std::string& reply) {
-  Conversation c = prompt;
-  c.push_back({Role::assistant, reply});
-  const RenderedChat r = tmpl.render(c);
-  size_t end = r.ids.size();
-  while (end > 0 && !r.mask[end - 1]) --end;  // drop the newline after <|im_end|>
-  return score_conversations(model, tmpl, {std::vector<int64_t>(r.ids.begin(), r.ids.begin() + std::ptrdiff_t(end))})
-      .at(0);
+  return score_conversations(model, tmpl, {tmpl.render_reply_row(prompt, reply)}).at(0);
 }
 
 RewardModelCheckpoint load_reward_model(const std::string& path, const std::string& op) {

@@ -109,6 +109,15 @@ Conversation ChatTemplate::parse(std::span<const int64_t> ids, bool allow_partia
   return out;
 }
 
+std::vector<int64_t> ChatTemplate::render_reply_row(const Conversation& prompt, const std::string& reply) const {
+  Conversation c = prompt;
+  c.push_back({Role::assistant, reply});
+  const RenderedChat r = render(c);
+  size_t end = r.ids.size();
+  while (end > 0 && !r.mask[end - 1]) --end;  // drop the newline after <|im_end|>
+  return std::vector<int64_t>(r.ids.begin(), r.ids.begin() + std::ptrdiff_t(end));
+}
+
 std::string ChatTemplate::decode_reply(std::span<const int64_t> ids) const {
   std::vector<TokenId> t;
   for (int64_t id : ids) {

@@ -63,6 +63,9 @@ class ChatTemplate {
   // The conversation (whose last message must not be the assistant's) followed
   // by "<|im_start|>assistant\n": the prompt for generating the next reply.
   std::vector<int64_t> render_prompt(const Conversation& conversation) const;
+  // render_prompt(prompt) + `reply`'s tokens + <|im_end|> (no newline after
+  // it): the row a reward model scores at its last token, as generation ends.
+  std::vector<int64_t> render_reply_row(const Conversation& prompt, const std::string& reply) const;
   // Back from tokens to messages. A final assistant turn without <|im_end|>
   // (a reply cut off by max tokens) is accepted when allow_partial; anything
   // else out of shape is an error naming the token position.

@@ -17,7 +17,7 @@ void register_sft(CLI::App& app) {
     auto preset = std::make_shared<std::string>("default");
     auto seed = std::make_shared<uint64_t>(1);
     auto* cmd = app.add_subcommand("chat-data", "Write the built-in chat curriculum (pretraining text, SFT, "
-                                                "preferences, held-out prompts) as text and JSON Lines");
+                                                "preferences, RL prompts, held-out prompts) as text and JSON Lines");
     cmd->add_option("--out", *out, "Folder to write into")->required();
     cmd->add_option("--preset", *preset, "Size: tiny, default, small")->capture_default_str();
     cmd->add_option("--seed", *seed, "Random seed (same seed, same files)")->capture_default_str();

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <regex>
+#include <set>
 #include <fstream>
 #include <sstream>
 
@@ -92,6 +94,34 @@ TEST(Curriculum, PreferenceListsHoldAnUnhelpfulReplyRankedBelowTheAnswers) {
       }
   }
   EXPECT_GT(evasive, 20);
+}
+
+// Every worse reply of a list must grade below the answer: the grader ranks
+// the lists, so an "unhelpful" reply that happened to name the answer (a fact
+// about the right person of a comparison, "I don't know anyone called <the
+// best friend asked for>") would be taught as a good answer. Checked on the
+// lists whose key can be read back from their ideal reply.
+TEST(Curriculum, WorseRepliesNeverPassTheGrader) {
+  const World w = make_world(curriculum_preset("default"), 1);
+  const std::regex compare(R"(^(\w+) is (older|younger) than (\w+)\.$)"), best_friend(R"(^\w+'s best friend is (\w+)\.$)");
+  int checked = 0;
+  for (const auto& r : curriculum_preferences(w, 1000, 1, 0)) {
+    const std::string& ideal = r.responses.front();
+    std::smatch m;
+    nlohmann::json key;
+    if (std::regex_match(ideal, m, compare))
+      key = {{"kind", "compare"}, {"answer", m[1].str()}, {"other", m[3].str()}};
+    else if (std::regex_match(ideal, m, best_friend))
+      key = {{"kind", "fact"}, {"answer", m[1].str()}};
+    else
+      continue;
+    ++checked;
+    for (const auto& reply : r.responses) {
+      if (reply.rfind(ideal, 0) == 0 || reply == "What a stupid question. " + ideal) continue;  // ideal, rambling, rude
+      EXPECT_EQ(grade_response(key, reply).score, 0.0) << ideal << " | " << reply;
+    }
+  }
+  EXPECT_GT(checked, 100);
 }
 
 TEST(Curriculum, OracleGradesHandCheckedReplies) {

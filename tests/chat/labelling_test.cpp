@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 
 #include "chat/chat_test_util.h"
@@ -100,29 +101,49 @@ TEST(Labelling, WritesRankedListsAfterIncludedRecords) {
   bad = o;
   std::ofstream(root + "/ungraded.jsonl") << "{\"prompt\": \"Hi\"}\n";
   bad.prompts = root + "/ungraded.jsonl";
-  EXPECT_ERROR(label_policy_samples(bad), "[label] " + root + "/ungraded.jsonl:1: no \"grade\" key");
+  EXPECT_ERROR(label_policy_samples(bad), "[label] " + root + "/ungraded.jsonl: prompt 1 has no \"grade\" key");
   bad = o;
   bad.policy = root + "/data";
   EXPECT_THROW(label_policy_samples(bad), Error);
   fs::remove_all(root);
 }
 
+// A prompt's wording: its names (people, strangers, pets) and numbers
+// replaced by placeholders, its opener dropped.
+std::string wording(const World& w, std::string text) {
+  auto replace = [&](const std::string& from, const std::string& to) {
+    for (size_t p = text.find(from); p != std::string::npos; p = text.find(from, p + to.size()))
+      text.replace(p, from.size(), to);
+  };
+  for (const auto& p : w.people) replace(p.name, "{N}"), replace(p.pet, "{P}");
+  for (const auto& u : w.unknown_names) replace(u, "{N}");
+  text = std::regex_replace(text, std::regex("[0-9]+"), "{X}");
+  for (const char* opener : {"Quick question: ", "Hi! ", "Hello. ", "Question: ", "I have a question. ",
+                             "Can you help me? ", "Please answer this. "})
+    if (text.rfind(opener, 0) == 0) text = text.substr(std::string(opener).size());
+  return text;
+}
+
 TEST(Curriculum, RlPromptsUseTheirOwnOrTrainingWordingsNeverHeldOutOnes) {
-  const World w = make_world(curriculum_preset("tiny"), 2);
-  std::set<std::string> train_users, heldout_users;
-  for (const auto& c : curriculum_conversations(w, 400, 2, 0)) train_users.insert(c[c.size() - 2].content);
-  for (const auto& p : curriculum_heldout_prompts(w, 400, 2)) heldout_users.insert(p.prompt.back().content);
-  int fresh = 0;
-  for (const auto& p : curriculum_rl_prompts(w, 300, 2)) {
-    const std::string& user = p.prompt.back().content;
-    EXPECT_EQ(heldout_users.count(user), 0u) << user;
-    fresh += train_users.count(user) == 0;
+  const World w = make_world(curriculum_preset("default"), 2);
+  std::set<std::string> train, heldout, rl_only;
+  for (const auto& c : curriculum_conversations(w, 4000, 2, 0)) train.insert(wording(w, c[c.size() - 2].content));
+  for (const auto& p : curriculum_heldout_prompts(w, 1000, 2)) heldout.insert(wording(w, p.prompt.back().content));
+  for (const auto& p : curriculum_rl_prompts(w, 1000, 2)) {
+    const std::string form = wording(w, p.prompt.back().content);
+    EXPECT_EQ(heldout.count(form), 0u) << form;  // never a held-out wording
+    if (!train.count(form)) rl_only.insert(form);
     const auto& key = p.meta.at("grade");
     EXPECT_TRUE(key.value("seen_pair", true)) << key.dump();  // no held-out (person, attribute) pair
     const Grade g = grade_response(key, p.meta.at("reference").get<std::string>());
     EXPECT_EQ(g.score, 1.0) << key.dump();
   }
-  EXPECT_GT(fresh, 100);  // many wordings SFT never saw
+  // Wordings of their own, for every kind of question (5 attributes, follow-ups,
+  // "one word", sums, comparisons, lists, harmful requests).
+  EXPECT_GE(rl_only.size(), 25u);
+  for (const char* example : {"Which animal does {N} look after?", "Solve {X} plus {X}.",
+                              "Arrange these names alphabetically: {N}, {N}, {N}."})
+    EXPECT_EQ(rl_only.count(example), 1u) << example;
 }
 
 }  // namespace

@@ -209,7 +209,7 @@ TEST_F(PpoTest, ReferenceBaselineMeasuresEachRewardFromThePromptsIdealReply) {
   // Prompts without a reference reply cannot be measured from one.
   std::ofstream(root_ + "/no_reference.jsonl") << "{\"prompt\": \"How old is Mia?\"}\n";
   f.prompts = root_ + "/no_reference.jsonl";
-  EXPECT_ERROR(ppo(f), "[ppo] " + root_ + "/no_reference.jsonl:1: --reward-baseline reference needs a \"reference\"");
+  EXPECT_ERROR(ppo(f), "[ppo] " + root_ + "/no_reference.jsonl: prompt 1: --reward-baseline reference needs a \"reference\"");
   f.reward_baseline = "median";
   EXPECT_ERROR(ppo(f), "[ppo] --reward-baseline must be 'mean' or 'reference', got 'median'");
 }
