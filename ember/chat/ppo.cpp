@@ -118,35 +118,44 @@ double mean_of(const std::vector<double>& v) {
   return v.empty() ? 0.0 : s / double(v.size());
 }
 
+// A prompt as the actor sees it: rendered, keeping its last max_prompt tokens
+// (the context left after the reply's budget).
+std::vector<int64_t> rollout_prompt(const ChatTemplate& tmpl, const Conversation& prompt, int64_t max_prompt) {
+  std::vector<int64_t> ids = tmpl.render_prompt(prompt);
+  if (int64_t(ids.size()) > max_prompt) ids.erase(ids.begin(), ids.end() - max_prompt);
+  return ids;
+}
+
 // The raw reward each prompt's scores are measured from (PpoOptions::
 // reward_baseline): the reward model's reward_mean for every prompt, or the
 // reward of the prompt's reference reply, scored once (the reward model is
-// frozen) as PPO scores rollouts: prompt + reply + <|im_end|>.
+// frozen) on the row a rollout of that reply would be scored on: the
+// truncated rollout prompt + the reply + <|im_end|>.
 std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<PromptRecord>& prompts,
-                                     const ChatTemplate& tmpl, models::ValueModel* rm, double reward_mean) {
+                                     const ChatTemplate& tmpl, models::ValueModel* rm, double reward_mean,
+                                     int64_t max_prompt) {
   if (o.reward_baseline == "mean") return std::vector<double>(prompts.size(), reward_mean);
   std::vector<std::vector<int64_t>> rows;
-  std::vector<std::string> references;
+  std::vector<double> out;
   for (size_t i = 0; i < prompts.size(); ++i) {
     const nlohmann::json& meta = prompts[i].meta;
     if (!meta.contains("reference") || !meta["reference"].is_string())
       fail("ppo", o.prompts, ": prompt ", i + 1, ": --reward-baseline reference needs a \"reference\" reply per prompt "
                                        "(a curriculum's prompts_rl.jsonl has them)");
-    references.push_back(meta["reference"].get<std::string>());
-    rows.push_back(tmpl.render_reply_row(prompts[i].prompt, references.back()));
-  }
-  std::vector<double> out;
-  if (o.reward_fn) {
-    // A programmatic reward reads the reply's ids (with <|im_end|>): the row
-    // past its rendered prompt.
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      const size_t prompt_len = tmpl.render_prompt(prompts[i].prompt).size();
-      const std::vector<int64_t> reply(rows[i].begin() + std::ptrdiff_t(prompt_len), rows[i].end());
-      out.push_back(o.reward_fn(prompts[i], references[i], reply));
+    const std::string reference = meta["reference"].get<std::string>();
+    const std::vector<int64_t> full = tmpl.render_reply_row(prompts[i].prompt, reference);
+    const std::vector<int64_t> reply(full.begin() + std::ptrdiff_t(tmpl.render_prompt(prompts[i].prompt).size()),
+                                     full.end());  // with <|im_end|>
+    if (o.reward_fn) {
+      out.push_back(o.reward_fn(prompts[i], reference, reply));
+      continue;
     }
-  } else {
-    for (float v : score_conversations(*rm, tmpl, rows, 32)) out.push_back(v);
+    std::vector<int64_t> row = rollout_prompt(tmpl, prompts[i].prompt, max_prompt);
+    row.insert(row.end(), reply.begin(), reply.end());
+    rows.push_back(std::move(row));
   }
+  if (!o.reward_fn)  // rows longer than the reward model's context keep their end, as rollouts'
+    for (float v : score_conversations(*rm, tmpl, rows, 32)) out.push_back(v);
   return out;
 }
 
@@ -213,8 +222,6 @@ PpoResult ppo(const PpoOptions& o) {
 
   std::vector<PromptRecord> prompts = read_prompts(o.prompts);
   if (prompts.empty()) fail(op, o.prompts, ": no prompts");
-  // Per prompt, the raw reward its score is measured from (see reward_baseline).
-  const std::vector<double> baseline = reward_baselines(o, prompts, tmpl, rm.get(), reward_mean);
   std::vector<PromptRecord> eval_prompts;
   if (!o.eval_prompts_file.empty()) {
     eval_prompts = read_prompts(o.eval_prompts_file);
@@ -225,6 +232,8 @@ PpoResult ppo(const PpoOptions& o) {
   const int64_t block = cfg.block_size;
   const int64_t max_new = std::min(o.max_new_tokens, block - 1);
   const int64_t max_prompt = block - max_new;
+  // Per prompt, the raw reward its score is measured from (see reward_baseline).
+  const std::vector<double> baseline = reward_baselines(o, prompts, tmpl, rm.get(), reward_mean, max_prompt);
 
   optim::AdamWOptions adam;
   adam.beta1 = 0.9, adam.beta2 = 0.95, adam.weight_decay = 0.0;
@@ -316,8 +325,7 @@ PpoResult ppo(const PpoOptions& o) {
       std::vector<std::vector<float>> lps(static_cast<size_t>(B));
       for (int64_t i = 0; i < B; ++i) {
         const size_t pi = size_t(pick.next() % prompts.size());
-        std::vector<int64_t> ids = tmpl.render_prompt(prompts[pi].prompt);
-        if (int64_t(ids.size()) > max_prompt) ids.erase(ids.begin(), ids.end() - max_prompt);
+        std::vector<int64_t> ids = rollout_prompt(tmpl, prompts[pi].prompt, max_prompt);
         ro.prompt_index.push_back(pi);
         ro.prompt_ids.push_back(ids);
         infer::Request req;
