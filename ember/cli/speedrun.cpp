@@ -16,7 +16,7 @@ void register_speedrun(CLI::App& app) {
       "The whole ChatGPT recipe on built-in data: curriculum, tokenizer, pretraining, SFT, reward model, PPO and "
       "DPO, evaluation of every stage, report.md/report.json, and the chat model in <out>/chat. Rerun the same "
       "command to continue an interrupted run from its last finished stage.");
-  cmd->add_option("--preset", o->preset, "Sizes and hyper-parameters: default (about 20 minutes on 2 cores) or tiny")
+  cmd->add_option("--preset", o->preset, "Sizes and hyper-parameters: default (16 minutes on a quiet 2-core host) or tiny (seconds, for tests)")
       ->capture_default_str();
   cmd->add_option("--out", o->out_dir, "Folder for every stage, the report and the chat model")->required();
   cmd->add_option("--seed", o->seed, "Random seed (same seed, same report numbers)")->capture_default_str();
