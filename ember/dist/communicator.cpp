@@ -66,6 +66,19 @@ void check_peer(const char* op, int peer, int size) {
   if (peer < 0 || peer >= size) fail(op, "rank ", peer, " is out of range for ", size, " ranks");
 }
 
+void check_gather(const char* op, const Tensor& input, const Tensor& output, int root, int rank, int size) {
+  check_peer(op, root, size);
+  check_tensor(op, input, "input");
+  if (rank != root) return;  // the others' output is never touched
+  check_tensor(op, output, "output on the root");
+  check_same_dtype(op, input, output);
+  check_chunks(op, input, output, size, "input", "output");
+}
+
+void check_colour(int colour) {
+  if (colour < 0) fail("split", "colour must be >= 0, got ", colour);
+}
+
 }  // namespace detail
 
 namespace {
@@ -106,6 +119,11 @@ class LocalCommunicator : public Communicator {
     if (!input.same(output)) nn::copy_(output, reshape_like(input, output));
     return done();
   }
+  std::shared_ptr<Work> gather_async(const Tensor& input, const Tensor& output, int root) override {
+    detail::check_gather("gather", input, output, root, 0, 1);
+    if (!input.same(output)) nn::copy_(output, reshape_like(input, output));
+    return done();
+  }
   std::shared_ptr<Work> broadcast_async(const Tensor& t, int root) override {
     detail::check_tensor("broadcast", t);
     detail::check_peer("broadcast", root, 1);
@@ -119,6 +137,10 @@ class LocalCommunicator : public Communicator {
   std::shared_ptr<Work> recv_async(const Tensor&, int src, int) override {
     detail::check_peer("recv", src, 1);
     fail("recv", "a single-process run has no other rank to receive from");
+  }
+  std::shared_ptr<Communicator> split(int colour, int) override {
+    detail::check_colour(colour);
+    return std::make_shared<LocalCommunicator>(options_);
   }
 
  private:

@@ -1,6 +1,7 @@
 // Communicator: the collective and point-to-point operations distributed
-// training is built on (all-reduce, reduce-scatter, all-gather, broadcast,
-// barrier, send/recv), with three backends behind one interface:
+// training is built on (all-reduce, reduce-scatter, all-gather, gather,
+// broadcast, barrier, send/recv) and splitting into sub-communicators, with
+// three backends behind one interface:
 //   * MPI (mpi_communicator.cpp) for CPU tensors, across processes and machines;
 //   * NCCL (nccl_communicator.cpp, built with EMBER_WITH_NCCL) for CUDA tensors;
 //   * local: a single process (size 1, no MPI initialised), so ordinary runs
@@ -65,6 +66,10 @@ class Communicator {
   virtual std::shared_ptr<Work> reduce_scatter_async(const Tensor& input, const Tensor& output, CommOp op) = 0;
   // `output` has size() * input.numel() elements; chunk r is rank r's input.
   virtual std::shared_ptr<Work> all_gather_async(const Tensor& input, const Tensor& output) = 0;
+  // Like all_gather, but only rank `root` receives: its `output` has size() *
+  // input.numel() elements, chunk r being rank r's input; the other ranks pass
+  // an undefined `output` (it is not touched), so they never hold the whole.
+  virtual std::shared_ptr<Work> gather_async(const Tensor& input, const Tensor& output, int root) = 0;
   // Rank `root`'s `t` is copied into every rank's `t`.
   virtual std::shared_ptr<Work> broadcast_async(const Tensor& t, int root) = 0;
   virtual std::shared_ptr<Work> barrier_async() = 0;
@@ -72,12 +77,19 @@ class Communicator {
   // `t` must have the sender's element count and dtype (checked on arrival).
   virtual std::shared_ptr<Work> recv_async(const Tensor& t, int src, int tag = 0) = 0;
 
+  // Collective (blocking): a new communicator over the ranks that pass the same
+  // `colour` (>= 0), ranked by `key`, ties by rank here (MPI_Comm_split), with
+  // this one's options. Its traffic never mixes with this one's. Used for 2-D
+  // parallelism: tensor-parallel groups, and data parallel across them.
+  virtual std::shared_ptr<Communicator> split(int colour, int key) = 0;
+
   // Blocking forms.
   void all_reduce(const Tensor& t, CommOp op = CommOp::sum) { all_reduce_async(t, op)->wait(); }
   void reduce_scatter(const Tensor& input, const Tensor& output, CommOp op = CommOp::sum) {
     reduce_scatter_async(input, output, op)->wait();
   }
   void all_gather(const Tensor& input, const Tensor& output) { all_gather_async(input, output)->wait(); }
+  void gather(const Tensor& input, const Tensor& output, int root) { gather_async(input, output, root)->wait(); }
   void broadcast(const Tensor& t, int root = 0) { broadcast_async(t, root)->wait(); }
   void barrier() { barrier_async()->wait(); }
   void send(const Tensor& t, int dst, int tag = 0) { send_async(t, dst, tag)->wait(); }
@@ -112,6 +124,10 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 void check_chunks(const char* op, const Tensor& small, const Tensor& big, int size, const char* small_name,
                   const char* big_name);
 void check_peer(const char* op, int peer, int size);
+// gather's checks: `input` on every rank, `output` (chunks) on the root only.
+void check_gather(const char* op, const Tensor& input, const Tensor& output, int root, int rank, int size);
+// split's: a colour >= 0.
+void check_colour(int colour);
 }  // namespace detail
 
 }  // namespace ember::dist

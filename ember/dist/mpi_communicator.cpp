@@ -1,7 +1,8 @@
 // The MPI backend of Communicator (CPU tensors): every operation is an MPI
 // non-blocking call (MPI_Iallreduce, MPI_Ireduce_scatter_block, MPI_Iallgather,
-// MPI_Ibcast, MPI_Ibarrier, MPI_Isend/Irecv) whose request is polled with
-// MPI_Test against the timeout, so no rank can wait forever on a dead peer.
+// MPI_Igather, MPI_Ibcast, MPI_Ibarrier, MPI_Isend/Irecv) whose request is
+// polled with MPI_Test against the timeout, so no rank can wait forever on a
+// dead peer. split() is MPI_Comm_split (blocking; a timed barrier first).
 //
 // MPI is initialised with MPI_THREAD_FUNNELED: only the thread that created the
 // communicator calls MPI (the training loop and the backward hooks run there;
@@ -72,6 +73,9 @@ MPI_Datatype mpi_type(DType dt) {
   }
 }
 
+// For operations that move data without arithmetic: 16-bit data travels as its raw bits.
+MPI_Datatype raw_type(DType dt) { return dt == DType::bf16 ? MPI_UINT16_T : mpi_type(dt); }
+
 MPI_Op mpi_op(CommOp op) { return op == CommOp::max ? MPI_MAX : MPI_SUM; }
 
 // Divides a floating tensor in place (the second half of avg = sum / size).
@@ -122,9 +126,9 @@ class MpiWork : public Work, public std::enable_shared_from_this<MpiWork> {
 
 class MpiCommunicator : public Communicator {
  public:
-  explicit MpiCommunicator(CommOptions o) : Communicator(o) {
-    ensure_mpi();
-    check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "dist");
+  explicit MpiCommunicator(CommOptions o) : MpiCommunicator(o, dup_world()) {}
+  // Takes ownership of `comm` (freed with the communicator).
+  MpiCommunicator(CommOptions o, MPI_Comm comm) : Communicator(o), comm_(comm) {
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
@@ -182,12 +186,27 @@ class MpiCommunicator : public Communicator {
     detail::check_same_dtype(name, input, output);
     detail::check_chunks(name, input, output, size_, "input", "output");
     begin(name, input.dtype(), input.numel(), 0);
-    // 16-bit data travels as its raw bits: gathering needs no arithmetic.
-    bool raw = input.dtype() == DType::bf16;
-    MPI_Datatype type = raw ? MPI_UINT16_T : mpi_type(input.dtype());
+    MPI_Datatype type = raw_type(input.dtype());
     auto w = make(name, describe(input), {input, output}, nullptr);
     check_mpi(MPI_Iallgather(input.raw_data(), int_count(name, input.numel()), type, output.raw_data(),
                              int_count(name, input.numel()), type, comm_, &w->request),
+              name);
+    return w;
+  }
+
+  std::shared_ptr<Work> gather_async(const Tensor& input, const Tensor& output, int root) override {
+    const char* name = "gather";
+    detail::check_gather(name, input, output, root, rank_, size_);
+    const bool receiving = rank_ == root;
+    check_cpu(name, input, "input");
+    if (receiving) check_cpu(name, output, "output");
+    begin(name, input.dtype(), input.numel(), root);
+    MPI_Datatype type = raw_type(input.dtype());
+    const int n = int_count(name, input.numel());
+    auto w = make(name, describe(input), receiving ? std::vector<Tensor>{input, output} : std::vector<Tensor>{input},
+                  nullptr);
+    check_mpi(MPI_Igather(input.raw_data(), n, type, receiving ? output.raw_data() : nullptr, n, type, root, comm_,
+                          &w->request),
               name);
     return w;
   }
@@ -197,7 +216,7 @@ class MpiCommunicator : public Communicator {
     check_cpu(name, t, "tensor");
     detail::check_peer(name, root, size_);
     begin(name, t.dtype(), t.numel(), root);
-    MPI_Datatype type = t.dtype() == DType::bf16 ? MPI_UINT16_T : mpi_type(t.dtype());
+    MPI_Datatype type = raw_type(t.dtype());
     auto w = make(name, describe(t), {t}, nullptr);
     check_mpi(MPI_Ibcast(t.raw_data(), int_count(name, t.numel()), type, root, comm_, &w->request), name);
     return w;
@@ -214,7 +233,7 @@ class MpiCommunicator : public Communicator {
     check_cpu("send", t, "tensor");
     detail::check_peer("send", dst, size_);
     drain();
-    MPI_Datatype type = t.dtype() == DType::bf16 ? MPI_UINT16_T : mpi_type(t.dtype());
+    MPI_Datatype type = raw_type(t.dtype());
     auto w = make("send", str_cat(describe(t), " to rank ", dst), {t}, nullptr);
     check_mpi(MPI_Isend(t.raw_data(), int_count("send", t.numel()), type, dst, tag, comm_, &w->request), "send");
     return w;
@@ -224,7 +243,7 @@ class MpiCommunicator : public Communicator {
     check_cpu("recv", t, "tensor");
     detail::check_peer("recv", src, size_);
     drain();
-    MPI_Datatype type = t.dtype() == DType::bf16 ? MPI_UINT16_T : mpi_type(t.dtype());
+    MPI_Datatype type = raw_type(t.dtype());
     int64_t expected = t.numel();
     auto finish = [type, expected, src, shape = t.shape()](const MPI_Status& st) {
       int count = 0;
@@ -236,6 +255,16 @@ class MpiCommunicator : public Communicator {
     auto w = make("recv", str_cat(describe(t), " from rank ", src), {t}, finish);
     check_mpi(MPI_Irecv(t.raw_data(), int_count("recv", t.numel()), type, src, tag, comm_, &w->request), "recv");
     return w;
+  }
+
+  std::shared_ptr<Communicator> split(int colour, int key) override {
+    detail::check_colour(colour);
+    // MPI_Comm_split blocks without a timeout; a timed barrier first makes a
+    // rank that never calls split an error on the others, not a hang.
+    barrier();
+    MPI_Comm sub = MPI_COMM_NULL;
+    check_mpi(MPI_Comm_split(comm_, colour, key, &sub), "split");
+    return std::make_shared<MpiCommunicator>(options_, sub);
   }
 
   // Called by MpiWork::wait when the deadline passed.
@@ -260,6 +289,13 @@ class MpiCommunicator : public Communicator {
     detail::check_tensor(op, t, what);
     if (!t.device().is_cpu())
       fail(op, what, " is on ", t.device().str(), "; the MPI backend takes CPU tensors (NCCL handles CUDA)");
+  }
+
+  static MPI_Comm dup_world() {
+    ensure_mpi();
+    MPI_Comm c = MPI_COMM_NULL;
+    check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &c), "dist");
+    return c;
   }
 
   static int int_count(const char* op, int64_t n) {

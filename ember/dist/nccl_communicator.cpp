@@ -8,6 +8,9 @@
 // behind it is polled against the timeout; on timeout or an asynchronous NCCL
 // error the NCCL communicator is aborted (ncclCommAbort), so no rank spins
 // forever inside a kernel waiting for a dead peer.
+//
+// NCCL has no gather: it is one group of point-to-point transfers to the root.
+// split() is ncclCommSplit (NCCL 2.18 and later).
 #include "ember/dist/communicator.h"
 
 #include "ember/core/error.h"
@@ -88,6 +91,13 @@ class NcclCommunicator : public Communicator {
     check_nccl(ncclCommInitRank(&comm_, size_, id, rank_), "nccl");
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "nccl");
   }
+  // Takes ownership of `comm` (made by ncclCommSplit).
+  NcclCommunicator(ncclComm_t comm, int device, CommOptions o) : Communicator(o), device_(device), comm_(comm) {
+    check_nccl(ncclCommUserRank(comm_, &rank_), "nccl");
+    check_nccl(ncclCommCount(comm_, &size_), "nccl");
+    check_cuda(cudaSetDevice(device_), "nccl");
+    check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "nccl");
+  }
   ~NcclCommunicator() override {
     if (comm_) ncclCommDestroy(comm_);
     if (stream_) cudaStreamDestroy(stream_);
@@ -128,6 +138,29 @@ class NcclCommunicator : public Communicator {
                "all_gather");
     return leave("all_gather", {input, output});
   }
+  std::shared_ptr<Work> gather_async(const Tensor& input, const Tensor& output, int root) override {
+    detail::check_gather("gather", input, output, root, rank_, size_);
+    check("gather", input, "input");
+    const bool receiving = rank_ == root;
+    if (receiving) check("gather", output, "output");
+    enter();
+    const size_t n = size_t(input.numel()), bytes = input.nbytes();
+    const ncclDataType_t type = nccl_type(input.dtype());
+    check_nccl(ncclGroupStart(), "gather");
+    if (receiving) {
+      char* out = static_cast<char*>(output.raw_data());
+      for (int r = 0; r < size_; ++r)
+        if (r == root)
+          check_cuda(cudaMemcpyAsync(out + size_t(r) * bytes, input.raw_data(), bytes, cudaMemcpyDeviceToDevice, stream_),
+                     "gather");
+        else
+          check_nccl(ncclRecv(out + size_t(r) * bytes, n, type, r, comm_, stream_), "gather");
+    } else {
+      check_nccl(ncclSend(input.raw_data(), n, type, root, comm_, stream_), "gather");
+    }
+    check_nccl(ncclGroupEnd(), "gather");
+    return leave("gather", receiving ? std::vector<Tensor>{input, output} : std::vector<Tensor>{input});
+  }
   std::shared_ptr<Work> broadcast_async(const Tensor& t, int root) override {
     check("broadcast", t, "tensor");
     detail::check_peer("broadcast", root, size_);
@@ -158,6 +191,20 @@ class NcclCommunicator : public Communicator {
     enter();
     check_nccl(ncclRecv(t.raw_data(), size_t(t.numel()), nccl_type(t.dtype()), src, comm_, stream_), "recv");
     return leave("recv", {t});
+  }
+
+  std::shared_ptr<Communicator> split(int colour, int key) override {
+    detail::check_colour(colour);
+    if (!comm_) fail("split", "the NCCL communicator was aborted after an earlier failure");
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 18, 0)
+    check_cuda(cudaSetDevice(device_), "split");
+    ncclComm_t sub = nullptr;
+    check_nccl(ncclCommSplit(comm_, colour, key, &sub, nullptr), "split");
+    return std::make_shared<NcclCommunicator>(sub, device_, options_);
+#else
+    (void)key;
+    fail("split", "needs NCCL 2.18 or later (ncclCommSplit); split the MPI communicator and make a NCCL one over it");
+#endif
   }
 
   // Polled by NcclWork: an asynchronous NCCL failure (a peer died) is an error.
@@ -209,7 +256,7 @@ class NcclCommunicator : public Communicator {
     comm_ = nullptr;
   }
 
-  int rank_, size_, device_;
+  int rank_ = 0, size_ = 1, device_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
   void* scratch_ = nullptr;

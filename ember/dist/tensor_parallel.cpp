@@ -91,15 +91,19 @@ Tensor shard(const Tensor& full, int64_t axis, const std::vector<int64_t>& segme
   return clone(parts.size() == 1 ? parts[0] : concat(parts, axis)).detach();
 }
 
-// The inverse of shard, from every rank's slice (collective).
-Tensor unshard(const Tensor& local, int64_t axis, const std::vector<int64_t>& segments, Communicator& comm) {
+// The inverse of shard, from every rank's slice (collective): on every rank
+// (root kEveryRank) or on `root` only (undefined elsewhere).
+Tensor unshard(const Tensor& local, int64_t axis, const std::vector<int64_t>& segments, Communicator& comm, int root) {
   NoGradGuard no_grad;
   const int size = comm.size();
   Tensor src = contiguous(local.detach());
   Shape stacked_shape = src.shape();
   stacked_shape.insert(stacked_shape.begin(), size);
-  Tensor stacked = Tensor::empty(stacked_shape, src.dtype(), src.device());
-  comm.all_gather(src, stacked);
+  const bool receiving = root == kEveryRank || comm.rank() == root;
+  Tensor stacked = receiving ? Tensor::empty(stacked_shape, src.dtype(), src.device()) : Tensor();
+  if (root == kEveryRank) comm.all_gather(src, stacked);
+  else comm.gather(src, stacked, root);
+  if (!receiving) return Tensor();
   std::vector<Tensor> parts;
   int64_t lo = 0;
   for (int64_t len : segments) {
@@ -193,11 +197,11 @@ Tensor ColumnParallelLinear::forward(const Tensor& x) {
   return gather_output ? tp_gather(y, comm_) : y;
 }
 
-Tensor ColumnParallelLinear::gather_full(const Tensor& local) const {
+Tensor ColumnParallelLinear::gather_full(const Tensor& local, int root) const {
   EMBER_CHECK(local.defined() && local.ndim() >= 1 && local.shape(0) == out_features, "ColumnParallelLinear",
               "gather_full: expects this rank's weight or bias ([", out_features, ", ...]), got ",
               local.defined() ? shape_str(local.shape()) : std::string("an undefined tensor"));
-  return unshard(local, 0, segments, *comm_);
+  return unshard(local, 0, segments, *comm_, root);
 }
 
 Tensor ColumnParallelLinear::slice_full(const Tensor& full) const {
@@ -236,19 +240,20 @@ Tensor RowParallelLinear::forward(const Tensor& x) {
   return bias.defined() ? y + bias : y;
 }
 
-Tensor RowParallelLinear::gather_full(const Tensor& local) const {
+Tensor RowParallelLinear::gather_full(const Tensor& local, int root) const {
   const char* op = "RowParallelLinear";
   EMBER_CHECK(local.defined(), op, "gather_full: got an undefined tensor");
   if (local.ndim() == 1) {  // the bias (or its gradient): replicated
     EMBER_CHECK(bias.defined() && local.shape(0) == out_features, op, "gather_full: expects the weight [",
                 out_features, ", ", in_features, "] or bias [", out_features, "], got ", shape_str(local.shape()));
+    if (root != kEveryRank && comm_->rank() != root) return Tensor();
     NoGradGuard no_grad;
     return clone(local.detach()).detach();
   }
   EMBER_CHECK(local.ndim() == 2 && local.shape(0) == out_features && local.shape(1) == in_features, op,
               "gather_full: expects the weight [", out_features, ", ", in_features, "], got ",
               shape_str(local.shape()));
-  return unshard(local, 1, {full_in_features}, *comm_);
+  return unshard(local, 1, {full_in_features}, *comm_, root);
 }
 
 Tensor RowParallelLinear::slice_full(const Tensor& full) const {
@@ -294,15 +299,22 @@ nn::NamedTensors gather_full_parameters(const nn::Module& model, bool gradients)
   return out;
 }
 
-TensorMap gather_full_state_dict(const nn::Module& model) {
+bool receives_full(const nn::Module& model, int root) {
+  if (root == kEveryRank) return true;
+  for (const auto& [name, m] : model.named_modules())
+    if (const auto* p = dynamic_cast<const ParallelLinear*>(m)) return p->comm()->rank() == root;
+  return true;
+}
+
+TensorMap gather_full_state_dict(const nn::Module& model, int root) {
   TensorMap sd = model.state_dict();
-  // named_modules order: the same on every rank, so the all-gathers match up.
+  // named_modules order: the same on every rank, so the gathers match up.
   for (const auto& [name, m] : model.named_modules())
     if (const auto* p = dynamic_cast<const ParallelLinear*>(m)) {
-      sd[dotted(name, "weight")] = p->gather_full(p->weight);
-      if (p->bias.defined()) sd[dotted(name, "bias")] = p->gather_full(p->bias);
+      sd[dotted(name, "weight")] = p->gather_full(p->weight, root);
+      if (p->bias.defined()) sd[dotted(name, "bias")] = p->gather_full(p->bias, root);
     }
-  return sd;
+  return receives_full(model, root) ? sd : TensorMap{};
 }
 
 }  // namespace ember::dist

@@ -17,14 +17,17 @@
 //
 // Layers are built from a full nn::Linear that every rank holds (same seed or
 // the same checkpoint), each rank keeping its slice; gather_full reverses it for
-// checkpoints and for comparing gradients. A column-parallel layer's outputs may
+// checkpoints (gathered to one rank only, so the others never hold the whole
+// model or optimizer state) and for comparing gradients (to every rank). A column-parallel layer's outputs may
 // be several blocks split separately (q | k | v, SwiGLU's gate | value), so each
 // rank keeps whole heads and whole gate/value pairs.
 //
 // Collectives are matched by call order, so every rank must run the same
-// forward and backward. Not supported yet: recording them in a compiled graph
-// (ember::compile), sequence parallelism, and combining with DataParallel over
-// a second communicator (all would compose, but none is tested).
+// forward and backward. With data parallelism across groups (2-D: the world
+// split into tensor-parallel groups, Communicator::split), the layers use the
+// group's communicator and DataParallel the one across groups. Not supported
+// yet: recording them in a compiled graph (ember::compile), sequence
+// parallelism.
 #pragma once
 
 #include <cstdint>
@@ -42,12 +45,17 @@ Tensor tp_reduce(const Tensor& x, const std::shared_ptr<Communicator>& comm);
 // [..., n] on each rank -> [..., size() * n], rank r's columns at r * n.
 Tensor tp_gather(const Tensor& x, const std::shared_ptr<Communicator>& comm);
 
+// gather_full's `root` for "every rank receives".
+constexpr int kEveryRank = -1;
+
 // A Linear whose parameters are this rank's slice of a full Linear's.
 class ParallelLinear : public nn::Linear {
  public:
   // Collective (every rank, same order): the full-size tensor for `local`, this
-  // layer's weight or bias or a gradient of either, laid out as the full Linear's.
-  virtual Tensor gather_full(const Tensor& local) const = 0;
+  // layer's weight or bias or a gradient of either, laid out as the full
+  // Linear's, on every rank (root kEveryRank: an all-gather) or on rank `root`
+  // only (a gather; the others get an undefined tensor).
+  virtual Tensor gather_full(const Tensor& local, int root = kEveryRank) const = 0;
   // The inverse, without communication: this rank's part of a full-size tensor
   // laid out as the full Linear's weight or bias (a checkpoint's weight or its
   // AdamW moments). A fresh tensor.
@@ -69,7 +77,7 @@ class ColumnParallelLinear : public ParallelLinear {
   ColumnParallelLinear(const nn::Linear& full, std::shared_ptr<Communicator> comm, std::vector<int64_t> segments = {},
                        bool gather_output = false);
   Tensor forward(const Tensor& x) override;
-  Tensor gather_full(const Tensor& local) const override;
+  Tensor gather_full(const Tensor& local, int root = kEveryRank) const override;
   Tensor slice_full(const Tensor& full) const override;
   std::string type_name() const override { return "ColumnParallelLinear"; }
   std::string extra_repr() const override;
@@ -84,7 +92,7 @@ class RowParallelLinear : public ParallelLinear {
   // after the sum over ranks.
   RowParallelLinear(const nn::Linear& full, std::shared_ptr<Communicator> comm);
   Tensor forward(const Tensor& x) override;  // [..., in / size()] -> [..., out], the same on every rank
-  Tensor gather_full(const Tensor& local) const override;
+  Tensor gather_full(const Tensor& local, int root = kEveryRank) const override;
   Tensor slice_full(const Tensor& full) const override;
   std::string type_name() const override { return "RowParallelLinear"; }
   std::string extra_repr() const override;
@@ -94,8 +102,13 @@ class RowParallelLinear : public ParallelLinear {
 // size, in named_parameters() order; with gradients = true their gradients
 // (zeros where a parameter has none, so every rank issues the same collectives).
 nn::NamedTensors gather_full_parameters(const nn::Module& model, bool gradients = false);
+// Whether this rank gets the result of a gather to `root` over `model`'s
+// ParallelLinear layers (every rank for kEveryRank, and for a model without any).
+bool receives_full(const nn::Module& model, int root);
 // Collective: model.state_dict() with every ParallelLinear's tensors at full
-// size, ready to save (by rank 0) as a single-process checkpoint.
-TensorMap gather_full_state_dict(const nn::Module& model);
+// size, ready to save as a single-process checkpoint; on every rank, or with
+// root >= 0 on that rank only (the others get an empty map and never hold the
+// full tensors).
+TensorMap gather_full_state_dict(const nn::Module& model, int root = kEveryRank);
 
 }  // namespace ember::dist

@@ -81,17 +81,17 @@ double clip_grad_norm_(const nn::Module& model, double max_norm) {
   return norm;
 }
 
-TensorMap gather_full_optimizer_state(const nn::Module& model, const optim::Optimizer& opt) {
+TensorMap gather_full_optimizer_state(const nn::Module& model, const optim::Optimizer& opt, int root) {
   const std::vector<Owner> owners = owners_by_index(model, opt);
   TensorMap sd = opt.state_dict();
-  // A std::map: the same key order on every rank, so the all-gathers match up.
+  // A std::map: the same key order on every rank, so the gathers match up.
   for (auto& [key, t] : sd) {
     std::string field;
     const int64_t i = state_index(key, field);
     if (i < 0 || field == "step" || size_t(i) >= owners.size() || !owners[size_t(i)].layer) continue;
-    t = owners[size_t(i)].layer->gather_full(t);
+    t = owners[size_t(i)].layer->gather_full(t, root);
   }
-  return sd;
+  return receives_full(model, root) ? sd : TensorMap{};
 }
 
 TensorMap slice_optimizer_state(const nn::Module& model, const optim::Optimizer& opt, const TensorMap& full) {

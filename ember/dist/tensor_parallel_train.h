@@ -10,6 +10,7 @@
 // row-parallel biases) is replicated and has the same gradient on every rank.
 #pragma once
 
+#include "ember/dist/tensor_parallel.h"
 #include "ember/io/safetensors.h"
 #include "ember/nn/module.h"
 #include "ember/optim/optimizer.h"
@@ -27,8 +28,9 @@ double clip_grad_norm_(const nn::Module& model, double max_norm);
 // Collective: opt.state_dict() with the state tensors of split parameters
 // gathered to full size: what the same optimizer over the unconverted model
 // would hold (its parameter indices follow make_param_groups' order, which
-// conversion keeps). Every rank gets it; one rank saves it.
-TensorMap gather_full_optimizer_state(const nn::Module& model, const optim::Optimizer& opt);
+// conversion keeps). On every rank (root kEveryRank), or on rank `root` only,
+// the one that saves it (the others get an empty map).
+TensorMap gather_full_optimizer_state(const nn::Module& model, const optim::Optimizer& opt, int root = kEveryRank);
 
 // No communication: from such a full-layout state (a checkpoint's
 // optimizer.safetensors), this rank's, ready for opt.load_state_dict. Tensors

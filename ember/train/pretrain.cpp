@@ -355,10 +355,11 @@ PretrainResult pretrain(const PretrainOptions& given) {
   // wait at the barrier so nobody races ahead of a half-written checkpoint.
   auto checkpoint = [&](int64_t step) -> std::string {
     // ZeRO: every rank sends its shard of the moments to rank 0 first; tensor
-    // parallel: every rank joins the gathers of the weights and the moments.
+    // parallel: every rank sends its shards of the weights and the moments to
+    // rank 0, the only one that ever holds them whole.
     const TensorMap zero_state = zero ? zero->state_dict() : TensorMap{};
-    const TensorMap tp_model = tp ? dist::gather_full_state_dict(model) : TensorMap{};
-    const TensorMap tp_optimizer = tp ? dist::gather_full_optimizer_state(model, opt) : TensorMap{};
+    const TensorMap tp_model = tp ? dist::gather_full_state_dict(model, 0) : TensorMap{};
+    const TensorMap tp_optimizer = tp ? dist::gather_full_optimizer_state(model, opt, 0) : TensorMap{};
     if (!lead) {
       comm->barrier();
       return "";

@@ -13,29 +13,15 @@
 
 #include "ember/dist/communicator.h"
 #include "ember/ember.h"
+#include "tests/dist/dist_test_util.h"
 
 using namespace ember;
 using namespace ember::dist;
+using namespace ember::dist_test;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 std::shared_ptr<Communicator> comm() { return world(); }
-
-// Rank r holds 10 r + i at element i: small integers, exact in every dtype.
-Tensor ranked(DType dt, int64_t n, int rank) {
-  std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = 10.0 * rank + double(i);
-  return tensor(v, {n}, dt);
-}
 
 TEST(DistCollectives, RunsUnderMpiWithSeveralRanks) {
   EXPECT_EQ(comm()->backend(), "mpi");

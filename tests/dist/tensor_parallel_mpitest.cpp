@@ -3,9 +3,10 @@
 // a tensor-parallel GPT (GPT-2 style, and RMSNorm + RoPE + SwiGLU + GQA)
 // against the same model in one process: logits, loss, every gathered
 // parameter gradient, and the parameters after AdamW steps; checkpoints
-// gathered back to the full layout; the gradient norm over split and replicated
-// parameters and AdamW's state gathered to (and sliced from) the one-process
-// layout (dist/tensor_parallel_train.h); errors for sizes that do not split.
+// gathered back to the full layout (on every rank, and on one rank only); the
+// gradient norm over split and replicated parameters and AdamW's state
+// gathered to (and sliced from) the one-process layout
+// (dist/tensor_parallel_train.h); errors for sizes that do not split.
 //
 // Tolerances (float32): the only arithmetic difference from one process is the
 // row-parallel layers summing partial products across ranks instead of inside
@@ -142,6 +143,15 @@ void check_matches_one_process(const GPTConfig& cfg, const char* label) {
   TensorMap ref_state = ref.state_dict();
   ASSERT_EQ(full_state.size(), ref_state.size());
   for (const auto& [name, t] : ref_state) EXPECT_EQ(max_abs_diff(full_state.at(name), t), 0.0) << name;
+  // Gathered to one rank only, as a checkpoint is: the same there, nothing on the others.
+  const int root = n - 1;
+  const TensorMap at_root = gather_full_state_dict(tp, root);
+  if (comm->rank() == root) {
+    ASSERT_EQ(at_root.size(), ref_state.size());
+    for (const auto& [name, t] : ref_state) EXPECT_EQ(max_abs_diff(at_root.at(name), t), 0.0) << name;
+  } else {
+    EXPECT_TRUE(at_root.empty());
+  }
   Generator g3(7);
   GPT reloaded(cfg, &g3);
   reloaded.load_state_dict(full_state);
@@ -202,6 +212,13 @@ void check_matches_one_process(const GPTConfig& cfg, const char* label) {
   for (const auto& [key, t] : ref_opt) {
     ASSERT_TRUE(full_opt.count(key)) << key;
     ASSERT_EQ(shape_str(full_opt.at(key).shape()), shape_str(t.shape())) << key;
+  }
+  const TensorMap opt_at_root = dist::gather_full_optimizer_state(tp, opt_tp, root);
+  if (comm->rank() == root) {
+    ASSERT_EQ(opt_at_root.size(), full_opt.size());
+    for (const auto& [key, t] : full_opt) EXPECT_EQ(max_abs_diff(opt_at_root.at(key), t), 0.0) << key;
+  } else {
+    EXPECT_TRUE(opt_at_root.empty());
   }
   const TensorMap mine = opt_tp.state_dict(), sliced = dist::slice_optimizer_state(tp, opt_tp, full_opt);
   ASSERT_EQ(sliced.size(), mine.size());
