@@ -19,6 +19,7 @@
 #include "ember/optim/optim.h"
 #include "ember/train/finetune.h"
 #include "ember/train/checkpoint.h"
+#include "ember/train/data_parallel_run.h"
 #include "ember/train/metrics_log.h"
 #include "ember/train/model_checkpoint.h"
 #include "ember/util/plot.h"
@@ -137,23 +138,38 @@ void accumulate(DpoEval& ev, const std::vector<float>& r, const std::vector<int6
   }
 }
 
+// Under data parallel: the sums of every rank's `ev` (before finish()).
+void sum_over_ranks(DpoEval& ev, const train::DataParallelRun& dp) {
+  if (!dp.distributed()) return;
+  std::vector<double> v{double(ev.lists), double(ev.pairs), ev.loss, ev.accuracy, ev.margin, ev.chosen_reward,
+                        ev.rejected_reward};
+  dp.sum(v);
+  ev.lists = int64_t(v[0]), ev.pairs = int64_t(v[1]);
+  ev.loss = v[2], ev.accuracy = v[3], ev.margin = v[4], ev.chosen_reward = v[5], ev.rejected_reward = v[6];
+}
+
 void finish(DpoEval& ev) {
   if (ev.pairs == 0) return;
   ev.loss /= double(ev.lists);
   for (double* v : {&ev.accuracy, &ev.margin, &ev.chosen_reward, &ev.rejected_reward}) *v /= double(ev.pairs);
 }
 
+// The batches are spread over the data-parallel ranks (each computed as one
+// process computes it: a batch is one block of the reference cache) and the
+// sums added up.
 DpoEval evaluate_dpo(models::GPT& policy, ReferenceCache& ref, const std::vector<RankedRows>& lists, int64_t pad_id,
-                     double beta, int64_t batch) {
+                     double beta, int64_t batch, const train::DataParallelRun& dp) {
   NoGradGuard no_grad;
   DpoEval ev;
-  for (size_t from = 0; from < lists.size(); from += size_t(batch)) {
+  const size_t step = size_t(dp.size()) * size_t(batch);
+  for (size_t from = size_t(dp.rank()) * size_t(batch); from < lists.size(); from += step) {
     std::vector<size_t> which;
     for (size_t i = from; i < std::min(lists.size(), from + size_t(batch)); ++i) which.push_back(i);
     std::vector<int64_t> sizes;
     const Tensor pi = lists_logps(policy, lists, which, pad_id, &sizes);
     accumulate(ev, dpo_implicit_rewards(pi, ref.get(which, pi.dtype()), beta).to_vector<float>(), sizes);
   }
+  sum_over_ranks(ev, dp);
   finish(ev);
   return ev;
 }
@@ -167,6 +183,9 @@ DpoResult dpo(DpoOptions o) {
   if (o.out_dir.empty()) fail("dpo", "--out is required (the run folder)");
   if (o.steps <= 0 || o.batch_size <= 0) fail("dpo", "--steps and --batch must be positive");
   if (!(o.beta > 0)) fail("dpo", "--beta must be positive, got ", o.beta);
+  // Under mpirun: data parallel over the global batch of --batch lists (train/data_parallel_run.h).
+  train::DataParallelRun dp("dpo");
+  train::check_data_parallel(dp, o, o.batch_size, "--batch");
   if (o.threads > 0) omp_set_num_threads(o.threads);
 
   const std::vector<std::string> gpt_kinds{"pretrain", "sft", "dpo"};
@@ -213,12 +232,15 @@ DpoResult dpo(DpoOptions o) {
   optim::AdamW& opt = *optimizer;
   const optim::LRLambda schedule = train::finetune_schedule(o.warmup_steps, o.steps, o.min_lr_ratio);
 
-  fs::create_directories(o.out_dir);
-  tok.save(o.out_dir + "/tokenizer");
+  if (dp.lead()) {
+    fs::create_directories(o.out_dir);
+    tok.save(o.out_dir + "/tokenizer");
+  }
   const int64_t start_step = resumed.restore(policy, opt, gen);
+  dp.wrap(policy);
   PreferenceBatches batches(train_lists.size(), o.seed);
   if (o.resume) batches.restore(resumed.trainer.at("data"));
-  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", resumed.metrics_keep_step());
+  train::MetricsLog metrics(dp.lead() ? o.out_dir + "/metrics.jsonl" : "", resumed.metrics_keep_step());
   DpoResult result;
   if (!o.quiet) {
     int64_t pairs = 0;
@@ -232,14 +254,14 @@ DpoResult dpo(DpoOptions o) {
   auto evaluate = [&](int64_t step, DpoEval& val_out, OracleResult& oracle_out) {
     nlohmann::json rec = {{"kind", "eval"}, {"step", step}};
     if (!val_lists.empty()) {
-      val_out = evaluate_dpo(policy, ref_val, val_lists, pad, o.beta, o.batch_size);
+      val_out = evaluate_dpo(policy, ref_val, val_lists, pad, o.beta, o.batch_size, dp);
       rec["val_loss"] = val_out.loss;
       rec["val_accuracy"] = val_out.accuracy;
       rec["val_margin"] = val_out.margin;
       rec["val_chosen_reward"] = val_out.chosen_reward;
       rec["val_rejected_reward"] = val_out.rejected_reward;
     }
-    if (!prompts.empty()) {
+    if (!prompts.empty() && dp.lead()) {  // generation on rank 0 alone: the weights are the same everywhere
       oracle_out = evaluate_oracle(policy, tmpl, prompts, o.max_new_tokens);
       rec["oracle_accuracy"] = oracle_out.accuracy;
       rec["oracle_score"] = oracle_out.score;
@@ -262,7 +284,8 @@ DpoResult dpo(DpoOptions o) {
   // A resumed run's step-0 evaluation is the one of the run it continues (metrics.jsonl).
   if (!o.resume) evaluate(0, result.val_before, result.oracle_before);
 
-  auto checkpoint = [&](int64_t step) {
+  auto checkpoint = [&](int64_t step) -> std::string {
+    if (!dp.lead()) return "";
     nlohmann::json tj =
         train::finetune_trainer_json("dpo", step, cfg.to_json(), o.to_json(), init.dir, gen, batches.position());
     tj["ref"] = fs::absolute(ref_ckpt.dir).string();
@@ -273,25 +296,33 @@ DpoResult dpo(DpoOptions o) {
 
   using clock = std::chrono::steady_clock;
   result.step = start_step;
-  const train::FinetuneStops stops(o.steps, o.checkpoint_every, o.stop_after);
+  const train::FinetuneStops stops(o.steps, o.checkpoint_every, o.stop_after, &dp);
   for (int64_t step = start_step + 1; step <= o.steps; ++step) {
     const auto t0 = clock::now();
-    const std::vector<size_t> which = batches.next(size_t(o.batch_size));
+    const std::vector<size_t> global = batches.next(size_t(o.batch_size));
+    const std::vector<size_t> which = dp.take_share(global);  // this rank's lists
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);
     opt.zero_grad();
-    std::vector<int64_t> sizes;
-    const Tensor pi = lists_logps(policy, train_lists, which, pad, &sizes);
-    const Tensor ref = ref_train.get(which, pi.dtype());
-    const RankedPairs pairs = ranked_pairs(sizes, pi.dtype());
-    Tensor loss = dpo_loss(pi, ref, pairs, o.beta);
-    loss.backward();
-    const double loss_v = loss.item<double>();
+    double loss_v = 0;
+    DpoEval st;  // the batch's statistics, from the log-probs the step was computed with
+    if (!which.empty()) {
+      std::vector<int64_t> sizes;
+      const Tensor pi = lists_logps(policy, train_lists, which, pad, &sizes);
+      const Tensor ref = ref_train.get(which, pi.dtype());
+      const RankedPairs pairs = ranked_pairs(sizes, pi.dtype());
+      Tensor loss = dp.weighted_loss(dpo_loss(pi, ref, pairs, o.beta), double(which.size()), double(global.size()));
+      loss.backward();
+      loss_v = loss.item<double>();
+      accumulate(st, dpo_implicit_rewards(pi.detach(), ref, o.beta).to_vector<float>(), sizes);
+    }
+    // The ranks' parts added up (identities on one process).
+    dp.sync_gradients();
+    loss_v = dp.sum(loss_v) / dp.size();
+    sum_over_ranks(st, dp);
     const double norm =
         train::checked_grad_norm(policy.parameters(), o.grad_clip, loss_v, step, "dpo", "lower --lr or --beta");
     opt.step();
-    DpoEval st;  // the batch's statistics, from the log-probs the step was computed with
-    accumulate(st, dpo_implicit_rewards(pi.detach(), ref, o.beta).to_vector<float>(), sizes);
     finish(st);
     const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     result.step = step;
@@ -299,7 +330,7 @@ DpoResult dpo(DpoOptions o) {
     metrics.write({{"kind", "train"}, {"step", step}, {"loss", loss_v}, {"accuracy", st.accuracy},
                    {"margin", st.margin}, {"chosen_reward", st.chosen_reward},
                    {"rejected_reward", st.rejected_reward}, {"lr", lr}, {"grad_norm", norm},
-                   {"pairs", pairs.count}, {"step_ms", ms}});
+                   {"pairs", st.pairs}, {"step_ms", ms}});
     const bool last = step == o.steps;
     if (!o.quiet && (step % 10 == 0 || last))
       std::cout << "step " << step << "/" << o.steps << "  loss " << fmt("%.4f", loss_v) << "  accuracy "
@@ -328,7 +359,7 @@ DpoResult dpo(DpoOptions o) {
   PlotOptions plot;
   plot.title = "ember dpo (beta " + fmt("%g", o.beta) + ")";
   plot.y_label = "loss / margin / accuracy";
-  write_svg_plot(o.out_dir + "/dpo.svg", series, plot);
+  if (dp.lead()) write_svg_plot(o.out_dir + "/dpo.svg", series, plot);
   return result;
 }
 

@@ -13,6 +13,7 @@
 
 #include "ember/autograd/grad_mode.h"
 #include "ember/chat/ppo_math.h"
+#include "ember/chat/ppo_rollout.h"
 #include "ember/chat/reward.h"
 #include "ember/core/error.h"
 #include "ember/infer/engine.h"
@@ -57,18 +58,6 @@ std::string fmt(const char* f, double v) {
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
-
-// One iteration's experience. Per-token tensors are [B, Tr] float32 indexed by
-// response token (ppo_math.h's layout).
-struct Rollout {
-  std::vector<size_t> prompt_index;               // into the prompts file
-  std::vector<std::vector<int64_t>> prompt_ids;   // as generated from (possibly cut from the left)
-  std::vector<std::vector<int64_t>> response_ids; // generated, with <|im_end|> when the reply stopped
-  std::vector<float> engine_logprobs;             // flat, per generated token (diagnostic)
-  std::vector<double> raw_reward, score;
-  int64_t Tr = 1;
-  Tensor tokens, mask, old_logp, ref_logp, values, kl, rewards, advantages, returns;
-};
 
 // Rows `rows` of a rollout as model input: prompt + response right-padded to
 // the longest, and the flat positions [n * Tr] whose logits predict each
@@ -161,8 +150,9 @@ std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<Prom
 
 }  // namespace
 
-PpoResult ppo(const PpoOptions& o) {
+PpoResult ppo(const PpoOptions& given) {
   const char* op = "ppo";
+  PpoOptions o = given;
   if (o.policy.empty()) fail(op, "--policy is required (an SFT checkpoint)");
   if (o.reward.empty() && !o.reward_fn) fail(op, "--reward is required (a reward-model checkpoint)");
   if (o.prompts.empty()) fail(op, "--prompts is required (prompts as JSON Lines)");
@@ -179,6 +169,18 @@ PpoResult ppo(const PpoOptions& o) {
     fail(op, "--reward-baseline must be 'mean' or 'reference', got '", o.reward_baseline, "'");
   const KlEstimator kl_est = kl_estimator_from_name(o.kl_estimator);
   if (o.threads > 0) omp_set_num_threads(o.threads);
+  // Under mpirun: each rank samples and scores its share of every rollout
+  // batch, the experience is pooled (ppo_rollout.h) and each minibatch's
+  // update is data parallel over the ranks (train/data_parallel_run.h).
+  train::DataParallelRun dp(op);
+  if (dp.distributed()) {
+    if (!dp.lead()) o.quiet = true;
+    dp.require_divisible(o.rollout_batch, "--rollout-batch");
+    dp.require_divisible(o.minibatch, "--minibatch");
+    nlohmann::json same = o.to_json();
+    same["out"] = o.out_dir, same["resume"] = o.resume, same["checkpoint_every"] = o.checkpoint_every;
+    dp.require_same(same, "options");
+  }
 
   // Models and tokenizer. The reference and the actor start from one SFT file.
   const train::ModelCheckpoint pol = train::open_model_checkpoint(o.policy, {"sft", "dpo", "ppo"}, op, "--policy");
@@ -258,14 +260,22 @@ PpoResult ppo(const PpoOptions& o) {
     start = tj.at("step").get<int64_t>();
   }
 
-  fs::create_directories(o.out_dir);
-  tok.save(o.out_dir + "/tokenizer");
-  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", o.resume ? start : -1);
+  // Actor and critic as one module, so that one DataParallel sends all their
+  // gradients in one fixed order of buckets.
+  nn::Module trained;
+  trained.register_module("actor", std::shared_ptr<models::GPT>(std::shared_ptr<void>(), &actor));
+  trained.register_module("critic", std::shared_ptr<models::ValueModel>(std::shared_ptr<void>(), &critic));
+  dp.wrap(trained);
+  if (dp.lead()) {
+    fs::create_directories(o.out_dir);
+    tok.save(o.out_dir + "/tokenizer");
+  }
+  train::MetricsLog metrics(dp.lead() ? o.out_dir + "/metrics.jsonl" : "", o.resume ? start : -1);
   PpoResult result;
   result.iterations = start;
 
   auto evaluate = [&](int64_t it, OracleResult& out) {
-    if (eval_prompts.empty()) return;
+    if (eval_prompts.empty() || !dp.lead()) return;  // rank 0 alone: the weights are the same everywhere
     out = evaluate_oracle(actor, tmpl, eval_prompts, o.eval_max_new_tokens);
     metrics.write({{"kind", "eval"}, {"step", it}, {"oracle_accuracy", out.accuracy}, {"oracle_score", out.score},
                    {"hallucination", out.hallucination}, {"by_kind", out.by_kind}, {"samples", out.samples}});
@@ -274,7 +284,8 @@ PpoResult ppo(const PpoOptions& o) {
                 << fmt("%.3f", out.score) << "  hallucination " << fmt("%.1f%%", 100 * out.hallucination) << std::endl;
   };
 
-  auto checkpoint = [&](int64_t it) {
+  auto checkpoint = [&](int64_t it) -> std::string {
+    if (!dp.lead()) return "";
     // The critic travels inside the checkpoint folder (copied in before the
     // atomic rename), so actor and critic can never be from different iterations.
     const std::string staging = o.out_dir + "/.critic-staging";
@@ -308,23 +319,29 @@ PpoResult ppo(const PpoOptions& o) {
   std::unique_ptr<ProgressBar> bar;
   if (!o.quiet) bar = std::make_unique<ProgressBar>("ppo", o.iterations - start);
   const int64_t B = o.rollout_batch;
+  // This rank's rollouts [lo, hi) of each batch (all of them on one process).
+  const auto [lo, hi] = dp.share(B);
+  const int64_t Bl = hi - lo;
   for (int64_t it = start + 1; it <= o.iterations; ++it) {
     const auto t0 = clock::now();
     const double kl_coef = klc.value();
     Rollout ro;
 
     // 1. Rollouts through the KV-cache engine. A fresh engine per iteration: its
-    //    runner takes raw pointers to the weights when it is built.
+    //    runner takes raw pointers to the weights when it is built. Rollout i
+    //    has its own seed, whichever rank samples it.
     {
       SplitMix64 pick(mix(o.seed, uint64_t(it), 1));
       infer::EngineOptions eo;
-      eo.max_slots = std::min<int64_t>(B, 64);
-      eo.max_queue = B;
+      eo.max_slots = std::min<int64_t>(Bl, 64);
+      eo.max_queue = Bl;
       infer::Engine engine(actor, eo);
-      ro.response_ids.resize(size_t(B));
-      std::vector<std::vector<float>> lps(static_cast<size_t>(B));
-      for (int64_t i = 0; i < B; ++i) {
+      ro.response_ids.resize(size_t(Bl));
+      std::vector<std::vector<float>> lps(static_cast<size_t>(Bl));
+      for (int64_t g = 0; g < B; ++g) {
         const size_t pi = size_t(pick.next() % prompts.size());
+        if (g < lo || g >= hi) continue;  // another rank's
+        const int64_t i = g - lo;
         std::vector<int64_t> ids = rollout_prompt(tmpl, prompts[pi].prompt, max_prompt);
         ro.prompt_index.push_back(pi);
         ro.prompt_ids.push_back(ids);
@@ -335,7 +352,7 @@ PpoResult ppo(const PpoOptions& o) {
         req.sampling.top_p = o.top_p;
         req.max_tokens = max_new;
         req.stop_tokens = {im_end};
-        req.seed = mix(o.seed, uint64_t(it), uint64_t(i) + 2);
+        req.seed = mix(o.seed, uint64_t(it), uint64_t(g) + 2);
         req.on_event = [&, i](const infer::TokenEvent& e) {
           if (e.finish == infer::FinishReason::error) fail(op, "rollout generation failed: ", e.error);
           if (e.token >= 0) ro.response_ids[size_t(i)].push_back(e.token), lps[size_t(i)].push_back(e.logprob);
@@ -349,9 +366,9 @@ PpoResult ppo(const PpoOptions& o) {
 
     // 2. Rewards: the reward model reads prompt + reply + <|im_end|> (a reply cut
     //    by max_new_tokens gets the <|im_end|> appended), score at the last token.
-    ro.raw_reward.resize(size_t(B));
+    ro.raw_reward.resize(size_t(Bl));
     if (o.reward_fn) {
-      for (int64_t i = 0; i < B; ++i)
+      for (int64_t i = 0; i < Bl; ++i)
         ro.raw_reward[size_t(i)] = o.reward_fn(prompts[ro.prompt_index[size_t(i)]],
                                                tmpl.decode_reply(ro.response_ids[size_t(i)]), ro.response_ids[size_t(i)]);
     } else {
@@ -359,7 +376,7 @@ PpoResult ppo(const PpoOptions& o) {
       const int64_t rblock = rm->config().block_size;
       std::vector<std::vector<int64_t>> rows;
       int64_t Ls = 0;
-      for (int64_t i = 0; i < B; ++i) {
+      for (int64_t i = 0; i < Bl; ++i) {
         std::vector<int64_t> row = ro.prompt_ids[size_t(i)];
         const auto& re = ro.response_ids[size_t(i)];
         row.insert(row.end(), re.begin(), re.end());
@@ -368,36 +385,20 @@ PpoResult ppo(const PpoOptions& o) {
         Ls = std::max<int64_t>(Ls, int64_t(row.size()));
         rows.push_back(std::move(row));
       }
-      std::vector<int64_t> flat(size_t(B * Ls), pad), last;
-      for (int64_t i = 0; i < B; ++i) {
+      std::vector<int64_t> flat(size_t(Bl * Ls), pad), last;
+      for (int64_t i = 0; i < Bl; ++i) {
         std::copy(rows[size_t(i)].begin(), rows[size_t(i)].end(), flat.begin() + i * Ls);
         last.push_back(int64_t(rows[size_t(i)].size()) - 1);
       }
       const std::vector<double> s =
-          rm->score_at(tensor_i64(flat, {B, Ls}), tensor_i64(last, {B})).to_vector<double>();
+          rm->score_at(tensor_i64(flat, {Bl, Ls}), tensor_i64(last, {Bl})).to_vector<double>();
       ro.raw_reward = s;
-    }
-    ro.score.resize(size_t(B));
-    for (int64_t i = 0; i < B; ++i) {
-      double s = (ro.raw_reward[size_t(i)] - baseline[ro.prompt_index[size_t(i)]]) / reward_std;
-      if (o.reward_clip > 0) s = std::clamp(s, -o.reward_clip, o.reward_clip);
-      if (!std::isfinite(s)) fail(op, "iteration ", it, ": the reward of rollout ", i, " is not finite (", s, ")");
-      ro.score[size_t(i)] = s;
     }
 
     // 3. Old log-probs, reference log-probs and values: no-grad forwards over the batch.
-    for (const auto& re : ro.response_ids) ro.Tr = std::max<int64_t>(ro.Tr, int64_t(re.size()));
-    std::vector<int64_t> all(static_cast<size_t>(B));
-    for (int64_t i = 0; i < B; ++i) all[size_t(i)] = i;
-    {
-      std::vector<int64_t> toks(size_t(B * ro.Tr), 0);
-      std::vector<double> m(size_t(B * ro.Tr), 0.0);
-      for (int64_t i = 0; i < B; ++i)
-        for (size_t j = 0; j < ro.response_ids[size_t(i)].size(); ++j)
-          toks[size_t(i * ro.Tr) + j] = ro.response_ids[size_t(i)][j], m[size_t(i * ro.Tr) + j] = 1;
-      ro.tokens = tensor_i64(toks, {B, ro.Tr});
-      ro.mask = tensor(m, {B, ro.Tr});
-    }
+    set_response_tensors(ro);
+    std::vector<int64_t> all(static_cast<size_t>(Bl));
+    for (int64_t i = 0; i < Bl; ++i) all[size_t(i)] = i;
     {
       NoGradGuard no_grad;
       const Packed p = pack(ro, all, pad);
@@ -411,9 +412,19 @@ PpoResult ppo(const PpoOptions& o) {
     if (o.temperature == 1.0) {
       const std::vector<float> old = ro.old_logp.to_vector<float>();
       size_t k = 0;
-      for (int64_t i = 0; i < B; ++i)
+      for (int64_t i = 0; i < Bl; ++i)
         for (size_t j = 0; j < ro.response_ids[size_t(i)].size(); ++j, ++k)
           logprob_gap = std::max(logprob_gap, std::abs(double(old[size_t(i * ro.Tr) + j]) - ro.engine_logprobs[k]));
+      logprob_gap = dp.max(logprob_gap);
+    }
+    // Every rank's experience, so that what follows sees the whole batch.
+    gather_rollout(ro, dp, [&](size_t pi) { return rollout_prompt(tmpl, prompts[pi].prompt, max_prompt); });
+    ro.score.resize(size_t(B));
+    for (int64_t i = 0; i < B; ++i) {
+      double s = (ro.raw_reward[size_t(i)] - baseline[ro.prompt_index[size_t(i)]]) / reward_std;
+      if (o.reward_clip > 0) s = std::clamp(s, -o.reward_clip, o.reward_clip);
+      if (!std::isfinite(s)) fail(op, "iteration ", it, ": the reward of rollout ", i, " is not finite (", s, ")");
+      ro.score[size_t(i)] = s;
     }
 
     // 4. KL penalty, rewards, GAE.
@@ -433,26 +444,42 @@ PpoResult ppo(const PpoOptions& o) {
       const std::vector<int64_t> order =
           shuffled_indices<int64_t>(size_t(B), mix(o.seed, uint64_t(it), uint64_t(epoch) + 1000003));
       for (int64_t from = 0; from < B; from += o.minibatch) {
-        const std::vector<int64_t> rows(order.begin() + from, order.begin() + std::min(B, from + o.minibatch));
-        const Packed p = pack(ro, rows, pad);
-        const Tensor mask = select_rows(ro.mask, rows), tokens = select_rows(ro.tokens, rows);
-        Tensor logits = response_logits(actor, p, ro.Tr, o.temperature);
-        Tensor logp = token_logprobs(logits, tokens);
-        PolicyLoss pl = policy_loss(logp, select_rows(ro.old_logp, rows), select_rows(ro.advantages, rows), mask,
-                                    o.clip_range);
-        Tensor vpred = response_values(critic, p, ro.Tr);
-        ValueLoss vl =
-            value_loss(vpred, select_rows(ro.values, rows), select_rows(ro.returns, rows), mask, o.value_clip);
-        Tensor ent = entropy(logits, mask);
-        Tensor loss = pl.loss + vl.loss * o.vf_coef;
-        if (o.entropy_coef != 0) loss = loss - ent * o.entropy_coef;
-        const double pg_v = pl.loss.item<double>(), vf_v = vl.loss.item<double>();
+        const std::vector<int64_t> minibatch(order.begin() + from, order.begin() + std::min(B, from + o.minibatch));
+        // This rank's replies of the minibatch. The losses are means over the
+        // minibatch's tokens: this rank's means weigh `mine` of `total` tokens.
+        const std::vector<int64_t> rows = dp.take_share(minibatch);
+        double mine = 0, total = 0;
+        for (int64_t r : minibatch) total += double(ro.response_ids[size_t(r)].size());
+        for (int64_t r : rows) mine += double(ro.response_ids[size_t(r)].size());
+        const double w = dp.distributed() ? mine / total : 1.0;
+        actor_opt.zero_grad();
+        critic_opt.zero_grad();
+        // policy loss, value loss, their clip fractions, approx KL, entropy, ratio: this rank's part
+        std::vector<double> st(7, 0.0);
+        if (!rows.empty()) {
+          const Packed p = pack(ro, rows, pad);
+          const Tensor mask = select_rows(ro.mask, rows), tokens = select_rows(ro.tokens, rows);
+          Tensor logits = response_logits(actor, p, ro.Tr, o.temperature);
+          Tensor logp = token_logprobs(logits, tokens);
+          PolicyLoss pl = policy_loss(logp, select_rows(ro.old_logp, rows), select_rows(ro.advantages, rows), mask,
+                                      o.clip_range);
+          Tensor vpred = response_values(critic, p, ro.Tr);
+          ValueLoss vl =
+              value_loss(vpred, select_rows(ro.values, rows), select_rows(ro.returns, rows), mask, o.value_clip);
+          Tensor ent = entropy(logits, mask);
+          Tensor loss = pl.loss + vl.loss * o.vf_coef;
+          if (o.entropy_coef != 0) loss = loss - ent * o.entropy_coef;
+          st = {pl.loss.item<double>(), vl.loss.item<double>(), pl.clip_fraction, vl.clip_fraction,
+                pl.approx_kl,           ent.item<double>(),     pl.ratio_mean};
+          for (double& v : st) v *= w;
+          dp.weighted_loss(loss, mine, total).backward();
+        }
+        dp.sync_gradients();
+        dp.sum(st);
+        const double pg_v = st[0], vf_v = st[1];
         if (!std::isfinite(pg_v) || !std::isfinite(vf_v))
           fail(op, "non-finite loss at iteration ", it, " (policy loss ", pg_v, ", value loss ", vf_v,
                "); lower --lr / --critic-lr or --kl-coef");
-        actor_opt.zero_grad();
-        critic_opt.zero_grad();
-        loss.backward();
         const double an = o.grad_clip > 0 ? optim::clip_grad_norm_(actor.parameters(), o.grad_clip)
                                           : optim::grad_norm(actor.parameters());
         const double cn = o.grad_clip > 0 ? optim::clip_grad_norm_(critic.parameters(), o.grad_clip)
@@ -461,8 +488,7 @@ PpoResult ppo(const PpoOptions& o) {
           fail(op, "non-finite gradient norm at iteration ", it, " (actor ", an, ", critic ", cn, "); lower --lr");
         actor_opt.step();
         critic_opt.step();
-        s_pg += pg_v, s_vf += vf_v, s_clip += pl.clip_fraction, s_vclip += vl.clip_fraction;
-        s_akl += pl.approx_kl, s_ent += ent.item<double>(), s_ratio += pl.ratio_mean;
+        s_pg += pg_v, s_vf += vf_v, s_clip += st[2], s_vclip += st[3], s_akl += st[4], s_ent += st[5], s_ratio += st[6];
         ++n_mb;
       }
     }
@@ -516,11 +542,15 @@ PpoResult ppo(const PpoOptions& o) {
                                {"clip", fmt("%.2f", s_clip / nm)}, {"len", fmt("%.1f", len / double(B))}});
     const bool last = it == o.iterations;
     if (o.eval_every > 0 && it % o.eval_every == 0 && !last) evaluate(it, result.oracle);
-    if (last || (o.checkpoint_every > 0 && it % o.checkpoint_every == 0)) result.checkpoint = checkpoint(it);
+    if (last || (o.checkpoint_every > 0 && it % o.checkpoint_every == 0)) {
+      result.checkpoint = checkpoint(it);
+      dp.barrier();  // nobody runs ahead of a half-written checkpoint
+    }
   }
   if (bar) bar->finish();
   evaluate(result.iterations, result.oracle);
 
+  if (!dp.lead()) return result;
   // Curves from the whole log (a resumed run's file holds the earlier iterations too).
   std::vector<PlotSeries> rew{{"reward (raw mean)", {}}, {"score (normalised)", {}}}, kl{{"KL per reply", {}}};
   for (const auto& r : metrics.records()) {

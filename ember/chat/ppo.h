@@ -21,6 +21,13 @@
 // share no parameters, so one backward feeds both) and gradient clipping per
 // network. Everything is seeded: the same options give the same run.
 //
+// Under `mpirun -np N` (data parallel, docs/ALIGNMENT.md): rank r samples,
+// scores and evaluates its share of each iteration's rollouts (each rollout
+// with the seed it has in one process), the ranks pool the experience
+// (chat/ppo_rollout.h) so advantages and statistics come from the whole batch,
+// and each minibatch's update is split over the ranks; rollout_batch and
+// minibatch must divide by N. Rank 0 writes the run folder.
+//
 // Run folder (out_dir): metrics.jsonl (one "rollout" record per iteration,
 // "eval" records), reward.svg and kl.svg, tokenizer/, and checkpoints
 // ckpt-<iteration>/ of kind "ppo" (the actor, loadable as any GPT checkpoint)

@@ -18,6 +18,7 @@
 #include "ember/optim/optim.h"
 #include "ember/train/finetune.h"
 #include "ember/train/checkpoint.h"
+#include "ember/train/data_parallel_run.h"
 #include "ember/train/metrics_log.h"
 #include "ember/util/plot.h"
 
@@ -82,14 +83,17 @@ Tensor score_lists(models::ValueModel& model, const std::vector<RankedRows>& lis
   return score_rows(model, rows, pad_id);
 }
 
+// With `dp` (every rank calls it) the batches are spread over the ranks and
+// the sums added up: each batch is scored as one process scores it.
 RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRows>& lists, int64_t pad_id,
-                          int64_t batch) {
+                          int64_t batch, const train::DataParallelRun* dp = nullptr) {
   NoGradGuard no_grad;
   EvalModeScope mode(model);
   RewardEval ev;
   double loss = 0, correct = 0, chosen_sum = 0, chosen_sq = 0, all_sum = 0, all_sq = 0;
   int64_t responses = 0;
-  for (size_t from = 0; from < lists.size(); from += size_t(batch)) {
+  const size_t first = dp ? size_t(dp->rank()) : 0, stride = dp ? size_t(dp->size()) : 1;
+  for (size_t from = first * size_t(batch); from < lists.size(); from += stride * size_t(batch)) {
     std::vector<size_t> which;
     for (size_t i = from; i < std::min(lists.size(), from + size_t(batch)); ++i) which.push_back(i);
     std::vector<int64_t> sizes;
@@ -116,6 +120,13 @@ RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRow
       off += size_t(k);
       ++ev.lists;
     }
+  }
+  if (dp && dp->distributed()) {
+    std::vector<double> sums{loss, correct, chosen_sum, chosen_sq, all_sum, all_sq,
+                             double(responses), double(ev.lists), double(ev.pairs)};
+    dp->sum(sums);
+    loss = sums[0], correct = sums[1], chosen_sum = sums[2], chosen_sq = sums[3], all_sum = sums[4], all_sq = sums[5];
+    responses = int64_t(sums[6]), ev.lists = int64_t(sums[7]), ev.pairs = int64_t(sums[8]);
   }
   if (ev.lists == 0) return ev;
   ev.loss = loss / double(ev.lists);
@@ -192,6 +203,9 @@ RewardResult train_reward_model(RewardOptions o) {
   if (o.data.empty()) fail("reward", "--data is required (preferences as JSON Lines)");
   if (o.out_dir.empty()) fail("reward", "--out is required (the run folder)");
   if (o.steps <= 0 || o.batch_size <= 0) fail("reward", "--steps and --batch must be positive");
+  // Under mpirun: data parallel over the global batch of --batch lists (train/data_parallel_run.h).
+  train::DataParallelRun dp("reward");
+  train::check_data_parallel(dp, o, o.batch_size, "--batch");
   if (o.threads > 0) omp_set_num_threads(o.threads);
 
   const train::ModelCheckpoint init = train::open_model_checkpoint(o.init, {"pretrain", "sft"}, "reward", "--init");
@@ -216,12 +230,15 @@ RewardResult train_reward_model(RewardOptions o) {
   optim::AdamW& opt = *optimizer;
   const optim::LRLambda schedule = train::finetune_schedule(o.warmup_steps, o.steps, o.min_lr_ratio);
 
-  fs::create_directories(o.out_dir);
-  tok.save(o.out_dir + "/tokenizer");
+  if (dp.lead()) {
+    fs::create_directories(o.out_dir);
+    tok.save(o.out_dir + "/tokenizer");
+  }
   const int64_t start_step = resumed.restore(model, opt, gen);
+  dp.wrap(model);
   PreferenceBatches batches(train_lists.size(), o.seed);
   if (o.resume) batches.restore(resumed.trainer.at("data"));
-  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", resumed.metrics_keep_step());
+  train::MetricsLog metrics(dp.lead() ? o.out_dir + "/metrics.jsonl" : "", resumed.metrics_keep_step());
   RewardResult result;
   if (!o.quiet) {
     int64_t pairs = 0;
@@ -235,7 +252,7 @@ RewardResult train_reward_model(RewardOptions o) {
   int64_t evaluated_at = -1;  // the step result.val was measured at
   auto evaluate = [&](int64_t step, RewardEval& out) {
     if (val_lists.empty()) return;
-    out = evaluate_lists(model, val_lists, pad, o.batch_size);
+    out = evaluate_lists(model, val_lists, pad, o.batch_size, &dp);
     evaluated_at = step;
     metrics.write({{"kind", "eval"}, {"step", step}, {"val_loss", out.loss}, {"val_accuracy", out.accuracy},
                    {"val_pairs", out.pairs}, {"chosen_reward_mean", out.chosen_mean},
@@ -253,10 +270,10 @@ RewardResult train_reward_model(RewardOptions o) {
   // (held-out lists, else the training ones), whether the run ends, stops or
   // only passes a --checkpoint-every step. Evaluation neither trains nor draws
   // random numbers, so it does not change the run.
-  auto checkpoint = [&](int64_t step) {
-    const RewardEval stats = val_lists.empty()         ? evaluate_lists(model, train_lists, pad, o.batch_size)
+  auto checkpoint = [&](int64_t step) -> std::string {
+    const RewardEval stats = val_lists.empty()         ? evaluate_lists(model, train_lists, pad, o.batch_size, &dp)
                              : evaluated_at == step ? result.val
-                                                    : evaluate_lists(model, val_lists, pad, o.batch_size);
+                                                    : evaluate_lists(model, val_lists, pad, o.batch_size, &dp);
     result.reward_mean = stats.chosen_mean;
     result.reward_std = stats.all_std > 1e-6 ? stats.all_std : 1.0;  // a constant reward: do not divide by ~0
     nlohmann::json tj =
@@ -267,6 +284,7 @@ RewardResult train_reward_model(RewardOptions o) {
     tj["response_reward_mean"] = stats.all_mean;
     tj["reward_stats"] = val_lists.empty() ? "train" : "val";  // which lists they come from
     if (!val_lists.empty()) tj["val_accuracy"] = stats.accuracy;
+    if (!dp.lead()) return "";
     const train::CheckpointSave what{.model = &model, .optimizer = &opt, .trainer = tj,
                                      .copy_dirs = {{o.out_dir + "/tokenizer", "tokenizer"}}};
     return train::save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
@@ -274,35 +292,46 @@ RewardResult train_reward_model(RewardOptions o) {
 
   using clock = std::chrono::steady_clock;
   result.step = start_step;
-  const train::FinetuneStops stops(o.steps, o.checkpoint_every, o.stop_after);
+  const train::FinetuneStops stops(o.steps, o.checkpoint_every, o.stop_after, &dp);
   for (int64_t step = start_step + 1; step <= o.steps; ++step) {
     const auto t0 = clock::now();
-    const std::vector<size_t> which = batches.next(size_t(o.batch_size));
+    const std::vector<size_t> global = batches.next(size_t(o.batch_size));
+    const std::vector<size_t> which = dp.take_share(global);  // this rank's lists
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);
     opt.zero_grad();
-    std::vector<int64_t> sizes;
-    const Tensor scores = score_lists(model, train_lists, which, pad, &sizes);
-    const RankedPairs pairs = ranked_pairs(sizes, scores.dtype());
-    Tensor loss = bradley_terry_loss(scores, pairs);
-    loss.backward();
-    const double loss_v = loss.item<double>();
+    double loss_v = 0;
+    // This rank's pairs: their count, and how many the scores order right (the batch accuracy).
+    std::vector<double> counts{0, 0};
+    if (!which.empty()) {
+      std::vector<int64_t> sizes;
+      const Tensor scores = score_lists(model, train_lists, which, pad, &sizes);
+      const RankedPairs pairs = ranked_pairs(sizes, scores.dtype());
+      Tensor loss = bradley_terry_loss(scores, pairs);
+      loss = dp.weighted_loss(loss, double(which.size()), double(global.size()));
+      loss.backward();
+      loss_v = loss.item<double>();
+      // Batch accuracy from the scores the step was computed with.
+      const std::vector<float> s = scores.detach().to_vector<float>();
+      const std::vector<int64_t> b = pairs.better.to_vector<int64_t>(), w = pairs.worse.to_vector<int64_t>();
+      for (size_t i = 0; i < b.size(); ++i) {
+        const float d = s[size_t(b[i])] - s[size_t(w[i])];
+        counts[1] += d > 0 ? 1.0 : d == 0 ? 0.5 : 0.0;
+      }
+      counts[0] = double(pairs.count);
+    }
+    // The ranks' parts added up (identities on one process).
+    dp.sync_gradients();
+    loss_v = dp.sum(loss_v) / dp.size();
+    dp.sum(counts);
     const double norm = train::checked_grad_norm(model.parameters(), o.grad_clip, loss_v, step, "reward");
     opt.step();
-    // Batch accuracy from the scores the step was computed with.
-    const std::vector<float> s = scores.detach().to_vector<float>();
-    const std::vector<int64_t> b = pairs.better.to_vector<int64_t>(), w = pairs.worse.to_vector<int64_t>();
-    double right = 0;
-    for (size_t i = 0; i < b.size(); ++i) {
-      const float d = s[size_t(b[i])] - s[size_t(w[i])];
-      right += d > 0 ? 1.0 : d == 0 ? 0.5 : 0.0;
-    }
-    const double acc = right / double(b.size());
+    const double acc = counts[1] / counts[0];
     const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     result.step = step;
     result.train_loss = loss_v;
     metrics.write({{"kind", "train"}, {"step", step}, {"loss", loss_v}, {"accuracy", acc}, {"lr", lr},
-                   {"grad_norm", norm}, {"pairs", pairs.count}, {"step_ms", ms}});
+                   {"grad_norm", norm}, {"pairs", int64_t(counts[0])}, {"step_ms", ms}});
     const bool last = step == o.steps;
     if (!o.quiet && (step % 10 == 0 || last))
       std::cout << "step " << step << "/" << o.steps << "  loss " << fmt("%.4f", loss_v) << "  batch accuracy "
@@ -329,7 +358,7 @@ RewardResult train_reward_model(RewardOptions o) {
   PlotOptions plot;
   plot.title = "ember reward";
   plot.y_label = "loss / accuracy";
-  write_svg_plot(o.out_dir + "/reward.svg", series, plot);
+  if (dp.lead()) write_svg_plot(o.out_dir + "/reward.svg", series, plot);
   return result;
 }
 

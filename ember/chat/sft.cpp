@@ -21,6 +21,7 @@
 #include "ember/tokenizer/tokenizer.h"
 #include "ember/train/finetune.h"
 #include "ember/train/checkpoint.h"
+#include "ember/train/data_parallel_run.h"
 #include "ember/train/metrics_log.h"
 #include "ember/train/model_checkpoint.h"
 #include "ember/util/splitmix.h"
@@ -113,7 +114,7 @@ std::vector<RenderedChat> render_all(const ChatTemplate& tmpl, const std::vector
 }  // namespace
 
 double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& chats, int64_t T, int64_t batch,
-                         int64_t pad_id) {
+                         int64_t pad_id, const train::DataParallelRun* dp) {
   NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -123,12 +124,18 @@ double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& ch
   const auto rows = pack_rows(chats, order, T, pad_id, &labels);
   double total = 0;
   int64_t tokens = 0;
-  for (size_t r = 0; r < rows.size(); r += size_t(batch)) {
+  const int first = dp ? dp->rank() : 0, stride = dp ? dp->size() : 1;
+  for (size_t r = size_t(first * batch); r < rows.size(); r += size_t(stride * batch)) {
     int64_t trained = 0;
     auto [x, y] = make_batch(rows, labels, r, std::min(rows.size(), r + size_t(batch)), T, &trained);
     if (trained == 0) continue;
     total += model.loss(x, y, -1).item<double>() * double(trained);
     tokens += trained;
+  }
+  if (dp && dp->distributed()) {
+    std::vector<double> sums{total, double(tokens)};
+    dp->sum(sums);
+    total = sums[0], tokens = int64_t(sums[1]);
   }
   if (was_training) model.train();
   return tokens > 0 ? total / double(tokens) : std::numeric_limits<double>::quiet_NaN();
@@ -140,6 +147,9 @@ SftResult sft(SftOptions o) {
   if (o.data.empty()) fail("sft", "--data is required (conversations as JSON Lines)");
   if (o.out_dir.empty()) fail("sft", "--out is required (the run folder)");
   if (o.steps <= 0 || o.batch_size <= 0) fail("sft", "--steps and --batch must be positive");
+  // Under mpirun: data parallel over the global batch of --batch rows (train/data_parallel_run.h).
+  train::DataParallelRun dp("sft");
+  train::check_data_parallel(dp, o, o.batch_size, "--batch");
   if (o.threads > 0) omp_set_num_threads(o.threads);
 
   const train::ModelCheckpoint init = train::open_model_checkpoint(o.init, {"pretrain", "sft"}, "sft", "--init");
@@ -168,18 +178,21 @@ SftResult sft(SftOptions o) {
   optim::AdamW& opt = *optimizer;
   const optim::LRLambda schedule = train::finetune_schedule(o.warmup_steps, o.steps, o.min_lr_ratio);
 
-  fs::create_directories(o.out_dir);
-  // Saved under the run folder as tokenizer/ so checkpoints carry it by that name.
-  tok.save(o.out_dir + "/tokenizer");
+  if (dp.lead()) {
+    fs::create_directories(o.out_dir);
+    // Saved under the run folder as tokenizer/ so checkpoints carry it by that name.
+    tok.save(o.out_dir + "/tokenizer");
+  }
   const int64_t start_step = resumed.restore(model, opt, gen);
-  train::MetricsLog metrics(o.out_dir + "/metrics.jsonl", resumed.metrics_keep_step());
+  dp.wrap(model);
+  train::MetricsLog metrics(dp.lead() ? o.out_dir + "/metrics.jsonl" : "", resumed.metrics_keep_step());
   SftResult result;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   auto evaluate = [&](int64_t step, OracleResult& oracle_out, double& val_out) {
-    val_out = val_chats.empty() ? nan : evaluate_sft_loss(model, val_chats, T, o.batch_size, pad);
+    val_out = val_chats.empty() ? nan : evaluate_sft_loss(model, val_chats, T, o.batch_size, pad, &dp);
     nlohmann::json rec = {{"kind", "eval"}, {"step", step}};
     if (!val_chats.empty()) rec["val_loss"] = val_out;
-    if (!prompts.empty()) {
+    if (!prompts.empty() && dp.lead()) {  // generation on rank 0 alone: the weights are the same everywhere
       oracle_out = evaluate_oracle(model, tmpl, prompts, o.max_new_tokens);
       rec["oracle_accuracy"] = oracle_out.accuracy;
       rec["oracle_score"] = oracle_out.score;
@@ -228,7 +241,8 @@ SftResult sft(SftOptions o) {
               << T << " tokens" << (truncated_total ? ", " + std::to_string(truncated_total) + " cut to fit" : "")
               << "; " << fmt("%.2fM", double(model.num_parameters()) / 1e6) << " parameters" << std::endl;
 
-  auto checkpoint = [&](int64_t step) {
+  auto checkpoint = [&](int64_t step) -> std::string {
+    if (!dp.lead()) return "";
     const nlohmann::json tj = train::finetune_trainer_json("sft", step, cfg.to_json(), o.to_json(), init_dir, gen,
                                                            {{"epoch", epoch}, {"cursor", cursor}});
     const train::CheckpointSave what{.model = &model, .optimizer = &opt, .trainer = tj,
@@ -239,20 +253,31 @@ SftResult sft(SftOptions o) {
   using clock = std::chrono::steady_clock;
   result.step = start_step;
   if (!o.quiet && o.resume) std::cout << "resuming from " << resumed.dir << " at step " << start_step << std::endl;
-  const train::FinetuneStops stops(o.steps, o.checkpoint_every, o.stop_after);
+  const train::FinetuneStops stops(o.steps, o.checkpoint_every, o.stop_after, &dp);
   for (int64_t step = start_step + 1; step <= o.steps; ++step) {
     const auto t0 = clock::now();
     if (cursor >= rows.size()) next_epoch();
     const size_t to = std::min(rows.size(), cursor + size_t(o.batch_size));
+    // The global batch's trained tokens, and this rank's rows and trained tokens.
     int64_t trained = 0;
-    auto [x, y] = make_batch(rows, labels, cursor, to, T, &trained);
+    std::pair<Tensor, Tensor> xy = make_batch(rows, labels, cursor, to, T, &trained);
+    int64_t mine = trained;
+    if (dp.distributed()) {
+      const auto [lo, hi] = dp.share(int64_t(to - cursor));
+      xy = make_batch(rows, labels, cursor + size_t(lo), cursor + size_t(hi), T, &mine);
+    }
     cursor = to;
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);
     opt.zero_grad();
-    Tensor loss = model.loss(x, y, -1);
-    loss.backward();
-    const double loss_v = loss.item<double>();
+    double loss_v = 0;
+    if (mine > 0) {  // the mean over the global batch's trained tokens (DataParallelRun::weighted_loss)
+      Tensor loss = dp.weighted_loss(model.loss(xy.first, xy.second, -1), double(mine), double(trained));
+      loss.backward();
+      loss_v = loss.item<double>();
+    }
+    dp.sync_gradients();
+    loss_v = trained > 0 ? dp.sum(loss_v) / dp.size() : nan;  // no trained token: a non-finite loss stops the run
     const double norm = train::checked_grad_norm(model.parameters(), o.grad_clip, loss_v, step, "sft");
     opt.step();
     const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
@@ -271,7 +296,7 @@ SftResult sft(SftOptions o) {
       break;
     }
   }
-  metrics.plot_losses(o.out_dir + "/loss.svg", "ember sft");
+  if (dp.lead()) metrics.plot_losses(o.out_dir + "/loss.svg", "ember sft");
   return result;
 }
 

@@ -23,6 +23,10 @@
 #include "ember/core/tensor.h"
 #include "ember/models/gpt.h"
 
+namespace ember::train {
+class DataParallelRun;
+}
+
 namespace ember::chat {
 
 struct SftOptions {
@@ -81,8 +85,10 @@ std::vector<std::vector<int64_t>> pack_rows(const std::vector<RenderedChat>& cha
 // The targets of one rendered conversation ([ids.size() - 1], -1 where not trained).
 std::vector<int64_t> sft_targets(const RenderedChat& chat);
 
-// Mean loss per trained token over `chats` (packed rows of T).
+// Mean loss per trained token over `chats` (packed rows of T). With `dp`
+// (data parallel, every rank calls it) the batches are spread over the ranks
+// and the sums added up: the same number as one process.
 double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& chats, int64_t T, int64_t batch,
-                         int64_t pad_id);
+                         int64_t pad_id, const train::DataParallelRun* dp = nullptr);
 
 }  // namespace ember::chat

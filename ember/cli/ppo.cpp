@@ -4,6 +4,7 @@
 
 #include "ember/chat/ppo.h"
 #include "ember/cli/commands.h"
+#include "ember/dist/communicator.h"
 
 namespace ember::cli {
 
@@ -67,6 +68,7 @@ void register_ppo(CLI::App& app) {
   cmd->callback([o, no_whiten] {
     o->whiten_advantages = !*no_whiten;
     const chat::PpoResult r = chat::ppo(*o);
+    if (dist::world()->rank() != 0) return;  // under mpirun, rank 0 reports
     char buf[256];
     std::snprintf(buf, sizeof buf, "done: %lld iterations, reward %.4f -> %.4f, KL %.4f", (long long)r.iterations,
                   r.reward_first, r.reward, r.kl);

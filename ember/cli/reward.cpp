@@ -7,6 +7,7 @@
 
 #include "ember/chat/reward.h"
 #include "ember/cli/commands.h"
+#include "ember/dist/communicator.h"
 #include "ember/cli/finetune_options.h"
 
 namespace ember::cli {
@@ -36,6 +37,7 @@ void register_reward(CLI::App& app) {
   cmd->callback([o] {
     const chat::RewardResult r = chat::train_reward_model(*o);
     if (r.signal != 0) std::exit(128 + r.signal);
+    if (dist::world()->rank() != 0) return;  // under mpirun, rank 0 reports
     std::cout << (r.interrupted ? "stopped" : "done") << ": step " << r.step << ", train loss " << r.train_loss;
     if (r.val_before.lists > 0 && r.val.lists > 0) {
       char buf[96];

@@ -7,6 +7,7 @@
 #include "ember/chat/curriculum.h"
 #include "ember/chat/sft.h"
 #include "ember/cli/commands.h"
+#include "ember/dist/communicator.h"
 #include "ember/cli/finetune_options.h"
 
 namespace ember::cli {
@@ -44,6 +45,7 @@ void register_sft(CLI::App& app) {
   cmd->callback([o] {
     const chat::SftResult r = chat::sft(*o);
     if (r.signal != 0) std::exit(128 + r.signal);
+    if (dist::world()->rank() != 0) return;  // under mpirun, rank 0 reports
     std::cout << (r.interrupted ? "stopped" : "done") << ": step " << r.step << ", train loss " << r.train_loss << ", val loss " << r.val_loss_before
               << " -> " << r.val_loss;
     if (!o->prompts.empty())

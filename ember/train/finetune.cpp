@@ -66,8 +66,12 @@ nlohmann::json finetune_trainer_json(const std::string& kind, int64_t step, cons
 
 bool FinetuneStops::end_step(int64_t step, const std::function<std::string(int64_t)>& save, std::string* checkpoint,
                              bool quiet) const {
-  const bool stop = signals_.received() != 0 || (stop_after_ > 0 && step == stop_after_);
-  if (step == steps_ || stop || (every_ > 0 && step % every_ == 0)) *checkpoint = save(step);
+  bool stop = signals_.received() != 0 || (stop_after_ > 0 && step == stop_after_);
+  if (dp_) stop = dp_->any(stop);
+  if (step == steps_ || stop || (every_ > 0 && step % every_ == 0)) {
+    *checkpoint = save(step);
+    if (dp_) dp_->barrier();
+  }
   if (stop && !quiet)
     std::cout << "stopped at step " << step << (signals_.received() ? " by a signal" : "") << "; checkpoint "
               << *checkpoint << " (continue with --resume)" << std::endl;

@@ -9,7 +9,10 @@
 //   checkpoint, and --resume continues from the run folder's latest one with
 //   the checkpoint's hyper-parameters (only steps may change). The stage
 //   restores model, optimizer and generator with restore_checkpoint
-//   (train/checkpoint.h) and its own data position from trainer.json "data".
+//   (train/checkpoint.h) and its own data position from trainer.json "data";
+// - data parallel under mpirun (train/data_parallel_run.h): the checks every
+//   rank makes first (check_data_parallel) and stopping and checkpointing
+//   together (FinetuneStops).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +27,7 @@
 #include "ember/nn/module.h"
 #include "ember/optim/adamw.h"
 #include "ember/optim/schedule.h"
+#include "ember/train/data_parallel_run.h"
 #include "ember/train/stop_signals.h"
 
 namespace ember::train {
@@ -71,6 +75,21 @@ ResumePoint resume_options(O& o, const std::string& kind) {
   return point;
 }
 
+// What a fine-tuning stage checks first under data parallel (`dp`, see
+// data_parallel_run.h), on every rank alike: the global batch `batch` (from
+// `flag`) divides by the rank count, and every rank runs with the same options,
+// run folder and stops. Ranks other than 0 turn quiet. O as above.
+template <typename O>
+void check_data_parallel(const DataParallelRun& dp, O& o, int64_t batch, const std::string& flag) {
+  if (!dp.distributed()) return;
+  if (!dp.lead()) o.quiet = true;
+  dp.require_divisible(batch, flag);
+  nlohmann::json same = o.to_json();
+  same["out"] = o.out_dir, same["resume"] = o.resume, same["stop_after"] = o.stop_after;
+  same["checkpoint_every"] = o.checkpoint_every, same["keep_checkpoints"] = o.keep_checkpoints;
+  dp.require_same(same, "options");
+}
+
 // Sets `field` from j[key] when j has it (an options struct's update_from_json).
 template <typename T>
 void take_json(const nlohmann::json& j, const char* key, T& field) {
@@ -86,10 +105,14 @@ nlohmann::json finetune_trainer_json(const std::string& kind, int64_t step, cons
 
 // Where a fine-tuning loop checkpoints and stops. While it lives, SIGINT and
 // SIGTERM are requests to stop at the next step boundary (StopSignals).
+// Under data parallel (`dp`) the ranks stop together (a signal reaches them at
+// different moments), every rank calls save(step) (which may hold collectives;
+// only rank 0 writes) and they meet at a barrier after it, so nobody runs
+// ahead of a half-written checkpoint.
 class FinetuneStops {
  public:
-  FinetuneStops(int64_t steps, int64_t checkpoint_every, int64_t stop_after)
-      : steps_(steps), every_(checkpoint_every), stop_after_(stop_after) {}
+  FinetuneStops(int64_t steps, int64_t checkpoint_every, int64_t stop_after, const DataParallelRun* dp = nullptr)
+      : steps_(steps), every_(checkpoint_every), stop_after_(stop_after), dp_(dp) {}
   // After `step`: writes a checkpoint with save(step) into *checkpoint when one
   // is due (the last step, every checkpoint_every steps, a stop) and returns
   // whether the loop stops here (a signal came, or step == stop_after), saying
@@ -101,6 +124,7 @@ class FinetuneStops {
  private:
   StopSignals signals_;
   int64_t steps_, every_, stop_after_;
+  const DataParallelRun* dp_;
 };
 
 }  // namespace ember::train

@@ -10,6 +10,7 @@
 namespace ember::train {
 
 MetricsLog::MetricsLog(std::string path, int64_t keep_up_to_step) : path_(std::move(path)) {
+  if (path_.empty()) return;
   if (keep_up_to_step >= 0) {
     std::ifstream in(path_);
     std::string line, kept;
@@ -30,8 +31,10 @@ MetricsLog::MetricsLog(std::string path, int64_t keep_up_to_step) : path_(std::m
 }
 
 void MetricsLog::write(const nlohmann::json& record) {
-  out_ << record.dump() << "\n";
-  out_.flush();
+  if (!path_.empty()) {
+    out_ << record.dump() << "\n";
+    out_.flush();
+  }
   records_.push_back(record);
 }
 

@@ -15,6 +15,8 @@ class MetricsLog {
  public:
   // Opens <path> for appending; when `keep_up_to_step` >= 0, first drops every
   // record whose "step" is larger (rewritten atomically). -1 starts afresh.
+  // An empty path keeps the records in memory only (a data-parallel rank
+  // other than 0, which must not write the run folder).
   MetricsLog(std::string path, int64_t keep_up_to_step);
   void write(const nlohmann::json& record);  // one line, flushed
   const std::vector<nlohmann::json>& records() const { return records_; }
