@@ -96,6 +96,13 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
+// Whether a training stage stopped (SIGINT/SIGTERM) before its last step, so
+// the rerun must do it again. A signal during the last step still leaves the
+// stage complete: the trainers evaluate before they check for the stop.
+bool stopped_short(bool interrupted, int64_t step, const nlohmann::json& stage_settings) {
+  return interrupted && step < stage_settings["steps"].get<int64_t>();
+}
+
 // One stage of the run: a folder (its name), what it does, and the work,
 // which returns the stage's metrics. Its planned duration, for the ETA, is
 // the preset's "plan_s" entry.
@@ -187,8 +194,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       po.resume = train::has_checkpoint(dir_pre);
                       if (po.resume) po.config_json.clear();
                       const train::PretrainResult r = train::pretrain(po);
-                      const int64_t steps = S["steps"];
-                      if (r.interrupted && r.step < steps) return nlohmann::json{{"interrupted", true}};
+                      if (stopped_short(r.interrupted, r.step, S)) return nlohmann::json{{"interrupted", true}};
                       // The figures come from the run's metrics.jsonl, not only from this call:
                       // a run resumed at its last step trains nothing here but is complete.
                       nlohmann::json last_train, last_eval;
@@ -230,7 +236,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       so.seed = o.seed;
                       so.quiet = o.quiet;
                       const SftResult r = sft(so);
-                      if (r.interrupted) return nlohmann::json{{"interrupted", true}};  // rerun: the stage starts again
+                      if (stopped_short(r.interrupted, r.step, S)) return nlohmann::json{{"interrupted", true}};
                       nlohmann::json m = {{"steps", r.step}, {"train_loss", r.train_loss},
                                           {"val_loss_before", r.val_loss_before}, {"val_loss", r.val_loss}};
                       m["eval"] = eval_lm(dir_sft);
@@ -269,7 +275,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       ro.seed = o.seed;
                       ro.quiet = o.quiet;
                       const RewardResult r = train_reward_model(ro);
-                      if (r.interrupted) return nlohmann::json{{"interrupted", true}};  // rerun: the stage starts again
+                      if (stopped_short(r.interrupted, r.step, S)) return nlohmann::json{{"interrupted", true}};
                       return nlohmann::json{{"steps", r.step},
                                             {"train_loss", r.train_loss},
                                             {"pairwise_accuracy_before", r.val_before.accuracy},
@@ -326,7 +332,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       d.seed = o.seed;
                       d.quiet = o.quiet;
                       const DpoResult r = dpo(d);
-                      if (r.interrupted) return nlohmann::json{{"interrupted", true}};  // rerun: the stage starts again
+                      if (stopped_short(r.interrupted, r.step, S)) return nlohmann::json{{"interrupted", true}};
                       nlohmann::json m = {{"steps", r.step},
                                           {"train_loss", r.train_loss},
                                           {"preference_accuracy_before", r.val_before.accuracy},
