@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "ember/backend/cpu/attention_kernels.h"
 #include "ember/backend/cpu/elementwise_kernels.h"
-#include "ember/backend/cpu/gemm.h"
 #include "ember/core/error.h"
 #include "ember/infer/quant_kernels.h"
 
@@ -231,11 +231,15 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
 }
 
 // Attention for layer l into att_ [N, C]. A chunk of many new tokens (a
-// prefill) runs as two GEMMs per query head, scores = Q K^T over every cache
-// row then P V, with the causal part masked in between: the row-at-a-time loop
-// below spends its time in 64-wide dot products and their horizontal sums,
-// which held a 256-token prefill to a third of the GEMM rate. Short chunks
-// (decode steps) run row by row, one task per (row, query head).
+// prefill) runs through the flash-attention kernel that training uses
+// (backend/cpu/attention_kernels), reading the queries from the fused qkv rows
+// and the keys and values from the cache where they lie and writing each
+// head's output into its columns of att_: blocks of 64 queries x 64 keys,
+// causal blocks past the diagonal skipped and the diagonal ones cut into
+// smaller groups, so about half the products of a full scores matrix are
+// done. (Before: two oneDNN GEMMs per head over the whole [n, len] score matrix,
+// masked afterwards.) Short chunks (decode steps) run row by row, one task per
+// (row, query head): a 64-wide dot product per cached row.
 void GPTRunner::attend(int64_t l, const std::vector<SeqChunk>& chunks, int64_t N, int64_t max_len) {
   const int64_t C = cfg_.n_embd, H = cfg_.n_head, Hkv = cfg_.n_kv_head, D = cfg_.head_dim();
   const int64_t G = H / Hkv, QKV = (H + 2 * Hkv) * D;
@@ -277,31 +281,17 @@ void GPTRunner::attend(int64_t l, const std::vector<SeqChunk>& chunks, int64_t N
   int64_t r0 = 0;
   for (size_t s = 0; s < chunks.size(); r0 += chunks[s].n_tokens, ++s) {
     if (!blocked(int64_t(s))) continue;
-    const int64_t n = chunks[s].n_tokens, p0 = row_pos_[size_t(r0)], len = p0 + n;
+    const int64_t n = chunks[s].n_tokens;
     const KVCache& kv = *chunks[s].cache;
-    grow(probs_, size_t(n * len));
-    float* P = probs_.data();
-    for (int64_t hq = 0; hq < H; ++hq) {
-      const int64_t hk = hq / G;
-      cpu::gemm(false, true, n, len, D, scale, qkv_.data() + r0 * QKV + hq * D, QKV, kv.k(l, hk), D, 0.0f, P, len);
-      // Row i is at position p0 + i and sees cache rows 0 .. p0 + i.
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < n; ++i) {
-        float* row = P + i * len;
-        const int64_t seen = p0 + i + 1;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < seen; ++j) mx = std::max(mx, row[j]);
-        for (int64_t j = 0; j < seen; ++j) row[j] -= mx;
-        cpu::unary_block_f32(UnaryOp::exp, row, row, seen);
-        float total = 0;
-#pragma omp simd reduction(+ : total)
-        for (int64_t j = 0; j < seen; ++j) total += row[j];
-        const float inv = 1.0f / total;
-        for (int64_t j = 0; j < seen; ++j) row[j] *= inv;
-        std::fill(row + seen, row + len, 0.0f);
-      }
-      cpu::gemm(false, false, n, D, len, 1.0f, P, len, kv.v(l, hk), D, 0.0f, att_.data() + r0 * C + hq * D, C);
-    }
+    cpu::AttentionDims d;
+    d.B = 1, d.H = H, d.Hkv = Hkv, d.T = n, d.S = row_pos_[size_t(r0)] + n, d.D = D;
+    d.causal = true;  // row i, at position S - n + i, sees cache rows 0 .. S - n + i
+    d.scale = scale;
+    const int64_t kv_head = kv.max_len() * D;
+    cpu::attention_forward(d, cpu::HeadRows<const float>{qkv_.data() + r0 * QKV, 0, D, QKV},
+                           cpu::HeadRows<const float>{kv.k(l, 0), 0, kv_head, D},
+                           cpu::HeadRows<const float>{kv.v(l, 0), 0, kv_head, D},
+                           cpu::HeadRows<float>{att_.data() + r0 * C, 0, D, C}, nullptr);
   }
 }
 

@@ -83,7 +83,7 @@ class GPTRunner {
   const float *rope_cos_ = nullptr, *rope_sin_ = nullptr;
   int64_t weight_bytes_ = 0;
   // Scratch, grown on demand (tile_: the quantized GEMM's dequantized block).
-  std::vector<float> x_, h_, qkv_, att_, fc_, act_, scores_, probs_, tile_;
+  std::vector<float> x_, h_, qkv_, att_, fc_, act_, scores_, tile_;
   std::vector<int64_t> row_pos_, row_seq_;
 };
 

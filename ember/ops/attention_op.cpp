@@ -24,13 +24,6 @@ namespace {
 
 constexpr const char* kOp = "scaled_dot_product_attention";
 
-Tensor contiguous_data(const Tensor& x) {
-  if (x.is_contiguous()) return x;
-  Tensor c = Tensor::empty(x.shape(), x.dtype(), x.device());
-  cpu::copy_cast(x, c);
-  return c;
-}
-
 DType stats_dtype(DType x) { return x == DType::f64 ? DType::f64 : DType::f32; }
 
 cpu::AttentionDims dims_of(const Tensor& q, const Tensor& k, bool causal, double scale) {
@@ -98,8 +91,9 @@ class AttentionPrim final : public Primitive {
     return {{q.shape(), q.dtype()}, {lse, stats_dtype(q.dtype())}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    cpu::attention_forward(dims_of(in[0], in[1], causal_, scale_), contiguous_data(in[0]), contiguous_data(in[1]),
-                           contiguous_data(in[2]), out[0], out[1]);
+    // The kernels read q, k, v through their strides: the layer's head views of one
+    // fused projection are not copied.
+    cpu::attention_forward(dims_of(in[0], in[1], causal_, scale_), in[0], in[1], in[2], out[0], out[1]);
   }
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override;
@@ -124,9 +118,13 @@ class AttentionBackwardPrim final : public Primitive {
     return {{q.shape(), q.dtype()}, {in[1].shape(), q.dtype()}, {in[2].shape(), q.dtype()}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    cpu::attention_backward(dims_of(in[0], in[1], causal_, scale_), contiguous_data(in[0]), contiguous_data(in[1]),
-                            contiguous_data(in[2]), contiguous_data(in[3]), contiguous_data(in[4]),
-                            contiguous_data(in[5]), out[0], out[1], out[2]);
+    Tensor lse = in[4];  // the kernels index it as a flat [B, H, T]
+    if (!lse.is_contiguous()) {
+      lse = Tensor::empty(in[4].shape(), in[4].dtype(), in[4].device());
+      cpu::copy_cast(in[4], lse);
+    }
+    cpu::attention_backward(dims_of(in[0], in[1], causal_, scale_), in[0], in[1], in[2], in[3], lse, in[5], out[0],
+                            out[1], out[2]);
   }
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override;

@@ -90,6 +90,30 @@ void check_config(const models::GPTConfig& cfg, uint64_t seed) {
 TEST(KVCache, Gpt2StyleDecodeMatchesFullForward) { check_config(gpt2_style(), 11); }
 TEST(KVCache, ModernRopeGqaDecodeMatchesFullForward) { check_config(modern(), 12); }
 
+// Prompts longer than the attention kernel's 64-query blocks: a 150-token
+// prefill, and a 90-token chunk behind a cache of 37 positions (a causal
+// offset that is not a multiple of the kernel's 16-row groups), against the
+// full forward, for both configurations (the second with GQA).
+TEST(KVCache, LongPromptsSpanSeveralAttentionBlocks) {
+  for (models::GPTConfig cfg : {gpt2_style(), modern()}) {
+    cfg.block_size = 160;
+    Generator gen(21);
+    models::GPT model(cfg, &gen);
+    model.eval();
+    GPTRunner runner(model);
+    const int64_t V = cfg.vocab_size;
+    const std::vector<int64_t> ids = random_ids(150, V, 22);
+    const std::vector<float> ref = full_logits(model, ids);
+    KVCache c1 = runner.new_cache();
+    const std::vector<float> all = runner.forward(ids, c1);
+    for (int64_t t = 0; t < 150; ++t) EXPECT_LT(row_diff(all, t, ref, t, V), kTol) << "prefill row " << t;
+    KVCache c2 = runner.new_cache();
+    runner.forward(std::vector<int64_t>(ids.begin(), ids.begin() + 37), c2);
+    const std::vector<float> l = runner.forward(std::vector<int64_t>(ids.begin() + 37, ids.begin() + 127), c2);
+    for (int64_t t = 0; t < 90; ++t) EXPECT_LT(row_diff(l, t, ref, 37 + t, V), kTol) << "chunk row " << t;
+  }
+}
+
 TEST(KVCache, BatchedSequencesAtDifferentPositionsMatchAlone) {
   models::GPTConfig cfg = modern();
   Generator gen(3);

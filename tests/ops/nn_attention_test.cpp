@@ -2,8 +2,8 @@
 // gradients against a composite reference built from elementwise ops,
 // reductions and softmax (softmax(q k^T scale + mask) v), hand values, causal
 // masking with T < S (KV-cache decoding), grouped-query attention, blocks
-// larger than the kernel's tiles, float64 gradient checks of first and second
-// order, and argument errors.
+// larger than the kernel's tiles and sizes around them, strided head views,
+// float64 gradient checks of first and second order, and argument errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -103,6 +103,77 @@ TEST(NnAttention, GradientsMatchReferenceAcrossBlocks) {
     }
     for (int i = 0; i < 3; ++i) expect_close(fused[size_t(i)], ref[size_t(i)], 2e-4);
   }
+}
+
+// Sizes around the kernel's 64-row blocks and 16-row diagonal groups: head
+// sizes that are not a multiple of the 8-float vectors (1, 5, 24, 72), causal
+// offsets that are not a multiple of a group (S - T = 133), more queries than
+// keys (the first queries see none), grouped-query attention; forward and
+// gradients in float32 against the composite reference, forward in float64.
+TEST(NnAttention, BlockEdgesAndHeadSizes) {
+  const Case cases[] = {{1, 2, 1, 150, 150, 24, true}, {1, 3, 1, 67, 200, 72, true}, {1, 2, 2, 200, 70, 5, true},
+                        {2, 2, 1, 129, 129, 1, true},  {1, 1, 1, 64, 64, 64, true},  {1, 2, 1, 80, 97, 40, false}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << "T=" << c.T << " S=" << c.S << " H=" << c.H << " Hkv=" << c.Hkv
+                                    << " D=" << c.D << " causal=" << c.causal);
+    const double scale = 1.0 / std::sqrt(double(c.D));
+    // With T > S the first T - S queries see no key: the kernels give them zeros (and zero
+    // gradients), the composite reference NaN, so it runs on the other queries only (for
+    // which the causal offset is then 0).
+    const int64_t first = c.causal ? std::max<int64_t>(0, c.T - c.S) : 0, seen = c.T - first;
+    auto tail = [&](const Tensor& x) { return narrow(x, 2, first, seen); };
+    auto head_is_zero = [&](const Tensor& x) {
+      if (first > 0) expect_close(narrow(x, 2, 0, first), zeros({c.B, c.H, first, c.D}, x.dtype()), 0.0);
+    };
+    Tensor q64 = rnd({c.B, c.H, c.T, c.D}, 21), k64 = rnd({c.B, c.Hkv, c.S, c.D}, 22),
+           v64 = rnd({c.B, c.Hkv, c.S, c.D}, 23);
+    Tensor o64 = scaled_dot_product_attention(q64, k64, v64, c.causal);
+    expect_close(tail(o64), reference(tail(q64), k64, v64, c.causal, scale), 1e-12);
+    head_is_zero(o64);
+    Tensor q0 = cast(q64, DType::f32), k0 = cast(k64, DType::f32), v0 = cast(v64, DType::f32);
+    Tensor g = rnd({c.B, c.H, c.T, c.D}, 24, DType::f32);
+    std::vector<Tensor> fused, ref;
+    for (int pass = 0; pass < 2; ++pass) {
+      Tensor q = clone(pass == 0 ? q0 : tail(q0)).requires_grad_(), k = clone(k0).requires_grad_(),
+             v = clone(v0).requires_grad_();
+      if (pass == 0) {
+        Tensor o = scaled_dot_product_attention(q, k, v, c.causal);
+        expect_close(tail(o), reference(tail(q0), k0, v0, c.causal, scale), 2e-5);
+        head_is_zero(o);
+        o.backward(g);
+      } else {
+        reference(q, k, v, c.causal, scale).backward(tail(g));
+      }
+      (pass == 0 ? fused : ref) = {q.grad(), k.grad(), v.grad()};
+    }
+    expect_close(tail(fused[0]), ref[0], 2e-4);
+    head_is_zero(fused[0]);
+    for (int i = 1; i < 3; ++i) expect_close(fused[size_t(i)], ref[size_t(i)], 2e-4);
+  }
+}
+
+// q, k and v as the training layer makes them: head views of one fused
+// [B, T, (H + 2 Hkv) D] projection, read in place by the kernels. Values and
+// gradients equal those of contiguous copies.
+TEST(NnAttention, FusedProjectionViewsMatchContiguous) {
+  const int64_t B = 2, T = 90, H = 4, Hkv = 2, D = 16;
+  Tensor qkv0 = rnd({B, T, (H + 2 * Hkv) * D}, 25, DType::f32), g = rnd({B, H, T, D}, 26, DType::f32);
+  auto heads = [&](const Tensor& x, int64_t first, int64_t count) {
+    return transpose(reshape(narrow(x, 2, first * D, count * D), {B, T, count, D}), 1, 2);
+  };
+  std::vector<Tensor> outs[2], grads[2];
+  for (int pass = 0; pass < 2; ++pass) {
+    Tensor qkv = clone(qkv0).requires_grad_();
+    Tensor q = heads(qkv, 0, H), k = heads(qkv, H, Hkv), v = heads(qkv, H + Hkv, Hkv);
+    if (pass == 1) q = contiguous(q), k = contiguous(k), v = contiguous(v);
+    else ASSERT_FALSE(q.is_contiguous());
+    Tensor o = scaled_dot_product_attention(q, k, v, true);
+    o.backward(g);
+    outs[pass] = {o};
+    grads[pass] = {qkv.grad()};
+  }
+  expect_close(outs[0][0], outs[1][0], 1e-6);
+  expect_close(grads[0][0], grads[1][0], 1e-6);
 }
 
 TEST(NnAttention, Gradcheck) {
