@@ -52,10 +52,16 @@ void register_pretrain(CLI::App& app) {
   cmd->add_flag("--zero", o->zero,
                 "ZeRO-1: shard AdamW's moments over the ranks (under mpirun; checkpoints hold the whole state, so "
                 "a run may switch --zero on or off when it resumes)");
-  cmd->add_flag("--tensor-parallel", o->tensor_parallel,
-                "Under mpirun: all ranks train one model split across them (attention heads and MLP, Megatron style) "
-                "on the same batch; n_head, n_kv_head and the MLP width must divide by the rank count. Checkpoints "
-                "are ordinary (single-process) ones. Not with --zero or --compile");
+  // An optional value: the bare flag (stored as -1) keeps its first meaning, all ranks in one group.
+  cmd->add_option("--tensor-parallel", o->tensor_parallel,
+                  "Under mpirun: all ranks (the flag alone, -1), or groups of N consecutive ranks, train one model "
+                  "split across them (attention heads and MLP, Megatron style) on the same rows; several groups are "
+                  "data parallel to each other, each with its own --batch rows. n_head, n_kv_head and the MLP width "
+                  "must divide by the group size. Checkpoints are ordinary (single-process) ones. Not with --zero or "
+                  "--compile")
+      ->expected(0, 1)
+      ->default_str("-1")
+      ->check([](const std::string& v) { return v == "0" ? std::string("a group size must be positive, got 0") : ""; });
   cmd->add_option("--stop-after", o->stop_after, "Stop after this step with a checkpoint, as if interrupted (testing)");
   cmd->callback([o] {
     train::PretrainResult r = train::pretrain(*o);

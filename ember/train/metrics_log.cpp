@@ -32,7 +32,9 @@ MetricsLog::MetricsLog(std::string path, int64_t keep_up_to_step) : path_(std::m
 
 void MetricsLog::write(const nlohmann::json& record) {
   if (!path_.empty()) {
-    out_ << record.dump() << "\n";
+    // A text field (a sample cut after a token that ends mid-character) may
+    // not be valid UTF-8: it is logged with U+FFFD instead of failing the run.
+    out_ << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     out_.flush();
   }
   records_.push_back(record);

@@ -76,9 +76,10 @@ struct EvalResult {
 // The validation loss over eval_batches global batches of sequential windows
 // (the same windows, in order, at every evaluation, so the numbers compare),
 // computed in chunks of `chunk` rows spread over the data-parallel ranks
-// (`data`; null under tensor parallelism, where every rank runs every chunk so
-// that the collectives inside the model match): the result does not depend on
-// how the global batch is cut into ranks and micro-batches.
+// (`data`; null without data parallelism: under tensor parallelism the ranks
+// of a group run the same chunks, so that the collectives inside the model
+// match): the result does not depend on how the global batch is cut into ranks
+// and micro-batches.
 EvalResult evaluate(models::GPT& model, const PretrainOptions& o, int64_t global, int64_t chunk, int64_t T,
                     double bytes_per_token, dist::Communicator* data) {
   NoGradGuard no_grad;
@@ -120,8 +121,22 @@ void check_tensor_parallel(const models::GPTConfig& cfg, int ranks) {
          ") does not divide by ", ranks);
 }
 
-// Sampling under tensor parallelism runs on every rank (the logits are
-// replicated, so the ranks draw the same tokens from generators seeded alike);
+// --tensor-parallel's value: -1 (the bare flag) is every rank; otherwise a
+// group size that divides the rank count.
+int tensor_parallel_size(int asked, int ranks) {
+  if (asked == -1) return ranks;
+  if (asked < 1) fail("pretrain", "--tensor-parallel ", asked, ": the group size must be a positive number of ranks");
+  if (asked > ranks)
+    fail("pretrain", "--tensor-parallel ", asked, ": groups of ", asked, " ranks need at least ", asked,
+         " ranks, the run has ", ranks);
+  if (ranks % asked != 0)
+    fail("pretrain", "--tensor-parallel ", asked, ": ", ranks, " ranks do not split into groups of ", asked,
+         " (run a multiple of ", asked, " ranks)");
+  return asked;
+}
+
+// Sampling under tensor parallelism runs on every rank of a group (the logits
+// are replicated, so the ranks draw the same tokens from generators seeded alike);
 // each token is compared across the ranks and sampling stops on all of them at
 // the first disagreement, so they never run different forwards.
 std::function<bool(int64_t)> tokens_agree(dist::Communicator& comm) {
@@ -196,20 +211,28 @@ PretrainResult pretrain(const PretrainOptions& given) {
   }
   // Data parallel under mpirun: every rank builds the same model, reads its
   // own rows of one global batch, and the gradients are averaged (dist/).
-  // --tensor-parallel: all ranks form one group that trains one model split
-  // across them on the same rows, so the data-parallel world is one rank.
-  // Rank 0 alone writes metrics, plots and checkpoints.
+  // --tensor-parallel [N]: groups of N consecutive ranks (all ranks without N)
+  // each train one model split across them on the same rows; the groups are
+  // data parallel to each other (ranks at the same place in every group
+  // average their shards' gradients), so the data-parallel world is the number
+  // of groups. Rank 0 alone writes metrics, plots and checkpoints.
   std::shared_ptr<dist::Communicator> comm = dist::world();
   const int rank = comm->rank(), world = comm->size();
   const bool lead = rank == 0;
-  const bool tp = o.tensor_parallel;
-  const int dp_rank = tp ? 0 : rank, dp_world = tp ? 1 : world;
+  const bool tp = o.tensor_parallel != 0;
+  const int tp_size = tp ? tensor_parallel_size(o.tensor_parallel, world) : 1;
+  const int dp_rank = rank / tp_size, dp_world = world / tp_size;
   if (tp) {
-    if (o.zero)
-      fail("pretrain", "--tensor-parallel does not combine with --zero (all ranks form one tensor-parallel group; "
-           "tensor x data parallel is not built)");
+    if (o.zero) fail("pretrain", "--tensor-parallel does not combine with --zero (ZeRO-1 is not built for sharded models)");
     if (o.compile) fail("pretrain", "--tensor-parallel does not combine with --compile (the collectives run outside the graph)");
-    check_tensor_parallel(cfg, world);
+    check_tensor_parallel(cfg, tp_size);
+  }
+  // tp_comm: this rank's tensor-parallel group; dp_comm: the ranks its
+  // gradients are averaged with (null when there are none).
+  std::shared_ptr<dist::Communicator> tp_comm = tp ? comm : nullptr, dp_comm = dp_world > 1 ? comm : nullptr;
+  if (tp && dp_world > 1) {
+    tp_comm = comm->split(dp_rank, rank);
+    dp_comm = comm->split(rank % tp_size, rank);
   }
   if (!o.resume) {
     if (o.grad_accum == 0) o.grad_accum = 1;
@@ -226,7 +249,8 @@ PretrainResult pretrain(const PretrainOptions& given) {
     o.batch_size = given.batch_size > 0 ? given.batch_size : global / (dp_world * o.grad_accum);
     if (o.batch_size <= 0 || dp_world * o.grad_accum * o.batch_size != global)
       fail("pretrain", "--resume: the checkpoint in ", resume_dir, " trains ", global, " sequences per step, which ",
-           dp_world, tp ? " tensor-parallel group" : dp_world > 1 ? " ranks" : " rank",
+           dp_world, tp ? (dp_world > 1 ? " tensor-parallel groups" : " tensor-parallel group")
+                        : dp_world > 1 ? " ranks" : " rank",
            given.batch_size > 0 ? " x --batch " + std::to_string(o.batch_size) : std::string(), " x --grad-accum ",
            o.grad_accum, given.batch_size > 0 ? " does not make" : " cannot divide",
            " (choose --batch and --grad-accum with ranks x batch x grad-accum = ", global, ")");
@@ -254,6 +278,9 @@ PretrainResult pretrain(const PretrainOptions& given) {
 
   // ZeRO-1 reduces after the last micro-batch, so it accumulates; data
   // parallel's buckets are sent during each backward.
+  if (dp_world > 1 && o.grad_accum > 1 && tp)
+    fail("pretrain", "--grad-accum ", o.grad_accum, " with ", dp_world,
+         " tensor-parallel groups is not supported (data parallel syncs every backward); use --grad-accum 1 or one group");
   if (dp_world > 1 && o.grad_accum > 1 && !o.zero)
     fail("pretrain", "--grad-accum ", o.grad_accum, " with ", world,
          " ranks needs --zero (data parallel syncs every backward); use --zero, --grad-accum 1 or one rank");
@@ -276,7 +303,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
   // shard, which on --resume is after the checkpoint's weights are loaded.
   std::optional<optim::AdamW> opt_holder;
   auto finish_model = [&] {
-    if (tp) models::make_tensor_parallel(model, comm);
+    if (tp) models::make_tensor_parallel(model, tp_comm);
     opt_holder.emplace(optim::make_param_groups(model, o.weight_decay), adam);
   };
   if (!o.resume || o.zero) finish_model();
@@ -321,7 +348,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
   optim::AdamW& opt = *opt_holder;
   // After loading: the wrapper checks that the ranks agree and broadcasts rank 0's weights.
   std::unique_ptr<dist::DataParallel> ddp;
-  if (dp_world > 1 && !zero) ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
+  if (dp_world > 1 && !zero) ddp = std::make_unique<dist::DataParallel>(model_ptr, dp_comm);
   else if (zero) dist::broadcast_tensors(*comm, model.parameters(), "parameter");
   // Optimizer state held by this rank, for the banner and the metrics.
   const int64_t state_bytes = zero ? zero->state_bytes() : 2 * model.num_parameters() * int64_t(sizeof(float));
@@ -338,15 +365,16 @@ PretrainResult pretrain(const PretrainOptions& given) {
     std::cout << "ember pretrain: " << o.preset << " (" << cfg.n_layer << " layers, " << cfg.n_head << " heads, n_embd "
               << cfg.n_embd << ", vocab " << cfg.vocab_size << ", " << fmt("%.2fM", full_params / 1e6)
               << " parameters), " << tokens_per_step << " tokens/step (" << B << "x" << T << "x" << o.grad_accum
-              << (dp_world > 1 ? "x" + std::to_string(dp_world) + " ranks" : std::string()) << "), "
+              << (dp_world > 1 ? "x" + std::to_string(dp_world) + (tp ? " groups" : " ranks") : std::string()) << "), "
               << omp_get_max_threads() << " threads, GEMM peak " << fmt("%.0f", peak) << " GFLOP/s\n";
     if (zero)
       std::cout << "ZeRO-1: optimizer state " << fmt("%.1f", state_bytes / 1048576.0) << " MiB per rank ("
                 << fmt("%.1f", zero->unsharded_state_bytes() / 1048576.0) << " MiB unsharded, " << world
                 << (world > 1 ? " ranks" : " rank") << ")\n";
     if (tp)
-      std::cout << "tensor parallel over " << world << (world > 1 ? " ranks" : " rank") << ": "
-                << fmt("%.2fM", model.num_parameters() / 1e6) << " parameters and "
+      std::cout << "tensor parallel over " << tp_size << (tp_size > 1 ? " ranks" : " rank")
+                << (dp_world > 1 ? " in each of " + std::to_string(dp_world) + " groups (data parallel to each other)" : std::string())
+                << ": " << fmt("%.2fM", model.num_parameters() / 1e6) << " parameters and "
                 << fmt("%.1f", state_bytes / 1048576.0) << " MiB of optimizer state on each\n";
     if (o.resume) std::cout << "resuming from " << resume_dir << " at step " << start_step << "\n";
   }
@@ -355,11 +383,13 @@ PretrainResult pretrain(const PretrainOptions& given) {
   // wait at the barrier so nobody races ahead of a half-written checkpoint.
   auto checkpoint = [&](int64_t step) -> std::string {
     // ZeRO: every rank sends its shard of the moments to rank 0 first; tensor
-    // parallel: every rank sends its shards of the weights and the moments to
-    // rank 0, the only one that ever holds them whole.
+    // parallel: the ranks of rank 0's group send their shards of the weights
+    // and the moments to it, the only rank that ever holds them whole (the
+    // other groups hold the same shards).
+    const bool tp_gather = tp && dp_rank == 0;
     const TensorMap zero_state = zero ? zero->state_dict() : TensorMap{};
-    const TensorMap tp_model = tp ? dist::gather_full_state_dict(model, 0) : TensorMap{};
-    const TensorMap tp_optimizer = tp ? dist::gather_full_optimizer_state(model, opt, 0) : TensorMap{};
+    const TensorMap tp_model = tp_gather ? dist::gather_full_state_dict(model, 0) : TensorMap{};
+    const TensorMap tp_optimizer = tp_gather ? dist::gather_full_optimizer_state(model, opt, 0) : TensorMap{};
     if (!lead) {
       comm->barrier();
       return "";
@@ -371,7 +401,8 @@ PretrainResult pretrain(const PretrainOptions& given) {
                               {"rng", {{"seed", gen.state().seed}, {"offset", gen.state().offset}}},
                               {"data", loader.state().to_json()},
                               {"world", world},
-                              {"tensor_parallel", tp ? world : 1},
+                              {"tensor_parallel", tp_size},
+                              {"data_parallel", dp_world},
                               {"global_batch", tokens_per_step / T},
                               {"data_dir", fs::absolute(o.data_dir).string()}};
     CheckpointSave what{&model, &opt, trainer, {}};
@@ -469,13 +500,13 @@ PretrainResult pretrain(const PretrainOptions& given) {
       if (ddp) ddp->finish_gradient_sync();
       if (dp_world > 1) {
         Tensor l = tensor({loss_sum}, {1}, DType::f64);
-        comm->all_reduce(l, dist::CommOp::avg);  // the global batch's mean loss, the same on every rank
+        dp_comm->all_reduce(l, dist::CommOp::avg);  // the global batch's mean loss, the same on every rank
         loss_sum = l.item<double>();
       }
       if (zero) {
         norm = zero->sync_gradients(o.grad_clip);  // reduce-scatter, global norm, clipped shard
       } else if (tp) {
-        norm = dist::clip_grad_norm_(model, o.grad_clip);  // split parameters summed over the ranks
+        norm = dist::clip_grad_norm_(model, o.grad_clip);  // split parameters summed over the group's ranks
       } else {
         norm = o.grad_clip > 0 ? optim::clip_grad_norm_(model.parameters(), o.grad_clip)
                                : optim::grad_norm(model.parameters());
@@ -504,12 +535,12 @@ PretrainResult pretrain(const PretrainOptions& given) {
 
     const bool last = step == o.steps;
     if ((o.eval_every > 0 && step % o.eval_every == 0) || last) {
-      EvalResult ev = evaluate(model, o, tokens_per_step / T, B, T, bytes_per_token, tp ? nullptr : comm.get());
+      EvalResult ev = evaluate(model, o, tokens_per_step / T, B, T, bytes_per_token, dp_comm.get());
       result.val_loss = ev.loss;
       result.val_bpb = ev.bpb;
       nlohmann::json rec = {{"kind", "eval"}, {"step", step}, {"val_loss", ev.loss}, {"val_bpb", ev.bpb}};
       std::string sample_text;
-      if ((lead || tp) && tokenizer && o.sample_tokens > 0) {
+      if ((lead || (tp && dp_rank == 0)) && tokenizer && o.sample_tokens > 0) {  // rank 0's group
         // A continuation of the start of a document, drawn from its own
         // generator so that sampling never shifts the training RNG.
         Generator sample_gen(o.seed + uint64_t(step));
@@ -522,7 +553,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
                                 : 0;
         g.stop_tokens = {eot};
         std::vector<int64_t> out =
-            infer::generate(model, {eot}, g, sample_gen, tp && world > 1 ? tokens_agree(*comm) : nullptr);
+            infer::generate(model, {eot}, g, sample_gen, tp_size > 1 ? tokens_agree(*tp_comm) : nullptr);
         if (!out.empty() && out.back() == eot) out.pop_back();
         std::vector<TokenId> ids(out.begin(), out.end());
         sample_text = tokenizer->decode(ids);

@@ -59,12 +59,13 @@ struct PretrainOptions {
   // checkpoint holds the whole state in optim::AdamW's layout, so a run may
   // switch on or off across --resume, on any number of ranks.
   bool zero = false;
-  // Tensor parallelism (Megatron style, models::make_tensor_parallel): all
-  // ranks form one group that trains one model, attention heads and MLP split
-  // across them, on the same rows (the data-parallel world is one rank).
+  // Tensor parallelism (Megatron style, models::make_tensor_parallel): groups
+  // of this many consecutive ranks (-1: all ranks form one group; 0: off) each
+  // train one model, attention heads and MLP split across the group, on the
+  // same rows; the groups are data parallel to each other (2-D parallelism).
   // Checkpoints hold the single-process layout, so a run may switch it on or
-  // off, or change the rank count, across --resume. Not with --zero or --compile.
-  bool tensor_parallel = false;
+  // off, or change the layout, across --resume. Not with --zero or --compile.
+  int tensor_parallel = 0;
   bool quiet = false;       // no progress bar or per-eval lines (tests)
   double peak_gflops = 0;   // MFU denominator; 0 = measure
   int64_t stop_after = 0;   // testing aid: stop (as if interrupted, with a checkpoint) after this step; 0 = off

@@ -44,14 +44,8 @@ $mpi 2 "$ember" pretrain $gpt2 --tensor-parallel --resume --out one_to_tp >/dev/
 $mpi 2 "$ember" pretrain $modern --tensor-parallel --stop-after 5 --out m_tp >/dev/null 2>&1
 "$ember" pretrain $modern --resume --out m_tp >/dev/null 2>&1
 
-# One-line errors: each rank prints the same line (mpirun adds its own notice).
-expect_error() {  # name, pattern, command...
-  name=$1 pattern=$2
-  shift 2
-  if "$@" >"$name.txt" 2>&1; then echo "FAIL: $name succeeded"; exit 1; fi
-  grep -q -e "$pattern" "$name.txt" && [ "$(grep 'error' "$name.txt" | grep -c -v -e "$pattern")" = 0 ] ||
-    { echo "FAIL: $name: no one-line error \"$pattern\" in:"; cat "$name.txt"; exit 1; }
-}
+# One-line errors (expect_error.sh).
+. "$here/expect_error.sh"
 expect_error heads3 "--tensor-parallel on 3 ranks: n_head = 2 does not divide by 3" \
   $mpi 3 "$ember" pretrain $gpt2 --tensor-parallel --out bad3
 expect_error kv4 "--tensor-parallel on 4 ranks: n_kv_head = 2 does not divide by 4" \
@@ -61,13 +55,12 @@ expect_error zero "--tensor-parallel does not combine with --zero" \
 expect_error compile "--tensor-parallel does not combine with --compile" \
   "$ember" pretrain $gpt2 --tensor-parallel --compile --out badc
 
-python3 - "$work" <<'PY'
-import json, sys
-def records(run, kind):
-    with open(f"{sys.argv[1]}/{run}/metrics.jsonl") as f:
-        return [r for r in map(json.loads, f) if r["kind"] == kind]
-def rel(a, b, key="loss"):
-    return max(abs(x[key] - y[key]) / abs(x[key]) for x, y in zip(a, b))
+python3 - "$work" "$here" <<'PY'
+import functools, sys
+sys.path.insert(0, sys.argv[2])
+import run_metrics
+from run_metrics import rel
+records = functools.partial(run_metrics.records, sys.argv[1])
 tol = 1e-6
 one, tp = records("one", "train"), records("tp", "train")
 assert len(one) == len(tp) == 10, (len(one), len(tp))
