@@ -175,22 +175,9 @@ void backward_typed(const AttentionDims& d, HeadRows<const T> q, HeadRows<const 
                     HeadRows<T> dv) {
   const int64_t G = d.H / d.Hkv, D = d.D, off = d.S - d.T;
   const int64_t nkb = (d.S + kBc - 1) / kBc;
-  const int64_t units = d.B * d.Hkv, rows_q = d.B * d.H * d.T;
+  const int64_t units = d.B * d.Hkv;
   const T scale = T(d.scale);
   const int64_t row_grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(D, 1));
-
-  // rowsum(dO * O) per query row: the softmax-backward correction term.
-  std::vector<T> delta(static_cast<size_t>(rows_q));
-  parallel_for(rows_q, row_grain, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / (d.H * d.T), h = (r / d.T) % d.H, t = r % d.T;
-      const T *dor = dout.at(b, h, t), *orow = o.at(b, h, t);
-      T s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t c = 0; c < D; ++c) s += dor[c] * orow[c];
-      delta[size_t(r)] = s;
-    }
-  });
 
   // Split key blocks over more tasks only when there are fewer units than threads;
   // each split then accumulates dQ into its own buffer.
@@ -199,19 +186,12 @@ void backward_typed(const AttentionDims& d, HeadRows<const T> q, HeadRows<const 
                                              std::max<int64_t>(nkb, 1));
   const int64_t group_q = G * d.T * D;  // dQ elements of one unit
   std::vector<T> partial(nsplit > 1 ? size_t(units * nsplit * group_q) : 0, T(0));
-  if (nsplit == 1)
-    parallel_for(rows_q, row_grain, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        T* row = dq.at(r / (d.H * d.T), (r / d.T) % d.H, r % d.T);
-        std::fill(row, row + D, T(0));
-      }
-    });
   const int64_t tasks = units * nsplit;
 
 #pragma omp parallel if (tasks > 1)
   {
     std::vector<T> kt(size_t(D * kBc)), vt(size_t(D * kBc)), P(size_t(kBr * kBc)), dS(size_t(kBr * kBc));
-    std::vector<T> dK(size_t(kBc * D)), dV(size_t(kBc * D));
+    std::vector<T> delta(size_t(G * d.T));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t unit = task / nsplit, split = task % nsplit;
@@ -220,10 +200,31 @@ void backward_typed(const AttentionDims& d, HeadRows<const T> q, HeadRows<const 
       auto dq_at = [&](int64_t g, int64_t t) {
         return nsplit > 1 ? partial.data() + task * group_q + (g * d.T + t) * D : dq.at(b, hk * G + g, t);
       };
+      // rowsum(dO * O) of the group's query rows (the softmax-backward correction term),
+      // and dQ zeroed, here rather than in passes of their own: the rows are then in the
+      // cache for the products that follow.
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t t = 0; t < d.T; ++t) {
+          if (t + 8 < d.T) {  // a few rows ahead, so that the misses overlap
+            prefetch_rows(dout.at(b, hk * G + g, t + 8), 1, 0, D);
+            prefetch_rows(o.at(b, hk * G + g, t + 8), 1, 0, D);
+          }
+          const T *dor = dout.at(b, hk * G + g, t), *orow = o.at(b, hk * G + g, t);
+          T sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t c = 0; c < D; ++c) sum += dor[c] * orow[c];
+          delta[size_t(g * d.T + t)] = sum;
+          if (nsplit == 1) std::fill(dq_at(g, t), dq_at(g, t) + D, T(0));
+        }
       for (int64_t jb = split; jb < nkb; jb += nsplit) {
         const int64_t s0 = jb * kBc, cols = std::min(kBc, d.S - s0);
         const T* K0 = k.at(b, hk, s0);
         const T* V0 = v.at(b, hk, s0);
+        if (jb + nsplit < nkb) {  // the next key block's rows, while this one is worked on
+          const int64_t next = std::min(kBc, d.S - s0 - nsplit * kBc);
+          prefetch_rows(k.at(b, hk, s0 + nsplit * kBc), next, k.row, D);
+          prefetch_rows(v.at(b, hk, s0 + nsplit * kBc), next, v.row, D);
+        }
         for (int64_t j = 0; j < cols; ++j) {
           const T *kj = K0 + j * k.row, *vj = V0 + j * v.row;
           for (int64_t c = 0; c < D; ++c) {
@@ -231,8 +232,13 @@ void backward_typed(const AttentionDims& d, HeadRows<const T> q, HeadRows<const 
             vt[size_t(c * kBc + j)] = vj[c];
           }
         }
-        std::fill(dK.begin(), dK.begin() + cols * D, T(0));
-        std::fill(dV.begin(), dV.begin() + cols * D, T(0));
+        // dK and dV accumulate in the outputs' rows, which this task alone writes.
+        T* dK = dk.at(b, hk, s0);
+        T* dV = dv.at(b, hk, s0);
+        for (int64_t j = 0; j < cols; ++j) {
+          std::fill(dK + j * dk.row, dK + j * dk.row + D, T(0));
+          std::fill(dV + j * dv.row, dV + j * dv.row + D, T(0));
+        }
         // The first query that sees key s0 is s0 - (S - T).
         const int64_t tfirst = d.causal ? std::max<int64_t>(0, s0 - off) : 0;
         for (int64_t g = 0; g < G; ++g) {
@@ -249,7 +255,7 @@ void backward_typed(const AttentionDims& d, HeadRows<const T> q, HeadRows<const 
               prefetch_rows(dout.at(b, h, t0 + kBr), next, dout.row, D);
             }
             const T* Li = lse + bh * d.T + t0;
-            const T* Di = delta.data() + bh * d.T + t0;
+            const T* Di = delta.data() + g * d.T + t0;
             // S = Q Kᵀ and dP = dO Vᵀ (into dS); on the diagonal each group of queries only
             // over the keys it sees.
             const int64_t is = full ? rows : kSub;
@@ -280,9 +286,9 @@ void backward_typed(const AttentionDims& d, HeadRows<const T> q, HeadRows<const 
             for (int64_t j0 = 0; j0 < cols; j0 += js) {
               const int64_t jn = std::min(js, cols - j0), i0 = p.first_query(j0);
               block_gemm(jn, D, rows - i0, P.data() + i0 * kBc + j0, 1, kBc, dO0 + i0 * dout.row, dout.row,
-                         dV.data() + j0 * D, D, true);
+                         dV + j0 * dv.row, dv.row, true);
               block_gemm(jn, D, rows - i0, dS.data() + i0 * kBc + j0, 1, kBc, Q0 + i0 * q.row, q.row,
-                         dK.data() + j0 * D, D, true);
+                         dK + j0 * dk.row, dk.row, true);
             }
             // dQ += dS K.
             for (int64_t i0 = 0; i0 < rows; i0 += is) {
@@ -290,10 +296,6 @@ void backward_typed(const AttentionDims& d, HeadRows<const T> q, HeadRows<const 
               block_gemm(in, D, jn, dS.data() + i0 * kBc, kBc, 1, K0, k.row, dq_at(g, t0 + i0), dq_row, true);
             }
           }
-        }
-        for (int64_t j = 0; j < cols; ++j) {
-          std::copy(dK.begin() + j * D, dK.begin() + (j + 1) * D, dk.at(b, hk, s0 + j));
-          std::copy(dV.begin() + j * D, dV.begin() + (j + 1) * D, dv.at(b, hk, s0 + j));
         }
       }
     }
