@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "ember/cli/commands.h"
@@ -88,8 +89,12 @@ void run_serve(ServeCliOptions o) {
       }
     }
   });
-  std::cout << "model \"" << o.server.model_name << "\" from " << model->checkpoint.dir << "\n"
-            << "serving on http://" << o.server.host << ":" << port << std::endl;
+  // One write of whole lines: scripts wait for "serving on ..." and read the
+  // address from it, so the line must never be seen half written.
+  std::ostringstream ready;
+  ready << "model \"" << o.server.model_name << "\" from " << model->checkpoint.dir << "\n"
+        << "serving on http://" << o.server.host << ":" << port << "\n";
+  std::cout << ready.str() << std::flush;
   server.run();
   done = true;
   waiter.join();

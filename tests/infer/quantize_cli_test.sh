@@ -33,7 +33,7 @@ for q in int8 int4 f16; do
   "$ember" serve --checkpoint $q --port 0 --threads 1 --quiet > serve.out 2> serve.err &
   pid=$!
   i=0
-  while ! grep -q "serving on" serve.out; do
+  while ! grep -q "^serving on http://.*:[0-9][0-9]*$" serve.out; do
     i=$((i + 1)); [ $i -lt 300 ] || { kill $pid; cat serve.err; fail "serve on $q did not start"; }
     sleep 0.1
   done
