@@ -30,14 +30,17 @@ for q in int8 int4 f16; do
   "$ember" bench generate --checkpoint $q --prompt-len 8 --tokens 4 --runs 1 > bench.json
   grep -q "\"quant\":\"$q\"" bench.json || { cat bench.json; fail "bench generate does not report $q"; }
 
-  "$ember" serve --checkpoint $q --port 0 --threads 1 --quiet > serve.out 2> serve.err &
+  # One log per server: the shell truncates a redirect target only once the
+  # background child runs, so a shared serve.out could still show the previous
+  # server's address to the wait loop below.
+  "$ember" serve --checkpoint $q --port 0 --threads 1 --quiet > serve-$q.out 2> serve-$q.err &
   pid=$!
   i=0
-  while ! grep -q "^serving on http://.*:[0-9][0-9]*$" serve.out; do
-    i=$((i + 1)); [ $i -lt 300 ] || { kill $pid; cat serve.err; fail "serve on $q did not start"; }
+  while ! grep -q "^serving on http://.*:[0-9][0-9]*$" serve-$q.out 2> /dev/null; do
+    i=$((i + 1)); [ $i -lt 300 ] || { kill $pid; cat serve-$q.err; fail "serve on $q did not start"; }
     sleep 0.1
   done
-  url=$(sed -n 's/^serving on //p' serve.out)
+  url=$(sed -n 's/^serving on //p' serve-$q.out)
   python3 - "$url" $q <<'PY' || { kill $pid; fail "serve on $q"; }
 import json, sys, urllib.request
 body = {"model": sys.argv[2], "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
