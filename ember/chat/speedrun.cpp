@@ -98,9 +98,16 @@ std::string fmt(const char* f, double v) {
 
 // Whether a training stage stopped (SIGINT/SIGTERM) before its last step, so
 // the rerun must do it again. A signal during the last step still leaves the
-// stage complete: the trainers evaluate before they check for the stop.
+// stage complete (the trainers evaluate before they check for the stop): its
+// metrics are kept, marked with kStopAfterStage so that the run records the
+// stage as done and then stops instead of swallowing the signal.
+constexpr const char* kStopAfterStage = "stop_after_stage";
 bool stopped_short(bool interrupted, int64_t step, const nlohmann::json& stage_settings) {
   return interrupted && step < stage_settings["steps"].get<int64_t>();
+}
+nlohmann::json complete_stage(nlohmann::json metrics, bool interrupted) {
+  if (interrupted) metrics[kStopAfterStage] = true;
+  return metrics;
 }
 
 // One stage of the run: a folder (its name), what it does, and the work,
@@ -220,7 +227,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                           {"mfu", last_train.value("mfu", r.mfu)},
                           {"tokens_seen", r.step * S["batch"].get<int64_t>() * P["model"]["block_size"].get<int64_t>()}};
                       m["eval"] = eval_lm(dir_pre);
-                      return m;
+                      return complete_stage(m, r.interrupted);
                     }});
   stages.push_back({"sft", "supervised fine-tuning on the curriculum's conversations", [&] {
                       const nlohmann::json& S = P["sft"];
@@ -240,7 +247,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       nlohmann::json m = {{"steps", r.step}, {"train_loss", r.train_loss},
                                           {"val_loss_before", r.val_loss_before}, {"val_loss", r.val_loss}};
                       m["eval"] = eval_lm(dir_sft);
-                      return m;
+                      return complete_stage(m, r.interrupted);
                     }});
 
   // The comparisons the reward model and DPO learn from: the curriculum's
@@ -276,14 +283,15 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       ro.quiet = o.quiet;
                       const RewardResult r = train_reward_model(ro);
                       if (stopped_short(r.interrupted, r.step, S)) return nlohmann::json{{"interrupted", true}};
-                      return nlohmann::json{{"steps", r.step},
+                      return complete_stage({{"steps", r.step},
                                             {"train_loss", r.train_loss},
                                             {"pairwise_accuracy_before", r.val_before.accuracy},
                                             {"pairwise_accuracy", r.val.accuracy},
                                             {"pairs", r.val.pairs},
                                             {"val_loss", r.val.loss},
                                             {"reward_mean", r.reward_mean},
-                                            {"reward_std", r.reward_std}};
+                                            {"reward_std", r.reward_std}},
+                                            r.interrupted);
                     }});
   stages.push_back({"ppo", "RLHF: PPO against the reward model, KL-penalised to the SFT policy", [&] {
                       const nlohmann::json& S = P["ppo"];
@@ -339,7 +347,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                                           {"preference_accuracy", r.val.accuracy},
                                           {"margin", r.val.margin}};
                       m["eval"] = eval_lm(dir_dpo);
-                      return m;
+                      return complete_stage(m, r.interrupted);
                     }});
   stages.push_back({"chat", "publish the chat model (PPO's policy)", [&] {
                       // A standalone copy of the final policy checkpoint, so <out>/chat is what
@@ -382,17 +390,25 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
               << ", ETA " << ProgressBar::format_duration(planned_total - planned_done) << ")" << std::endl;
     fs::create_directories(sdir);
     const auto t0 = clock::now();
-    const nlohmann::json metrics = s.run();
+    nlohmann::json metrics = s.run();
     if (metrics.value("interrupted", false)) {
       std::cout << "speedrun: interrupted during " << s.name << "; rerun the same command to continue" << std::endl;
       result.interrupted = true;
       return result;
     }
+    const bool stop_now = metrics.value(kStopAfterStage, false);
+    metrics.erase(kStopAfterStage);
     const double secs = std::chrono::duration<double>(clock::now() - t0).count();
     const nlohmann::json done = {{"seconds", secs}, {"metrics", metrics}};
     write_file_atomic(marker, done.dump(2) + "\n");
     report["stages"][s.name] = done;
     planned_done += planned(s);
+    if (stop_now) {
+      std::cout << "speedrun: stopped after " << s.name << " (the stage is complete); rerun the same command to continue"
+                << std::endl;
+      result.interrupted = true;
+      return result;
+    }
   }
   double total = 0;
   for (const auto& [name, st] : report["stages"].items()) total += st.value("seconds", 0.0);

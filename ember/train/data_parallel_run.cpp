@@ -25,11 +25,14 @@ DataParallelRun::DataParallelRun(std::string op) : op_(std::move(op)), comm_(dis
 
 DataParallelRun::~DataParallelRun() = default;
 
-void DataParallelRun::require_divisible(int64_t n, const std::string& flag) const {
-  if (n % size_ != 0)
-    fail(op_, flag, " ", n, " does not divide by the ", size_,
-         " ranks (each rank takes an equal share of the global batch; choose a multiple of ", size_,
-         " or another number of ranks)");
+void DataParallelRun::require_divisible(int64_t n, const std::string& flag, bool resumed) const {
+  if (n % size_ == 0) return;
+  if (resumed)
+    fail(op_, "--resume: the run's ", flag, " ", n, " (from its trainer.json) does not divide by the ", size_,
+         " ranks (resume it on a number of ranks that divides ", n, ")");
+  fail(op_, flag, " ", n, " does not divide by the ", size_,
+       " ranks (each rank takes an equal share of the global batch; choose a multiple of ", size_,
+       " or another number of ranks)");
 }
 
 void DataParallelRun::require_same(const nlohmann::json& options, const std::string& what) const {

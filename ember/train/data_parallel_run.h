@@ -51,8 +51,10 @@ class DataParallelRun {
   bool distributed() const { return size_ > 1; }
 
   // A one-line error, the same on every rank, unless `n` divides by the rank
-  // count; `flag` names where n comes from ("--batch").
-  void require_divisible(int64_t n, const std::string& flag) const;
+  // count; `flag` names where n comes from ("--batch"). When `resumed`, n came
+  // from the checkpoint's trainer.json (the flag cannot change it), so the
+  // error says to pick the number of ranks instead.
+  void require_divisible(int64_t n, const std::string& flag, bool resumed = false) const;
   // Every rank must run with the same `options` (a fingerprint of their JSON
   // is compared with rank 0's): otherwise a one-line error on every rank
   // naming the first rank that differs and `what` ("the options").

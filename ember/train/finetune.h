@@ -83,7 +83,7 @@ template <typename O>
 void check_data_parallel(const DataParallelRun& dp, O& o, int64_t batch, const std::string& flag) {
   if (!dp.distributed()) return;
   if (!dp.lead()) o.quiet = true;
-  dp.require_divisible(batch, flag);
+  dp.require_divisible(batch, flag, o.resume);
   nlohmann::json same = o.to_json();
   same["out"] = o.out_dir, same["resume"] = o.resume, same["stop_after"] = o.stop_after;
   same["checkpoint_every"] = o.checkpoint_every, same["keep_checkpoints"] = o.keep_checkpoints;

@@ -46,6 +46,11 @@ run sft12a.log $sft --stop-after 4 --out sft12
 run sft12b.log $mpi -np 2 $sft --resume --out sft12
 if $mpi -np 3 $sft --out sft3 >sft3.log 2>&1; then fail "sft --batch 4 ran on 3 ranks"; fi
 grep -q "\[sft\] --batch 4 does not divide by the 3 ranks" sft3.log || { cat sft3.log; fail "no clear error for 3 ranks"; }
+# Resumed on 3 ranks: the batch comes from the checkpoint, so the error names it, not the flag.
+run sft3r.log $sft --stop-after 2 --out sft3r
+if $mpi -np 3 $sft --resume --out sft3r >sft3r-b.log 2>&1; then fail "sft resumed a batch of 4 on 3 ranks"; fi
+grep -q "\[sft\] --resume: the run's --batch 4 (from its trainer.json) does not divide by the 3 ranks" sft3r-b.log ||
+  { cat sft3r-b.log; fail "no clear error for resuming on 3 ranks"; }
 if $mpi -np 1 $sft --out mixed : -np 1 $sft --seed 5 --out mixed >mixed.log 2>&1; then fail "ranks with other options ran"; fi
 grep -q "\[sft\] rank 1 runs with other options than rank 0" mixed.log || { cat mixed.log; fail "no clear error for mixed options"; }
 
@@ -122,16 +127,19 @@ def compare_weights(ref, got, init, what, tol):
     assert worst < tol, f"{what}: weights differ by {worst:.2e} of their change in training (bound {tol})"
     return worst
 
-TOL = 1e-5
+# Measured: SFT and reward records within 1e-7 relative, evaluations within
+# 7e-7; DPO's margin (a difference of two log-ratios) within 3e-6.
+TOL = 2e-6
 for stage, init, keys, evkeys in (
         ("sft", "pre", ["loss"], ["val_loss"]),
         ("rw", "sft1", ["loss", "accuracy"], ["val_loss", "val_accuracy", "reward_std", "chosen_reward_std"]),
         ("dpo", "sft1", ["loss", "margin"], ["val_loss", "val_accuracy", "val_margin"])):
+    tol = 1e-5 if stage == "dpo" else TOL
     one, two = f"{stage}1", f"{stage}2"
-    d = compare(one, two, f"{stage}: 2 ranks vs 1", keys, TOL)
+    d = compare(one, two, f"{stage}: 2 ranks vs 1", keys, tol)
     if stage == "dpo":  # at step 1 the policy is the reference: the implicit rewards' signs are float rounding
-        d = max(d, compare(one, two, f"{stage}: 2 ranks vs 1", ["accuracy"], TOL, first_step=2))
-    e = compare(one, two, f"{stage}: 2 ranks vs 1", evkeys, TOL, "eval")
+        d = max(d, compare(one, two, f"{stage}: 2 ranks vs 1", ["accuracy"], tol, first_step=2))
+    e = compare(one, two, f"{stage}: 2 ranks vs 1", evkeys, tol, "eval")
     w = compare_weights(one, two, init, f"{stage}: 2 ranks vs 1", 1e-4)
     print(f"ok: {stage} 2 ranks = 1 process: train records within {d:.1e}, evaluations within {e:.1e}, "
           f"weights within {w:.1e} of their change")
@@ -156,11 +164,11 @@ for r in p2:
     assert 0 < r["response_length"] <= 12 and abs(r["ratio"] - 1) < 0.1, r
 keys = ["reward", "score", "kl", "policy_loss", "value_loss", "entropy", "approx_kl", "response_length"]
 d = max(rel(x[k], y[k]) for x, y in zip(p1, p2) for k in keys)
-assert d < 1e-4, f"ppo: 2 ranks differ from 1 process by {d:.2e}"
+assert d < 2e-5, f"ppo: 2 ranks differ from 1 process by {d:.2e}"
 print(f"ok: ppo 2 ranks = 1 process over 4 iterations within {d:.1e}")
 r21 = records("ppo21", "rollout")
 d = max(rel(x[k], y[k]) for x, y in zip(p2, r21) for k in keys)
-assert len(r21) == 4 and d < 1e-4, f"ppo resumed 2 ranks -> 1 differs by {d:.2e}"
+assert len(r21) == 4 and d < 2e-5, f"ppo resumed 2 ranks -> 1 differs by {d:.2e}"
 print(f"ok: ppo resumed 2 ranks -> 1 within {d:.1e} of the uninterrupted run")
 PY
 echo "finetune mpi test: ok"
