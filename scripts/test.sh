@@ -49,8 +49,9 @@ if [ "$sanitize" -eq 1 ]; then
   ember_phase "build: build-asan (AddressSanitizer + UBSan)"
   # The unit label also covers shell tests that drive the `ember` binary.
   ember_build "$build_dir" ember_tests ember -- -DEMBER_SANITIZE=ON -DEMBER_BUILD_BENCH=OFF
-  # Not the mpirun tests (label dist): OpenMPI's plugins, unloaded at exit,
-  # leave allocations LeakSanitizer reports and cannot attribute or suppress.
+  # Not the mpirun tests (label dist), for time: `ctest -L dist` in a sanitized
+  # build runs them with suppressions for OpenMPI's own allocations
+  # (tests/dist/openmpi.lsan.supp, docs/TESTING.md).
   labels=(-L unit -LE dist)
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
 else
