@@ -31,7 +31,7 @@ void register_dpo(CLI::App& app) {
   cmd->add_option("--beta", o->beta, "KL strength: implicit reward = beta * (log pi - log pi_ref)")
       ->capture_default_str();
   cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
-  cmd->add_option("--batch", o->batch_size, "Preference records (ranked lists) per step")->capture_default_str();
+  cmd->add_option("--batch", o->batch_size, "Preference records (ranked lists) per step, over all ranks under mpirun (must divide by the rank count)")->capture_default_str();
   cmd->add_option("--max-len", o->max_len, "Tokens per prompt + response; longer prompts lose tokens from the left "
                                            "(default: block_size)");
   add_finetune_options(cmd, *o);

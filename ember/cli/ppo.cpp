@@ -22,13 +22,13 @@ void register_ppo(CLI::App& app) {
   cmd->add_option("--critic-init", o->critic_init, "Critic weights: reward (the reward model) or sft (the policy's "
                                                    "trunk, zero head)")->capture_default_str();
   cmd->add_option("--iterations", o->iterations, "PPO iterations (rollout + update)")->capture_default_str();
-  cmd->add_option("--rollout-batch", o->rollout_batch, "Prompts (replies) per iteration")->capture_default_str();
+  cmd->add_option("--rollout-batch", o->rollout_batch, "Prompts (replies) per iteration, over all ranks under mpirun (must divide by the rank count)")->capture_default_str();
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Reply length limit in rollouts")->capture_default_str();
   cmd->add_option("--temperature", o->temperature, "Rollout sampling temperature (> 0)")->capture_default_str();
   cmd->add_option("--top-k", o->top_k, "Rollout top-k (0: off)")->capture_default_str();
   cmd->add_option("--top-p", o->top_p, "Rollout top-p (1: off)")->capture_default_str();
   cmd->add_option("--ppo-epochs", o->ppo_epochs, "Passes over each rollout batch")->capture_default_str();
-  cmd->add_option("--minibatch", o->minibatch, "Replies per optimizer step")->capture_default_str();
+  cmd->add_option("--minibatch", o->minibatch, "Replies per optimizer step, over all ranks under mpirun (must divide by the rank count)")->capture_default_str();
   cmd->add_option("--lr", o->lr, "Actor learning rate (AdamW)")->capture_default_str();
   cmd->add_option("--critic-lr", o->critic_lr, "Critic learning rate (AdamW)")->capture_default_str();
   cmd->add_option("--kl-coef", o->kl_coef, "KL penalty coefficient beta (initial value when adaptive)")

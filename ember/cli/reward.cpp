@@ -25,7 +25,7 @@ void register_reward(CLI::App& app) {
   cmd->add_option("--val", o->val_data, "Held-out preferences: pairwise accuracy, loss, reward mean/std");
   cmd->add_option("--out", o->out_dir, "Run folder: checkpoints, metrics.jsonl, reward.svg")->required();
   cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
-  cmd->add_option("--batch", o->batch_size, "Preference records (ranked lists) per step")->capture_default_str();
+  cmd->add_option("--batch", o->batch_size, "Preference records (ranked lists) per step, over all ranks under mpirun (must divide by the rank count)")->capture_default_str();
   cmd->add_option("--max-len", o->max_len, "Tokens per prompt + response; longer prompts lose tokens from the left "
                                            "(default: block_size)");
   add_finetune_options(cmd, *o);

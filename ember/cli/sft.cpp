@@ -35,7 +35,7 @@ void register_sft(CLI::App& app) {
   cmd->add_option("--prompts", o->prompts, "Held-out prompts with grading keys (oracle evaluation)");
   cmd->add_option("--out", o->out_dir, "Run folder: checkpoints, metrics.jsonl, loss.svg")->required();
   cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
-  cmd->add_option("--batch", o->batch_size, "Packed rows per step")->capture_default_str();
+  cmd->add_option("--batch", o->batch_size, "Packed rows per step, over all ranks under mpirun (must divide by the rank count)")->capture_default_str();
   cmd->add_option("--seq-len", o->seq_len, "Tokens per packed row (default: block_size)");
   add_finetune_options(cmd, *o);
   cmd->add_option("--eval-every", o->eval_every, "Steps between evaluations (0: only at the end)")->capture_default_str();
