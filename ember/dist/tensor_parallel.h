@@ -17,8 +17,9 @@
 //
 // Layers are built from a full nn::Linear that every rank holds (same seed or
 // the same checkpoint), each rank keeping its slice; gather_full reverses it for
-// checkpoints (gathered to one rank only, so the others never hold the whole
-// model or optimizer state) and for comparing gradients (to every rank). A column-parallel layer's outputs may
+// checkpoints (gathered to one rank only, so while a checkpoint is written the
+// others hold only their shards; every rank still builds the full model at
+// start-up) and for comparing gradients (to every rank). A column-parallel layer's outputs may
 // be several blocks split separately (q | k | v, SwiGLU's gate | value), so each
 // rank keeps whole heads and whole gate/value pairs.
 //

@@ -384,8 +384,8 @@ PretrainResult pretrain(const PretrainOptions& given) {
   auto checkpoint = [&](int64_t step) -> std::string {
     // ZeRO: every rank sends its shard of the moments to rank 0 first; tensor
     // parallel: the ranks of rank 0's group send their shards of the weights
-    // and the moments to it, the only rank that ever holds them whole (the
-    // other groups hold the same shards).
+    // and the moments to it, the only rank that holds them whole while the
+    // checkpoint is written (the other groups hold the same shards).
     const bool tp_gather = tp && dp_rank == 0;
     const TensorMap zero_state = zero ? zero->state_dict() : TensorMap{};
     const TensorMap tp_model = tp_gather ? dist::gather_full_state_dict(model, 0) : TensorMap{};
