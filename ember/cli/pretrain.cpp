@@ -54,7 +54,7 @@ void register_pretrain(CLI::App& app) {
                 "a run may switch --zero on or off when it resumes)");
   // An optional value: the bare flag (stored as -1) keeps its first meaning, all ranks in one group.
   cmd->add_option("--tensor-parallel", o->tensor_parallel,
-                  "Under mpirun: all ranks (the flag alone, -1), or groups of N consecutive ranks, train one model "
+                  "Off unless given. Under mpirun: all ranks (the flag alone, -1), or groups of N consecutive ranks, train one model "
                   "split across them (attention heads and MLP, Megatron style) on the same rows; several groups are "
                   "data parallel to each other, each with its own --batch rows. n_head, n_kv_head and the MLP width "
                   "must divide by the group size. Checkpoints are ordinary (single-process) ones. Not with --zero or "
