@@ -161,8 +161,7 @@ DpoEval evaluate_dpo(models::GPT& policy, ReferenceCache& ref, const std::vector
                      double beta, int64_t batch, const train::DataParallelRun& dp) {
   NoGradGuard no_grad;
   DpoEval ev;
-  const size_t step = size_t(dp.size()) * size_t(batch);
-  for (size_t from = size_t(dp.rank()) * size_t(batch); from < lists.size(); from += step) {
+  for (const size_t from : train::DataParallelRun::my_batches(&dp, lists.size(), batch)) {
     std::vector<size_t> which;
     for (size_t i = from; i < std::min(lists.size(), from + size_t(batch)); ++i) which.push_back(i);
     std::vector<int64_t> sizes;
@@ -185,7 +184,7 @@ DpoResult dpo(DpoOptions o) {
   if (!(o.beta > 0)) fail("dpo", "--beta must be positive, got ", o.beta);
   // Under mpirun: data parallel over the global batch of --batch lists (train/data_parallel_run.h).
   train::DataParallelRun dp("dpo");
-  train::check_data_parallel(dp, o, o.batch_size, "--batch");
+  train::check_data_parallel(dp, o, {{o.batch_size, "--batch"}}, o.resume);
   if (o.threads > 0) omp_set_num_threads(o.threads);
 
   const std::vector<std::string> gpt_kinds{"pretrain", "sft", "dpo"};

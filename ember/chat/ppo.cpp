@@ -24,6 +24,7 @@
 #include "ember/optim/optim.h"
 #include "ember/tokenizer/tokenizer.h"
 #include "ember/train/checkpoint.h"
+#include "ember/train/finetune.h"
 #include "ember/train/metrics_log.h"
 #include "ember/train/model_checkpoint.h"
 #include "ember/util/plot.h"
@@ -173,14 +174,8 @@ PpoResult ppo(const PpoOptions& given) {
   // batch, the experience is pooled (ppo_rollout.h) and each minibatch's
   // update is data parallel over the ranks (train/data_parallel_run.h).
   train::DataParallelRun dp(op);
-  if (dp.distributed()) {
-    if (!dp.lead()) o.quiet = true;
-    dp.require_divisible(o.rollout_batch, "--rollout-batch");
-    dp.require_divisible(o.minibatch, "--minibatch");
-    nlohmann::json same = o.to_json();
-    same["out"] = o.out_dir, same["resume"] = o.resume, same["checkpoint_every"] = o.checkpoint_every;
-    dp.require_same(same, "options");
-  }
+  // A resumed PPO run takes its batch sizes from the flags, not the checkpoint.
+  train::check_data_parallel(dp, o, {{o.rollout_batch, "--rollout-batch"}, {o.minibatch, "--minibatch"}}, false);
 
   // Models and tokenizer. The reference and the actor start from one SFT file.
   const train::ModelCheckpoint pol = train::open_model_checkpoint(o.policy, {"sft", "dpo", "ppo"}, op, "--policy");

@@ -92,8 +92,7 @@ RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRow
   RewardEval ev;
   double loss = 0, correct = 0, chosen_sum = 0, chosen_sq = 0, all_sum = 0, all_sq = 0;
   int64_t responses = 0;
-  const size_t first = dp ? size_t(dp->rank()) : 0, stride = dp ? size_t(dp->size()) : 1;
-  for (size_t from = first * size_t(batch); from < lists.size(); from += stride * size_t(batch)) {
+  for (const size_t from : train::DataParallelRun::my_batches(dp, lists.size(), batch)) {
     std::vector<size_t> which;
     for (size_t i = from; i < std::min(lists.size(), from + size_t(batch)); ++i) which.push_back(i);
     std::vector<int64_t> sizes;
@@ -205,7 +204,7 @@ RewardResult train_reward_model(RewardOptions o) {
   if (o.steps <= 0 || o.batch_size <= 0) fail("reward", "--steps and --batch must be positive");
   // Under mpirun: data parallel over the global batch of --batch lists (train/data_parallel_run.h).
   train::DataParallelRun dp("reward");
-  train::check_data_parallel(dp, o, o.batch_size, "--batch");
+  train::check_data_parallel(dp, o, {{o.batch_size, "--batch"}}, o.resume);
   if (o.threads > 0) omp_set_num_threads(o.threads);
 
   const train::ModelCheckpoint init = train::open_model_checkpoint(o.init, {"pretrain", "sft"}, "reward", "--init");

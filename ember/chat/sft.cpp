@@ -87,19 +87,23 @@ std::string fmt(const char* f, double v) {
 }
 
 // Rows [from, to) as (input, target) tensors [n, T].
+// Trained (non-masked) target tokens of rows [from, to).
+int64_t trained_tokens(const std::vector<std::vector<int64_t>>& labels, size_t from, size_t to, int64_t T) {
+  int64_t count = 0;
+  for (size_t r = from; r < to; ++r)
+    for (int64_t p = 1; p <= T; ++p) count += labels[r][size_t(p)] >= 0;
+  return count;
+}
+
 std::pair<Tensor, Tensor> make_batch(const std::vector<std::vector<int64_t>>& rows,
                                      const std::vector<std::vector<int64_t>>& labels, size_t from, size_t to,
                                      int64_t T, int64_t* trained) {
   std::vector<int64_t> x, y;
-  int64_t count = 0;
   for (size_t r = from; r < to; ++r) {
     x.insert(x.end(), rows[r].begin(), rows[r].begin() + T);
-    for (int64_t p = 1; p <= T; ++p) {
-      y.push_back(labels[r][size_t(p)]);
-      count += labels[r][size_t(p)] >= 0;
-    }
+    for (int64_t p = 1; p <= T; ++p) y.push_back(labels[r][size_t(p)]);
   }
-  if (trained) *trained = count;
+  if (trained) *trained = trained_tokens(labels, from, to, T);
   const int64_t n = int64_t(to - from);
   return {tensor_i64(x, {n, T}), tensor_i64(y, {n, T})};
 }
@@ -124,8 +128,7 @@ double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& ch
   const auto rows = pack_rows(chats, order, T, pad_id, &labels);
   double total = 0;
   int64_t tokens = 0;
-  const int first = dp ? dp->rank() : 0, stride = dp ? dp->size() : 1;
-  for (size_t r = size_t(first * batch); r < rows.size(); r += size_t(stride * batch)) {
+  for (const size_t r : train::DataParallelRun::my_batches(dp, rows.size(), batch)) {
     int64_t trained = 0;
     auto [x, y] = make_batch(rows, labels, r, std::min(rows.size(), r + size_t(batch)), T, &trained);
     if (trained == 0) continue;
@@ -149,7 +152,7 @@ SftResult sft(SftOptions o) {
   if (o.steps <= 0 || o.batch_size <= 0) fail("sft", "--steps and --batch must be positive");
   // Under mpirun: data parallel over the global batch of --batch rows (train/data_parallel_run.h).
   train::DataParallelRun dp("sft");
-  train::check_data_parallel(dp, o, o.batch_size, "--batch");
+  train::check_data_parallel(dp, o, {{o.batch_size, "--batch"}}, o.resume);
   if (o.threads > 0) omp_set_num_threads(o.threads);
 
   const train::ModelCheckpoint init = train::open_model_checkpoint(o.init, {"pretrain", "sft"}, "sft", "--init");
@@ -258,14 +261,11 @@ SftResult sft(SftOptions o) {
     const auto t0 = clock::now();
     if (cursor >= rows.size()) next_epoch();
     const size_t to = std::min(rows.size(), cursor + size_t(o.batch_size));
-    // The global batch's trained tokens, and this rank's rows and trained tokens.
-    int64_t trained = 0;
-    std::pair<Tensor, Tensor> xy = make_batch(rows, labels, cursor, to, T, &trained);
-    int64_t mine = trained;
-    if (dp.distributed()) {
-      const auto [lo, hi] = dp.share(int64_t(to - cursor));
-      xy = make_batch(rows, labels, cursor + size_t(lo), cursor + size_t(hi), T, &mine);
-    }
+    // The global batch's trained tokens (counted, not built), and this rank's rows and trained tokens.
+    const int64_t trained = trained_tokens(labels, cursor, to, T);
+    const auto [lo, hi] = dp.share(int64_t(to - cursor));
+    int64_t mine = 0;
+    const std::pair<Tensor, Tensor> xy = make_batch(rows, labels, cursor + size_t(lo), cursor + size_t(hi), T, &mine);
     cursor = to;
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);

@@ -62,6 +62,16 @@ class DataParallelRun {
 
   // This rank's share [begin, end) of n items (see above).
   std::pair<int64_t, int64_t> share(int64_t n) const;
+  // Evaluation split by whole batches: the starts of the batches of `batch`
+  // items out of n that this rank computes (batches r, r + N, r + 2N, ...), so
+  // each batch is computed exactly as one process computes it and the ranks'
+  // sums add up to one process's. With dp == nullptr: every batch.
+  static std::vector<size_t> my_batches(const DataParallelRun* dp, size_t n, int64_t batch) {
+    const size_t first = dp ? size_t(dp->rank_) : 0, ranks = dp ? size_t(dp->size_) : 1;
+    std::vector<size_t> starts;
+    for (size_t b = first * size_t(batch); b < n; b += ranks * size_t(batch)) starts.push_back(b);
+    return starts;
+  }
   // Rank r's share, for code that lays out every rank's part.
   std::pair<int64_t, int64_t> share_of(int r, int64_t n) const;
   // This rank's share of a global batch's items (indices of lists, rows).

@@ -17,9 +17,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ember/core/error.h"
@@ -75,18 +77,24 @@ ResumePoint resume_options(O& o, const std::string& kind) {
   return point;
 }
 
-// What a fine-tuning stage checks first under data parallel (`dp`, see
-// data_parallel_run.h), on every rank alike: the global batch `batch` (from
-// `flag`) divides by the rank count, and every rank runs with the same options,
-// run folder and stops. Ranks other than 0 turn quiet. O as above.
+// What a training stage checks first under data parallel (`dp`, see
+// data_parallel_run.h), on every rank alike: each global batch size (with the
+// flag it comes from) divides by the rank count, and every rank runs with the
+// same options, run folder and stops. Ranks other than 0 turn quiet.
+// `batches_from_checkpoint`: a resumed run took the sizes from its
+// trainer.json (the error then names the checkpoint, not the flag). O as
+// above; its stop_after, when it has one, must agree too.
 template <typename O>
-void check_data_parallel(const DataParallelRun& dp, O& o, int64_t batch, const std::string& flag) {
+void check_data_parallel(const DataParallelRun& dp, O& o,
+                         std::initializer_list<std::pair<int64_t, const char*>> batches,
+                         bool batches_from_checkpoint) {
   if (!dp.distributed()) return;
   if (!dp.lead()) o.quiet = true;
-  dp.require_divisible(batch, flag, o.resume);
+  for (const auto& [n, flag] : batches) dp.require_divisible(n, flag, batches_from_checkpoint);
   nlohmann::json same = o.to_json();
-  same["out"] = o.out_dir, same["resume"] = o.resume, same["stop_after"] = o.stop_after;
+  same["out"] = o.out_dir, same["resume"] = o.resume;
   same["checkpoint_every"] = o.checkpoint_every, same["keep_checkpoints"] = o.keep_checkpoints;
+  if constexpr (requires { o.stop_after; }) same["stop_after"] = o.stop_after;
   dp.require_same(same, "options");
 }
 

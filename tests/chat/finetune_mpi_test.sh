@@ -10,6 +10,7 @@
 #   own seeds) follows the one-process run, and resumes on 1 rank.
 # Usage: finetune_mpi_test.sh MPIEXEC EMBER_BINARY WORK_DIR
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 mpirun=$1
 ember=$(realpath "$2")
 work=$3
@@ -44,15 +45,14 @@ run sft21a.log $mpi -np 2 $sft --stop-after 4 --out sft21
 run sft21b.log $sft --resume --out sft21
 run sft12a.log $sft --stop-after 4 --out sft12
 run sft12b.log $mpi -np 2 $sft --resume --out sft12
-if $mpi -np 3 $sft --out sft3 >sft3.log 2>&1; then fail "sft --batch 4 ran on 3 ranks"; fi
-grep -q "\[sft\] --batch 4 does not divide by the 3 ranks" sft3.log || { cat sft3.log; fail "no clear error for 3 ranks"; }
+. "$here/../train/expect_error.sh"  # each a one-line error, and no other error line
+expect_error sft3 "\[sft\] --batch 4 does not divide by the 3 ranks" $mpi -np 3 $sft --out sft3
 # Resumed on 3 ranks: the batch comes from the checkpoint, so the error names it, not the flag.
 run sft3r.log $sft --stop-after 2 --out sft3r
-if $mpi -np 3 $sft --resume --out sft3r >sft3r-b.log 2>&1; then fail "sft resumed a batch of 4 on 3 ranks"; fi
-grep -q "\[sft\] --resume: the run's --batch 4 (from its trainer.json) does not divide by the 3 ranks" sft3r-b.log ||
-  { cat sft3r-b.log; fail "no clear error for resuming on 3 ranks"; }
-if $mpi -np 1 $sft --out mixed : -np 1 $sft --seed 5 --out mixed >mixed.log 2>&1; then fail "ranks with other options ran"; fi
-grep -q "\[sft\] rank 1 runs with other options than rank 0" mixed.log || { cat mixed.log; fail "no clear error for mixed options"; }
+expect_error sft3r "\[sft\] --resume: the run's --batch 4 (from its trainer.json) does not divide by the 3 ranks" \
+  $mpi -np 3 $sft --resume --out sft3r
+expect_error mixed "\[sft\] rank 1 runs with other options than rank 0" \
+  $mpi -np 1 $sft --out mixed : -np 1 $sft --seed 5 --out mixed
 
 # The reward model and DPO from the SFT checkpoint.
 rw="$ember reward --init sft1 --data cur/preferences_train.jsonl --val cur/preferences_val.jsonl --steps 6 --batch 4 \
