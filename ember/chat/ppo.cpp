@@ -317,6 +317,9 @@ PpoResult ppo(const PpoOptions& given) {
   // This rank's rollouts [lo, hi) of each batch (all of them on one process).
   const auto [lo, hi] = dp.share(B);
   const int64_t Bl = hi - lo;
+  // SIGINT/SIGTERM stop the run after the iteration in progress, with a
+  // checkpoint (the ranks together), so --resume continues it.
+  const train::FinetuneStops stops(o.iterations, o.checkpoint_every, 0, &dp);
   for (int64_t it = start + 1; it <= o.iterations; ++it) {
     const auto t0 = clock::now();
     const double kl_coef = klc.value();
@@ -537,13 +540,14 @@ PpoResult ppo(const PpoOptions& given) {
                                {"clip", fmt("%.2f", s_clip / nm)}, {"len", fmt("%.1f", len / double(B))}});
     const bool last = it == o.iterations;
     if (o.eval_every > 0 && it % o.eval_every == 0 && !last) evaluate(it, result.oracle);
-    if (last || (o.checkpoint_every > 0 && it % o.checkpoint_every == 0)) {
-      result.checkpoint = checkpoint(it);
-      dp.barrier();  // nobody runs ahead of a half-written checkpoint
+    if (stops.end_step(it, checkpoint, &result.checkpoint, o.quiet)) {
+      result.interrupted = true;
+      result.signal = stops.signal();
+      break;
     }
   }
   if (bar) bar->finish();
-  evaluate(result.iterations, result.oracle);
+  if (!result.interrupted) evaluate(result.iterations, result.oracle);
 
   if (!dp.lead()) return result;
   // Curves from the whole log (a resumed run's file holds the earlier iterations too).

@@ -32,7 +32,9 @@
 // "eval" records), reward.svg and kl.svg, tokenizer/, and checkpoints
 // ckpt-<iteration>/ of kind "ppo" (the actor, loadable as any GPT checkpoint)
 // holding critic/model.safetensors and critic/optimizer.safetensors beside the
-// actor's, so --resume continues from `latest`.
+// actor's, so --resume continues from `latest`. SIGINT/SIGTERM stop a run
+// after the iteration in progress, with a checkpoint (train/finetune.h's
+// FinetuneStops).
 #pragma once
 
 #include <cstdint>
@@ -104,6 +106,8 @@ struct PpoOptions {
 
 struct PpoResult {
   int64_t iterations = 0;              // iterations completed (including resumed ones)
+  bool interrupted = false;            // stopped by SIGINT/SIGTERM after an iteration, with a checkpoint
+  int signal = 0;                      // the signal that stopped it, if any
   std::vector<nlohmann::json> history; // the "rollout" records of this process's iterations, in order
   double reward_first = 0;             // raw mean reward of the first iteration run here
   double reward = 0;                   // raw mean reward of the last iteration

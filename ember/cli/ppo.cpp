@@ -61,13 +61,15 @@ void register_ppo(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Iterations between checkpoints (0: at the end)")
       ->capture_default_str();
-  cmd->add_flag("--resume", o->resume, "Continue from the run folder's latest checkpoint");
+  cmd->add_flag("--resume", o->resume, "Continue from the run folder's latest checkpoint; SIGINT/SIGTERM stop a run after the "
+                "iteration in progress with a checkpoint (exit 130/143)");
   cmd->add_option("--seed", o->seed, "Random seed (same seed, same run)")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
   cmd->add_flag("--quiet", o->quiet, "No progress output");
   cmd->callback([o, no_whiten] {
     o->whiten_advantages = !*no_whiten;
     const chat::PpoResult r = chat::ppo(*o);
+    if (r.signal != 0) std::exit(128 + r.signal);
     if (dist::world()->rank() != 0) return;  // under mpirun, rank 0 reports
     char buf[256];
     std::snprintf(buf, sizeof buf, "done: %lld iterations, reward %.4f -> %.4f, KL %.4f", (long long)r.iterations,

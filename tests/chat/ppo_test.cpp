@@ -1,11 +1,13 @@
 // PPO loop (chat/ppo.h) on a tiny model: with a known reward function the mean
 // reward rises while the KL to the reference stays bounded; the same seed gives
-// the same run; resuming reproduces the uninterrupted run; a reward checkpoint
+// the same run; resuming reproduces the uninterrupted run, also after SIGTERM
+// stopped it (after the iteration, with a checkpoint); a reward checkpoint
 // is read (score normalised with its reward_mean / reward_std, the critic
 // starts as the reward model); wrong kinds and a foreign tokenizer are clear errors.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -139,11 +141,13 @@ TEST_F(PpoTest, KnownRewardRisesWithBoundedKl) {
   EXPECT_TRUE(fs::exists(o.out_dir + "/metrics.jsonl"));
 }
 
+// A "rollout" record without its timings.
+nlohmann::json strip(nlohmann::json j) {
+  for (const char* k : {"generate_s", "experience_s", "train_s", "time_s"}) j.erase(k);
+  return j;
+}
+
 TEST_F(PpoTest, SameSeedSameRunAndResumeMatches) {
-  auto strip = [](nlohmann::json j) {
-    for (const char* k : {"generate_s", "experience_s", "train_s", "time_s"}) j.erase(k);
-    return j;
-  };
   PpoOptions o = base("det_a");
   o.iterations = 3;
   o.kl_target = 0.5;  // the adaptive coefficient is part of the resumed state
@@ -165,6 +169,34 @@ TEST_F(PpoTest, SameSeedSameRunAndResumeMatches) {
   o.iterations = 1;
   o.seed = 99;
   EXPECT_NE(strip(ppo(o).history[0]), strip(a.history[0]));
+}
+
+TEST_F(PpoTest, SignalStopsAfterTheIterationWithACheckpointAndResumeMatches) {
+  PpoOptions o = base("signal_full");
+  o.iterations = 3;
+  const PpoResult full = ppo(o);
+  // SIGTERM arrives while iteration 2 scores its first reply: the iteration
+  // finishes, its checkpoint is written and the run stops.
+  o.out_dir = root_ + "/signal_stopped";
+  const RewardFn reward = o.reward_fn;
+  int64_t calls = 0;
+  o.reward_fn = [&](const PromptRecord& p, const std::string& reply, const std::vector<int64_t>& ids) {
+    if (++calls == o.rollout_batch + 1) std::raise(SIGTERM);
+    return reward(p, reply, ids);
+  };
+  const PpoResult stopped = ppo(o);
+  EXPECT_TRUE(stopped.interrupted);
+  EXPECT_EQ(stopped.signal, SIGTERM);
+  EXPECT_EQ(stopped.iterations, 2);
+  ASSERT_EQ(stopped.history.size(), 2u);
+  EXPECT_EQ(train::read_trainer_json(stopped.checkpoint).at("step"), 2);
+  o.reward_fn = reward;
+  o.resume = true;
+  const PpoResult resumed = ppo(o);
+  EXPECT_FALSE(resumed.interrupted);
+  EXPECT_EQ(resumed.signal, 0);
+  ASSERT_EQ(resumed.history.size(), 1u);
+  EXPECT_EQ(strip(full.history[2]), strip(resumed.history[0]));
 }
 
 TEST_F(PpoTest, RewardCheckpointIsNormalisedAndSeedsTheCritic) {
