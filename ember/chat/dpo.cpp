@@ -260,8 +260,8 @@ DpoResult dpo(DpoOptions o) {
       rec["val_chosen_reward"] = val_out.chosen_reward;
       rec["val_rejected_reward"] = val_out.rejected_reward;
     }
-    if (!prompts.empty() && dp.lead()) {  // generation on rank 0 alone: the weights are the same everywhere
-      oracle_out = evaluate_oracle(policy, tmpl, prompts, o.max_new_tokens);
+    if (!prompts.empty()) {  // each rank replies to its share of the prompts
+      oracle_out = evaluate_oracle(policy, tmpl, prompts, o.max_new_tokens, &dp);
       rec["oracle_accuracy"] = oracle_out.accuracy;
       rec["oracle_score"] = oracle_out.score;
       rec["hallucination"] = oracle_out.hallucination;

@@ -14,6 +14,7 @@
 #include "ember/core/error.h"
 #include "ember/infer/quant_io.h"
 #include "ember/nn/module_io.h"
+#include "ember/train/data_parallel_run.h"
 #include "ember/train/model_checkpoint.h"
 
 namespace ember::chat {
@@ -25,21 +26,75 @@ nlohmann::json OracleResult::to_json() const {
 }
 
 OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
-                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens) {
-  return evaluate_oracle(infer::runner_weights(model), tmpl, prompts, max_new_tokens);
+                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens,
+                             const train::DataParallelRun* dp) {
+  return evaluate_oracle(infer::runner_weights(model), tmpl, prompts, max_new_tokens, dp);
 }
 
+namespace {
+
+// The samples kept for the log: the first few prompts.
+constexpr size_t kSamples = 6;
+
+// One prompt's reply as graded: what the figures are summed from.
+struct GradedReply {
+  Grade grade;
+  int64_t reply_tokens = 0;
+  std::string reply;  // kept for the samples only
+};
+
+// Every rank's graded replies to its share, in prompt order on every rank. A
+// rank's part travels as JSON (a double prints with enough digits to read back
+// the same bits), so the sums below see exactly one process's numbers.
+std::vector<GradedReply> gather_graded(const std::vector<GradedReply>& mine, size_t first,
+                                       const train::DataParallelRun& dp) {
+  nlohmann::json part = nlohmann::json::array();
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const GradedReply& g = mine[i];
+    part.push_back({g.grade.correct, g.grade.score, g.grade.hallucinated, g.reply_tokens,
+                    first + i < kSamples ? g.reply : std::string()});
+  }
+  std::vector<GradedReply> all;
+  const std::string text_part = part.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  for (const std::string& text : dp.all_gather_text(text_part))
+    for (const nlohmann::json& j : nlohmann::json::parse(text)) {
+      GradedReply g;
+      g.grade.correct = j[0].get<bool>();
+      g.grade.score = j[1].get<double>();
+      g.grade.hallucinated = j[2].get<bool>();
+      g.reply_tokens = j[3].get<int64_t>();
+      g.reply = j[4].get<std::string>();
+      all.push_back(std::move(g));
+    }
+  return all;
+}
+
+}  // namespace
+
 OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights, const ChatTemplate& tmpl,
-                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens) {
-  std::vector<Conversation> convs;
-  for (const auto& p : prompts) {
+                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens,
+                             const train::DataParallelRun* dp) {
+  for (const auto& p : prompts)
     if (!p.meta.contains("grade"))
       fail("eval", "a held-out prompt has no \"grade\" key (use the curriculum's prompts_heldout.jsonl)");
-    convs.push_back(p.prompt);
-  }
+  // This rank's share; prompt i keeps the seed one process gives it (seed + i).
+  const int64_t n = int64_t(prompts.size());
+  const auto [begin, end] = dp ? dp->share(n) : std::pair<int64_t, int64_t>{0, n};
+  std::vector<Conversation> convs;
+  for (int64_t i = begin; i < end; ++i) convs.push_back(prompts[size_t(i)].prompt);
   ReplyOptions ro;
   ro.max_new_tokens = max_new_tokens;
-  const std::vector<Reply> replies = generate_replies(std::move(weights), tmpl, convs, ro);
+  ro.seed = uint64_t(begin);
+  std::vector<GradedReply> graded(convs.size());
+  if (!convs.empty()) {
+    const std::vector<Reply> replies = generate_replies(std::move(weights), tmpl, convs, ro);
+    for (size_t i = 0; i < replies.size(); ++i) {
+      graded[i].grade = grade_response(prompts[size_t(begin) + i].meta.at("grade"), replies[i].text);
+      graded[i].reply_tokens = int64_t(replies[i].ids.size());
+      graded[i].reply = replies[i].text;
+    }
+  }
+  if (dp && dp->distributed()) graded = gather_graded(graded, size_t(begin), *dp);
 
   OracleResult res;
   res.by_kind = nlohmann::json::object();
@@ -54,18 +109,18 @@ OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights
   };
   for (size_t i = 0; i < prompts.size(); ++i) {
     const nlohmann::json& key = prompts[i].meta.at("grade");
-    const std::string& reply = replies[i].text;
-    const Grade gr = grade_response(key, reply);
+    const Grade& gr = graded[i].grade;
     const std::string kind = key.at("kind").get<std::string>();
     count(kind, gr.correct);
     if (kind == "fact" && !key.value("seen_pair", true)) count("fact_unseen_pair", gr.correct);
     correct += gr.correct;
     if (kind == "fact" || kind == "compare" || kind == "unknown") ++world, world_correct += gr.correct;
     score += gr.score;
-    reply_tokens += int64_t(replies[i].ids.size());
+    reply_tokens += graded[i].reply_tokens;
     if (kind == "unknown") ++unknown, hallucinated += gr.hallucinated;
-    if (res.samples.size() < 6)
-      res.samples.push_back({{"prompt", prompts[i].prompt.back().content}, {"reply", reply}, {"correct", gr.correct}});
+    if (res.samples.size() < kSamples)
+      res.samples.push_back(
+          {{"prompt", prompts[i].prompt.back().content}, {"reply", graded[i].reply}, {"correct", gr.correct}});
   }
   res.prompts = int64_t(prompts.size());
   for (auto& [kind, k] : res.by_kind.items())

@@ -16,6 +16,10 @@
 #include "ember/infer/runner_weights.h"
 #include "ember/models/gpt.h"
 
+namespace ember::train {
+class DataParallelRun;
+}
+
 namespace ember::chat {
 
 struct OracleResult {
@@ -38,11 +42,18 @@ struct OracleResult {
 
 // Greedy replies (batched through the engine) to held-out prompts, graded by
 // the curriculum's oracle. Every prompt must carry meta["grade"].
+// Under data parallel (`dp`, train/data_parallel_run.h; every rank holds the
+// same weights and calls this with the same prompts) each rank replies to its
+// contiguous share of the prompts, each with the seed one process gives it,
+// and the grades are gathered: every rank returns exactly the one-process
+// result (the figures are summed in prompt order).
 OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
-                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens);
+                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens,
+                             const train::DataParallelRun* dp = nullptr);
 // The same through the runner's weights (float32 or quantized).
 OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights, const ChatTemplate& tmpl,
-                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens);
+                             const std::vector<PromptRecord>& prompts, int64_t max_new_tokens,
+                             const train::DataParallelRun* dp = nullptr);
 
 struct EvalOptions {
   std::string checkpoint;      // any stage's checkpoint (folder or run folder)

@@ -270,8 +270,8 @@ PpoResult ppo(const PpoOptions& given) {
   result.iterations = start;
 
   auto evaluate = [&](int64_t it, OracleResult& out) {
-    if (eval_prompts.empty() || !dp.lead()) return;  // rank 0 alone: the weights are the same everywhere
-    out = evaluate_oracle(actor, tmpl, eval_prompts, o.eval_max_new_tokens);
+    if (eval_prompts.empty()) return;
+    out = evaluate_oracle(actor, tmpl, eval_prompts, o.eval_max_new_tokens, &dp);  // each rank replies to its share
     metrics.write({{"kind", "eval"}, {"step", it}, {"oracle_accuracy", out.accuracy}, {"oracle_score", out.score},
                    {"hallucination", out.hallucination}, {"by_kind", out.by_kind}, {"samples", out.samples}});
     if (!o.quiet)

@@ -195,8 +195,8 @@ SftResult sft(SftOptions o) {
     val_out = val_chats.empty() ? nan : evaluate_sft_loss(model, val_chats, T, o.batch_size, pad, &dp);
     nlohmann::json rec = {{"kind", "eval"}, {"step", step}};
     if (!val_chats.empty()) rec["val_loss"] = val_out;
-    if (!prompts.empty() && dp.lead()) {  // generation on rank 0 alone: the weights are the same everywhere
-      oracle_out = evaluate_oracle(model, tmpl, prompts, o.max_new_tokens);
+    if (!prompts.empty()) {  // each rank replies to its share of the prompts
+      oracle_out = evaluate_oracle(model, tmpl, prompts, o.max_new_tokens, &dp);
       rec["oracle_accuracy"] = oracle_out.accuracy;
       rec["oracle_score"] = oracle_out.score;
       rec["hallucination"] = oracle_out.hallucination;

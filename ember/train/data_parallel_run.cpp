@@ -1,6 +1,9 @@
 // Data parallel for the fine-tuning loops (see data_parallel_run.h).
 #include "ember/train/data_parallel_run.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "ember/core/error.h"
 #include "ember/ops/creation.h"
 #include "ember/ops/elementwise.h"
@@ -104,6 +107,22 @@ std::vector<int64_t> DataParallelRun::all_gather(const std::vector<int64_t>& min
   Tensor out = zeros({int64_t(mine.size()) * size_}, DType::i64);
   comm_->all_gather(in, out);
   return out.to_vector<int64_t>();
+}
+
+std::vector<std::string> DataParallelRun::all_gather_text(const std::string& mine) const {
+  if (size_ == 1) return {mine};
+  // The lengths first, then the bytes packed eight to an int64, padded to the longest.
+  const std::vector<int64_t> lengths = all_gather(std::vector<int64_t>{int64_t(mine.size())});
+  const size_t words = size_t((*std::max_element(lengths.begin(), lengths.end()) + 7) / 8);
+  std::vector<int64_t> packed(words, 0);
+  if (!mine.empty()) std::memcpy(packed.data(), mine.data(), mine.size());
+  const std::vector<int64_t> all = words > 0 ? all_gather(packed) : std::vector<int64_t>{};
+  std::vector<std::string> out(static_cast<size_t>(size_));
+  for (size_t r = 0; r < out.size(); ++r) {
+    out[r].resize(size_t(lengths[r]));
+    if (!out[r].empty()) std::memcpy(out[r].data(), all.data() + r * words, out[r].size());
+  }
+  return out;
 }
 
 }  // namespace ember::train

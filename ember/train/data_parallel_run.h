@@ -19,6 +19,9 @@
 //    evaluation batch and summed with sum(): each batch is computed exactly as
 //    one process computes it, so only the order of the double-precision sum
 //    differs;
+//  - generation for evaluation (chat/eval.h's oracle) is split by contiguous
+//    share of the prompts, each prompt keeping its one-process seed, and the
+//    graded replies are gathered: every rank gets the one-process figures;
 //  - rank 0 alone writes files and prints; checkpoints are the one-process
 //    ones, so a run resumes on any number of ranks whose count divides the
 //    global batch.
@@ -105,6 +108,8 @@ class DataParallelRun {
   // Every rank's `mine` (the same length on every rank), concatenated in rank order.
   std::vector<double> all_gather(const std::vector<double>& mine) const;
   std::vector<int64_t> all_gather(const std::vector<int64_t>& mine) const;
+  // Every rank's `mine` (any length, any bytes), in rank order.
+  std::vector<std::string> all_gather_text(const std::string& mine) const;
 
  private:
   std::string op_;
