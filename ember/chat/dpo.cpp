@@ -77,45 +77,6 @@ Tensor lists_logps(models::GPT& model, const std::vector<RankedRows>& lists, con
   });
 }
 
-// The frozen reference's log-probabilities, computed once per list on first
-// use (no gradients) and kept. A list's values are computed together with the
-// other lists of its fixed block (indices [kB, (k + 1)B), B = `block`),
-// whichever batch first asks for it: a forward pass rounds differently with
-// other rows beside it, and a resumed run, whose cache starts empty, must get
-// the uninterrupted run's bits.
-class ReferenceCache {
- public:
-  ReferenceCache(models::GPT& ref, const std::vector<RankedRows>& lists, int64_t pad_id, size_t block)
-      : ref_(ref), lists_(lists), pad_(pad_id), block_(block), cache_(lists.size()) {}
-
-  Tensor get(const std::vector<size_t>& which, DType dtype) {
-    for (size_t i : which)
-      if (cache_[i].empty()) fill_block(i / block_);
-    std::vector<double> out;
-    for (size_t i : which) out.insert(out.end(), cache_[i].begin(), cache_[i].end());
-    return tensor(out, {int64_t(out.size())}, dtype);
-  }
-
- private:
-  void fill_block(size_t k) {
-    std::vector<size_t> block;
-    for (size_t i = k * block_; i < std::min(lists_.size(), (k + 1) * block_); ++i) block.push_back(i);
-    NoGradGuard no_grad;
-    const std::vector<float> v = lists_logps(ref_, lists_, block, pad_, nullptr).to_vector<float>();
-    size_t off = 0;
-    for (size_t i : block) {
-      cache_[i].assign(v.begin() + std::ptrdiff_t(off), v.begin() + std::ptrdiff_t(off + lists_[i].rows.size()));
-      off += lists_[i].rows.size();
-    }
-  }
-
-  models::GPT& ref_;
-  const std::vector<RankedRows>& lists_;
-  int64_t pad_;
-  size_t block_;
-  std::vector<std::vector<float>> cache_;
-};
-
 // Host statistics of implicit rewards `r` [N] for lists of `sizes`, added to
 // `ev` (sums; finish() turns them into means).
 void accumulate(DpoEval& ev, const std::vector<float>& r, const std::vector<int64_t>& sizes) {
@@ -157,7 +118,7 @@ void finish(DpoEval& ev) {
 // The batches are spread over the data-parallel ranks (each computed as one
 // process computes it: a batch is one block of the reference cache) and the
 // sums added up.
-DpoEval evaluate_dpo(models::GPT& policy, ReferenceCache& ref, const std::vector<RankedRows>& lists, int64_t pad_id,
+DpoEval evaluate_dpo(models::GPT& policy, DpoReference& ref, const std::vector<RankedRows>& lists, int64_t pad_id,
                      double beta, int64_t batch, const train::DataParallelRun& dp) {
   NoGradGuard no_grad;
   DpoEval ev;
@@ -174,6 +135,68 @@ DpoEval evaluate_dpo(models::GPT& policy, ReferenceCache& ref, const std::vector
 }
 
 }  // namespace
+
+DpoReference::DpoReference(models::GPT& reference, const std::vector<RankedRows>& lists, int64_t pad_id,
+                           size_t block)
+    : ref_(reference), lists_(lists), pad_(pad_id), block_(block), cache_(lists.size()) {}
+
+Tensor DpoReference::get(const std::vector<size_t>& which, DType dtype) {
+  for (size_t i : which)
+    if (cache_[i].empty()) fill_block(i / block_);
+  std::vector<double> out;
+  for (size_t i : which) out.insert(out.end(), cache_[i].begin(), cache_[i].end());
+  return tensor(out, {int64_t(out.size())}, dtype);
+}
+
+std::vector<size_t> DpoReference::block_lists(size_t k) const {
+  std::vector<size_t> block;
+  for (size_t i = k * block_; i < std::min(lists_.size(), (k + 1) * block_); ++i) block.push_back(i);
+  return block;
+}
+
+void DpoReference::fill_block(size_t k) {
+  const std::vector<size_t> block = block_lists(k);
+  NoGradGuard no_grad;
+  const std::vector<float> v = lists_logps(ref_, lists_, block, pad_, nullptr).to_vector<float>();
+  size_t off = 0;
+  for (size_t i : block) {
+    cache_[i].assign(v.begin() + std::ptrdiff_t(off), v.begin() + std::ptrdiff_t(off + lists_[i].rows.size()));
+    off += lists_[i].rows.size();
+  }
+  ++computed_;
+}
+
+void DpoReference::prefetch(const std::vector<size_t>& global, const train::DataParallelRun& dp) {
+  if (!dp.distributed()) return;
+  std::vector<size_t> missing;
+  for (size_t i : global)
+    if (cache_[i].empty()) missing.push_back(i / block_);
+  std::sort(missing.begin(), missing.end());
+  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+  if (missing.empty()) return;
+  const size_t ranks = size_t(dp.size());
+  // Every rank's part: its blocks' values in order, padded to the longest part.
+  std::vector<size_t> part_size(ranks, 0);
+  for (size_t j = 0; j < missing.size(); ++j)
+    for (size_t i : block_lists(missing[j])) part_size[j % ranks] += lists_[i].rows.size();
+  const size_t longest = *std::max_element(part_size.begin(), part_size.end());
+  std::vector<double> mine;
+  for (size_t j = size_t(dp.rank()); j < missing.size(); j += ranks) {
+    fill_block(missing[j]);
+    for (size_t i : block_lists(missing[j])) mine.insert(mine.end(), cache_[i].begin(), cache_[i].end());
+  }
+  mine.resize(longest, 0.0);
+  const std::vector<double> all = dp.all_gather(mine);  // float -> double -> float: the same bits
+  for (size_t r = 0; r < ranks; ++r) {
+    if (r == size_t(dp.rank())) continue;
+    size_t off = r * longest;
+    for (size_t j = r; j < missing.size(); j += ranks)
+      for (size_t i : block_lists(missing[j])) {
+        cache_[i].assign(all.begin() + std::ptrdiff_t(off), all.begin() + std::ptrdiff_t(off + lists_[i].rows.size()));
+        off += lists_[i].rows.size();
+      }
+  }
+}
 
 DpoResult dpo(DpoOptions o) {
   const train::ResumePoint resumed = train::resume_options(o, "dpo");
@@ -224,7 +247,7 @@ DpoResult dpo(DpoOptions o) {
   nn::load_module(reference, ref_ckpt.model_path);
   reference.eval();
   for (Tensor& p : reference.parameters()) p.requires_grad_(false);
-  ReferenceCache ref_train(reference, train_lists, pad, size_t(o.batch_size)),
+  DpoReference ref_train(reference, train_lists, pad, size_t(o.batch_size)),
       ref_val(reference, val_lists, pad, size_t(o.batch_size));
 
   const std::unique_ptr<optim::AdamW> optimizer = train::finetune_adamw(policy, o.lr, o.weight_decay);
@@ -299,6 +322,7 @@ DpoResult dpo(DpoOptions o) {
   for (int64_t step = start_step + 1; step <= o.steps; ++step) {
     const auto t0 = clock::now();
     const std::vector<size_t> global = batches.next(size_t(o.batch_size));
+    ref_train.prefetch(global, dp);  // the reference pass split over the ranks
     const std::vector<size_t> which = dp.take_share(global);  // this rank's lists
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);

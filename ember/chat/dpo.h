@@ -15,7 +15,8 @@
 // DPO and the reward model learn from exactly the same comparisons and each
 // response is forwarded once per step; with chosen/rejected data this is the
 // paper's loss. Reference log-probabilities are computed once per response
-// (no gradients) and cached. Dropout is off in both models (TRL's default):
+// (no gradients) and cached (DpoReference below; under data parallel the
+// one-time pass is split over the ranks). Dropout is off in both models (TRL's default):
 // otherwise policy == reference would not hold at step 0 (loss exactly log 2)
 // and the implicit rewards would carry dropout noise.
 //
@@ -38,8 +39,47 @@
 #include <vector>
 
 #include "ember/chat/eval.h"
+#include "ember/chat/preference_batch.h"
+#include "ember/models/gpt.h"
+
+namespace ember::train {
+class DataParallelRun;
+}
 
 namespace ember::chat {
+
+// The frozen reference's log-probabilities of the lists' responses, computed
+// once per list (no gradients) and kept. A list's values are computed together
+// with the other lists of its fixed block (indices [kB, (k + 1)B), B =
+// `block`): a forward pass rounds differently with other rows beside it, so
+// with blocks a resumed run (whose cache starts empty) and a block computed on
+// another rank give exactly the bits one uninterrupted process gets.
+class DpoReference {
+ public:
+  DpoReference(models::GPT& reference, const std::vector<RankedRows>& lists, int64_t pad_id, size_t block);
+  // The values of lists `which`, concatenated, best response first; missing
+  // blocks are computed here.
+  Tensor get(const std::vector<size_t>& which, DType dtype);
+  // Data parallel: called on every rank with the same global batch `global`
+  // before each rank get()s its share. The blocks the batch needs that are not
+  // cached (the same on every rank: every rank's cache holds the same blocks)
+  // are split over the ranks, block j of them on rank j mod N, and the values
+  // all-gathered, so each block is computed once instead of on every rank
+  // whose share touches it. A no-op on one process.
+  void prefetch(const std::vector<size_t>& global, const train::DataParallelRun& dp);
+  int64_t blocks_computed() const { return computed_; }  // by this process
+
+ private:
+  void fill_block(size_t k);
+  std::vector<size_t> block_lists(size_t k) const;
+
+  models::GPT& ref_;
+  const std::vector<RankedRows>& lists_;
+  int64_t pad_;
+  size_t block_;
+  std::vector<std::vector<float>> cache_;
+  int64_t computed_ = 0;
+};
 
 struct DpoOptions {
   std::string init;      // an sft checkpoint folder (or pretrain/dpo), or a run folder with `latest`
