@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -46,14 +45,19 @@ nlohmann::json speedrun_preset(const std::string& name) {
         {"model", {{"n_layer", 4}, {"n_head", 4}, {"n_kv_head", 4}, {"n_embd", 256}, {"block_size", 256},
                    {"vocab_size", 1024}, {"dropout", 0.0}}},
         {"pretrain", {{"steps", 700}, {"batch", 8}, {"lr", 2e-3}, {"eval_every", 350}}},
-        {"sft", {{"steps", 200}, {"batch", 16}, {"lr", 1e-3}, {"eval_every", 0}}},
+        // checkpoint_every bounds what a hard kill (SIGKILL, a crash) costs a stage: about a
+        // minute of its planned time. A checkpoint takes ~0.2 s here (41 MB; PPO's, with the
+        // critic, twice that); the reward model's also evaluates the held-out lists (its
+        // normalisation statistics, reward.h), ~4% of the stage each, hence one only. SIGINT
+        // and SIGTERM write a checkpoint wherever they stop a stage anyway.
+        {"sft", {{"steps", 200}, {"batch", 16}, {"lr", 1e-3}, {"eval_every", 0}, {"checkpoint_every", 50}}},
         {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}}},
-        {"reward", {{"steps", 200}, {"batch", 8}, {"lr", 5e-4}}},
+        {"reward", {{"steps", 200}, {"batch", 8}, {"lr", 5e-4}, {"checkpoint_every", 100}}},
         // PPO is kept gentle: at lr 5e-5 x 4 epochs it drifted (KL ~2-10 nats) and lost
         // 23 points of held-out accuracy against this reward model (80% pairwise).
         {"ppo", {{"iterations", 30}, {"rollout_batch", 32}, {"max_new_tokens", 32}, {"minibatch", 8}, {"epochs", 2},
-                 {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}}},
-        {"dpo", {{"steps", 120}, {"batch", 8}, {"lr", 5e-5}, {"beta", 0.1}}},
+                 {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}, {"checkpoint_every", 10}}},
+        {"dpo", {{"steps", 120}, {"batch", 8}, {"lr", 5e-5}, {"beta", 0.1}, {"checkpoint_every", 40}}},
         {"eval", {{"prompts", 200}, {"max_new_tokens", 48}}},
         {"plan_s", {{"pretrain", 430}, {"sft", 240}, {"label", 60}, {"reward", 110}, {"ppo", 180}, {"dpo", 90}}},
     };
@@ -64,12 +68,12 @@ nlohmann::json speedrun_preset(const std::string& name) {
         {"model", {{"n_layer", 2}, {"n_head", 2}, {"n_kv_head", 2}, {"n_embd", 64}, {"block_size", 256},
                    {"vocab_size", 512}, {"dropout", 0.0}}},
         {"pretrain", {{"steps", 60}, {"batch", 8}, {"lr", 3e-3}, {"eval_every", 30}}},
-        {"sft", {{"steps", 30}, {"batch", 8}, {"lr", 2e-3}, {"eval_every", 0}}},
+        {"sft", {{"steps", 30}, {"batch", 8}, {"lr", 2e-3}, {"eval_every", 0}, {"checkpoint_every", 10}}},
         {"label", {{"samples", 2}, {"max_new_tokens", 12}, {"temperature", 1.0}}},
-        {"reward", {{"steps", 20}, {"batch", 4}, {"lr", 1e-3}}},
+        {"reward", {{"steps", 20}, {"batch", 4}, {"lr", 1e-3}, {"checkpoint_every", 10}}},
         {"ppo", {{"iterations", 3}, {"rollout_batch", 8}, {"max_new_tokens", 12}, {"minibatch", 8}, {"epochs", 2},
-                 {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}}},
-        {"dpo", {{"steps", 10}, {"batch", 4}, {"lr", 1e-4}, {"beta", 0.1}}},
+                 {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}, {"checkpoint_every", 1}}},
+        {"dpo", {{"steps", 10}, {"batch", 4}, {"lr", 1e-4}, {"beta", 0.1}, {"checkpoint_every", 5}}},
         {"eval", {{"prompts", 16}, {"max_new_tokens", 16}}},
         {"plan_s", {{"pretrain", 5}, {"sft", 2}, {"label", 2}, {"reward", 2}, {"ppo", 2}, {"dpo", 1}}},
     };
@@ -90,32 +94,104 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-// Whether a training stage stopped (SIGINT/SIGTERM) before its last step, so
-// the rerun must do it again. A signal during the last step still leaves the
-// stage complete (the trainers evaluate before they check for the stop): its
-// metrics are kept, marked with kStopAfterStage so that the run records the
-// stage as done and then stops instead of swallowing the signal.
+// How a trainer call ended: the step it reached of the stage's `total`, and
+// whether a signal stopped it. Stopped before the last step (stopped_short),
+// the stage is unfinished: its checkpoint is where the rerun resumes. A signal
+// during the last step still leaves the stage complete (the trainers evaluate
+// before they check for the stop): its metrics are kept, marked with
+// kStopAfterStage (complete_stage) so that the run records the stage as done
+// and then stops instead of swallowing the signal. A stage whose checkpoint
+// already held its last step calls no trainer: TrainerEnd{}.
+struct TrainerEnd {
+  int64_t step = 0, total = 0;
+  bool interrupted = false;
+  int signal = 0;
+  bool stopped_short() const { return interrupted && step < total; }
+};
 constexpr const char* kStopAfterStage = "stop_after_stage";
-bool stopped_short(bool interrupted, int64_t step, const nlohmann::json& stage_settings) {
-  return interrupted && step < stage_settings["steps"].get<int64_t>();
-}
-nlohmann::json complete_stage(nlohmann::json metrics, bool interrupted) {
-  if (interrupted) metrics[kStopAfterStage] = true;
+nlohmann::json stopped(const TrainerEnd& e) { return {{"interrupted", true}, {"signal", e.signal}}; }
+nlohmann::json complete_stage(nlohmann::json metrics, const TrainerEnd& e) {
+  if (e.interrupted) metrics[kStopAfterStage] = e.signal;
   return metrics;
 }
 
+// The step of `run_dir`'s latest checkpoint (how far a training stage got),
+// 0 when it has none.
+int64_t checkpoint_step(const std::string& run_dir) {
+  if (!train::has_checkpoint(run_dir)) return 0;
+  return train::read_trainer_json(train::resolve_checkpoint(run_dir)).value("step", int64_t(0));
+}
+
+// A training stage's metrics.jsonl, which the trainers cut back to the
+// checkpoint they resume from. The stages' figures come from it rather than
+// from the trainer's result, which covers only the steps of its own call: a
+// stage resumed mid-way, or whose checkpoint already held the last step,
+// reports what an uninterrupted run does.
+struct RunLog {
+  nlohmann::json first_eval;                // the evaluation at step 0, before training
+  nlohmann::json last_eval;                 // the last evaluation
+  nlohmann::json first_train, last_train;   // the first and last records of kind `train_kind`
+  std::vector<double> rates;                // every train record's tokens_per_s
+};
+RunLog read_run_log(const std::string& run_dir, const std::string& train_kind = "train") {
+  RunLog log;
+  std::istringstream lines(read_text(run_dir + "/metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json rec = nlohmann::json::parse(line, nullptr, false);
+    if (rec.is_discarded()) continue;
+    const std::string kind = rec.value("kind", "");
+    if (kind == train_kind) {
+      if (log.first_train.is_null()) log.first_train = rec;
+      log.last_train = rec;
+      if (rec.contains("tokens_per_s")) log.rates.push_back(rec["tokens_per_s"].get<double>());
+    } else if (kind == "eval") {
+      if (rec.value("step", int64_t(-1)) == 0) log.first_eval = rec;
+      log.last_eval = rec;
+    }
+  }
+  return log;
+}
+// rec[key], or null when it has none.
+nlohmann::json field(const nlohmann::json& rec, const char* key) {
+  return rec.is_object() && rec.contains(key) ? rec[key] : nlohmann::json();
+}
+// A fine-tuning stage's first figures: its steps and last training loss.
+nlohmann::json trained(const RunLog& log) {
+  return {{"steps", field(log.last_train, "step")}, {"train_loss", field(log.last_train, "loss")}};
+}
+
+// Runs a training stage's trainer, `train(o)` (sft, train_reward_model, ppo,
+// dpo), with the run's seed and quietness and the preset's checkpoint_every
+// (stage settings S), resuming from
+// the run folder's checkpoint at step `at` when there is one, unless that
+// checkpoint holds the stage's last step (`total`) already: then no trainer
+// runs (their --resume refuses that) and TrainerEnd{} comes back.
+template <typename O, typename F>
+TrainerEnd run_trainer(O& o, const SpeedrunOptions& run, const nlohmann::json& S, int64_t at, int64_t total,
+                       F&& train) {
+  o.seed = run.seed;
+  o.quiet = run.quiet;
+  o.checkpoint_every = S.value("checkpoint_every", o.checkpoint_every);
+  o.resume = at > 0;
+  if (at >= total) return {};
+  const auto r = train(o);
+  if constexpr (requires { r.step; })
+    return {r.step, total, r.interrupted, r.signal};
+  else
+    return {r.iterations, total, r.interrupted, r.signal};  // PPO counts iterations
+}
+
 // One stage of the run: a folder (its name), what it does, and the work,
-// which returns the stage's metrics. Its planned duration, for the ETA, is
-// the preset's "plan_s" entry.
+// which returns the stage's metrics. A training stage names its trainer's run
+// folder (`run_dir`, where its checkpoints go) and how many steps it trains
+// (`total`); its work is given the step of that folder's latest checkpoint, to
+// resume from (0: none). Its planned duration, for the ETA, is the preset's
+// "plan_s" entry.
 struct Stage {
   std::string name, what;
-  std::function<nlohmann::json()> run;
+  std::function<nlohmann::json(int64_t resume_at)> run;
+  std::string run_dir = {};
+  int64_t total = 0;
 };
 
 }  // namespace
@@ -153,14 +229,19 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
     eo.max_new_tokens = E["max_new_tokens"].get<int64_t>();
     return evaluate_checkpoint(eo);
   };
+  // A language-model stage's metrics once its trainer is done: `m` and the evaluation of its checkpoint.
+  auto evaluated = [&](nlohmann::json m, const std::string& ckpt, const TrainerEnd& end) {
+    m["eval"] = eval_lm(ckpt);
+    return complete_stage(m, end);
+  };
 
   std::vector<Stage> stages;
-  stages.push_back({"curriculum", "generate the built-in world and its data", [&] {
+  stages.push_back({"curriculum", "generate the built-in world and its data", [&](int64_t) {
                       const auto files = write_curriculum(dir_data, curriculum_preset(P["curriculum"]), o.seed);
                       return nlohmann::json{{"files", files},
                                             {"pretrain_bytes", fs::file_size(dir_data + "/pretrain.txt")}};
                     }});
-  stages.push_back({"tokenizer", "train the BPE tokenizer", [&] {
+  stages.push_back({"tokenizer", "train the BPE tokenizer", [&](int64_t) {
                       // Pretraining text plus the chat data's words, so replies tokenize as compactly.
                       std::string chat_text;
                       for (const auto& c : read_conversations(dir_data + "/sft_train.jsonl"))
@@ -171,7 +252,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       tok.save(dir_tok);
                       return nlohmann::json{{"vocab_size", tok.vocab_size()}};
                     }});
-  stages.push_back({"tokens", "tokenize the pretraining text into shards", [&] {
+  stages.push_back({"tokens", "tokenize the pretraining text into shards", [&](int64_t) {
                       data::PrepareOptions po;
                       po.inputs = {dir_data + "/pretrain.txt"};
                       po.out = dir_tokens;
@@ -181,7 +262,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       return nlohmann::json{{"train_tokens", m.splits.at("train").tokens},
                                             {"val_tokens", m.splits.at("val").tokens}};
                     }});
-  stages.push_back({"pretrain", "pretrain the GPT on the world's text", [&] {
+  stages.push_back({"pretrain", "pretrain the GPT on the world's text", [&](int64_t at) {
                       const nlohmann::json& S = P["pretrain"];
                       const std::string cfg_path = (out / "model_config.json").string();
                       write_file_atomic(cfg_path, P["model"].dump(2) + "\n");
@@ -198,25 +279,15 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       po.sample_tokens = 0;
                       po.seed = o.seed;
                       po.quiet = o.quiet;
-                      po.resume = train::has_checkpoint(dir_pre);
+                      // Pretraining itself accepts a resume at its last step (it trains nothing then).
+                      po.resume = at > 0;
                       if (po.resume) po.config_json.clear();
                       const train::PretrainResult r = train::pretrain(po);
-                      if (stopped_short(r.interrupted, r.step, S)) return nlohmann::json{{"interrupted", true}};
-                      // The figures come from the run's metrics.jsonl, not only from this call:
-                      // a run resumed at its last step trains nothing here but is complete.
-                      nlohmann::json last_train, last_eval;
-                      std::vector<double> rates;
-                      std::istringstream lines(read_text(dir_pre + "/metrics.jsonl"));
-                      for (std::string line; std::getline(lines, line);) {
-                        const nlohmann::json rec = nlohmann::json::parse(line, nullptr, false);
-                        if (rec.is_discarded()) continue;
-                        if (rec.value("kind", "") == "train") {
-                          last_train = rec;
-                          if (rec.contains("tokens_per_s")) rates.push_back(rec["tokens_per_s"].get<double>());
-                        } else if (rec.value("kind", "") == "eval") {
-                          last_eval = rec;
-                        }
-                      }
+                      const TrainerEnd end{r.step, po.steps, r.interrupted, r.signal};
+                      if (end.stopped_short()) return stopped(end);
+                      RunLog log = read_run_log(dir_pre);
+                      const nlohmann::json &last_train = log.last_train, &last_eval = log.last_eval;
+                      std::vector<double>& rates = log.rates;
                       std::sort(rates.begin(), rates.end());
                       nlohmann::json m = {
                           {"steps", r.step},
@@ -226,10 +297,9 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                           {"tokens_per_s", rates.empty() ? r.tokens_per_s : rates[rates.size() / 2]},
                           {"mfu", last_train.value("mfu", r.mfu)},
                           {"tokens_seen", r.step * S["batch"].get<int64_t>() * P["model"]["block_size"].get<int64_t>()}};
-                      m["eval"] = eval_lm(dir_pre);
-                      return complete_stage(m, r.interrupted);
-                    }});
-  stages.push_back({"sft", "supervised fine-tuning on the curriculum's conversations", [&] {
+                      return evaluated(m, dir_pre, end);
+                    }, dir_pre, P["pretrain"]["steps"].get<int64_t>()});
+  stages.push_back({"sft", "supervised fine-tuning on the curriculum's conversations", [&](int64_t at) {
                       const nlohmann::json& S = P["sft"];
                       SftOptions so;
                       so.init = dir_pre;
@@ -240,21 +310,20 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       so.batch_size = S["batch"];
                       so.lr = S["lr"];
                       so.eval_every = S["eval_every"];
-                      so.seed = o.seed;
-                      so.quiet = o.quiet;
-                      const SftResult r = sft(so);
-                      if (stopped_short(r.interrupted, r.step, S)) return nlohmann::json{{"interrupted", true}};
-                      nlohmann::json m = {{"steps", r.step}, {"train_loss", r.train_loss},
-                                          {"val_loss_before", r.val_loss_before}, {"val_loss", r.val_loss}};
-                      m["eval"] = eval_lm(dir_sft);
-                      return complete_stage(m, r.interrupted);
-                    }});
+                      const TrainerEnd end = run_trainer(so, o, S, at, so.steps, sft);
+                      if (end.stopped_short()) return stopped(end);
+                      const RunLog log = read_run_log(dir_sft);
+                      nlohmann::json m = trained(log);
+                      m["val_loss_before"] = field(log.first_eval, "val_loss");
+                      m["val_loss"] = field(log.last_eval, "val_loss");
+                      return evaluated(m, dir_sft, end);
+                    }, dir_sft, P["sft"]["steps"].get<int64_t>()});
 
   // The comparisons the reward model and DPO learn from: the curriculum's
   // synthetic ranked lists plus the SFT policy's own samples on the RL prompts,
   // ranked by the oracle (the labeller).
   const std::string comparisons = dir_label + "/preferences.jsonl";
-  stages.push_back({"label", "collect comparisons: the labeller ranks the SFT policy's samples", [&] {
+  stages.push_back({"label", "collect comparisons: the labeller ranks the SFT policy's samples", [&](int64_t) {
                       const nlohmann::json& S = P["label"];
                       LabelOptions lo;
                       lo.policy = dir_sft;
@@ -268,7 +337,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       lo.quiet = o.quiet;
                       return label_policy_samples(lo).to_json();
                     }});
-  stages.push_back({"reward", "train the reward model on ranked responses", [&] {
+  stages.push_back({"reward", "train the reward model on ranked responses", [&](int64_t at) {
                       const nlohmann::json& S = P["reward"];
                       RewardOptions ro;
                       ro.init = dir_sft;
@@ -279,21 +348,21 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       ro.batch_size = S["batch"];
                       ro.lr = S["lr"];
                       ro.eval_every = 0;
-                      ro.seed = o.seed;
-                      ro.quiet = o.quiet;
-                      const RewardResult r = train_reward_model(ro);
-                      if (stopped_short(r.interrupted, r.step, S)) return nlohmann::json{{"interrupted", true}};
-                      return complete_stage({{"steps", r.step},
-                                            {"train_loss", r.train_loss},
-                                            {"pairwise_accuracy_before", r.val_before.accuracy},
-                                            {"pairwise_accuracy", r.val.accuracy},
-                                            {"pairs", r.val.pairs},
-                                            {"val_loss", r.val.loss},
-                                            {"reward_mean", r.reward_mean},
-                                            {"reward_std", r.reward_std}},
-                                            r.interrupted);
-                    }});
-  stages.push_back({"ppo", "RLHF: PPO against the reward model, KL-penalised to the SFT policy", [&] {
+                      const TrainerEnd end = run_trainer(ro, o, S, at, ro.steps, train_reward_model);
+                      if (end.stopped_short()) return stopped(end);
+                      const RunLog log = read_run_log(dir_rm);
+                      // PPO's normalisation, as the final checkpoint stores it (reward.h).
+                      const nlohmann::json tj = train::read_trainer_json(train::resolve_checkpoint(dir_rm));
+                      nlohmann::json m = trained(log);
+                      m.update({{"pairwise_accuracy_before", field(log.first_eval, "val_accuracy")},
+                                {"pairwise_accuracy", field(log.last_eval, "val_accuracy")},
+                                {"pairs", field(log.last_eval, "val_pairs")},
+                                {"val_loss", field(log.last_eval, "val_loss")},
+                                {"reward_mean", field(tj, "reward_mean")},
+                                {"reward_std", field(tj, "reward_std")}});
+                      return complete_stage(m, end);
+                    }, dir_rm, P["reward"]["steps"].get<int64_t>()});
+  stages.push_back({"ppo", "RLHF: PPO against the reward model, KL-penalised to the SFT policy", [&](int64_t at) {
                       const nlohmann::json& S = P["ppo"];
                       PpoOptions po;
                       po.policy = dir_sft;
@@ -312,20 +381,19 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       po.critic_lr = S.value("critic_lr", po.critic_lr);
                       po.kl_coef = S.value("kl_coef", po.kl_coef);
                       po.reward_baseline = S.value("reward_baseline", po.reward_baseline);
-                      po.seed = o.seed;
-                      po.quiet = o.quiet;
-                      const PpoResult r = ppo(po);
-                      nlohmann::json m = {{"iterations", r.iterations}, {"reward_first", r.reward_first},
-                                          {"reward", r.reward}, {"kl", r.kl}};
-                      if (!r.history.empty()) {
-                        const nlohmann::json& last = r.history.back();
-                        for (const char* k : {"entropy", "clip_fraction", "value_loss", "response_length"})
-                          if (last.contains(k)) m[k] = last[k];
-                      }
-                      m["eval"] = eval_lm(dir_ppo);
-                      return m;
-                    }});
-  stages.push_back({"dpo", "DPO on the same preferences (the RM-free comparison arm)", [&] {
+                      const TrainerEnd end = run_trainer(po, o, S, at, po.iterations, ppo);
+                      if (end.stopped_short()) return stopped(end);
+                      // One "rollout" record per iteration.
+                      const RunLog log = read_run_log(dir_ppo, "rollout");
+                      nlohmann::json m = {{"iterations", field(log.last_train, "step")},
+                                          {"reward_first", field(log.first_train, "reward")},
+                                          {"reward", field(log.last_train, "reward")},
+                                          {"kl", field(log.last_train, "kl")}};
+                      for (const char* k : {"entropy", "clip_fraction", "value_loss", "response_length"})
+                        if (log.last_train.contains(k)) m[k] = log.last_train[k];
+                      return evaluated(m, dir_ppo, end);
+                    }, dir_ppo, P["ppo"]["iterations"].get<int64_t>()});
+  stages.push_back({"dpo", "DPO on the same preferences (the RM-free comparison arm)", [&](int64_t at) {
                       const nlohmann::json& S = P["dpo"];
                       DpoOptions d;
                       d.init = dir_sft;
@@ -337,19 +405,16 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       d.lr = S["lr"];
                       d.beta = S["beta"];
                       d.eval_every = 0;
-                      d.seed = o.seed;
-                      d.quiet = o.quiet;
-                      const DpoResult r = dpo(d);
-                      if (stopped_short(r.interrupted, r.step, S)) return nlohmann::json{{"interrupted", true}};
-                      nlohmann::json m = {{"steps", r.step},
-                                          {"train_loss", r.train_loss},
-                                          {"preference_accuracy_before", r.val_before.accuracy},
-                                          {"preference_accuracy", r.val.accuracy},
-                                          {"margin", r.val.margin}};
-                      m["eval"] = eval_lm(dir_dpo);
-                      return complete_stage(m, r.interrupted);
-                    }});
-  stages.push_back({"chat", "publish the chat model (PPO's policy)", [&] {
+                      const TrainerEnd end = run_trainer(d, o, S, at, d.steps, dpo);
+                      if (end.stopped_short()) return stopped(end);
+                      const RunLog log = read_run_log(dir_dpo);
+                      nlohmann::json m = trained(log);
+                      m["preference_accuracy_before"] = field(log.first_eval, "val_accuracy");
+                      m["preference_accuracy"] = field(log.last_eval, "val_accuracy");
+                      m["margin"] = field(log.last_eval, "val_margin");
+                      return evaluated(m, dir_dpo, end);
+                    }, dir_dpo, P["dpo"]["steps"].get<int64_t>()});
+  stages.push_back({"chat", "publish the chat model (PPO's policy)", [&](int64_t) {
                       // A standalone copy of the final policy checkpoint, so <out>/chat is what
                       // `ember serve` and `ember chat` are pointed at. (The stage counts as done
                       // only once its stage.json is written after the copy.)
@@ -389,24 +454,54 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
               << ProgressBar::format_duration(planned(s)) << ", elapsed " << ProgressBar::format_duration(elapsed)
               << ", ETA " << ProgressBar::format_duration(planned_total - planned_done) << ")" << std::endl;
     fs::create_directories(sdir);
+    // An earlier attempt that a signal stopped left interrupted.json (its time,
+    // the steps the stage resumed at so far); a training stage continues from
+    // its run folder's latest checkpoint, whether a signal wrote it or the
+    // periodic checkpoints did before a hard kill.
+    const std::string attempt_path = (sdir / "interrupted.json").string();
+    const nlohmann::json before =
+        fs::exists(attempt_path) ? nlohmann::json::parse(read_text(attempt_path)) : nlohmann::json::object();
+    nlohmann::json resumed_at = before.value("resumed_at_steps", nlohmann::json::array());
+    const int64_t at = s.run_dir.empty() ? 0 : checkpoint_step(s.run_dir);
+    if (at > 0) {
+      if (at < s.total)
+        std::cout << "speedrun: " << s.name << " resumes at step " << at << " of " << s.total << " from "
+                  << train::resolve_checkpoint(s.run_dir) << std::endl;
+      else
+        std::cout << "speedrun: " << s.name << " finished training before (checkpoint at step " << at << " of "
+                  << s.total << "); only what follows it runs again" << std::endl;
+      resumed_at.push_back(at);
+    }
     const auto t0 = clock::now();
-    nlohmann::json metrics = s.run();
+    nlohmann::json metrics = s.run(at);
+    const double secs = before.value("seconds", 0.0) + std::chrono::duration<double>(clock::now() - t0).count();
     if (metrics.value("interrupted", false)) {
-      std::cout << "speedrun: interrupted during " << s.name << "; rerun the same command to continue" << std::endl;
+      const int64_t reached = s.run_dir.empty() ? 0 : checkpoint_step(s.run_dir);
+      write_file_atomic(attempt_path,
+                        nlohmann::json{{"seconds", secs}, {"resumed_at_steps", resumed_at}, {"step", reached}}.dump(2) +
+                            "\n");
+      std::cout << "speedrun: interrupted during " << s.name << " (checkpoint at step " << reached << " of " << s.total
+                << "); rerun the same command to continue from there" << std::endl;
       result.interrupted = true;
+      result.signal = metrics.value("signal", 0);
       return result;
     }
-    const bool stop_now = metrics.value(kStopAfterStage, false);
+    const int stop_signal = metrics.value(kStopAfterStage, -1);
     metrics.erase(kStopAfterStage);
-    const double secs = std::chrono::duration<double>(clock::now() - t0).count();
-    const nlohmann::json done = {{"seconds", secs}, {"metrics", metrics}};
+    // The figures are the same however many attempts the stage took; the
+    // record says where it resumed and counts the time of every attempt a
+    // signal stopped (a hard kill leaves no record of its time).
+    nlohmann::json done = {{"seconds", secs}, {"metrics", metrics}};
+    if (!resumed_at.empty()) done["resumed_at_steps"] = resumed_at;
     write_file_atomic(marker, done.dump(2) + "\n");
+    fs::remove(attempt_path);
     report["stages"][s.name] = done;
     planned_done += planned(s);
-    if (stop_now) {
+    if (stop_signal >= 0) {
       std::cout << "speedrun: stopped after " << s.name << " (the stage is complete); rerun the same command to continue"
                 << std::endl;
       result.interrupted = true;
+      result.signal = stop_signal;
       return result;
     }
   }
@@ -419,134 +514,6 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
   result.report = report;
   result.chat_checkpoint = dir_chat;
   return result;
-}
-
-namespace {
-
-std::string pct(const nlohmann::json& v) { return v.is_number() ? fmt("%.1f%%", 100 * v.get<double>()) : "–"; }
-std::string num(const nlohmann::json& v, const char* f = "%.4f") { return v.is_number() ? fmt(f, v.get<double>()) : "–"; }
-
-// report["stages"][stage]["metrics"] followed by `path` (keys), or null.
-nlohmann::json dig(const nlohmann::json& report, const std::string& stage, std::initializer_list<const char*> path) {
-  const nlohmann::json* j = &report;
-  for (const char* k : {"stages", stage.c_str(), "metrics"}) {
-    if (!j->is_object() || !j->contains(k)) return nullptr;
-    j = &(*j)[k];
-  }
-  for (const char* k : path) {
-    if (!j->is_object() || !j->contains(k)) return nullptr;
-    j = &(*j)[k];
-  }
-  return *j;
-}
-
-nlohmann::json oracle(const nlohmann::json& report, const std::string& stage) {
-  return dig(report, stage, {"eval", "metrics", "oracle"});
-}
-
-}  // namespace
-
-std::string render_report_markdown(const nlohmann::json& report) {
-  std::ostringstream md;
-  md << "# ember speedrun report card\n\n"
-     << "Preset `" << report.value("preset", "?") << "`, seed " << report.value("seed", 0) << "; total time "
-     << ProgressBar::format_duration(report.value("total_seconds", 0.0)) << ". Every figure below is in `report.json` "
-     << "too. Held-out prompts use phrasings never seen in training; half of their fact questions ask about "
-     << "(person, attribute) pairs that supervised fine-tuning never covered, answerable only from pretraining. "
-     << "The oracle grader follows the rubric in `ember/chat/curriculum.h`.\n\n";
-
-  // The goals of the recipe (the alignment issue's), each with what this run measured.
-  {
-    const nlohmann::json pre = oracle(report, "pretrain"), sft = oracle(report, "sft"), ppo = oracle(report, "ppo"),
-                         dpo = oracle(report, "dpo");
-    const nlohmann::json rm_acc = dig(report, "reward", {"pairwise_accuracy"}), kl = dig(report, "ppo", {"kl"});
-    auto get = [](const nlohmann::json& r, const char* k) { return r.is_object() && r.contains(k) ? r[k] : nlohmann::json(); };
-    auto mark = [](bool known, bool met) { return std::string(!known ? "–" : met ? "met" : "not met"); };
-    const nlohmann::json sft_acc = get(sft, "accuracy"), pre_acc = get(pre, "accuracy");
-    const nlohmann::json sft_score = get(sft, "score"), ppo_score = get(ppo, "score");
-    const nlohmann::json sft_hal = get(sft, "hallucination"), ppo_hal = get(ppo, "hallucination");
-    const bool have_sft = sft_acc.is_number() && pre_acc.is_number();
-    const bool have_ppo = ppo_score.is_number() && sft_score.is_number();
-    const double gain = have_ppo ? 100 * (ppo_score.get<double>() - sft_score.get<double>()) : 0;
-    const double total = report.value("total_seconds", 0.0);
-    md << "## Goals\n\n| goal | target | this run | |\n|---|---|---|---|\n";
-    const nlohmann::json sft_world = get(sft, "world_accuracy"), pre_world = get(pre, "world_accuracy");
-    const bool have_world = sft_world.is_number() && pre_world.is_number();
-    md << "| SFT answers held-out world questions exactly (facts, comparisons, unknown people) | ≥ 70% (pretrained: "
-       << pct(pre_world) << ") | " << pct(sft_world) << " | "
-       << mark(have_world, have_world && sft_world.get<double>() >= 0.7) << " |\n";
-    md << "| SFT, all held-out prompts (also arithmetic, sorting, refusals) | far above pretrained (" << pct(pre_acc)
-       << ") | " << pct(sft_acc) << " | " << mark(have_sft, have_sft && sft_acc.get<double>() >= 2 * pre_acc.get<double>())
-       << " |\n";
-    md << "| reward model ranks held-out pairs correctly | ≥ 90% | " << pct(rm_acc) << " | "
-       << mark(rm_acc.is_number(), rm_acc.is_number() && rm_acc.get<double>() >= 0.9) << " |\n";
-    md << "| PPO raises the oracle score over SFT | +10 points | " << (have_ppo ? fmt("%+.1f points", gain) : "–")
-       << " | " << mark(have_ppo, gain >= 10) << " |\n";
-    const bool have_hal = sft_hal.is_number() && ppo_hal.is_number();
-    md << "| PPO at least halves hallucination about unknown people | ≤ " << (have_hal ? pct(sft_hal.get<double>() / 2) : "–")
-       << " (SFT: " << pct(sft_hal) << ") | " << pct(ppo_hal) << " | "
-       << mark(have_hal, have_hal && ppo_hal.get<double>() <= sft_hal.get<double>() / 2) << " |\n";
-    md << "| PPO's KL to the SFT policy stays bounded | final KL per reply | " << num(kl, "%.3f") << " nats | |\n";
-    md << "| DPO beside PPO | oracle score | " << num(get(dpo, "score"), "%.3f") << " (PPO " << num(ppo_score, "%.3f")
-       << ", SFT " << num(sft_score, "%.3f") << ") | |\n";
-    md << "| the whole run on a 2-core CPU | ≤ 20 min | " << ProgressBar::format_duration(total) << " | "
-       << mark(total > 0, total <= 1200) << " |\n\n";
-    const nlohmann::json params = dig(report, "pretrain", {"eval", "parameters"});
-    const nlohmann::json seen = dig(report, "pretrain", {"tokens_seen"});
-    if (params.is_number())
-      md << "Model: " << fmt("%.2fM", params.get<double>() / 1e6) << " parameters (" << report["settings"]["model"].dump()
-         << "); pretraining saw " << (seen.is_number() ? fmt("%.2fM", seen.get<double>() / 1e6) : "?") << " tokens.\n\n";
-  }
-
-  const std::vector<std::pair<std::string, std::string>> lms = {
-      {"pretrain", "pretrained"}, {"sft", "SFT"}, {"ppo", "PPO (RLHF)"}, {"dpo", "DPO"}};
-  md << "## Held-out evaluation\n\n| metric |";
-  std::vector<std::pair<std::string, nlohmann::json>> cols;
-  for (const auto& [stage, label] : lms) {
-    nlohmann::json r = oracle(report, stage);
-    if (r.is_null()) continue;
-    cols.push_back({label, r});
-    md << " " << label << " |";
-  }
-  md << "\n|---|";
-  for (size_t i = 0; i < cols.size(); ++i) md << "---:|";
-  md << "\n";
-  auto row = [&](const std::string& name, const std::function<std::string(const nlohmann::json&)>& cell) {
-    md << "| " << name << " |";
-    for (const auto& [label, r] : cols) md << " " << cell(r) << " |";
-    md << "\n";
-  };
-  row("exact answers, all prompts (oracle accuracy)", [](const nlohmann::json& r) { return pct(r["accuracy"]); });
-  row("exact answers, world questions", [](const nlohmann::json& r) { return pct(r.value("world_accuracy", nlohmann::json())); });
-  row("rubric score (0-1)", [](const nlohmann::json& r) { return num(r["score"], "%.3f"); });
-  row("hallucination about unknown people", [](const nlohmann::json& r) { return pct(r["hallucination"]); });
-  for (const char* kind : {"fact", "fact_unseen_pair", "arith", "compare", "list", "unknown", "refuse"})
-    row(std::string("&nbsp;&nbsp;") + kind, [kind](const nlohmann::json& r) {
-      const nlohmann::json& k = r["by_kind"];
-      if (!k.contains(kind)) return std::string("–");
-      return pct(k[kind]["accuracy"]) + " of " + std::to_string(k[kind]["n"].get<int64_t>());
-    });
-  row("mean reply tokens", [](const nlohmann::json& r) { return num(r["mean_reply_tokens"], "%.1f"); });
-  md << "\n";
-
-  md << "## Stages\n\n| stage | time | figures |\n|---|---:|---|\n";
-  for (const auto& name : report.value("stage_order", std::vector<std::string>{})) {
-    if (!report["stages"].contains(name)) continue;
-    const nlohmann::json& st = report["stages"][name];
-    std::string figs;
-    for (const auto& [k, v] : st["metrics"].items()) {
-      if (v.is_structured()) continue;
-      figs += (figs.empty() ? "" : ", ") + k + " " + (v.is_number_float() ? fmt("%.4g", v.get<double>()) : v.dump());
-    }
-    md << "| " << name << " | " << ProgressBar::format_duration(st.value("seconds", 0.0)) << " | " << figs << " |\n";
-  }
-  md << "\n## Curves\n\n";
-  for (const auto& [file, title] : std::vector<std::pair<std::string, std::string>>{
-           {"pretrain/loss.svg", "pretraining loss"}, {"sft/loss.svg", "SFT loss"},
-           {"reward/reward.svg", "reward model"}, {"ppo/reward.svg", "PPO reward"},
-           {"ppo/kl.svg", "PPO KL to the SFT policy"}, {"dpo/dpo.svg", "DPO"}})
-    md << "### " << title << "\n\n![" << title << "](" << file << ")\n\n";
-  return md.str();
 }
 
 }  // namespace ember::chat

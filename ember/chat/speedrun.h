@@ -9,9 +9,13 @@
 // Every stage writes into its own folder under <out> and, when it finishes,
 // <out>/<stage>/stage.json (its metrics and time, written atomically). A rerun
 // skips the stages that have stage.json, so an interrupted speedrun continues
-// from the last finished stage (pretraining even resumes mid-stage from its
-// latest checkpoint). A preset fixes every size and hyper-parameter, so the
-// same preset and seed give the same report numbers on the same machine.
+// from the last finished stage; an unfinished training stage (pretrain, sft,
+// reward, ppo, dpo) resumes mid-stage from its run folder's latest checkpoint
+// (SIGINT/SIGTERM stop a trainer with one; the preset's checkpoint_every bounds
+// what a hard kill loses) and its figures equal an uninterrupted run's, which
+// the stage's record notes ("resumed_at_steps"). Deleting a stage's folder
+// redoes it from the start. A preset fixes every size and hyper-parameter, so
+// the same preset and seed give the same report numbers on the same machine.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +38,7 @@ struct SpeedrunResult {
   std::string report_md;      // path of report.md
   std::string chat_checkpoint;  // <out>/chat: the final chat model (PPO's actor)
   bool interrupted = false;   // stopped by SIGINT/SIGTERM; rerun to continue
+  int signal = 0;             // the signal that stopped it
 };
 
 std::vector<std::string> speedrun_preset_names();
@@ -43,7 +48,7 @@ nlohmann::json speedrun_preset(const std::string& name);
 SpeedrunResult speedrun(const SpeedrunOptions& options);
 
 // Writes report.md from report.json's content (figures per stage, timings,
-// pictures linked from the stage folders).
+// pictures linked from the stage folders); in speedrun_report.cpp.
 std::string render_report_markdown(const nlohmann::json& report);
 
 }  // namespace ember::chat

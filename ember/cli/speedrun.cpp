@@ -14,8 +14,10 @@ void register_speedrun(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "speedrun",
       "The whole ChatGPT recipe on built-in data: curriculum, tokenizer, pretraining, SFT, reward model, PPO and "
-      "DPO, evaluation of every stage, report.md/report.json, and the chat model in <out>/chat. Rerun the same "
-      "command to continue an interrupted run from its last finished stage.");
+      "DPO, evaluation of every stage, report.md/report.json, and the chat model in <out>/chat. SIGINT/SIGTERM "
+      "stop a training stage with a checkpoint (exit 130/143); rerun the same command to continue: finished "
+      "stages are skipped and an unfinished training stage (pretrain, sft, reward, ppo, dpo) resumes from its "
+      "latest checkpoint, with the same figures as an uninterrupted run. Delete a stage's folder to redo it.");
   cmd->add_option("--preset", o->preset, "Sizes and hyper-parameters: default (16 minutes on a quiet 2-core host) or tiny (seconds, for tests)")
       ->capture_default_str();
   cmd->add_option("--out", o->out_dir, "Folder for every stage, the report and the chat model")->required();
@@ -32,7 +34,7 @@ void register_speedrun(CLI::App& app) {
   cmd->add_option("--port", *port, "Port for --chat serve (127.0.0.1)")->capture_default_str();
   cmd->callback([o, chat_mode, port] {
     const chat::SpeedrunResult r = chat::speedrun(*o);
-    if (r.interrupted) std::exit(130);
+    if (r.interrupted) std::exit(r.signal > 0 ? 128 + r.signal : 130);
     std::cout << "\nreport card: " << r.report_md << "\nchat model:  " << r.chat_checkpoint << std::endl;
     std::string mode = *chat_mode;
     if (mode == "auto") mode = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO) ? "serve" : "none";

@@ -1,0 +1,155 @@
+// The speedrun's report card: report.md rendered from report.json's figures
+// (see speedrun.h).
+#include <cstdio>
+#include <initializer_list>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ember/chat/speedrun.h"
+#include "ember/util/progress.h"
+
+namespace ember::chat {
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+std::string pct(const nlohmann::json& v) { return v.is_number() ? fmt("%.1f%%", 100 * v.get<double>()) : "–"; }
+std::string num(const nlohmann::json& v, const char* f = "%.4f") { return v.is_number() ? fmt(f, v.get<double>()) : "–"; }
+
+// report["stages"][stage]["metrics"] followed by `path` (keys), or null.
+nlohmann::json dig(const nlohmann::json& report, const std::string& stage, std::initializer_list<const char*> path) {
+  const nlohmann::json* j = &report;
+  for (const char* k : {"stages", stage.c_str(), "metrics"}) {
+    if (!j->is_object() || !j->contains(k)) return nullptr;
+    j = &(*j)[k];
+  }
+  for (const char* k : path) {
+    if (!j->is_object() || !j->contains(k)) return nullptr;
+    j = &(*j)[k];
+  }
+  return *j;
+}
+
+nlohmann::json oracle(const nlohmann::json& report, const std::string& stage) {
+  return dig(report, stage, {"eval", "metrics", "oracle"});
+}
+
+}  // namespace
+
+std::string render_report_markdown(const nlohmann::json& report) {
+  std::ostringstream md;
+  md << "# ember speedrun report card\n\n"
+     << "Preset `" << report.value("preset", "?") << "`, seed " << report.value("seed", 0) << "; total time "
+     << ProgressBar::format_duration(report.value("total_seconds", 0.0)) << ". Every figure below is in `report.json` "
+     << "too. Held-out prompts use phrasings never seen in training; half of their fact questions ask about "
+     << "(person, attribute) pairs that supervised fine-tuning never covered, answerable only from pretraining. "
+     << "The oracle grader follows the rubric in `ember/chat/curriculum.h`.\n\n";
+
+  // The goals of the recipe (the alignment issue's), each with what this run measured.
+  {
+    const nlohmann::json pre = oracle(report, "pretrain"), sft = oracle(report, "sft"), ppo = oracle(report, "ppo"),
+                         dpo = oracle(report, "dpo");
+    const nlohmann::json rm_acc = dig(report, "reward", {"pairwise_accuracy"}), kl = dig(report, "ppo", {"kl"});
+    auto get = [](const nlohmann::json& r, const char* k) { return r.is_object() && r.contains(k) ? r[k] : nlohmann::json(); };
+    auto mark = [](bool known, bool met) { return std::string(!known ? "–" : met ? "met" : "not met"); };
+    const nlohmann::json sft_acc = get(sft, "accuracy"), pre_acc = get(pre, "accuracy");
+    const nlohmann::json sft_score = get(sft, "score"), ppo_score = get(ppo, "score");
+    const nlohmann::json sft_hal = get(sft, "hallucination"), ppo_hal = get(ppo, "hallucination");
+    const bool have_sft = sft_acc.is_number() && pre_acc.is_number();
+    const bool have_ppo = ppo_score.is_number() && sft_score.is_number();
+    const double gain = have_ppo ? 100 * (ppo_score.get<double>() - sft_score.get<double>()) : 0;
+    const double total = report.value("total_seconds", 0.0);
+    md << "## Goals\n\n| goal | target | this run | |\n|---|---|---|---|\n";
+    const nlohmann::json sft_world = get(sft, "world_accuracy"), pre_world = get(pre, "world_accuracy");
+    const bool have_world = sft_world.is_number() && pre_world.is_number();
+    md << "| SFT answers held-out world questions exactly (facts, comparisons, unknown people) | ≥ 70% (pretrained: "
+       << pct(pre_world) << ") | " << pct(sft_world) << " | "
+       << mark(have_world, have_world && sft_world.get<double>() >= 0.7) << " |\n";
+    md << "| SFT, all held-out prompts (also arithmetic, sorting, refusals) | far above pretrained (" << pct(pre_acc)
+       << ") | " << pct(sft_acc) << " | " << mark(have_sft, have_sft && sft_acc.get<double>() >= 2 * pre_acc.get<double>())
+       << " |\n";
+    md << "| reward model ranks held-out pairs correctly | ≥ 90% | " << pct(rm_acc) << " | "
+       << mark(rm_acc.is_number(), rm_acc.is_number() && rm_acc.get<double>() >= 0.9) << " |\n";
+    md << "| PPO raises the oracle score over SFT | +10 points | " << (have_ppo ? fmt("%+.1f points", gain) : "–")
+       << " | " << mark(have_ppo, gain >= 10) << " |\n";
+    const bool have_hal = sft_hal.is_number() && ppo_hal.is_number();
+    md << "| PPO at least halves hallucination about unknown people | ≤ " << (have_hal ? pct(sft_hal.get<double>() / 2) : "–")
+       << " (SFT: " << pct(sft_hal) << ") | " << pct(ppo_hal) << " | "
+       << mark(have_hal, have_hal && ppo_hal.get<double>() <= sft_hal.get<double>() / 2) << " |\n";
+    md << "| PPO's KL to the SFT policy stays bounded | final KL per reply | " << num(kl, "%.3f") << " nats | |\n";
+    md << "| DPO beside PPO | oracle score | " << num(get(dpo, "score"), "%.3f") << " (PPO " << num(ppo_score, "%.3f")
+       << ", SFT " << num(sft_score, "%.3f") << ") | |\n";
+    md << "| the whole run on a 2-core CPU | ≤ 20 min | " << ProgressBar::format_duration(total) << " | "
+       << mark(total > 0, total <= 1200) << " |\n\n";
+    const nlohmann::json params = dig(report, "pretrain", {"eval", "parameters"});
+    const nlohmann::json seen = dig(report, "pretrain", {"tokens_seen"});
+    if (params.is_number())
+      md << "Model: " << fmt("%.2fM", params.get<double>() / 1e6) << " parameters (" << report["settings"]["model"].dump()
+         << "); pretraining saw " << (seen.is_number() ? fmt("%.2fM", seen.get<double>() / 1e6) : "?") << " tokens.\n\n";
+  }
+
+  const std::vector<std::pair<std::string, std::string>> lms = {
+      {"pretrain", "pretrained"}, {"sft", "SFT"}, {"ppo", "PPO (RLHF)"}, {"dpo", "DPO"}};
+  md << "## Held-out evaluation\n\n| metric |";
+  std::vector<std::pair<std::string, nlohmann::json>> cols;
+  for (const auto& [stage, label] : lms) {
+    nlohmann::json r = oracle(report, stage);
+    if (r.is_null()) continue;
+    cols.push_back({label, r});
+    md << " " << label << " |";
+  }
+  md << "\n|---|";
+  for (size_t i = 0; i < cols.size(); ++i) md << "---:|";
+  md << "\n";
+  auto row = [&](const std::string& name, const std::function<std::string(const nlohmann::json&)>& cell) {
+    md << "| " << name << " |";
+    for (const auto& [label, r] : cols) md << " " << cell(r) << " |";
+    md << "\n";
+  };
+  row("exact answers, all prompts (oracle accuracy)", [](const nlohmann::json& r) { return pct(r["accuracy"]); });
+  row("exact answers, world questions", [](const nlohmann::json& r) { return pct(r.value("world_accuracy", nlohmann::json())); });
+  row("rubric score (0-1)", [](const nlohmann::json& r) { return num(r["score"], "%.3f"); });
+  row("hallucination about unknown people", [](const nlohmann::json& r) { return pct(r["hallucination"]); });
+  for (const char* kind : {"fact", "fact_unseen_pair", "arith", "compare", "list", "unknown", "refuse"})
+    row(std::string("&nbsp;&nbsp;") + kind, [kind](const nlohmann::json& r) {
+      const nlohmann::json& k = r["by_kind"];
+      if (!k.contains(kind)) return std::string("–");
+      return pct(k[kind]["accuracy"]) + " of " + std::to_string(k[kind]["n"].get<int64_t>());
+    });
+  row("mean reply tokens", [](const nlohmann::json& r) { return num(r["mean_reply_tokens"], "%.1f"); });
+  md << "\n";
+
+  md << "## Stages\n\n| stage | time | figures |\n|---|---:|---|\n";
+  for (const auto& name : report.value("stage_order", std::vector<std::string>{})) {
+    if (!report["stages"].contains(name)) continue;
+    const nlohmann::json& st = report["stages"][name];
+    std::string figs;
+    for (const auto& [k, v] : st["metrics"].items()) {
+      if (v.is_structured()) continue;
+      figs += (figs.empty() ? "" : ", ") + k + " " + (v.is_number_float() ? fmt("%.4g", v.get<double>()) : v.dump());
+    }
+    std::string resumed;
+    for (const auto& at : st.value("resumed_at_steps", nlohmann::json::array()))
+      resumed += (resumed.empty() ? " (resumed at step " : ", ") + at.dump();
+    if (!resumed.empty()) resumed += ")";
+    md << "| " << name << " | " << ProgressBar::format_duration(st.value("seconds", 0.0)) << resumed << " | " << figs
+       << " |\n";
+  }
+  md << "\n## Curves\n\n";
+  for (const auto& [file, title] : std::vector<std::pair<std::string, std::string>>{
+           {"pretrain/loss.svg", "pretraining loss"}, {"sft/loss.svg", "SFT loss"},
+           {"reward/reward.svg", "reward model"}, {"ppo/reward.svg", "PPO reward"},
+           {"ppo/kl.svg", "PPO KL to the SFT policy"}, {"dpo/dpo.svg", "DPO"}})
+    md << "### " << title << "\n\n![" << title << "](" << file << ")\n\n";
+  return md.str();
+}
+
+}  // namespace ember::chat
