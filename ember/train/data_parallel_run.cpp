@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "ember/core/error.h"
+#include "ember/dist/replica_check.h"
 #include "ember/ops/creation.h"
 #include "ember/ops/elementwise.h"
 
@@ -67,6 +68,10 @@ void DataParallelRun::wrap(nn::Module& module) {
 
 void DataParallelRun::sync_gradients() {
   if (ddp_) ddp_->finish_gradient_sync();
+}
+
+void DataParallelRun::check_replicas(int64_t step) const {
+  if (ddp_) dist::check_replicas_agree(*comm_, ddp_->module().parameters(), op_, "step " + std::to_string(step), rank_);
 }
 
 void DataParallelRun::sum(std::vector<double>& values) const {

@@ -22,7 +22,8 @@
 //  - generation for evaluation (chat/eval.h's oracle) is split by contiguous
 //    share of the prompts, each prompt keeping its one-process seed, and the
 //    graded replies are gathered: every rank gets the one-process figures;
-//  - rank 0 alone writes files and prints; checkpoints are the one-process
+//  - rank 0 alone writes files and prints, after the ranks checked that their
+//    parameters agree bitwise (check_replicas); checkpoints are the one-process
 //    ones, so a run resumes on any number of ranks whose count divides the
 //    global batch.
 #pragma once
@@ -98,6 +99,10 @@ class DataParallelRun {
   // After backward, before clipping and the optimizer step, on every rank and
   // every step (also on a rank whose share was empty and ran no backward).
   void sync_gradients();
+  // Before a checkpoint, on every rank: the wrapped module's parameters must be
+  // bitwise the same on every rank (dist/replica_check.h), otherwise a one-line
+  // error on every rank naming the ranks that drifted and `step`. No-op on one rank.
+  void check_replicas(int64_t step) const;
 
   // Element-wise sums over the ranks, in double; the identity on one rank.
   void sum(std::vector<double>& values) const;

@@ -69,6 +69,7 @@ bool FinetuneStops::end_step(int64_t step, const std::function<std::string(int64
   bool stop = signals_.received() != 0 || (stop_after_ > 0 && step == stop_after_);
   if (dp_) stop = dp_->any(stop);
   if (step == steps_ || stop || (every_ > 0 && step % every_ == 0)) {
+    if (dp_) dp_->check_replicas(step);  // no checkpoint of weights the ranks disagree on
     *checkpoint = save(step);
     if (dp_) dp_->barrier();
   }

@@ -114,9 +114,10 @@ nlohmann::json finetune_trainer_json(const std::string& kind, int64_t step, cons
 // Where a fine-tuning loop checkpoints and stops. While it lives, SIGINT and
 // SIGTERM are requests to stop at the next step boundary (StopSignals).
 // Under data parallel (`dp`) the ranks stop together (a signal reaches them at
-// different moments), every rank calls save(step) (which may hold collectives;
-// only rank 0 writes) and they meet at a barrier after it, so nobody runs
-// ahead of a half-written checkpoint.
+// different moments), check that their parameters agree bitwise
+// (DataParallelRun::check_replicas), every rank calls save(step) (which may
+// hold collectives; only rank 0 writes) and they meet at a barrier after it,
+// so nobody runs ahead of a half-written checkpoint.
 class FinetuneStops {
  public:
   FinetuneStops(int64_t steps, int64_t checkpoint_every, int64_t stop_after, const DataParallelRun* dp = nullptr)

@@ -19,6 +19,7 @@
 #include "ember/data/meta.h"
 #include "ember/dist/communicator.h"
 #include "ember/dist/data_parallel.h"
+#include "ember/dist/replica_check.h"
 #include "ember/dist/tensor_parallel.h"
 #include "ember/dist/tensor_parallel_train.h"
 #include "ember/dist/zero.h"
@@ -382,6 +383,10 @@ PretrainResult pretrain(const PretrainOptions& given) {
   // Every rank calls it (so that they stay in step); rank 0 writes, the others
   // wait at the barrier so nobody races ahead of a half-written checkpoint.
   auto checkpoint = [&](int64_t step) -> std::string {
+    // The data-parallel replicas (under tensor parallel: the ranks holding the
+    // same shard in every group) must agree bitwise before rank 0 saves its copy.
+    if (dp_comm)
+      dist::check_replicas_agree(*dp_comm, model.parameters(), "pretrain", "step " + std::to_string(step), rank);
     // ZeRO: every rank sends its shard of the moments to rank 0 first; tensor
     // parallel: the ranks of rank 0's group send their shards of the weights
     // and the moments to it, the only rank that holds them whole while the
