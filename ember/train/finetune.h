@@ -128,12 +128,15 @@ class FinetuneStops {
   // where to continue from unless quiet.
   bool end_step(int64_t step, const std::function<std::string(int64_t)>& save, std::string* checkpoint,
                 bool quiet) const;
-  int signal() const { return signals_.received(); }  // the signal that stopped the run, or 0
+  // The signal that stopped the run, or 0; under data parallel the one any rank
+  // received (as of the last end_step), so that every rank reports it.
+  int signal() const { return signal_; }
 
  private:
   StopSignals signals_;
   int64_t steps_, every_, stop_after_;
   const DataParallelRun* dp_;
+  mutable int signal_ = 0;
 };
 
 }  // namespace ember::train

@@ -13,13 +13,8 @@
 # Usage: finetune_mpi_test.sh MPIEXEC EMBER_BINARY WORK_DIR
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-mpirun=$1
-ember=$(realpath "$2")
-work=$3
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work"
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 EMBER_DIST_TIMEOUT_S=120
+. "$here/../train/mpi_test_dir.sh"
+export EMBER_DIST_TIMEOUT_S=120
 mpi="$mpirun --oversubscribe"
 fail() { echo "FAIL: $*"; exit 1; }
 run() {  # run LOG COMMAND...: quiet unless it fails

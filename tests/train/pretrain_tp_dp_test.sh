@@ -10,15 +10,9 @@
 # Usage: pretrain_tp_dp_test.sh MPIEXEC EMBER_BINARY WORK_DIR
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-mpirun=$1
-ember=$(realpath "$2")
-work=$3
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work"
+. "$here/mpi_test_dir.sh"
 . "$here/tiny_data.sh"
 
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpi="$mpirun --oversubscribe -np"
 common="--config config.json --data data --tokenizer tok --seq-len 64 --steps 6 --eval-every 3 --peak-gflops 100 --lr 3e-3"
 "$ember" pretrain $common --batch 8 --sample-tokens 0 --out one >/dev/null 2>&1

@@ -13,12 +13,7 @@
 # Usage: pretrain_tp_test.sh MPIEXEC EMBER_BINARY WORK_DIR
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-mpirun=$1
-ember=$(realpath "$2")
-work=$3
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work"
+. "$here/mpi_test_dir.sh"
 . "$here/tiny_data.sh"
 cat > modern.json <<'JSON'
 {"n_layer": 2, "n_head": 4, "n_kv_head": 2, "n_embd": 64, "vocab_size": 400, "block_size": 64,
@@ -26,7 +21,6 @@ cat > modern.json <<'JSON'
  "dropout": 0.0, "batch_size": 4, "rope_theta": 10000.0, "norm_eps": 1e-5}
 JSON
 
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpi="$mpirun --oversubscribe -np"
 common="--data data --tokenizer tok --seq-len 64 --steps 10 --eval-every 5 --peak-gflops 100 --lr 3e-3 --batch 8"
 # Samples on: under tensor parallelism every rank samples (the ranks must agree token by token).
