@@ -3,9 +3,10 @@
 # and writes the report card and the chat model; a rerun skips finished stages;
 # a removed stage is redone alone; the same seed in another folder gives the
 # same report numbers (determinism); a run stopped by real signals in the
-# middle of SFT (SIGINT) and of PPO (SIGTERM) resumes each stage from its
-# checkpoint on the rerun (not from its start) and reports the figures of the
-# uninterrupted run; a folder of another preset is refused.
+# middle of SFT (SIGINT) and of the reward model (SIGTERM), and killed
+# (SIGKILL) in the middle of PPO, resumes each stage from its checkpoint on the
+# rerun (not from its start) and reports the figures of the uninterrupted run;
+# a folder of another preset is refused.
 # Usage: speedrun_test.sh EMBER_BINARY WORK_DIR
 set -eu
 ember=$(realpath "$1")
@@ -60,57 +61,67 @@ PY
 "$ember" speedrun --preset tiny --out b --quiet --chat none > b.log 2>&1 || { cat b.log; fail "speedrun b"; }
 same_figures a/report.json b/report.json || fail "reports differ"
 
-# Stopped by a real signal in the middle of a training stage: in folder c,
-# start the run (again) and send signal $3 once the stage's periodic
-# checkpoint $2 exists (the trainer is then inside its loop; the tiny preset
-# checkpoints SFT every 10 of 30 steps, PPO every iteration of 3). The trainer
-# finishes its step, writes a checkpoint and the run exits 128 + signal.
-# $1 names the attempt's log.
+# Interrupted in the middle of training stages, folder c: each attempt starts
+# the run (again) and, once stage $2's trainer is inside its loop (the test
+# `ready` holds: a training step logged, or a checkpoint written), sends
+# signal $3. SIGINT/SIGTERM: the trainer finishes its step, writes a
+# checkpoint and the run exits 128 + signal. $1 names the attempt's log.
 interrupt() {
   "$ember" speedrun --preset tiny --out c --quiet --chat none > "$1" 2>&1 &
   pid=$!
-  stage=${2%%/*}
   i=0
-  until [ -e "c/$2" ]; do
+  until ready "$2"; do
     i=$((i + 1))
-    if [ -e "c/$stage/stage.json" ] || [ $i -gt 6000 ]; then
-      kill -9 $pid 2>/dev/null; cat "$1"; fail "$stage finished (or 60 s passed) before c/$2 appeared"
+    if [ -e "c/$2/stage.json" ] || [ $i -gt 6000 ]; then
+      kill -9 $pid 2>/dev/null; cat "$1"; fail "$2 finished (or 60 s passed) before it could be interrupted"
     fi
-    kill -0 $pid 2>/dev/null || { cat "$1"; fail "the run ended before c/$2 appeared"; }
+    kill -0 $pid 2>/dev/null || { cat "$1"; fail "the run ended before $2 could be interrupted"; }
     sleep 0.01
   done
   kill "-$3" $pid
   rc=0
   wait $pid || rc=$?
-  grep -q "interrupted during $stage" "$1" || { cat "$1"; fail "the $3 did not stop $stage"; }
 }
-# Sets $step to the step stage $1 stopped at (its interrupted.json), which must lie in [$2, $3).
+ready() { grep -q '"kind":"train"' "c/$1/metrics.jsonl" 2>/dev/null; }
+# After a signal: sets $step to the step stage $1 stopped at (its
+# interrupted.json), which must lie in [1, $2), and checks exit code $3.
 stopped_at() {
+  grep -q "interrupted during $1" "$log" || { cat "$log"; fail "the signal did not stop $1"; }
+  [ $rc -eq "$3" ] || fail "$1: exit code $rc, expected $3"
   step=$(python3 -c "import json; print(json.load(open('c/$1/interrupted.json'))['step'])")
-  [ "$step" -ge "$2" ] && [ "$step" -lt "$3" ] || fail "$1 stopped at step $step, outside [$2, $3)"
+  [ "$step" -ge 1 ] && [ "$step" -lt "$2" ] || fail "$1 stopped at step $step, outside [1, $2)"
 }
-interrupt c1.log sft/ckpt-00000010 INT
-[ $rc -eq 130 ] || fail "SIGINT: exit code $rc, expected 130"
-stopped_at sft 10 30
+log=c1.log
+interrupt $log sft INT
+stopped_at sft 30 130
 sft_at=$step
-interrupt c2.log ppo/ckpt-00000001 TERM
-[ $rc -eq 143 ] || fail "SIGTERM: exit code $rc, expected 143"
-grep -q "sft resumes at step $sft_at of 30" c2.log || { cat c2.log; fail "sft did not resume at step $sft_at"; }
-stopped_at ppo 1 3
-ppo_at=$step
-"$ember" speedrun --preset tiny --out c --quiet --chat none > c3.log 2>&1 || { cat c3.log; fail "speedrun c, last attempt"; }
-grep -q "ppo resumes at step $ppo_at of 3" c3.log || { cat c3.log; fail "ppo did not resume at step $ppo_at"; }
-grep -q "sft: done before" c3.log || { cat c3.log; fail "sft was redone"; }
-python3 - c/report.json "$sft_at" "$ppo_at" <<'PY' || fail "report.json does not record where the stages resumed"
+log=c2.log
+interrupt $log reward TERM
+grep -q "sft resumes at step $sft_at of 30" $log || { cat $log; fail "sft did not resume at step $sft_at"; }
+stopped_at reward 20 143
+reward_at=$step
+# A hard kill once PPO's first periodic checkpoint exists (any later moment
+# will do): the rerun continues from the latest checkpoint there is.
+ready() { [ -e c/ppo/ckpt-00000001 ]; }
+interrupt c3.log ppo KILL
+grep -q "reward resumes at step $reward_at of 20" c3.log || { cat c3.log; fail "reward did not resume at step $reward_at"; }
+[ $rc -eq 137 ] && [ ! -e c/ppo/stage.json ] || { cat c3.log; fail "SIGKILL came too late (exit code $rc)"; }
+ppo_at=$(python3 -c "import json; print(json.load(open('c/ppo/latest/trainer.json'))['step'])")
+"$ember" speedrun --preset tiny --out c --quiet --chat none > c4.log 2>&1 || { cat c4.log; fail "speedrun c, last attempt"; }
+grep -Eq "ppo (resumes at step $ppo_at of 3|finished training before \(checkpoint at step $ppo_at of 3\))" c4.log ||
+  { cat c4.log; fail "ppo did not resume at step $ppo_at"; }
+grep -q "sft: done before" c4.log || { cat c4.log; fail "sft was redone"; }
+python3 - c/report.json "$sft_at" "$reward_at" "$ppo_at" <<'PY' || fail "report.json does not record where the stages resumed"
 import json, sys
 stages = json.load(open(sys.argv[1]))["stages"]
-assert stages["sft"]["resumed_at_steps"] == [int(sys.argv[2])], stages["sft"]
-assert stages["ppo"]["resumed_at_steps"] == [int(sys.argv[3])], stages["ppo"]
-assert all("resumed_at_steps" not in st for name, st in stages.items() if name not in ("sft", "ppo")), stages
+resumed = {"sft": int(sys.argv[2]), "reward": int(sys.argv[3]), "ppo": int(sys.argv[4])}
+for name, st in stages.items():
+    assert st.get("resumed_at_steps") == ([resumed[name]] if name in resumed else None), (name, st)
 PY
 grep -q "| sft | .* (resumed at step $sft_at) |" c/report.md || fail "report.md does not say that sft resumed"
-[ ! -e c/sft/interrupted.json ] && [ ! -e c/ppo/interrupted.json ] || fail "interrupted.json left behind"
+ls c/*/interrupted.json 2>/dev/null && fail "interrupted.json left behind"
 same_figures a/report.json c/report.json || fail "the interrupted run's figures differ from the uninterrupted run's"
+echo "ok: stopped in sft at step $sft_at (SIGINT), in reward at step $reward_at (SIGTERM), killed in ppo after step $ppo_at; resumed there, same figures"
 
 # Another preset in the same folder is refused with a clear message.
 if "$ember" speedrun --preset default --out a --quiet --chat none > wrong.log 2>&1; then fail "preset change accepted"; fi
