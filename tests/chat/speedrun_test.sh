@@ -3,7 +3,7 @@
 # and writes the report card and the chat model; a rerun skips finished stages;
 # a removed stage is redone alone; the same seed in another folder gives the
 # same report numbers (determinism); a run stopped by real signals in the
-# middle of SFT (SIGINT) and of the reward model (SIGTERM), and killed
+# middle of SFT (SIGINT), the reward model and DPO (SIGTERM), and killed
 # (SIGKILL) in the middle of PPO, resumes each stage from its checkpoint on the
 # rerun (not from its start) and reports the figures of the uninterrupted run;
 # a folder of another preset is refused.
@@ -107,21 +107,28 @@ interrupt c3.log ppo KILL
 grep -q "reward resumes at step $reward_at of 20" c3.log || { cat c3.log; fail "reward did not resume at step $reward_at"; }
 [ $rc -eq 137 ] && [ ! -e c/ppo/stage.json ] || { cat c3.log; fail "SIGKILL came too late (exit code $rc)"; }
 ppo_at=$(python3 -c "import json; print(json.load(open('c/ppo/latest/trainer.json'))['step'])")
-"$ember" speedrun --preset tiny --out c --quiet --chat none > c4.log 2>&1 || { cat c4.log; fail "speedrun c, last attempt"; }
-grep -Eq "ppo (resumes at step $ppo_at of 3|finished training before \(checkpoint at step $ppo_at of 3\))" c4.log ||
-  { cat c4.log; fail "ppo did not resume at step $ppo_at"; }
-grep -q "sft: done before" c4.log || { cat c4.log; fail "sft was redone"; }
-python3 - c/report.json "$sft_at" "$reward_at" "$ppo_at" <<'PY' || fail "report.json does not record where the stages resumed"
+log=c4.log
+ready() { grep -q '"kind":"train"' "c/$1/metrics.jsonl" 2>/dev/null; }
+interrupt $log dpo TERM
+grep -Eq "ppo (resumes at step $ppo_at of 3|finished training before \(checkpoint at step $ppo_at of 3\))" $log ||
+  { cat $log; fail "ppo did not resume at step $ppo_at"; }
+stopped_at dpo 10 143
+dpo_at=$step
+"$ember" speedrun --preset tiny --out c --quiet --chat none > c5.log 2>&1 || { cat c5.log; fail "speedrun c, last attempt"; }
+grep -q "dpo resumes at step $dpo_at of 10" c5.log || { cat c5.log; fail "dpo did not resume at step $dpo_at"; }
+grep -q "sft: done before" c5.log || { cat c5.log; fail "sft was redone"; }
+python3 - c/report.json "$sft_at" "$reward_at" "$ppo_at" "$dpo_at" <<'PY' || fail "report.json does not record where the stages resumed"
 import json, sys
 stages = json.load(open(sys.argv[1]))["stages"]
-resumed = {"sft": int(sys.argv[2]), "reward": int(sys.argv[3]), "ppo": int(sys.argv[4])}
+resumed = {"sft": int(sys.argv[2]), "reward": int(sys.argv[3]), "ppo": int(sys.argv[4]), "dpo": int(sys.argv[5])}
 for name, st in stages.items():
     assert st.get("resumed_at_steps") == ([resumed[name]] if name in resumed else None), (name, st)
 PY
 grep -q "| sft | .* (resumed at step $sft_at) |" c/report.md || fail "report.md does not say that sft resumed"
 ls c/*/interrupted.json 2>/dev/null && fail "interrupted.json left behind"
 same_figures a/report.json c/report.json || fail "the interrupted run's figures differ from the uninterrupted run's"
-echo "ok: stopped in sft at step $sft_at (SIGINT), in reward at step $reward_at (SIGTERM), killed in ppo after step $ppo_at; resumed there, same figures"
+echo "ok: stopped in sft at step $sft_at (SIGINT), in reward at step $reward_at (SIGTERM), killed in ppo after step" \
+  "$ppo_at, stopped in dpo at step $dpo_at (SIGTERM); each resumed there; same figures as the uninterrupted run"
 
 # Another preset in the same folder is refused with a clear message.
 if "$ember" speedrun --preset default --out a --quiet --chat none > wrong.log 2>&1; then fail "preset change accepted"; fi
