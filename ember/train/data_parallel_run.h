@@ -53,6 +53,7 @@ class DataParallelRun {
   int size() const { return size_; }
   bool lead() const { return rank_ == 0; }  // writes files, prints
   bool distributed() const { return size_ > 1; }
+  dist::Communicator& comm() const { return *comm_; }  // dist::world()
 
   // A one-line error, the same on every rank, unless `n` divides by the rank
   // count; `flag` names where n comes from ("--batch"). When `resumed`, n came

@@ -66,12 +66,11 @@ nlohmann::json finetune_trainer_json(const std::string& kind, int64_t step, cons
 
 bool FinetuneStops::end_step(int64_t step, const std::function<std::string(int64_t)>& save, std::string* checkpoint,
                              bool quiet) const {
-  signal_ = signals_.received();
-  bool stop = signal_ != 0 || (stop_after_ > 0 && step == stop_after_);
-  if (dp_) {  // stop together, all as stopped by the signal one rank got (each exits 128 + signal)
-    stop = dp_->any(stop);
-    signal_ = int(dp_->max(double(signal_)));
-  }
+  const int signal = signals_.received();
+  const StopRequest agreed =
+      agree_to_stop(dp_ ? &dp_->comm() : nullptr, {signal != 0 || (stop_after_ > 0 && step == stop_after_), signal});
+  const bool stop = agreed.stop;
+  signal_ = agreed.signal;
   if (step == steps_ || stop || (every_ > 0 && step % every_ == 0)) {
     if (dp_) dp_->check_replicas(step);  // no checkpoint of weights the ranks disagree on
     *checkpoint = save(step);

@@ -582,25 +582,17 @@ PretrainResult pretrain(const PretrainOptions& given) {
         bar->update(step);
       }
     }
-    int signal = signals.received();
-    bool stop = signal != 0 || (o.stop_after > 0 && step == o.stop_after);
-    if (world > 1) {
-      // A signal may reach one rank only (a scheduler or an operator on one
-      // node), and reaches the ranks at different moments: they stop together,
-      // all as stopped by that signal (so every rank exits 128 + signal).
-      Tensor flags = tensor({stop ? 1.0 : 0.0, double(signal)}, {2}, DType::f64);
-      comm->all_reduce(flags, dist::CommOp::max);
-      const std::vector<double> agreed = flags.to_vector<double>();
-      stop = agreed[0] > 0;
-      signal = int(agreed[1]);
-    }
+    // Every rank of every tensor-parallel group stops after the same step.
+    const int signal = signals.received();
+    const auto [stop, stop_signal] =
+        agree_to_stop(comm.get(), {signal != 0 || (o.stop_after > 0 && step == o.stop_after), signal});
     if (last || stop || (o.checkpoint_every > 0 && step % o.checkpoint_every == 0)) result.checkpoint = checkpoint(step);
     if (stop) {
       result.interrupted = true;
-      result.signal = signal;
+      result.signal = stop_signal;
       if (!o.quiet) {
         bar->finish();
-        std::cout << "stopped at step " << step << (signal ? " by a signal" : "") << "; checkpoint "
+        std::cout << "stopped at step " << step << (stop_signal ? " by a signal" : "") << "; checkpoint "
                   << result.checkpoint << " (continue with --resume)\n";
       }
       return result;

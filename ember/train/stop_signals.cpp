@@ -3,6 +3,10 @@
 
 #include <atomic>
 #include <csignal>
+#include <vector>
+
+#include "ember/dist/communicator.h"
+#include "ember/ops/creation.h"
 
 namespace ember::train {
 namespace {
@@ -29,5 +33,13 @@ StopSignals::~StopSignals() {
 }
 
 int StopSignals::received() const { return g_signal.load(); }
+
+StopRequest agree_to_stop(dist::Communicator* comm, StopRequest mine) {
+  if (!comm || comm->size() == 1) return mine;
+  Tensor t = tensor({mine.stop ? 1.0 : 0.0, double(mine.signal)}, {2}, DType::f64);
+  comm->all_reduce(t, dist::CommOp::max);
+  const std::vector<double> all = t.to_vector<double>();
+  return {all[0] > 0, int(all[1])};
+}
 
 }  // namespace ember::train

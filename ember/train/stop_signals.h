@@ -3,6 +3,10 @@
 // be resumed), instead of killing the process mid-step.
 #pragma once
 
+namespace ember::dist {
+class Communicator;
+}
+
 namespace ember::train {
 
 // Installs the handlers for its lifetime (restoring the previous ones after);
@@ -16,5 +20,18 @@ class StopSignals {
   // The signal received since construction, or 0.
   int received() const;
 };
+
+// Whether a training loop stops after this step, and the signal that asked it
+// to (0: none).
+struct StopRequest {
+  bool stop = false;
+  int signal = 0;
+};
+// Under data parallel, after each step on every rank of `comm` (null or one
+// rank: `mine` as it is): the ranks' requests combined (the maximum of each,
+// one all-reduce). A signal may reach one rank only (a scheduler or an
+// operator on one node) and reaches the ranks at different moments: they stop
+// after the same step, all as stopped by that signal (each exits 128 + signal).
+StopRequest agree_to_stop(dist::Communicator* comm, StopRequest mine);
 
 }  // namespace ember::train
