@@ -8,18 +8,12 @@
 #include <vector>
 
 #include "ember/backend/cpu/attention_block_gemm.h"
+#include "backend/filled_values.h"
 
 namespace ember::cpu {
 namespace {
 
-std::vector<float> filled(size_t n, uint32_t seed) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) {
-    seed = seed * 1664525u + 1013904223u;
-    v[i] = float(int32_t(seed >> 8) % 2001 - 1000) / 1000.0f;
-  }
-  return v;
-}
+using ember::cpu::testing::filled;
 
 TEST(AttentionBlockGemm, MatchesLoopsForEveryTileShape) {
   for (int64_t m : {1, 2, 5, 6, 7, 13, 64, 70})

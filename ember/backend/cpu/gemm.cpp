@@ -1,12 +1,17 @@
-// GEMM bindings: oneDNN's sgemm for float32 (it dispatches on CPU features, so
-// it stays fast on CPUs newer than the library), CBLAS for float64, and oneDNN's
-// matmul primitive for bf16/f16 where the CPU has native 16-bit dot products.
+// GEMM bindings: float32 through ember's packed AVX2 GEMM where it is the
+// faster one (AVX2 CPUs without AVX-512, products of at least 64 x 64) and
+// oneDNN's sgemm otherwise (it dispatches on CPU features, so it stays fast on
+// CPUs newer than the library, and on thin decode products), CBLAS for
+// float64, and oneDNN's matmul primitive for bf16/f16 where the CPU has native
+// 16-bit dot products.
 #include "ember/backend/cpu/gemm.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -14,15 +19,71 @@
 #include <string>
 #include <unordered_map>
 
+#include "ember/backend/cpu/sgemm_packed.h"
 #include "ember/core/error.h"
 
 namespace ember::cpu {
 
+namespace {
+
+// EMBER_GEMM=onednn keeps every float32 product on oneDNN (to compare the two
+// in one build); anything else, or unset, lets the shape decide.
+SgemmImpl initial_impl() {
+  const char* env = std::getenv("EMBER_GEMM");
+  if (env && std::string(env) == "onednn") return SgemmImpl::onednn;
+  if (env && std::string(env) == "ember") return SgemmImpl::ember;
+  return SgemmImpl::automatic;
+}
+
+std::atomic<SgemmImpl> g_sgemm_impl{initial_impl()};
+
+}  // namespace
+
+void set_sgemm_impl(SgemmImpl impl) { g_sgemm_impl.store(impl); }
+SgemmImpl sgemm_impl() { return g_sgemm_impl.load(); }
+
+bool sgemm_uses_packed(int64_t m, int64_t n, int64_t k) {
+  if (!sgemm_packed_available()) return false;
+  switch (g_sgemm_impl.load(std::memory_order_relaxed)) {
+    case SgemmImpl::onednn: return false;
+    case SgemmImpl::ember: return true;
+    case SgemmImpl::automatic: break;
+  }
+#if defined(__AVX512F__)
+  // oneDNN's AVX-512 kernels do twice the work per instruction of ours.
+  (void)m, (void)n, (void)k;
+  return false;
+#else
+  // Thin products (decode: a few rows) are bound by reading B once; packing B
+  // first would read it twice. oneDNN's kernels for them are measured faster.
+  return m >= 64 && n >= 64 && k >= 16;
+#endif
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
+  if (sgemm_uses_packed(m, n, k)) {
+    // Called inside a parallel region (a batch of products split over the
+    // threads), each product stays on its thread, as oneDNN's sgemm does.
+    sgemm_packed(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                 omp_in_parallel() ? 1 : omp_get_max_threads());
+    return;
+  }
   dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   if (st != dnnl_success) fail("matmul", "oneDNN sgemm failed with status ", int(st), " for m=", m, " n=", n, " k=", k);
+}
+
+void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (sgemm_uses_packed(m, n, k)) {
+    sgemm_packed(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc,
+                 omp_in_parallel() ? 1 : omp_get_max_threads(), bias);
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i) std::copy(bias, bias + n, c + i * ldc);
+  gemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,

@@ -11,6 +11,20 @@ namespace ember::cpu {
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// Which float32 GEMM runs: automatic (ember's packed AVX2 GEMM for products of
+// at least 64 x 64 on AVX2 CPUs without AVX-512, oneDNN otherwise), or one of
+// them always (EMBER_GEMM=onednn|ember at start-up; tests and benchmarks).
+enum class SgemmImpl { automatic, onednn, ember };
+void set_sgemm_impl(SgemmImpl impl);
+SgemmImpl sgemm_impl();
+// Whether a float32 product of this shape goes to ember's packed GEMM.
+bool sgemm_uses_packed(int64_t m, int64_t n, int64_t k);
+
+// C = op(A) * op(B) + bias, the bias (n values) added to every row: a linear
+// layer's forward. ember's packed GEMM adds it as it writes C; on the oneDNN
+// path C is first filled with the bias and accumulated into.
+void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc);
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
           const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
 

@@ -215,6 +215,13 @@ void matmul_blas(const Tensor& a, const Tensor& b, Tensor& out, const Tensor& bi
   Tensor A = as_operand(a, dtype_of<T>::value);
   Tensor B = as_operand(b, dtype_of<T>::value);
   BatchPlan p = make_plan(A, B, out);
+  if constexpr (std::is_same_v<T, float>) {
+    if (!bv.empty() && p.batches == 1) {  // a linear layer: the bias goes in as C is written
+      gemm_bias(p.la.trans, p.lb.trans, p.m, p.n, p.k, A.data<float>() + p.off_a[0], p.la.ld,
+                B.data<float>() + p.off_b[0], p.lb.ld, bv.data(), out.data<float>(), p.n);
+      return;
+    }
+  }
   if (!bv.empty()) init_rows(out.data<T>(), rows, n, bv);
   BlasCtx ctx{bv.empty() ? 0.0 : 1.0};
   // OpenBLAS (float64) runs its own thread pool; keep it out of OpenMP regions.

@@ -1,0 +1,26 @@
+// ember's own float32 GEMM for AVX2 + FMA CPUs: packed panels and a 6 x 16
+// register-tiled micro-kernel, in the loop order of BLIS (Goto's algorithm).
+// On the AVX2-only machines this project runs on it is faster than the
+// oneDNN 2.6 sgemm it replaces there (docs/PERFORMANCE.md, "ember's packed
+// GEMM"); cpu::gemm decides when to call it.
+#pragma once
+
+#include <cstdint>
+
+namespace ember::cpu {
+
+// True when this build has the AVX2 + FMA kernel (compiled with -march that
+// includes them); without it sgemm_packed must not be called.
+bool sgemm_packed_available();
+
+// Row-major C = alpha * op(A) * op(B) + beta * C, op(A) m x k, op(B) k x n;
+// trans_a means A is stored k x m (element (i, p) at a[p * lda + i]), likewise
+// trans_b. beta == 0 never reads C (it may hold NaN). A bias of n values, when
+// given, is added to every row (C = alpha * op(A) op(B) + bias + beta * C):
+// a linear layer's forward in one pass over C. Uses up to `threads` OpenMP
+// threads (1 runs on the calling thread only).
+void sgemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads,
+                  const float* bias = nullptr);
+
+}  // namespace ember::cpu
