@@ -385,6 +385,7 @@ void register_bench(CLI::App& app) {
                  "Prefill through the GPT module as a compiled graph (ember::compile), timed against the same code "
                  "run eagerly (prefill_eager_tokens_per_s); decode stays on the KV-cache runner");
   gcmd->callback([g] { bench_generate(*g); });
+  register_bench_gemm(*bench);
 }
 
 }  // namespace ember::cli

@@ -11,6 +11,8 @@ void register_data(CLI::App& app);
 void register_pretrain(CLI::App& app);
 void register_sample(CLI::App& app);
 void register_bench(CLI::App& app);
+// `ember bench gemm`, a subcommand of `ember bench` (bench_gemm.cpp).
+void register_bench_gemm(CLI::App& bench);
 void register_sft(CLI::App& app);  // also `ember chat-data`
 void register_eval(CLI::App& app);
 void register_label(CLI::App& app);  // comparisons of the policy's samples, ranked by the oracle
