@@ -26,8 +26,9 @@ namespace ember::cpu {
 
 namespace {
 
-// EMBER_GEMM=onednn keeps every float32 product on oneDNN (to compare the two
-// in one build); anything else, or unset, lets the shape decide.
+// EMBER_GEMM=onednn keeps every float32 product on oneDNN, EMBER_GEMM=ember
+// sends every one to the packed GEMM (to compare the two in one build);
+// anything else, or unset, lets the shape decide.
 SgemmImpl initial_impl() {
   const char* env = std::getenv("EMBER_GEMM");
   if (env && std::string(env) == "onednn") return SgemmImpl::onednn;
@@ -36,6 +37,11 @@ SgemmImpl initial_impl() {
 }
 
 std::atomic<SgemmImpl> g_sgemm_impl{initial_impl()};
+
+// Threads for one packed product: all of them, except inside a parallel region
+// (a batch of products split over the threads), where each product stays on
+// its thread, as oneDNN's sgemm does.
+int packed_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
 }  // namespace
 
@@ -64,10 +70,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (sgemm_uses_packed(m, n, k)) {
-    // Called inside a parallel region (a batch of products split over the
-    // threads), each product stays on its thread, as oneDNN's sgemm does.
-    sgemm_packed(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                 omp_in_parallel() ? 1 : omp_get_max_threads());
+    sgemm_packed(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, packed_threads());
     return;
   }
   dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -78,8 +81,7 @@ void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, cons
                const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (sgemm_uses_packed(m, n, k)) {
-    sgemm_packed(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc,
-                 omp_in_parallel() ? 1 : omp_get_max_threads(), bias);
+    sgemm_packed(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, packed_threads(), bias);
     return;
   }
   for (int64_t i = 0; i < m; ++i) std::copy(bias, bias + n, c + i * ldc);
