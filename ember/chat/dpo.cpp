@@ -198,6 +198,25 @@ void DpoReference::prefetch(const std::vector<size_t>& global, const train::Data
   }
 }
 
+void plot_dpo_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records, double beta) {
+  std::vector<PlotSeries> series{{"train loss", {}}, {"train margin", {}}, {"val loss", {}}, {"val accuracy", {}}};
+  for (const auto& r : records) {
+    const double step = r.at("step").get<double>();
+    if (r.at("kind") == "train") {
+      series[0].points.emplace_back(step, r.at("loss").get<double>());
+      series[1].points.emplace_back(step, r.at("margin").get<double>());
+    } else if (r.contains("val_loss")) {
+      series[2].points.emplace_back(step, r.at("val_loss").get<double>());
+      series[3].points.emplace_back(step, r.at("val_accuracy").get<double>());
+    }
+  }
+  std::erase_if(series, [](const PlotSeries& s) { return s.points.empty(); });  // no held-out lists: no eval
+  PlotOptions plot;
+  plot.title = "ember dpo (beta " + fmt("%g", beta) + ")";
+  plot.y_label = "loss / margin / accuracy";
+  write_svg_plot(out_dir + "/dpo.svg", series, plot);
+}
+
 DpoResult dpo(DpoOptions o) {
   const train::ResumePoint resumed = train::resume_options(o, "dpo");
   if (o.init.empty()) fail("dpo", "--init is required (an SFT checkpoint)");
@@ -367,22 +386,7 @@ DpoResult dpo(DpoOptions o) {
     }
   }
 
-  std::vector<PlotSeries> series{{"train loss", {}}, {"train margin", {}}, {"val loss", {}}, {"val accuracy", {}}};
-  for (const auto& r : metrics.records()) {
-    const double step = r.at("step").get<double>();
-    if (r.at("kind") == "train") {
-      series[0].points.emplace_back(step, r.at("loss").get<double>());
-      series[1].points.emplace_back(step, r.at("margin").get<double>());
-    } else if (r.contains("val_loss")) {
-      series[2].points.emplace_back(step, r.at("val_loss").get<double>());
-      series[3].points.emplace_back(step, r.at("val_accuracy").get<double>());
-    }
-  }
-  if (val_lists.empty()) series.resize(2);
-  PlotOptions plot;
-  plot.title = "ember dpo (beta " + fmt("%g", o.beta) + ")";
-  plot.y_label = "loss / margin / accuracy";
-  if (dp.lead()) write_svg_plot(o.out_dir + "/dpo.svg", series, plot);
+  if (dp.lead()) plot_dpo_curves(o.out_dir, metrics.records(), o.beta);
   return result;
 }
 

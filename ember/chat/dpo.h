@@ -137,5 +137,9 @@ struct DpoResult {
 };
 
 DpoResult dpo(DpoOptions options);
+// Draws <out_dir>/dpo.svg (train loss and margin, val loss and accuracy) from a
+// run's metrics records: at the end of training, and again by the speedrun
+// when a hard kill came between the last checkpoint and the picture.
+void plot_dpo_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records, double beta);
 
 }  // namespace ember::chat

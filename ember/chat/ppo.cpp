@@ -151,6 +151,25 @@ std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<Prom
 
 }  // namespace
 
+void plot_ppo_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records) {
+  std::vector<PlotSeries> rew{{"reward (raw mean)", {}}, {"score (normalised)", {}}}, kl{{"KL per reply", {}}};
+  for (const auto& r : records) {
+    if (r.value("kind", "") != "rollout") continue;
+    const double x = r.at("step").get<double>();
+    rew[0].points.push_back({x, r.at("reward").get<double>()});
+    rew[1].points.push_back({x, r.at("score").get<double>()});
+    kl[0].points.push_back({x, r.at("kl").get<double>()});
+  }
+  PlotOptions po;
+  po.x_label = "iteration";
+  po.title = "ember ppo: reward";
+  po.y_label = "reward";
+  write_svg_plot(out_dir + "/reward.svg", rew, po);
+  po.title = "ember ppo: KL(policy || reference)";
+  po.y_label = "KL per reply (nats)";
+  write_svg_plot(out_dir + "/kl.svg", kl, po);
+}
+
 PpoResult ppo(const PpoOptions& given) {
   const char* op = "ppo";
   PpoOptions o = given;
@@ -550,23 +569,7 @@ PpoResult ppo(const PpoOptions& given) {
   if (!result.interrupted) evaluate(result.iterations, result.oracle);
 
   if (!dp.lead()) return result;
-  // Curves from the whole log (a resumed run's file holds the earlier iterations too).
-  std::vector<PlotSeries> rew{{"reward (raw mean)", {}}, {"score (normalised)", {}}}, kl{{"KL per reply", {}}};
-  for (const auto& r : metrics.records()) {
-    if (r.value("kind", "") != "rollout") continue;
-    const double x = r.at("step").get<double>();
-    rew[0].points.push_back({x, r.at("reward").get<double>()});
-    rew[1].points.push_back({x, r.at("score").get<double>()});
-    kl[0].points.push_back({x, r.at("kl").get<double>()});
-  }
-  PlotOptions po;
-  po.x_label = "iteration";
-  po.title = "ember ppo: reward";
-  po.y_label = "reward";
-  write_svg_plot(o.out_dir + "/reward.svg", rew, po);
-  po.title = "ember ppo: KL(policy || reference)";
-  po.y_label = "KL per reply (nats)";
-  write_svg_plot(o.out_dir + "/kl.svg", kl, po);
+  plot_ppo_curves(o.out_dir, metrics.records());  // the whole log: a resumed run's file holds the earlier iterations too
   return result;
 }
 

@@ -120,5 +120,9 @@ struct PpoResult {
 // checkpoint of the wrong kind, a reward model with another tokenizer, or a
 // non-finite loss.
 PpoResult ppo(const PpoOptions& options);
+// Draws <out_dir>/reward.svg and kl.svg from a run's metrics records (the
+// "rollout" ones): at the end of a run, and again by the speedrun when a hard
+// kill came between the last checkpoint and the pictures.
+void plot_ppo_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records);
 
 }  // namespace ember::chat

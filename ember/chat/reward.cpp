@@ -196,6 +196,24 @@ RewardModelCheckpoint load_reward_model(const std::string& path, const std::stri
   return rm;
 }
 
+void plot_reward_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records) {
+  // Loss and accuracy share one chart: both live in [0, ~1] for a reward model.
+  std::vector<PlotSeries> series{{"train loss", {}}, {"val loss", {}}, {"val pairwise accuracy", {}}};
+  for (const auto& r : records) {
+    const double step = r.at("step").get<double>();
+    if (r.at("kind") == "train") series[0].points.emplace_back(step, r.at("loss").get<double>());
+    if (r.at("kind") == "eval" && r.contains("val_loss")) {
+      series[1].points.emplace_back(step, r.at("val_loss").get<double>());
+      series[2].points.emplace_back(step, r.at("val_accuracy").get<double>());
+    }
+  }
+  std::erase_if(series, [](const PlotSeries& s) { return s.points.empty(); });  // no held-out lists: no eval
+  PlotOptions plot;
+  plot.title = "ember reward";
+  plot.y_label = "loss / accuracy";
+  write_svg_plot(out_dir + "/reward.svg", series, plot);
+}
+
 RewardResult train_reward_model(RewardOptions o) {
   const train::ResumePoint resumed = train::resume_options(o, "reward");
   if (o.init.empty()) fail("reward", "--init is required (an SFT or pretrained checkpoint)");
@@ -343,21 +361,7 @@ RewardResult train_reward_model(RewardOptions o) {
     }
   }
 
-  // Loss and accuracy share one chart: both live in [0, ~1] for a reward model.
-  std::vector<PlotSeries> series{{"train loss", {}}, {"val loss", {}}, {"val pairwise accuracy", {}}};
-  for (const auto& r : metrics.records()) {
-    const double step = r.at("step").get<double>();
-    if (r.at("kind") == "train") series[0].points.emplace_back(step, r.at("loss").get<double>());
-    if (r.at("kind") == "eval") {
-      series[1].points.emplace_back(step, r.at("val_loss").get<double>());
-      series[2].points.emplace_back(step, r.at("val_accuracy").get<double>());
-    }
-  }
-  if (val_lists.empty()) series.resize(1);
-  PlotOptions plot;
-  plot.title = "ember reward";
-  plot.y_label = "loss / accuracy";
-  if (dp.lead()) write_svg_plot(o.out_dir + "/reward.svg", series, plot);
+  if (dp.lead()) plot_reward_curves(o.out_dir, metrics.records());
   return result;
 }
 

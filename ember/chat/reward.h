@@ -101,6 +101,10 @@ struct RewardResult {
 };
 
 RewardResult train_reward_model(RewardOptions options);
+// Draws <out_dir>/reward.svg (train loss, val loss, val pairwise accuracy) from
+// a run's metrics records: at the end of training, and again by the speedrun
+// when a hard kill came between the last checkpoint and the picture.
+void plot_reward_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records);
 
 // Evaluates `model` (in eval mode, no gradients) on `records`; rows longer than
 // max_len lose prompt tokens from the left. `batch` lists per forward pass.

@@ -144,6 +144,10 @@ double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& ch
   return tokens > 0 ? total / double(tokens) : std::numeric_limits<double>::quiet_NaN();
 }
 
+void plot_sft_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records) {
+  train::plot_loss_curve(out_dir + "/loss.svg", "ember sft", records);
+}
+
 SftResult sft(SftOptions o) {
   const train::ResumePoint resumed = train::resume_options(o, "sft");
   if (o.init.empty()) fail("sft", "--init is required (a pretrained checkpoint)");
@@ -296,7 +300,7 @@ SftResult sft(SftOptions o) {
       break;
     }
   }
-  if (dp.lead()) metrics.plot_losses(o.out_dir + "/loss.svg", "ember sft");
+  if (dp.lead()) plot_sft_curves(o.out_dir, metrics.records());
   return result;
 }
 

@@ -73,6 +73,10 @@ struct SftResult {
 };
 
 SftResult sft(SftOptions options);
+// Draws <out_dir>/loss.svg from a run's metrics records: at the end of
+// training, and again by the speedrun when a hard kill came between the last
+// checkpoint and the picture.
+void plot_sft_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records);
 
 // Packing: conversations (in `order`) go whole, first fit, into rows of T + 1
 // tokens padded with pad_id. Returns the rows' ids; `labels` gets, per row and

@@ -24,6 +24,7 @@
 #include "ember/models/gpt_config.h"
 #include "ember/tokenizer/train.h"
 #include "ember/train/checkpoint.h"
+#include "ember/train/metrics_log.h"
 #include "ember/train/pretrain.h"
 #include "ember/util/progress.h"
 
@@ -80,6 +81,48 @@ nlohmann::json speedrun_preset(const std::string& name) {
   std::string known;
   for (const auto& n : speedrun_preset_names()) known += (known.empty() ? "" : ", ") + n;
   fail("speedrun", "unknown preset \"", name, "\" (known: ", known, ")");
+}
+
+nlohmann::json apply_speedrun_overrides(nlohmann::json P, const std::vector<std::string>& overrides) {
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      fail("speedrun", "--set \"", o, "\": expected stage.key=value, e.g. pretrain.steps=1200");
+    const std::string path = o.substr(0, eq), text = o.substr(eq + 1);
+    // Walk the dotted path; every part must already exist, so a typo cannot add a setting nobody reads.
+    nlohmann::json* at = &P;
+    std::string walked;
+    for (size_t from = 0; from <= path.size();) {
+      const size_t dot = std::min(path.find('.', from), path.size());
+      const std::string part = path.substr(from, dot - from);
+      if (!at->is_object() || !at->contains(part)) {
+        std::string known;
+        if (at->is_object())
+          for (const auto& [k, v] : at->items()) known += (known.empty() ? "" : ", ") + k;
+        fail("speedrun", "--set \"", o, "\": the preset has no setting \"", walked + part, "\"",
+             known.empty() ? std::string() : " (known here: " + known + ")");
+      }
+      at = &(*at)[part];
+      walked += part + ".";
+      from = dot + 1;
+    }
+    if (at->is_object()) fail("speedrun", "--set \"", o, "\": \"", path, "\" is a group of settings, not one");
+    nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+    if (value.is_discarded()) value = text;  // a bare word: a string
+    const bool number_ok = at->is_number() && value.is_number() &&
+                           !(at->is_number_integer() && value.is_number_float());
+    if (!number_ok && !(at->is_string() && value.is_string()) && !(at->is_boolean() && value.is_boolean()))
+      fail("speedrun", "--set \"", o, "\": \"", path, "\" takes ", at->is_number_integer() ? "an integer" : at->type_name(),
+           " (the preset has ", at->dump(), ")");
+    if (at->is_number_float()) value = value.get<double>();
+    // A stage's length changes its planned time, which the progress display's ETA uses.
+    const size_t dot = path.find('.');
+    const std::string stage = path.substr(0, dot), key = dot == std::string::npos ? "" : path.substr(dot + 1);
+    if ((key == "steps" || key == "iterations") && P["plan_s"].contains(stage) && at->get<double>() > 0)
+      P["plan_s"][stage] = P["plan_s"][stage].get<double>() * value.get<double>() / at->get<double>();
+    *at = value;
+  }
+  return P;
 }
 
 namespace {
@@ -165,15 +208,20 @@ nlohmann::json trained(const RunLog& log) {
 // (stage settings S), resuming from
 // the run folder's checkpoint at step `at` when there is one, unless that
 // checkpoint holds the stage's last step (`total`) already: then no trainer
-// runs (their --resume refuses that) and TrainerEnd{} comes back.
+// runs (their --resume refuses that), `redraw` draws the stage's curves from
+// its metrics.jsonl (a hard kill may have come between the last checkpoint and
+// the trainer's pictures) and TrainerEnd{} comes back.
 template <typename O, typename F>
 TrainerEnd run_trainer(O& o, const SpeedrunOptions& run, const nlohmann::json& S, int64_t at, int64_t total,
-                       F&& train) {
+                       F&& train, const std::function<void(const std::vector<nlohmann::json>&)>& redraw) {
   o.seed = run.seed;
   o.quiet = run.quiet;
   o.checkpoint_every = S.value("checkpoint_every", o.checkpoint_every);
   o.resume = at > 0;
-  if (at >= total) return {};
+  if (at >= total) {
+    redraw(train::MetricsLog::read(o.out_dir + "/metrics.jsonl"));
+    return {};
+  }
   const auto r = train(o);
   if constexpr (requires { r.step; })
     return {r.step, total, r.interrupted, r.signal};
@@ -199,17 +247,21 @@ struct Stage {
 SpeedrunResult speedrun(const SpeedrunOptions& o) {
   if (o.out_dir.empty()) fail("speedrun", "--out is required (the folder the run and its report go into)");
   if (o.threads > 0) omp_set_num_threads(o.threads);
-  const nlohmann::json P = speedrun_preset(o.preset);
+  const nlohmann::json P = apply_speedrun_overrides(speedrun_preset(o.preset), o.overrides);
   const fs::path out(o.out_dir);
   fs::create_directories(out);
   // A rerun must use the preset and seed the folder was started with.
   const std::string plan_path = (out / "speedrun.json").string();
-  const nlohmann::json plan = {{"preset", o.preset}, {"seed", o.seed}, {"settings", P}};
+  nlohmann::json plan = {{"preset", o.preset}, {"seed", o.seed}, {"settings", P}};
+  if (!o.overrides.empty()) plan["overrides"] = o.overrides;
   if (fs::exists(plan_path)) {
     const nlohmann::json before = nlohmann::json::parse(read_text(plan_path));
     if (before.value("preset", "") != o.preset || before.value("seed", uint64_t(0)) != o.seed)
       fail("speedrun", o.out_dir, " holds a run of preset \"", before.value("preset", "?"), "\" seed ",
            before.value("seed", uint64_t(0)), "; continue it with those, or choose another --out");
+    if (before.contains("settings") && before["settings"] != P)
+      fail("speedrun", o.out_dir, " was started with other settings (its speedrun.json); continue it with the --set "
+           "options it was started with, or choose another --out");
   } else {
     write_file_atomic(plan_path, plan.dump(2) + "\n");
   }
@@ -310,7 +362,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       so.batch_size = S["batch"];
                       so.lr = S["lr"];
                       so.eval_every = S["eval_every"];
-                      const TrainerEnd end = run_trainer(so, o, S, at, so.steps, sft);
+                      const TrainerEnd end = run_trainer(so, o, S, at, so.steps, sft, [&](const auto& records) { plot_sft_curves(so.out_dir, records); });
                       if (end.stopped_short()) return stopped(end);
                       const RunLog log = read_run_log(dir_sft);
                       nlohmann::json m = trained(log);
@@ -348,7 +400,8 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       ro.batch_size = S["batch"];
                       ro.lr = S["lr"];
                       ro.eval_every = 0;
-                      const TrainerEnd end = run_trainer(ro, o, S, at, ro.steps, train_reward_model);
+                      const TrainerEnd end = run_trainer(ro, o, S, at, ro.steps, train_reward_model,
+                                                     [&](const auto& records) { plot_reward_curves(ro.out_dir, records); });
                       if (end.stopped_short()) return stopped(end);
                       const RunLog log = read_run_log(dir_rm);
                       // PPO's normalisation, as the final checkpoint stores it (reward.h).
@@ -381,7 +434,8 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       po.critic_lr = S.value("critic_lr", po.critic_lr);
                       po.kl_coef = S.value("kl_coef", po.kl_coef);
                       po.reward_baseline = S.value("reward_baseline", po.reward_baseline);
-                      const TrainerEnd end = run_trainer(po, o, S, at, po.iterations, ppo);
+                      const TrainerEnd end = run_trainer(po, o, S, at, po.iterations, ppo,
+                                                     [&](const auto& records) { plot_ppo_curves(po.out_dir, records); });
                       if (end.stopped_short()) return stopped(end);
                       // One "rollout" record per iteration.
                       const RunLog log = read_run_log(dir_ppo, "rollout");
@@ -405,7 +459,8 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       d.lr = S["lr"];
                       d.beta = S["beta"];
                       d.eval_every = 0;
-                      const TrainerEnd end = run_trainer(d, o, S, at, d.steps, dpo);
+                      const TrainerEnd end = run_trainer(d, o, S, at, d.steps, dpo,
+                                                     [&](const auto& records) { plot_dpo_curves(d.out_dir, records, d.beta); });
                       if (end.stopped_short()) return stopped(end);
                       const RunLog log = read_run_log(dir_dpo);
                       nlohmann::json m = trained(log);
@@ -432,6 +487,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
   double planned_total = 0;
   for (const auto& s : stages) planned_total += planned(s);
   nlohmann::json report = {{"preset", o.preset}, {"seed", o.seed}, {"settings", P}, {"stages", nlohmann::json::object()}};
+  if (!o.overrides.empty()) report["overrides"] = o.overrides;
   report["stage_order"] = nlohmann::json::array();
   for (const auto& s : stages) report["stage_order"].push_back(s.name);
   const auto t_start = clock::now();

@@ -31,6 +31,10 @@ struct SpeedrunOptions {
   uint64_t seed = 1;
   int threads = 0;       // 0: all cores
   bool quiet = false;    // stage banners only (tests)
+  // "stage.key=value" changes one of the preset's settings (e.g. "pretrain.steps=1200"),
+  // for experiments; recorded in speedrun.json and report.json, and a rerun of the
+  // folder must give the same ones.
+  std::vector<std::string> overrides;
 };
 
 struct SpeedrunResult {
@@ -44,6 +48,10 @@ struct SpeedrunResult {
 std::vector<std::string> speedrun_preset_names();
 // The preset's sizes and hyper-parameters, as recorded in report.json.
 nlohmann::json speedrun_preset(const std::string& name);
+// `preset` with each "stage.key=value" of `overrides` applied: the key must
+// exist and the value have its type (a number for a number); a stage's planned
+// time (plan_s) scales with a changed step or iteration count.
+nlohmann::json apply_speedrun_overrides(nlohmann::json preset, const std::vector<std::string>& overrides);
 
 SpeedrunResult speedrun(const SpeedrunOptions& options);
 

@@ -42,12 +42,20 @@ nlohmann::json oracle(const nlohmann::json& report, const std::string& stage) {
   return dig(report, stage, {"eval", "metrics", "oracle"});
 }
 
+// " with --set a=1 --set b=2" when the run changed preset settings, else "".
+std::string overrides_text(const nlohmann::json& report) {
+  if (!report.contains("overrides")) return "";
+  std::string text = " with";
+  for (const auto& o : report["overrides"]) text += " `--set " + o.get<std::string>() + "`";
+  return text;
+}
+
 }  // namespace
 
 std::string render_report_markdown(const nlohmann::json& report) {
   std::ostringstream md;
   md << "# ember speedrun report card\n\n"
-     << "Preset `" << report.value("preset", "?") << "`, seed " << report.value("seed", 0) << "; total time "
+     << "Preset `" << report.value("preset", "?") << "`" << overrides_text(report) << ", seed " << report.value("seed", 0) << "; total time "
      << ProgressBar::format_duration(report.value("total_seconds", 0.0)) << ". Every figure below is in `report.json` "
      << "too. Held-out prompts use phrasings never seen in training; half of their fact questions ask about "
      << "(person, attribute) pairs that supervised fine-tuning never covered, answerable only from pretraining. "

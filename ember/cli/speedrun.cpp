@@ -24,6 +24,9 @@ void register_speedrun(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Random seed (same seed, same report numbers)")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
   cmd->add_flag("--quiet", o->quiet, "Only stage banners, no progress bars");
+  cmd->add_option("--set", o->overrides,
+                  "Change one preset setting, stage.key=value (repeatable; e.g. --set pretrain.steps=1200 --set "
+                  "model.n_embd=384); the folder's speedrun.json and report.json record the settings used");
   auto chat_mode = std::make_shared<std::string>("auto");
   auto port = std::make_shared<int>(8080);
   cmd->add_option("--chat", *chat_mode,

@@ -12,12 +12,8 @@ namespace ember::train {
 MetricsLog::MetricsLog(std::string path, int64_t keep_up_to_step) : path_(std::move(path)) {
   if (path_.empty()) return;
   if (keep_up_to_step >= 0) {
-    std::ifstream in(path_);
-    std::string line, kept;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded()) continue;  // a line torn by a crash
+    std::string kept;
+    for (nlohmann::json& j : read(path_)) {  // read() drops a line torn by a crash
       if (j.value("step", int64_t(0)) > keep_up_to_step) continue;
       kept += j.dump() + "\n";
       records_.push_back(std::move(j));
@@ -41,8 +37,23 @@ void MetricsLog::write(const nlohmann::json& record) {
 }
 
 void MetricsLog::plot_losses(const std::string& svg_path, const std::string& title) const {
+  plot_loss_curve(svg_path, title, records_);
+}
+
+std::vector<nlohmann::json> MetricsLog::read(const std::string& path) {
+  std::vector<nlohmann::json> records;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_discarded()) records.push_back(std::move(j));
+  }
+  return records;
+}
+
+void plot_loss_curve(const std::string& svg_path, const std::string& title, const std::vector<nlohmann::json>& records) {
   PlotSeries train{"train loss", {}}, val{"validation loss", {}};
-  for (const auto& r : records_) {
+  for (const auto& r : records) {
     const std::string kind = r.value("kind", "");
     if (kind == "train" && r.contains("loss")) train.points.emplace_back(r["step"].get<double>(), r["loss"].get<double>());
     if (kind == "eval" && r.contains("val_loss"))

@@ -25,10 +25,18 @@ class MetricsLog {
   // Draws train loss and validation loss against step into an SVG.
   void plot_losses(const std::string& svg_path, const std::string& title) const;
 
+  // The records of a metrics file, in order, without lines a crash tore (for
+  // redrawing a finished run's curves); none when the file does not exist.
+  static std::vector<nlohmann::json> read(const std::string& path);
+
  private:
   std::string path_;
   std::ofstream out_;
   std::vector<nlohmann::json> records_;
 };
+
+// The loss curve of plot_losses from any records (kind "train" with "loss",
+// kind "eval" with "val_loss").
+void plot_loss_curve(const std::string& svg_path, const std::string& title, const std::vector<nlohmann::json>& records);
 
 }  // namespace ember::train

@@ -6,7 +6,7 @@
 # middle of SFT (SIGINT), the reward model and DPO (SIGTERM), and killed
 # (SIGKILL) in the middle of PPO, resumes each stage from its checkpoint on the
 # rerun (not from its start) and reports the figures of the uninterrupted run;
-# a folder of another preset is refused.
+# a folder of another preset or other --set settings is refused.
 # Usage: speedrun_test.sh EMBER_BINARY WORK_DIR
 set -eu
 ember=$(realpath "$1")
@@ -29,12 +29,17 @@ grep -q "Held-out evaluation" a/report.md || fail "report.md has no evaluation t
 [ "$(grep -c 'skipped' rerun.log)" -ge 10 ] || { cat rerun.log; fail "rerun did not skip the finished stages"; }
 
 # A stage without stage.json runs again alone; DPO's checkpoint holds its last
-# step, so it is not retrained, only evaluated again.
-rm a/dpo/stage.json
+# step, so it is not retrained, only evaluated again. Its pictures, and PPO's,
+# are drawn again from metrics.jsonl (as after a hard kill that came between
+# the last checkpoint and the pictures).
+rm a/dpo/stage.json a/dpo/dpo.svg a/ppo/stage.json a/ppo/reward.svg a/ppo/kl.svg
 "$ember" speedrun --preset tiny --out a --quiet --chat none > redo.log 2>&1 || { cat redo.log; fail "redo"; }
 grep -q "dpo:.*planned" redo.log || { cat redo.log; fail "dpo was not redone"; }
 grep -q "dpo finished training before (checkpoint at step 10 of 10)" redo.log || { cat redo.log; fail "dpo was retrained"; }
 grep -q "sft: done before" redo.log || { cat redo.log; fail "sft was redone"; }
+for f in dpo/dpo.svg ppo/reward.svg ppo/kl.svg; do
+  grep -q "<svg" "a/$f" || fail "a/$f was not drawn again"
+done
 
 # Two report.json files hold the same figures (times, paths and where stages resumed aside).
 same_figures() {
@@ -133,4 +138,14 @@ echo "ok: stopped in sft at step $sft_at (SIGINT), in reward at step $reward_at 
 # Another preset in the same folder is refused with a clear message.
 if "$ember" speedrun --preset default --out a --quiet --chat none > wrong.log 2>&1; then fail "preset change accepted"; fi
 grep -q 'holds a run of preset "tiny"' wrong.log || { cat wrong.log; fail "unclear error"; }
+# So is another setting, and a --set that names no setting creates no folder.
+if "$ember" speedrun --preset tiny --out a --set ppo.iterations=4 --quiet --chat none > wrong.log 2>&1; then
+  fail "settings change accepted"
+fi
+grep -q 'was started with other settings' wrong.log || { cat wrong.log; fail "unclear error for --set"; }
+if "$ember" speedrun --preset tiny --out d --set ppo.iteratoins=4 --quiet --chat none > wrong.log 2>&1; then
+  fail "unknown setting accepted"
+fi
+grep -q 'the preset has no setting "ppo.iteratoins"' wrong.log || { cat wrong.log; fail "unclear error for a typo"; }
+[ ! -e d ] || fail "a refused --set created its folder"
 echo "speedrun test: ok"

@@ -1,0 +1,61 @@
+// The speedrun's `--set stage.key=value` overrides of its preset: values land
+// where named with the preset's type, a stage's planned time scales with its
+// length, and every malformed override is refused with a message naming it.
+#include <gtest/gtest.h>
+
+#include "ember/chat/speedrun.h"
+#include "ember/core/error.h"
+
+namespace ember::chat {
+namespace {
+
+std::string error_of(const std::vector<std::string>& overrides) {
+  try {
+    apply_speedrun_overrides(speedrun_preset("default"), overrides);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(SpeedrunSettings, OverridesReplaceTheNamedSettingsOnly) {
+  const nlohmann::json preset = speedrun_preset("default");
+  const nlohmann::json P =
+      apply_speedrun_overrides(preset, {"pretrain.steps=1400", "model.n_embd=384", "ppo.lr=3e-5", "reward.lr=1"});
+  EXPECT_EQ(P["pretrain"]["steps"], 1400);
+  EXPECT_TRUE(P["pretrain"]["steps"].is_number_integer());
+  EXPECT_EQ(P["model"]["n_embd"], 384);
+  EXPECT_DOUBLE_EQ(P["ppo"]["lr"].get<double>(), 3e-5);
+  // An integer given for a real-valued setting stays real-valued.
+  EXPECT_TRUE(P["reward"]["lr"].is_number_float());
+  EXPECT_DOUBLE_EQ(P["reward"]["lr"].get<double>(), 1.0);
+  // Twice the steps, twice the planned time; the other stages' plans are untouched.
+  EXPECT_DOUBLE_EQ(P["plan_s"]["pretrain"].get<double>(), preset["plan_s"]["pretrain"].get<double>() * 2);
+  EXPECT_EQ(P["plan_s"]["sft"], preset["plan_s"]["sft"]);
+  nlohmann::json rest = P;
+  for (const char* k : {"pretrain", "model", "ppo", "reward", "plan_s"}) rest.erase(k);
+  nlohmann::json preset_rest = preset;
+  for (const char* k : {"pretrain", "model", "ppo", "reward", "plan_s"}) preset_rest.erase(k);
+  EXPECT_EQ(rest, preset_rest);
+  EXPECT_EQ(apply_speedrun_overrides(preset, {}), preset);
+}
+
+TEST(SpeedrunSettings, MalformedOverridesAreRefusedWithTheirName) {
+  EXPECT_NE(error_of({"pretrain.steps"}).find("expected stage.key=value"), std::string::npos);
+  EXPECT_NE(error_of({"=3"}).find("expected stage.key=value"), std::string::npos);
+  // A typo cannot add a setting nobody reads; the message lists the stage's settings.
+  const std::string typo = error_of({"pretrain.stpes=10"});
+  EXPECT_NE(typo.find("no setting \"pretrain.stpes\""), std::string::npos) << typo;
+  EXPECT_NE(typo.find("steps"), std::string::npos) << typo;
+  EXPECT_NE(error_of({"pretrian.steps=10"}).find("no setting \"pretrian\""), std::string::npos);
+  EXPECT_NE(error_of({"pretrain=10"}).find("a group of settings"), std::string::npos);
+  // Types: steps are integers, lr a number, the curriculum a name.
+  EXPECT_NE(error_of({"pretrain.steps=1.5"}).find("takes an integer"), std::string::npos);
+  EXPECT_NE(error_of({"pretrain.steps=many"}).find("takes an integer"), std::string::npos);
+  EXPECT_NE(error_of({"ppo.lr=fast"}).find("\"ppo.lr\" takes number"), std::string::npos);
+  EXPECT_NE(error_of({"curriculum=3"}).find("takes string"), std::string::npos);
+  EXPECT_EQ(error_of({"curriculum=tiny"}), "");
+}
+
+}  // namespace
+}  // namespace ember::chat
