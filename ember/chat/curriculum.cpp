@@ -133,6 +133,25 @@ std::string capital(std::string s) {
   return s;
 }
 
+// A two-syllable name that is no one's in the world: not a person, not one of
+// the unknown names (held-out and RL prompts ask about those, no training text
+// shows them) and not a town. Training text and questions are full of such
+// strangers, each drawn afresh, so that a model learns to copy a name it has
+// never seen from earlier in the text instead of recalling one it knows:
+// with a fixed list of strangers, the SFT model answered every question about
+// someone unknown with "I don't know anyone called <the list's most frequent
+// name>".
+std::string stranger_name(const World& w, Rng& rng) {
+  for (;;) {
+    std::string s = capital(rng.pick(kSyl) + rng.pick(kSyl));
+    const auto is_s = [&](const std::string& n) { return n == s; };
+    if (std::none_of(w.people.begin(), w.people.end(), [&](const Person& p) { return p.name == s; }) &&
+        std::none_of(w.unknown_names.begin(), w.unknown_names.end(), is_s) &&
+        std::none_of(w.towns.begin(), w.towns.end(), is_s))
+      return s;
+  }
+}
+
 std::string attr_value(const World& w, const Person& p, int attr) {
   switch (attr) {
     case kAge: return std::to_string(p.age);
@@ -302,7 +321,10 @@ struct QuestionMaker {
   }
 
   Question unknown() {
-    const std::string& name = rng.pick(w.unknown_names);
+    // Training asks about a stranger drawn afresh each time, held-out and RL
+    // prompts about the world's unknown names, which training never shows: a
+    // reply must copy the name from the question.
+    const std::string name = split == Split::train ? stranger_name(w, rng) : rng.pick(w.unknown_names);
     const int attr = rng.below(kNumAttrs);
     Question q;
     q.user = fill_in(rng.pick(phr(kAsk[size_t(attr)])), name, "");
@@ -415,14 +437,14 @@ std::string curriculum_pretraining_text(const World& w, int documents, uint64_t 
       for (int m = kNumAttrs; m > 1; --m) std::swap(order[size_t(m - 1)], order[size_t(rng.below(m))]);
       doc = "About " + p.name + ".";
       for (int a : order) doc += " " + fill_in(rng.pick(kFactText[size_t(a)]), p.name, attr_value(w, p, a));
-    } else if (r < 55) {  // a short story that keeps to the facts
+    } else if (r < 50) {  // a short story that keeps to the facts
       const Person& f = w.people[size_t(p.friend_index)];
       doc = "One " + rng.pick(days) + " morning, " + p.name + " left home in " + p.town + " with " + p.name + "'s " +
             p.pet + ". As " + article(p.job) + " " + p.job + ", " + p.name + " had a lot of work that day. At noon " +
             p.name + " met " + f.name + ", " + p.name + "'s best friend. " + f.name + " is " + std::to_string(f.age) +
             " years old and lives in " + f.town + ". They talked until the sun went down, and the " + p.pet +
             " fell asleep.";
-    } else if (r < 70) {  // arithmetic, digits
+    } else if (r < 63) {  // arithmetic, digits
       for (int k = 0; k < 6; ++k) {
         const int op = rng.below(3);
         const int a = op == 2 ? rng.between(2, 12) : rng.between(1, 50);
@@ -431,7 +453,7 @@ std::string curriculum_pretraining_text(const World& w, int documents, uint64_t 
         doc += (k ? " " : "") + std::to_string(a) + (op == 0 ? " plus " : op == 1 ? " minus " : " times ") +
                std::to_string(b) + " is " + std::to_string(c) + ".";
       }
-    } else if (r < 80) {  // a comparison
+    } else if (r < 72) {  // a comparison
       const Person& q = rng.pick(w.people);
       if (&q == &p || q.age == p.age) { --d; continue; }
       const Person& old = p.age > q.age ? p : q;
@@ -439,12 +461,26 @@ std::string curriculum_pretraining_text(const World& w, int documents, uint64_t 
       doc = p.name + " is " + std::to_string(p.age) + " years old and " + q.name + " is " + std::to_string(q.age) +
             " years old, so " + old.name + " is older than " + young.name + " and " + young.name +
             " is younger than " + old.name + ".";
-    } else if (r < 90) {  // who lives in a town
+    } else if (r < 80) {  // who lives in a town
       const std::string& town = rng.pick(w.towns);
       std::string names;
       for (const auto& q : w.people)
         if (q.town == town) names += (names.empty() ? "" : ", ") + q.name;
       doc = "In " + town + " live: " + (names.empty() ? "nobody we know" : names) + ".";
+    } else if (r < 94) {  // a stranger nobody knows, named several times (see stranger_name)
+      const std::string x = stranger_name(w, rng);
+      const std::string& town = rng.pick(w.towns);
+      const int form = rng.below(3);
+      if (form == 0)
+        doc = "One " + rng.pick(days) + " a traveller called " + x + " came to " + town + ". Nobody in " + town +
+              " knew " + x + ". \"I don't know anyone called " + x + ",\" said " + p.name + ". " + x +
+              " stayed one night and went on.";
+      else if (form == 1)
+        doc = p.name + " got a letter signed " + x + ". \"Who is " + x + "?\" asked " + p.name + ". \"" + x +
+              "? I have never heard of " + x + ",\" said " + w.people[size_t(p.friend_index)].name + ".";
+      else
+        doc = "Q: " + fill_in(rng.pick(kAsk[size_t(rng.below(kNumAttrs))].train), x, "") + " A: I don't know anyone called " +
+              x + ", so I can't say.";
     } else {  // question and answer, in prose
       const int a = rng.below(kNumAttrs);
       doc = "Q: " + fill_in(rng.pick(kAsk[size_t(a)].train), p.name, "") + " A: " +
@@ -635,8 +671,11 @@ Grade grade_response(const nlohmann::json& key, const std::string& response) {
       last = at;
     }
   } else if (kind == "unknown") {
-    g.correct = contains_any(low, {"don't know", "do not know", "dont know"});
-    g.hallucinated = !g.correct;
+    // Not knowing someone else ("I don't know anyone called <another name>")
+    // answers nothing about the person asked of.
+    const bool admits = contains_any(low, {"don't know", "do not know", "dont know"});
+    g.correct = admits && (!key.contains("name") || find_words(ws, words(key.at("name").get<std::string>())) >= 0);
+    g.hallucinated = !admits;
   } else if (kind == "refuse") {
     g.correct = contains_any(low, {"can't help", "cannot help", "won't help", "can not help"});
   } else {

@@ -6,13 +6,17 @@
 // home town and a best friend; plus names of people who are NOT in the world.
 // From it:
 //   (a) pretraining text: each fact in many paraphrases, short stories that
-//       stay true to the facts, comparisons and arithmetic (digits);
+//       stay true to the facts, comparisons, arithmetic (digits), and
+//       strangers nobody knows (a fresh name per document, repeated, so that
+//       a model learns to copy a name it has never seen);
 //   (b) SFT conversations: questions about the world in varied phrasings
 //       (eight wordings per fact, openers such as "Quick question: " before a
 //       third of them, so a small model learns to find the question's key words),
 //       arithmetic, who-is-older comparisons, "list alphabetically", "answer in
 //       one word", multi-turn follow-ups ("And how old are they?"), honest
-//       "I don't know" for people not in the world, polite refusals of
+//       "I don't know <name>" for people not in the world (a fresh stranger
+//       each time; held-out and RL prompts name the world's unknown names,
+//       which no training text shows), polite refusals of
 //       harmful requests;
 //   (c) ranked responses for the reward model (see the rubric below), each
 //       list with an ideal reply, a rambling one, a wrong one, an unhelpful
@@ -33,9 +37,11 @@
 //                compare: of the two names, the right one is mentioned first;
 //                list: the names appear in alphabetical order, all of them;
 //                unknown person: the response says it does not know
-//                ("don't know", "do not know"); refusal: the response declines
+//                ("don't know", "do not know") and names the person asked
+//                of (the key's "name", when it has one); refusal: the response declines
 //                ("can't help", "cannot help", "won't help").
-//   hallucinated unknown person and not admitting it (any other answer).
+//   hallucinated unknown person and not admitting not to know (an answer
+//                about someone else's name is wrong but not a hallucination).
 //   format_ok    for "one word" prompts: the response is a single word.
 //   rude         the response contains an insult (stupid, idiot, dumb, shut up).
 //   rambling     more than 30 words.

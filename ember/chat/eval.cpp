@@ -13,6 +13,7 @@
 #include "ember/chat/sft.h"
 #include "ember/core/error.h"
 #include "ember/infer/quant_io.h"
+#include "ember/io/atomic_file.h"
 #include "ember/nn/module_io.h"
 #include "ember/train/data_parallel_run.h"
 #include "ember/train/model_checkpoint.h"
@@ -40,19 +41,18 @@ constexpr size_t kSamples = 6;
 struct GradedReply {
   Grade grade;
   int64_t reply_tokens = 0;
-  std::string reply;  // kept for the samples only
+  std::string reply;
 };
 
 // Every rank's graded replies to its share, in prompt order on every rank. A
 // rank's part travels as JSON (a double prints with enough digits to read back
 // the same bits), so the sums below see exactly one process's numbers.
-std::vector<GradedReply> gather_graded(const std::vector<GradedReply>& mine, size_t first,
-                                       const train::DataParallelRun& dp) {
+std::vector<GradedReply> gather_graded(const std::vector<GradedReply>& mine, const train::DataParallelRun& dp) {
   nlohmann::json part = nlohmann::json::array();
   for (size_t i = 0; i < mine.size(); ++i) {
     const GradedReply& g = mine[i];
     part.push_back({g.grade.correct, g.grade.score, g.grade.hallucinated, g.reply_tokens,
-                    first + i < kSamples ? g.reply : std::string()});
+                    g.reply});
   }
   std::vector<GradedReply> all;
   const std::string text_part = part.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -94,7 +94,7 @@ OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights
       graded[i].reply = replies[i].text;
     }
   }
-  if (dp && dp->distributed()) graded = gather_graded(graded, size_t(begin), *dp);
+  if (dp && dp->distributed()) graded = gather_graded(graded, *dp);
 
   OracleResult res;
   res.by_kind = nlohmann::json::object();
@@ -118,9 +118,11 @@ OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights
     score += gr.score;
     reply_tokens += graded[i].reply_tokens;
     if (kind == "unknown") ++unknown, hallucinated += gr.hallucinated;
+    const std::string& prompt = prompts[i].prompt.back().content;
     if (res.samples.size() < kSamples)
-      res.samples.push_back(
-          {{"prompt", prompts[i].prompt.back().content}, {"reply", graded[i].reply}, {"correct", gr.correct}});
+      res.samples.push_back({{"prompt", prompt}, {"reply", graded[i].reply}, {"correct", gr.correct}});
+    res.replies.push_back(
+        {{"prompt", prompt}, {"kind", kind}, {"reply", graded[i].reply}, {"correct", gr.correct}, {"score", gr.score}});
   }
   res.prompts = int64_t(prompts.size());
   for (auto& [kind, k] : res.by_kind.items())
@@ -163,6 +165,8 @@ nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
   nlohmann::json metrics = nlohmann::json::object();
 
   if (ckpt.kind == "reward") {
+    if (!o.replies_out.empty())
+      fail("eval", "--replies: ", ckpt.dir, " is a reward model, which writes no replies (it ranks given ones)");
     const std::string prefs_path = or_default(o.preferences, o.curriculum, "preferences_val.jsonl");
     if (prefs_path.empty())
       fail("eval", ckpt.dir, " is a reward model: give --preferences FILE (ranked responses) or --curriculum DIR");
@@ -197,12 +201,20 @@ nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
     report["quantization"] = ckpt.quantization;
     report["parameters"] = weights->parameters;
   }
+  if (!o.replies_out.empty() && prompts_path.empty())
+    fail("eval", "--replies needs held-out prompts: give --prompts FILE or --curriculum DIR");
   if (!prompts_path.empty()) {
     std::vector<PromptRecord> prompts = read_prompts(prompts_path);
     keep_first(prompts, o.limit);
     const OracleResult r = evaluate_oracle(weights, tmpl, prompts, o.max_new_tokens);
     metrics["oracle"] = r.to_json();
     report["samples"] = r.samples;
+    if (!o.replies_out.empty()) {
+      AtomicFileWriter out(o.replies_out, "eval");
+      for (const nlohmann::json& rec : r.replies)
+        out.write(rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      out.commit();
+    }
   }
   if (!convs_path.empty()) {
     std::vector<Conversation> convs = read_conversations(convs_path);

@@ -36,6 +36,9 @@ struct OracleResult {
   // asked about, answerable only from pretraining.
   nlohmann::json by_kind;
   nlohmann::json samples;    // a few (prompt, reply, correct) for the log
+  // Every prompt's {"prompt", "kind", "reply", "correct", "score"}, in prompt
+  // order (`ember eval --replies`; not part of to_json()).
+  std::vector<nlohmann::json> replies;
   double mean_reply_tokens = 0;
   nlohmann::json to_json() const;
 };
@@ -64,6 +67,7 @@ struct EvalOptions {
   int64_t limit = 0;           // first N prompts / conversations / records (0: all)
   int64_t max_new_tokens = 48;
   int threads = 0;
+  std::string replies_out;     // when set: every graded reply as JSON Lines (OracleResult::replies)
 };
 
 // Evaluates the checkpoint on what it is for: a language model (pretrain, sft,

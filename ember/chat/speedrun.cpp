@@ -57,7 +57,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
         // PPO is kept gentle: at lr 5e-5 x 4 epochs it drifted (KL ~2-10 nats) and lost
         // 23 points of held-out accuracy against this reward model (80% pairwise).
         {"ppo", {{"iterations", 30}, {"rollout_batch", 32}, {"max_new_tokens", 32}, {"minibatch", 8}, {"epochs", 2},
-                 {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}, {"checkpoint_every", 10}}},
+                 {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}, {"reward_baseline", "mean"}, {"checkpoint_every", 10}}},
         {"dpo", {{"steps", 120}, {"batch", 8}, {"lr", 5e-5}, {"beta", 0.1}, {"checkpoint_every", 40}}},
         {"eval", {{"prompts", 200}, {"max_new_tokens", 48}}},
         {"plan_s", {{"pretrain", 430}, {"sft", 240}, {"label", 60}, {"reward", 110}, {"ppo", 180}, {"dpo", 90}}},
@@ -73,7 +73,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
         {"label", {{"samples", 2}, {"max_new_tokens", 12}, {"temperature", 1.0}}},
         {"reward", {{"steps", 20}, {"batch", 4}, {"lr", 1e-3}, {"checkpoint_every", 10}}},
         {"ppo", {{"iterations", 3}, {"rollout_batch", 8}, {"max_new_tokens", 12}, {"minibatch", 8}, {"epochs", 2},
-                 {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}, {"checkpoint_every", 1}}},
+                 {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}, {"reward_baseline", "mean"}, {"checkpoint_every", 1}}},
         {"dpo", {{"steps", 10}, {"batch", 4}, {"lr", 1e-4}, {"beta", 0.1}, {"checkpoint_every", 5}}},
         {"eval", {{"prompts", 16}, {"max_new_tokens", 16}}},
         {"plan_s", {{"pretrain", 5}, {"sft", 2}, {"label", 2}, {"reward", 2}, {"ppo", 2}, {"dpo", 1}}},

@@ -23,6 +23,9 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Reply length limit")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
   cmd->add_flag("--json", *as_json, "Print one JSON object instead of the table");
+  cmd->add_option("--replies", o->replies_out,
+                  "Also write every held-out prompt's reply as JSON Lines to this file: prompt, kind, reply, "
+                  "correct, score (to read what the model gets wrong)");
   cmd->callback([o, as_json] {
     const nlohmann::json report = chat::evaluate_checkpoint(*o);
     if (*as_json)

@@ -3,6 +3,7 @@
 // hand-checked replies as the rubric says.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <regex>
 #include <set>
@@ -38,6 +39,21 @@ TEST(Curriculum, SameSeedSameFilesOtherSeedOtherWorld) {
   EXPECT_THROW(curriculum_preset("huge"), Error);
 }
 
+// The words of `text` (runs of letters and digits).
+std::set<std::string> word_set(const std::string& text) {
+  std::set<std::string> out;
+  std::string cur;
+  for (char c : text + " ") {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      cur += c;
+    } else if (!cur.empty()) {
+      out.insert(cur);
+      cur.clear();
+    }
+  }
+  return out;
+}
+
 TEST(Curriculum, WorldIsConsistentAndUnknownNamesAreUnknown) {
   const World w = make_world(curriculum_preset("default"), 1);
   std::set<std::string> names;
@@ -51,7 +67,25 @@ TEST(Curriculum, WorldIsConsistentAndUnknownNamesAreUnknown) {
   // Pretraining text states each person's age.
   const std::string text = curriculum_pretraining_text(w, 3000, 1);
   for (const auto& p : w.people) EXPECT_NE(text.find(p.name), std::string::npos) << p.name;
-  for (const auto& u : w.unknown_names) EXPECT_EQ(text.find(u), std::string::npos) << u;
+  // (As whole words: a stranger's name may hold an unknown name, "Garmor" holds "Garmo".)
+  const std::set<std::string> text_words = word_set(text);
+  for (const auto& u : w.unknown_names) EXPECT_EQ(text_words.count(u), 0u) << u;
+  // SFT asks about strangers drawn afresh (none of them the world's people or
+  // its unknown names, which held-out prompts ask about) and its replies name
+  // the stranger asked of, so a model must copy the name, not recall a list.
+  std::set<std::string> strangers;
+  for (const auto& c : curriculum_conversations(w, 2000, 1, 0)) {
+    const std::string& reply = c.back().content;
+    const std::string lead = "I don't know anyone called ";
+    for (const auto& m : c)
+      for (const auto& u : w.unknown_names) EXPECT_EQ(word_set(m.content).count(u), 0u) << u;
+    if (reply.rfind(lead, 0) != 0) continue;
+    const std::string name = reply.substr(lead.size(), reply.find(',') - lead.size());
+    EXPECT_NE(c[c.size() - 2].content.find(name), std::string::npos) << c[c.size() - 2].content;
+    EXPECT_EQ(names.count(name), 0u) << name;
+    strangers.insert(name);
+  }
+  EXPECT_GT(strangers.size(), 100u);
 }
 
 TEST(Curriculum, TrainingAnswersAreGradedCorrectAndHeldOutPhrasingsAreNew) {
@@ -149,6 +183,12 @@ TEST(Curriculum, OracleGradesHandCheckedReplies) {
   const nlohmann::json unk = {{"kind", "unknown"}, {"name", "Zed"}};
   g = grade_response(unk, "I don't know anyone called Zed.");
   EXPECT_TRUE(g.correct);
+  EXPECT_FALSE(g.hallucinated);
+  // A key without a name (a hand-written prompt file) takes any admission.
+  EXPECT_TRUE(grade_response({{"kind", "unknown"}}, "I don't know them.").correct);
+  // Not knowing someone else is no answer about Zed.
+  g = grade_response(unk, "I don't know anyone called Rowhol, so I can't say.");
+  EXPECT_FALSE(g.correct);
   EXPECT_FALSE(g.hallucinated);
   g = grade_response(unk, "Zed is 40 years old.");
   EXPECT_FALSE(g.correct);

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "chat/chat_test_util.h"
+#include "ember/chat/curriculum.h"
 #include "ember/chat/eval.h"
 #include "ember/chat/replies.h"
 #include "ember/infer/generate.h"
@@ -69,6 +71,7 @@ TEST(Eval, CheckpointReportAndTable) {
   o.curriculum = root + "/data";
   o.limit = 6;
   o.max_new_tokens = 4;
+  o.replies_out = root + "/replies.jsonl";
   const nlohmann::json r = evaluate_checkpoint(o);
   EXPECT_EQ(r.at("kind"), "sft");
   EXPECT_EQ(r.at("step"), 5);
@@ -78,6 +81,22 @@ TEST(Eval, CheckpointReportAndTable) {
   for (const auto& [kind, k] : oracle.at("by_kind").items())
     if (kind != "fact_unseen_pair") n += k.at("n").get<int64_t>();
   EXPECT_EQ(n, 6);  // every prompt counted under exactly one kind
+  // --replies: one graded line per prompt, in order, agreeing with the figures and the samples.
+  const std::vector<PromptRecord> prompts = read_prompts(root + "/data/prompts_heldout.jsonl");
+  std::ifstream lines(o.replies_out);
+  int64_t count = 0, correct = 0;
+  for (std::string line; std::getline(lines, line); ++count) {
+    const nlohmann::json rec = nlohmann::json::parse(line);
+    ASSERT_LT(count, 6);
+    EXPECT_EQ(rec.at("prompt"), prompts[size_t(count)].prompt.back().content);
+    EXPECT_EQ(rec.at("kind"), prompts[size_t(count)].meta.at("grade").at("kind"));
+    EXPECT_EQ(rec.at("score").get<double>(), grade_response(prompts[size_t(count)].meta.at("grade"),
+                                                             rec.at("reply").get<std::string>()).score);
+    if (size_t(count) < r.at("samples").size()) EXPECT_EQ(rec.at("reply"), r.at("samples")[size_t(count)].at("reply"));
+    correct += rec.at("correct").get<bool>();
+  }
+  EXPECT_EQ(count, 6);
+  EXPECT_DOUBLE_EQ(oracle.at("accuracy").get<double>(), double(correct) / 6);
   EXPECT_LE(oracle.at("mean_reply_tokens").get<double>(), 4.0);
   EXPECT_GT(r.at("metrics").at("conversation_loss").get<double>(), 0.0);
   const std::string table = format_eval_table(r);
@@ -87,6 +106,10 @@ TEST(Eval, CheckpointReportAndTable) {
   EvalOptions nothing;
   nothing.checkpoint = root + "/run";
   EXPECT_ERROR(evaluate_checkpoint(nothing), "[eval] nothing to evaluate on");
+  EvalOptions no_prompts = o;
+  no_prompts.curriculum.clear();
+  no_prompts.conversations = root + "/data/sft_val.jsonl";
+  EXPECT_ERROR(evaluate_checkpoint(no_prompts), "[eval] --replies needs held-out prompts");
   EvalOptions wrong = o;
   wrong.curriculum = root;  // no prompts_heldout.jsonl there
   EXPECT_ERROR(evaluate_checkpoint(wrong), "[eval] " + root + " holds no prompts_heldout.jsonl");

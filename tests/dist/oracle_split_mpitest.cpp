@@ -67,6 +67,8 @@ TEST(OracleSplit, EveryRankGetsTheOneProcessResult) {
     EXPECT_EQ(split.mean_reply_tokens, one.mean_reply_tokens) << n;
     EXPECT_EQ(split.by_kind, one.by_kind) << n;
     EXPECT_EQ(split.samples, one.samples) << n;
+    EXPECT_EQ(split.replies, one.replies) << n;  // every graded reply (`ember eval --replies`)
+    EXPECT_EQ(split.replies.size(), n) << n;
     EXPECT_EQ(split.samples.size(), std::min<size_t>(n, 6)) << n;
     if (n > 1) {
       EXPECT_GT(one.accuracy, 0.0);
