@@ -35,8 +35,9 @@ std::vector<std::string> speedrun_preset_names() { return {"default", "tiny"}; }
 
 nlohmann::json speedrun_preset(const std::string& name) {
   // Sizes are chosen for a 2-core CPU: the default preset's stages take about
-  // 7 (pretrain), 3 (SFT), 1.5 (reward model), 3 (PPO), 1.5 (DPO) and 1
-  // (evaluations) minutes there. The model is GPT-2 shaped (layernorm, learned
+  // 5.3 (pretrain), 3 (SFT), 0.3 (labelling), 1.5 (reward model), 1 (PPO) and
+  // 1.5 (DPO) minutes on a quiet one, evaluations included (plan_s, for the
+  // ETA: measured 2026-11-29, docs/PERFORMANCE.md). The model is GPT-2 shaped (layernorm, learned
   // positions, GELU, tied embeddings); the curriculum's vocabulary is a few
   // hundred words, so a 1024-token BPE holds nearly every word whole.
   if (name == "default")
@@ -60,7 +61,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
                  {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}, {"reward_baseline", "mean"}, {"checkpoint_every", 10}}},
         {"dpo", {{"steps", 120}, {"batch", 8}, {"lr", 5e-5}, {"beta", 0.1}, {"checkpoint_every", 40}}},
         {"eval", {{"prompts", 200}, {"max_new_tokens", 48}}},
-        {"plan_s", {{"pretrain", 430}, {"sft", 240}, {"label", 60}, {"reward", 110}, {"ppo", 180}, {"dpo", 90}}},
+        {"plan_s", {{"pretrain", 320}, {"sft", 180}, {"label", 20}, {"reward", 95}, {"ppo", 65}, {"dpo", 85}}},
     };
   if (name == "tiny")
     return {
