@@ -107,7 +107,9 @@ stopped_at reward 20 143
 reward_at=$step
 # A hard kill once PPO's first periodic checkpoint exists (any later moment
 # will do): the rerun continues from the latest checkpoint there is.
-ready() { [ -e c/ppo/ckpt-00000001 ]; }
+# (Waits on `latest`: older checkpoints are pruned, so one checkpoint's folder may
+# come and go between two looks.)
+ready() { [ -e c/ppo/latest/trainer.json ]; }
 interrupt c3.log ppo KILL
 grep -q "reward resumes at step $reward_at of 20" c3.log || { cat c3.log; fail "reward did not resume at step $reward_at"; }
 [ $rc -eq 137 ] && [ ! -e c/ppo/stage.json ] || { cat c3.log; fail "SIGKILL came too late (exit code $rc)"; }
