@@ -15,11 +15,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 train="$mpirun --oversubscribe -np 2 $ember pretrain --config config.json --data data --tokenizer tok --seq-len 64
   --steps 300 --eval-every 100 --checkpoint-every 2 --peak-gflops 100 --sample-tokens 0 --batch 2"
 # 300 steps (about 4 s): a 60-step run sometimes ended before the test saw a
-# checkpoint on a quiet host. Older checkpoints are pruned as the run goes, so
-# the test waits on `latest`, not on one checkpoint's folder.
-latest_step() {
-  python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$1/latest/trainer.json" 2>/dev/null || echo 0
-}
+# checkpoint on a quiet host.
+. "$here/latest_step.sh"
 
 $train --out full >full.log 2>&1 || { cat full.log; fail "the uninterrupted run"; }
 

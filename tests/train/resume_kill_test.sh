@@ -18,12 +18,7 @@ train() {
   "$ember" pretrain --config config.json --data data --tokenizer tok --seq-len 64 --steps 200 \
     --eval-every 50 --checkpoint-every 2 --peak-gflops 100 --sample-tokens 0 --out "$@"
 }
-# The step of run folder $1's latest checkpoint (0 when none yet). Older
-# checkpoints are pruned as the run goes, so a test waits on `latest`, not on
-# one checkpoint's folder, which may come and go between two looks.
-latest_step() {
-  python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$1/latest/trainer.json" 2>/dev/null || echo 0
-}
+. "$here/latest_step.sh"
 
 train full >/dev/null 2>&1
 # The tokenizer travels inside every checkpoint as tokenizer/, whatever its folder was called.
