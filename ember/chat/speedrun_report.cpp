@@ -59,7 +59,10 @@ std::string render_report_markdown(const nlohmann::json& report) {
      << ProgressBar::format_duration(report.value("total_seconds", 0.0)) << ". Every figure below is in `report.json` "
      << "too. Held-out prompts use phrasings never seen in training; half of their fact questions ask about "
      << "(person, attribute) pairs that supervised fine-tuning never covered, answerable only from pretraining. "
-     << "The oracle grader follows the rubric in `ember/chat/curriculum.h`.\n\n";
+     << "The oracle grader follows the rubric in `ember/chat/curriculum.h`. This is one seed: each seed "
+     << "generates another world, curriculum and tokenizer, and on the default preset the figures move "
+     << "between seeds by several points (docs/ALIGNMENT.md has seeds 1-3 side by side), more than "
+     << "most differences between stages.\n\n";
 
   // The goals of the recipe (the alignment issue's), each with what this run measured.
   {
