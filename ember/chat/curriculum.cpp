@@ -144,10 +144,9 @@ std::string capital(std::string s) {
 std::string stranger_name(const World& w, Rng& rng) {
   for (;;) {
     std::string s = capital(rng.pick(kSyl) + rng.pick(kSyl));
-    const auto is_s = [&](const std::string& n) { return n == s; };
-    if (std::none_of(w.people.begin(), w.people.end(), [&](const Person& p) { return p.name == s; }) &&
-        std::none_of(w.unknown_names.begin(), w.unknown_names.end(), is_s) &&
-        std::none_of(w.towns.begin(), w.towns.end(), is_s))
+    const auto taken = [&](const auto& names) { return std::find(names.begin(), names.end(), s) != names.end(); };
+    if (!taken(w.unknown_names) && !taken(w.towns) &&
+        std::none_of(w.people.begin(), w.people.end(), [&](const Person& p) { return p.name == s; }))
       return s;
   }
 }

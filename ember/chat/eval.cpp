@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -118,12 +119,16 @@ OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights
     score += gr.score;
     reply_tokens += graded[i].reply_tokens;
     if (kind == "unknown") ++unknown, hallucinated += gr.hallucinated;
-    const std::string& prompt = prompts[i].prompt.back().content;
-    if (res.samples.size() < kSamples)
-      res.samples.push_back({{"prompt", prompt}, {"reply", graded[i].reply}, {"correct", gr.correct}});
-    res.replies.push_back(
-        {{"prompt", prompt}, {"kind", kind}, {"reply", graded[i].reply}, {"correct", gr.correct}, {"score", gr.score}});
+    res.replies.push_back({{"prompt", prompts[i].prompt.back().content},
+                           {"kind", kind},
+                           {"reply", graded[i].reply},
+                           {"correct", gr.correct},
+                           {"score", gr.score}});
   }
+  for (size_t i = 0; i < std::min(kSamples, res.replies.size()); ++i)
+    res.samples.push_back({{"prompt", res.replies[i]["prompt"]},
+                           {"reply", res.replies[i]["reply"]},
+                           {"correct", res.replies[i]["correct"]}});
   res.prompts = int64_t(prompts.size());
   for (auto& [kind, k] : res.by_kind.items())
     k["accuracy"] = double(k["correct"].get<int64_t>()) / double(k["n"].get<int64_t>());

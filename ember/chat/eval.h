@@ -35,7 +35,7 @@ struct OracleResult {
   // "fact_unseen_pair": the fact prompts whose (person, attribute) SFT never
   // asked about, answerable only from pretraining.
   nlohmann::json by_kind;
-  nlohmann::json samples;    // a few (prompt, reply, correct) for the log
+  nlohmann::json samples;    // the first few replies' (prompt, reply, correct), for the log
   // Every prompt's {"prompt", "kind", "reply", "correct", "score"}, in prompt
   // order (`ember eval --replies`; not part of to_json()).
   std::vector<nlohmann::json> replies;

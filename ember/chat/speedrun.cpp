@@ -27,6 +27,7 @@
 #include "ember/train/metrics_log.h"
 #include "ember/train/pretrain.h"
 #include "ember/util/progress.h"
+#include "ember/util/stats.h"
 
 namespace ember::chat {
 namespace fs = std::filesystem;
@@ -260,9 +261,14 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
     if (before.value("preset", "") != o.preset || before.value("seed", uint64_t(0)) != o.seed)
       fail("speedrun", o.out_dir, " holds a run of preset \"", before.value("preset", "?"), "\" seed ",
            before.value("seed", uint64_t(0)), "; continue it with those, or choose another --out");
-    if (before.contains("settings") && before["settings"] != P)
-      fail("speedrun", o.out_dir, " was started with other settings (its speedrun.json); continue it with the --set "
-           "options it was started with, or choose another --out");
+    // plan_s (the ETA's estimates) may change between versions; the settings that shape the run may not.
+    auto shaping = [](nlohmann::json settings) {
+      settings.erase("plan_s");
+      return settings;
+    };
+    if (before.contains("settings") && shaping(before["settings"]) != shaping(P))
+      fail("speedrun", o.out_dir, " was started with other settings (its speedrun.json: another --set, or another "
+           "version's preset); continue it with the same ones, or choose another --out");
   } else {
     write_file_atomic(plan_path, plan.dump(2) + "\n");
   }
@@ -338,16 +344,14 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       const train::PretrainResult r = train::pretrain(po);
                       const TrainerEnd end{r.step, po.steps, r.interrupted, r.signal};
                       if (end.stopped_short()) return stopped(end);
-                      RunLog log = read_run_log(dir_pre);
+                      const RunLog log = read_run_log(dir_pre);
                       const nlohmann::json &last_train = log.last_train, &last_eval = log.last_eval;
-                      std::vector<double>& rates = log.rates;
-                      std::sort(rates.begin(), rates.end());
                       nlohmann::json m = {
                           {"steps", r.step},
                           {"train_loss", last_train.value("loss", r.train_loss)},
                           {"val_loss", last_eval.value("val_loss", r.val_loss)},
                           {"val_bpb", last_eval.value("val_bpb", r.val_bpb)},
-                          {"tokens_per_s", rates.empty() ? r.tokens_per_s : rates[rates.size() / 2]},
+                          {"tokens_per_s", log.rates.empty() ? r.tokens_per_s : median(log.rates)},
                           {"mfu", last_train.value("mfu", r.mfu)},
                           {"tokens_seen", r.step * S["batch"].get<int64_t>() * P["model"]["block_size"].get<int64_t>()}};
                       return evaluated(m, dir_pre, end);

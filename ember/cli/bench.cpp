@@ -38,6 +38,7 @@
 #include "ember/optim/optim.h"
 #include "ember/train/checkpoint.h"
 #include "ember/train/machine_peak.h"
+#include "ember/util/stats.h"
 
 namespace ember::cli {
 namespace {
@@ -51,12 +52,6 @@ struct BenchTrainOptions {
   bool zero = false;     // ZeRO-1 (dist::ZeroAdamW) in place of data parallel + AdamW
   bool tensor_parallel = false;  // one model split across the ranks (models::make_tensor_parallel)
 };
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 void bench_train(const BenchTrainOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
@@ -148,8 +143,7 @@ void bench_train(const BenchTrainOptions& o) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(), dist::CommOp::max);
     if (i >= o.warmup) ms.push_back(t);
   }
-  std::sort(ms.begin(), ms.end());
-  const double step_ms = ms[ms.size() / 2];
+  const double step_ms = median(ms);
   const double tps = double(B * T * (tp ? 1 : world)) / (step_ms / 1e3);
   const double rss_max = all_ranks(train::peak_rss_mb(), dist::CommOp::max);
   const double alloc_peak_mb = all_ranks(double(alloc.stats().peak_allocated_bytes) / (1 << 20), dist::CommOp::max);
@@ -230,8 +224,7 @@ double median_prefill_s(const std::function<Tensor()>& fn, int64_t runs) {
     const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (r > 0) s.push_back(t);
   }
-  std::sort(s.begin(), s.end());
-  return s[s.size() / 2];
+  return median(s);
 }
 
 // Prefill: prompt_len tokens into an empty cache (logits of the last only), the
@@ -289,10 +282,8 @@ void bench_generate(const BenchGenerateOptions& o) {
     const double td = std::chrono::duration<double>(now() - t0).count();
     if (run > 0) prefill_s.push_back(tp), decode_s.push_back(td);
   }
-  std::sort(prefill_s.begin(), prefill_s.end());
-  std::sort(decode_s.begin(), decode_s.end());
-  double tp = prefill_s[prefill_s.size() / 2];
-  const double td = decode_s[decode_s.size() / 2];
+  double tp = median(prefill_s);
+  const double td = median(decode_s);
   // --compile: the same prefill as the GPT module's code, eagerly and as a
   // compiled graph (passes and planned memory; for this forward the passes
   // find nothing to fuse), the two interleaved so that they see the same

@@ -18,6 +18,7 @@
 #include "ember/cli/commands.h"
 #include "ember/core/error.h"
 #include "ember/models/gpt_config.h"
+#include "ember/util/stats.h"
 
 namespace ember::cli {
 namespace {
@@ -54,11 +55,6 @@ struct BenchGemmOptions {
   int rounds = 5;
   double min_seconds = 0.2;  // per shape, library and round
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 void bench_gemm(const BenchGemmOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);

@@ -92,7 +92,9 @@ TEST(Eval, CheckpointReportAndTable) {
     EXPECT_EQ(rec.at("kind"), prompts[size_t(count)].meta.at("grade").at("kind"));
     EXPECT_EQ(rec.at("score").get<double>(), grade_response(prompts[size_t(count)].meta.at("grade"),
                                                              rec.at("reply").get<std::string>()).score);
-    if (size_t(count) < r.at("samples").size()) EXPECT_EQ(rec.at("reply"), r.at("samples")[size_t(count)].at("reply"));
+    if (size_t(count) < r.at("samples").size()) {
+      EXPECT_EQ(rec.at("reply"), r.at("samples")[size_t(count)].at("reply"));
+    }
     correct += rec.at("correct").get<bool>();
   }
   EXPECT_EQ(count, 6);

@@ -140,6 +140,14 @@ echo "ok: stopped in sft at step $sft_at (SIGINT), in reward at step $reward_at 
 # Another preset in the same folder is refused with a clear message.
 if "$ember" speedrun --preset default --out a --quiet --chat none > wrong.log 2>&1; then fail "preset change accepted"; fi
 grep -q 'holds a run of preset "tiny"' wrong.log || { cat wrong.log; fail "unclear error"; }
+# Another version's ETA estimates (plan_s) are no other setting: the folder continues.
+python3 - a/speedrun.json <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+plan["settings"]["plan_s"]["pretrain"] += 100
+json.dump(plan, open(sys.argv[1], "w"))
+PY
+"$ember" speedrun --preset tiny --out a --quiet --chat none > plan.log 2>&1 || { cat plan.log; fail "changed plan_s refused"; }
 # So is another setting, and a --set that names no setting creates no folder.
 if "$ember" speedrun --preset tiny --out a --set ppo.iterations=4 --quiet --chat none > wrong.log 2>&1; then
   fail "settings change accepted"
