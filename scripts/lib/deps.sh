@@ -5,6 +5,7 @@
 EMBER_DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libdnnl-dev libopenblas-dev           # GEMM (oneDNN sgemm; CBLAS dgemm)
+  ocl-icd-opencl-dev                    # dnnl-config.cmake finds OpenCL (a Recommends only)
   nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin            # distributed training (ember/dist) and its mpirun tests
