@@ -161,6 +161,15 @@ std::string attr_value(const World& w, const Person& p, int attr) {
   }
 }
 
+// A wrong value of `attr` for `p`: another person's different value for the same attribute.
+std::string wrong_value(const World& w, const Person& p, int attr, Rng& rng) {
+  const std::string v = attr_value(w, p, attr);
+  std::string wv = v;
+  for (int t = 0; t < 50 && wv == v; ++t) wv = attr_value(w, w.people[size_t(rng.below(int(w.people.size())))], attr);
+  if (wv == v) wv = attr == kAge ? std::to_string(p.age + 3) : v + "s";
+  return wv;
+}
+
 // (person, attribute) pairs that SFT never asks about: their facts are learnt
 // from pretraining text only, which held-out prompts then test.
 bool pair_held_out(int person, int attr) { return mix(uint64_t(person) * 16 + uint64_t(attr) + 977) % 5 == 0; }
@@ -224,10 +233,7 @@ struct QuestionMaker {
     Question q;
     q.user = fill_in(rng.pick(phr(kAsk[size_t(attr)])), p.name, "");
     q.sentence = fill_in(kReply[size_t(attr)], p.name, v);
-    // A wrong value: another person's different value for the same attribute.
-    std::string wv = v;
-    for (int t = 0; t < 50 && wv == v; ++t) wv = attr_value(w, w.people[size_t(rng.below(int(w.people.size())))], attr);
-    if (wv == v) wv = attr == kAge ? std::to_string(p.age + 3) : v + "s";
+    const std::string wv = wrong_value(w, p, attr, rng);
     q.wrong = one_word ? wv : fill_in(kReply[size_t(attr)], p.name, wv);
     if (one_word) q.user += rng.pick(phr(kOneWord));
     q.reply = one_word ? v : q.sentence;
@@ -595,12 +601,13 @@ std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, 
   for (int k = 0; k < count; ++k) {
     Question q = training_question(qm, rng);
     // Candidates in the tie-break order of the rubric.
-    std::vector<std::string> cands = {q.reply};
-    if (q.sentence != q.reply) cands.push_back(q.sentence);
-    cands.push_back(q.sentence + kFiller);
-    cands.push_back(q.wrong);
-    cands.push_back(unhelpful_reply(w, q, rng));
-    cands.push_back("What a stupid question. " + q.reply);
+    std::vector<std::string> cands = {q.reply}, labels = {"ideal"};
+    if (q.sentence != q.reply) cands.push_back(q.sentence), labels.push_back("ignores_format");
+    cands.push_back(q.sentence + kFiller), labels.push_back("rambling");
+    const std::string kind = q.key.value("kind", "");
+    cands.push_back(q.wrong), labels.push_back(kind == "unknown" ? "invented" : kind == "refuse" ? "complies" : "wrong");
+    cands.push_back(unhelpful_reply(w, q, rng)), labels.push_back("unhelpful");
+    cands.push_back("What a stupid question. " + q.reply), labels.push_back("rude");
     std::vector<std::pair<double, size_t>> scored;
     for (size_t i = 0; i < cands.size(); ++i) scored.push_back({grade_response(q.key, cands[i]).score, i});
     std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
@@ -609,7 +616,8 @@ std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, 
     PreferenceRecord r;
     r.prompt = q.context;
     r.prompt.push_back({Role::user, q.user});
-    for (const auto& [s, i] : scored) r.responses.push_back(cands[i]);
+    r.kind = kind;
+    for (const auto& [s, i] : scored) r.responses.push_back(cands[i]), r.labels.push_back(labels[i]);
     out.push_back(std::move(r));
   }
   return out;

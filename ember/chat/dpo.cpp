@@ -79,15 +79,20 @@ Tensor lists_logps(models::GPT& model, const std::vector<RankedRows>& lists, con
 
 // Host statistics of implicit rewards `r` [N] for lists of `sizes`, added to
 // `ev` (sums; finish() turns them into means).
-void accumulate(DpoEval& ev, const std::vector<float>& r, const std::vector<int64_t>& sizes) {
+// `lists` (when given) are the lists of `which`, for the breakdown.
+void accumulate(DpoEval& ev, const std::vector<float>& r, const std::vector<int64_t>& sizes,
+                const std::vector<RankedRows>* lists = nullptr, const std::vector<size_t>* which = nullptr) {
   size_t off = 0;
-  for (int64_t k : sizes) {
+  for (size_t w = 0; w < sizes.size(); ++w) {
+    const int64_t k = sizes[w];
     double list_loss = 0;
     for (int64_t i = 0; i < k; ++i)
       for (int64_t j = i + 1; j < k; ++j) {
         const double m = double(r[off + size_t(i)]) - double(r[off + size_t(j)]);
         list_loss += std::max(-m, 0.0) + std::log1p(std::exp(-std::abs(m)));
-        ev.accuracy += m > 0 ? 1.0 : m == 0 ? 0.5 : 0.0;
+        const double right = m > 0 ? 1.0 : m == 0 ? 0.5 : 0.0;
+        ev.accuracy += right;
+        if (lists) ev.breakdown.add((*lists)[(*which)[w]], size_t(i), size_t(j), right);
         ev.margin += m;
         ev.chosen_reward += r[off + size_t(i)];
         ev.rejected_reward += r[off + size_t(j)];
@@ -107,6 +112,9 @@ void sum_over_ranks(DpoEval& ev, const train::DataParallelRun& dp) {
   dp.sum(v);
   ev.lists = int64_t(v[0]), ev.pairs = int64_t(v[1]);
   ev.loss = v[2], ev.accuracy = v[3], ev.margin = v[4], ev.chosen_reward = v[5], ev.rejected_reward = v[6];
+  std::vector<double> tallies = ev.breakdown.flat();
+  dp.sum(tallies);
+  ev.breakdown.set_flat(tallies);
 }
 
 void finish(DpoEval& ev) {
@@ -122,12 +130,14 @@ DpoEval evaluate_dpo(models::GPT& policy, DpoReference& ref, const std::vector<R
                      double beta, int64_t batch, const train::DataParallelRun& dp) {
   NoGradGuard no_grad;
   DpoEval ev;
+  ev.breakdown = PairBreakdown::for_lists(lists);
   for (const size_t from : train::DataParallelRun::my_batches(&dp, lists.size(), batch)) {
     std::vector<size_t> which;
     for (size_t i = from; i < std::min(lists.size(), from + size_t(batch)); ++i) which.push_back(i);
     std::vector<int64_t> sizes;
     const Tensor pi = lists_logps(policy, lists, which, pad_id, &sizes);
-    accumulate(ev, dpo_implicit_rewards(pi, ref.get(which, pi.dtype()), beta).to_vector<float>(), sizes);
+    accumulate(ev, dpo_implicit_rewards(pi, ref.get(which, pi.dtype()), beta).to_vector<float>(), sizes, &lists,
+               &which);
   }
   sum_over_ranks(ev, dp);
   finish(ev);
@@ -301,6 +311,7 @@ DpoResult dpo(DpoOptions o) {
       rec["val_margin"] = val_out.margin;
       rec["val_chosen_reward"] = val_out.chosen_reward;
       rec["val_rejected_reward"] = val_out.rejected_reward;
+      if (const nlohmann::json b = val_out.breakdown.to_json(); !b.empty()) rec["val_breakdown"] = b;
     }
     if (!prompts.empty()) {  // each rank replies to its share of the prompts
       oracle_out = evaluate_oracle(policy, tmpl, prompts, o.max_new_tokens, &dp);

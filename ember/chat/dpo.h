@@ -121,6 +121,7 @@ struct DpoEval {
   double margin = 0;           // mean r(y_w) - r(y_l)
   double chosen_reward = 0;    // mean r(y_w)
   double rejected_reward = 0;  // mean r(y_l)
+  PairBreakdown breakdown;     // accuracy by kind of question and by pair of labels (preference_batch.h)
 };
 
 struct DpoResult {

@@ -184,6 +184,7 @@ nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
     metrics["pairs"] = r.pairs;
     metrics["pairwise_loss"] = r.loss;
     metrics["chosen_reward_mean"] = r.chosen_mean;
+    if (const nlohmann::json b = r.breakdown.to_json(); !b.empty()) metrics["pairwise_breakdown"] = b;
     report["metrics"] = metrics;
     return report;
   }
@@ -262,6 +263,14 @@ std::string format_eval_table(const nlohmann::json& report) {
   if (m.contains("pairwise_accuracy")) rows.push_back({"pairwise accuracy", pct(m["pairwise_accuracy"].get<double>())});
   if (m.contains("pairs")) rows.push_back({"held-out pairs", std::to_string(m["pairs"].get<int64_t>())});
   if (m.contains("pairwise_loss")) rows.push_back({"pairwise loss", num(m["pairwise_loss"].get<double>())});
+  if (m.contains("pairwise_breakdown"))
+    for (const auto& [part, title] : {std::pair{"by_kind", "pairwise accuracy by question"},
+                                      std::pair{"by_labels", "pairwise accuracy by pair (better>worse)"}}) {
+      if (!m["pairwise_breakdown"].contains(part)) continue;
+      rows.push_back({title, ""});
+      for (const auto& [key, t] : m["pairwise_breakdown"][part].items())
+        rows.push_back({"  " + key, pct(t["accuracy"].get<double>()) + " of " + std::to_string(t["pairs"].get<int64_t>())});
+    }
   size_t w = 6;
   for (const auto& [k, v] : rows) w = std::max(w, k.size());
   std::string out = report.at("checkpoint").get<std::string>() + " (" + report.at("kind").get<std::string>() +

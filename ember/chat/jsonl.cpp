@@ -109,6 +109,16 @@ std::vector<PreferenceRecord> read_preferences(const std::string& path) {
         r.responses.push_back(rs[i].get<std::string>());
       }
     }
+    if (j.contains("kind")) r.kind = string_field(j, "kind", where);
+    if (j.contains("labels")) {
+      const auto& ls = j.at("labels");
+      if (!ls.is_array() || ls.size() != r.responses.size())
+        fail("jsonl", where, ": \"labels\" must be an array of ", r.responses.size(), " strings (one per response)");
+      for (size_t i = 0; i < ls.size(); ++i) {
+        if (!ls[i].is_string()) fail("jsonl", where, ": label ", i, " must be a string, got ", ls[i].type_name());
+        r.labels.push_back(ls[i].get<std::string>());
+      }
+    }
     out.push_back(std::move(r));
   });
   if (out.empty()) fail("jsonl", path, ": no preference records");
@@ -146,8 +156,16 @@ nlohmann::json prompt_value(const Conversation& prompt) {
 }  // namespace
 
 nlohmann::json preference_to_json(const PreferenceRecord& r) {
-  if (r.responses.size() == 2) return {{"prompt", prompt_value(r.prompt)}, {"chosen", r.responses[0]}, {"rejected", r.responses[1]}};
-  return {{"prompt", prompt_value(r.prompt)}, {"responses", r.responses}};
+  nlohmann::json j = {{"prompt", prompt_value(r.prompt)}};
+  if (r.responses.size() == 2) {
+    j["chosen"] = r.responses[0];
+    j["rejected"] = r.responses[1];
+  } else {
+    j["responses"] = r.responses;
+  }
+  if (!r.kind.empty()) j["kind"] = r.kind;
+  if (!r.labels.empty()) j["labels"] = r.labels;
+  return j;
 }
 
 nlohmann::json prompt_to_json(const PromptRecord& r) {

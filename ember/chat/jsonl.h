@@ -3,6 +3,10 @@
 //   conversations (SFT)   {"messages": [{"role": "user", "content": "..."}, ...]}
 //   preferences (RM, DPO) {"prompt": P, "chosen": "...", "rejected": "..."}
 //                      or {"prompt": P, "responses": ["best", "next", ..., "worst"]}
+//                      optionally with "kind" (what the prompt asks: "fact",
+//                      "arith", ...) and "labels" (what each response is:
+//                      "ideal", "wrong", ...; one per response, in order), which
+//                      evaluations use to break accuracy down
 //   prompts (RL, eval)    {"prompt": P, ...any other fields...}
 // where P is either a string (one user turn) or a `messages` array ending with
 // a user turn. Extra fields of a prompt record (e.g. the curriculum's grading
@@ -23,6 +27,8 @@ namespace ember::chat {
 struct PreferenceRecord {
   Conversation prompt;
   std::vector<std::string> responses;  // ranked, best first (chosen/rejected: two)
+  std::string kind;                    // optional: the kind of question ("" when not given)
+  std::vector<std::string> labels;     // optional: one per response (empty when not given)
 };
 
 struct PromptRecord {

@@ -103,6 +103,11 @@ LabelResult label_policy_samples(const LabelOptions& o) {
       PreferenceRecord rec;
       rec.prompt = prompts[i].prompt;
       rec.responses = ranked;
+      rec.kind = key.value("kind", "");
+      for (const auto& r : ranked)
+        rec.labels.push_back(prompts[i].meta.contains("reference") && r == reference ? "reference"
+                             : grade_response(key, r).correct                         ? "sample_correct"
+                                                                                      : "sample_wrong");
       records.push_back(preference_to_json(rec));
       ++res.lists;
       res.pairs += int64_t(ranked.size() * (ranked.size() - 1) / 2);

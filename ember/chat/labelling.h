@@ -15,7 +15,9 @@
 // A prompt whose replies all score alike carries no comparison and is left
 // out. The ranked lists are written as preference records
 // ({"prompt", "responses"}) after the records of the `include` files, copied
-// as they are, so one file feeds the reward model and DPO.
+// as they are, so one file feeds the reward model and DPO. A list carries its
+// prompt's kind and labels "reference", "sample_correct" or "sample_wrong" (as
+// the labeller grades it), for the reward model's breakdown of its accuracy.
 #pragma once
 
 #include <cstdint>

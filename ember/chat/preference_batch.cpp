@@ -46,7 +46,60 @@ RankedRows render_ranked(const ChatTemplate& tmpl, const PreferenceRecord& recor
     out.rows.push_back(std::move(row));
     out.response_start.push_back(start);
   }
+  out.kind = record.kind;
+  out.labels = record.labels;
   return out;
+}
+
+namespace {
+std::string labels_key(const RankedRows& list, size_t better, size_t worse) {
+  return list.labels[better] + ">" + list.labels[worse];
+}
+}  // namespace
+
+PairBreakdown PairBreakdown::for_lists(const std::vector<RankedRows>& lists) {
+  PairBreakdown b;
+  for (const auto& l : lists) {
+    if (!l.kind.empty()) b.by_kind[l.kind];
+    if (l.labels.size() == l.rows.size())
+      for (size_t i = 0; i < l.rows.size(); ++i)
+        for (size_t j = i + 1; j < l.rows.size(); ++j) b.by_labels[labels_key(l, i, j)];
+  }
+  return b;
+}
+
+void PairBreakdown::add(const RankedRows& list, size_t better, size_t worse, double correct) {
+  auto count = [&](std::map<std::string, Tally>& m, const std::string& key) {
+    Tally& t = m.at(key);  // for_lists made every key; a missing one is a bug
+    t.correct += correct;
+    ++t.pairs;
+  };
+  if (!list.kind.empty()) count(by_kind, list.kind);
+  if (list.labels.size() == list.rows.size()) count(by_labels, labels_key(list, better, worse));
+}
+
+std::vector<double> PairBreakdown::flat() const {
+  std::vector<double> v;
+  for (const auto* m : {&by_kind, &by_labels})
+    for (const auto& [key, t] : *m) v.push_back(t.correct), v.push_back(double(t.pairs));
+  return v;
+}
+
+void PairBreakdown::set_flat(const std::vector<double>& v) {
+  size_t at = 0;
+  for (auto* m : {&by_kind, &by_labels})
+    for (auto& [key, t] : *m) t.correct = v.at(at++), t.pairs = int64_t(v.at(at++));
+}
+
+nlohmann::json PairBreakdown::to_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, m] : {std::pair{"by_kind", &by_kind}, std::pair{"by_labels", &by_labels}}) {
+    nlohmann::json part = nlohmann::json::object();
+    for (const auto& [key, t] : *m)
+      if (t.pairs > 0) part[key] = {{"pairs", t.pairs}, {"accuracy", t.correct / double(t.pairs)}};
+    if (!part.empty()) j[name] = part;
+  }
+  return j;
 }
 
 std::vector<RankedRows> render_ranked_all(const ChatTemplate& tmpl, const std::vector<PreferenceRecord>& records,

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -35,6 +36,30 @@ struct RankedRows {
   std::vector<std::vector<int64_t>> rows;  // prompt + response + <|im_end|>, one per response
   std::vector<int64_t> response_start;     // rows[i][response_start[i]] is response i's first token
   int64_t prompt_tokens_cut = 0;           // prompt tokens dropped (over all rows) to fit max_len
+  std::string kind;                        // the record's kind of question ("" when not given)
+  std::vector<std::string> labels;         // the record's response labels (empty when not given)
+};
+
+// Pairwise accuracy broken down by what was compared: by the lists' kind of
+// question ("fact", "arith", ...) and by the labels of the pair ("ideal>wrong"),
+// for lists that carry them (jsonl.h). Every key any list can give is present
+// from the start (for_lists), so ranks that evaluated different lists hold the
+// same keys and their tallies add up element by element (flat / add_flat).
+struct PairBreakdown {
+  struct Tally {
+    double correct = 0;  // pairs ordered right (a tie counts one half)
+    int64_t pairs = 0;
+  };
+  std::map<std::string, Tally> by_kind, by_labels;
+
+  static PairBreakdown for_lists(const std::vector<RankedRows>& lists);
+  // One pair of `list` (better and worse index its responses), `correct` in [0, 1].
+  void add(const RankedRows& list, size_t better, size_t worse, double correct);
+  std::vector<double> flat() const;             // every tally, in key order
+  void set_flat(const std::vector<double>& v);  // the inverse (after summing over ranks)
+  // {"by_kind": {kind: {"pairs", "accuracy"}}, "by_labels": {...}}, leaving out
+  // keys with no pair; empty object when no list had a kind or labels.
+  nlohmann::json to_json() const;
 };
 
 // `where` (e.g. "prefs.jsonl record 12") prefixes errors. Errors when the

@@ -90,6 +90,7 @@ RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRow
   NoGradGuard no_grad;
   EvalModeScope mode(model);
   RewardEval ev;
+  ev.breakdown = PairBreakdown::for_lists(lists);
   double loss = 0, correct = 0, chosen_sum = 0, chosen_sq = 0, all_sum = 0, all_sq = 0;
   int64_t responses = 0;
   for (const size_t from : train::DataParallelRun::my_batches(dp, lists.size(), batch)) {
@@ -98,13 +99,16 @@ RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRow
     std::vector<int64_t> sizes;
     const std::vector<float> s = score_lists(model, lists, which, pad_id, &sizes).to_vector<float>();
     size_t off = 0;
-    for (int64_t k : sizes) {
+    for (size_t w = 0; w < which.size(); ++w) {
+      const int64_t k = sizes[w];
       double list_loss = 0;
       for (int64_t i = 0; i < k; ++i)
         for (int64_t j = i + 1; j < k; ++j) {
           const double d = double(s[off + size_t(i)]) - double(s[off + size_t(j)]);
           list_loss += host_neg_log_sigmoid(d);
-          correct += d > 0 ? 1.0 : d == 0 ? 0.5 : 0.0;
+          const double right = d > 0 ? 1.0 : d == 0 ? 0.5 : 0.0;
+          correct += right;
+          ev.breakdown.add(lists[which[w]], size_t(i), size_t(j), right);
           ++ev.pairs;
         }
       loss += list_loss / double(k * (k - 1) / 2);
@@ -126,6 +130,9 @@ RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRow
     dp->sum(sums);
     loss = sums[0], correct = sums[1], chosen_sum = sums[2], chosen_sq = sums[3], all_sum = sums[4], all_sq = sums[5];
     responses = int64_t(sums[6]), ev.lists = int64_t(sums[7]), ev.pairs = int64_t(sums[8]);
+    std::vector<double> tallies = ev.breakdown.flat();
+    dp->sum(tallies);
+    ev.breakdown.set_flat(tallies);
   }
   if (ev.lists == 0) return ev;
   ev.loss = loss / double(ev.lists);
@@ -271,10 +278,12 @@ RewardResult train_reward_model(RewardOptions o) {
     if (val_lists.empty()) return;
     out = evaluate_lists(model, val_lists, pad, o.batch_size, &dp);
     evaluated_at = step;
-    metrics.write({{"kind", "eval"}, {"step", step}, {"val_loss", out.loss}, {"val_accuracy", out.accuracy},
-                   {"val_pairs", out.pairs}, {"chosen_reward_mean", out.chosen_mean},
-                   {"chosen_reward_std", out.chosen_std}, {"reward_mean", out.all_mean},
-                   {"reward_std", out.all_std}});
+    nlohmann::json rec = {{"kind", "eval"}, {"step", step}, {"val_loss", out.loss}, {"val_accuracy", out.accuracy},
+                          {"val_pairs", out.pairs}, {"chosen_reward_mean", out.chosen_mean},
+                          {"chosen_reward_std", out.chosen_std}, {"reward_mean", out.all_mean},
+                          {"reward_std", out.all_std}};
+    if (const nlohmann::json b = out.breakdown.to_json(); !b.empty()) rec["val_breakdown"] = b;
+    metrics.write(rec);
     if (!o.quiet)
       std::cout << "step " << step << "  val loss " << fmt("%.4f", out.loss) << "  pairwise accuracy "
                 << fmt("%.1f%%", 100 * out.accuracy) << " of " << out.pairs << " pairs" << std::endl;

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "ember/chat/jsonl.h"
+#include "ember/chat/preference_batch.h"
 #include "ember/chat/template.h"
 #include "ember/models/value_model.h"
 #include "ember/train/model_checkpoint.h"
@@ -86,6 +87,7 @@ struct RewardEval {
   double chosen_std = 0;   // its (population) standard deviation
   double all_mean = 0;     // mean reward of every response
   double all_std = 0;      // its (population) standard deviation
+  PairBreakdown breakdown; // accuracy by kind of question and by pair of labels, where the lists carry them
 };
 
 struct RewardResult {

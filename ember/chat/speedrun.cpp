@@ -43,7 +43,10 @@ nlohmann::json speedrun_preset(const std::string& name) {
   // hundred words, so a 1024-token BPE holds nearly every word whole.
   if (name == "default")
     return {
-        {"curriculum", "default"},
+        // pretrain_docs: the world's pretraining documents (curriculum.h); 700 steps of 8 x 256
+        // tokens read each of 6000 (236k tokens) six times and the held-out loss rose after
+        // the third pass.
+        {"curriculum", {{"preset", "default"}, {"pretrain_docs", 6000}, {"preference_train", 1000}}},
         {"vocab_size", 1024},
         {"model", {{"n_layer", 4}, {"n_head", 4}, {"n_kv_head", 4}, {"n_embd", 256}, {"block_size", 256},
                    {"vocab_size", 1024}, {"dropout", 0.0}}},
@@ -66,7 +69,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
     };
   if (name == "tiny")
     return {
-        {"curriculum", "tiny"},
+        {"curriculum", {{"preset", "tiny"}, {"pretrain_docs", 600}, {"preference_train", 100}}},
         {"vocab_size", 512},
         {"model", {{"n_layer", 2}, {"n_head", 2}, {"n_kv_head", 2}, {"n_embd", 64}, {"block_size", 256},
                    {"vocab_size", 512}, {"dropout", 0.0}}},
@@ -296,7 +299,10 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
 
   std::vector<Stage> stages;
   stages.push_back({"curriculum", "generate the built-in world and its data", [&](int64_t) {
-                      const auto files = write_curriculum(dir_data, curriculum_preset(P["curriculum"]), o.seed);
+                      CurriculumPreset cp = curriculum_preset(P["curriculum"]["preset"]);
+                      cp.pretrain_docs = P["curriculum"]["pretrain_docs"];
+                      cp.preference_train = P["curriculum"]["preference_train"];
+                      const auto files = write_curriculum(dir_data, cp, o.seed);
                       return nlohmann::json{{"files", files},
                                             {"pretrain_bytes", fs::file_size(dir_data + "/pretrain.txt")}};
                     }});
@@ -418,6 +424,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                                 {"val_loss", field(log.last_eval, "val_loss")},
                                 {"reward_mean", field(tj, "reward_mean")},
                                 {"reward_std", field(tj, "reward_std")}});
+                      if (log.last_eval.contains("val_breakdown")) m["pairwise_breakdown"] = log.last_eval["val_breakdown"];
                       return complete_stage(m, end);
                     }, dir_rm, P["reward"]["steps"].get<int64_t>()});
   stages.push_back({"ppo", "RLHF: PPO against the reward model, KL-penalised to the SFT policy", [&](int64_t at) {
@@ -472,6 +479,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       m["preference_accuracy_before"] = field(log.first_eval, "val_accuracy");
                       m["preference_accuracy"] = field(log.last_eval, "val_accuracy");
                       m["margin"] = field(log.last_eval, "val_margin");
+                      if (log.last_eval.contains("val_breakdown")) m["preference_breakdown"] = log.last_eval["val_breakdown"];
                       return evaluated(m, dir_dpo, end);
                     }, dir_dpo, P["dpo"]["steps"].get<int64_t>()});
   stages.push_back({"chat", "publish the chat model (PPO's policy)", [&](int64_t) {

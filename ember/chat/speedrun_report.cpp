@@ -138,6 +138,26 @@ std::string render_report_markdown(const nlohmann::json& report) {
   row("mean reply tokens", [](const nlohmann::json& r) { return num(r["mean_reply_tokens"], "%.1f"); });
   md << "\n";
 
+  // Where the reward model's held-out accuracy is lost: which questions, and
+  // which replies it fails to tell apart; DPO's implicit reward beside it.
+  const nlohmann::json rm_parts = dig(report, "reward", {"pairwise_breakdown"});
+  const nlohmann::json dpo_parts = dig(report, "dpo", {"preference_breakdown"});
+  if (rm_parts.is_object() && !rm_parts.empty()) {
+    md << "## Reward model: held-out pairs\n\nThe share of held-out pairs each ranks right, by kind of question and "
+       << "by the pair of replies compared (`ideal`, `wrong` fact, `rambling` = the answer plus filler, ...; "
+       << "the rubric in `ember/chat/curriculum.h`).\n\n"
+       << "| compared | pairs | reward model | DPO (implicit reward) |\n|---|---:|---:|---:|\n";
+    for (const auto& [part, title] : {std::pair{"by_kind", "question: "}, std::pair{"by_labels", "replies: "}}) {
+      if (!rm_parts.contains(part)) continue;
+      for (const auto& [key, t] : rm_parts[part].items()) {
+        const bool dpo_has = dpo_parts.is_object() && dpo_parts.contains(part) && dpo_parts[part].contains(key);
+        md << "| " << title << key << " | " << t.value("pairs", 0) << " | " << pct(t["accuracy"]) << " | "
+           << (dpo_has ? pct(dpo_parts[part][key]["accuracy"]) : "–") << " |\n";
+      }
+    }
+    md << "\n";
+  }
+
   md << "## Stages\n\n| stage | time | figures |\n|---|---:|---|\n";
   for (const auto& name : report.value("stage_order", std::vector<std::string>{})) {
     if (!report["stages"].contains(name)) continue;

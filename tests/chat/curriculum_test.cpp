@@ -3,6 +3,7 @@
 // hand-checked replies as the rubric says.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <regex>
@@ -118,6 +119,14 @@ TEST(Curriculum, PreferenceListsHoldAnUnhelpfulReplyRankedBelowTheAnswers) {
   for (const auto& r : curriculum_preferences(w, 200, 4, 0)) {
     // ideal, (full sentence,) rambling, wrong, unhelpful, rude
     ASSERT_GE(r.responses.size(), 5u);
+    // Labelled in rank order: the ideal first, the rude last.
+    ASSERT_EQ(r.labels.size(), r.responses.size());
+    EXPECT_EQ(r.labels.front(), "ideal");
+    EXPECT_EQ(r.labels.back(), "rude");
+    EXPECT_NE(std::find(r.labels.begin(), r.labels.end(),
+                        r.kind == "unknown" ? "invented" : r.kind == "refuse" ? "complies" : "wrong"),
+              r.labels.end())
+        << r.kind;
     const bool about_stranger = r.responses.front().rfind("I don't know anyone called", 0) == 0;
     for (size_t i = 1; i < r.responses.size(); ++i)
       if (!about_stranger && r.responses[i].rfind("I don't know anyone called", 0) == 0) {

@@ -48,6 +48,32 @@ TEST(ChatJsonl, PreferencesBothForms) {
   EXPECT_EQ(p[1].responses.size(), 3u);
 }
 
+TEST(ChatJsonl, PreferenceKindAndLabelsRoundTrip) {
+  PreferenceRecord r;
+  r.prompt = {{Role::user, "How old is Ana?"}};
+  r.responses = {"Ana is 30 years old.", "Ana is 31 years old.", "What a stupid question."};
+  r.kind = "fact";
+  r.labels = {"ideal", "wrong", "rude"};
+  const std::string path = ::testing::TempDir() + "/ember_jsonl_labels.jsonl";
+  PreferenceRecord plain = r;
+  plain.kind.clear(), plain.labels.clear();
+  write_jsonl(path, {preference_to_json(r), preference_to_json(plain)});
+  const auto back = read_preferences(path);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].kind, "fact");
+  EXPECT_EQ(back[0].labels, r.labels);
+  EXPECT_EQ(back[0].responses, r.responses);
+  EXPECT_TRUE(back[1].kind.empty());
+  EXPECT_TRUE(back[1].labels.empty());
+
+  const std::string bad = write_file("badlabels.jsonl", R"({"prompt": "q", "chosen": "a", "rejected": "b", "labels": ["x"]})" "\n");
+  EXPECT_NE(error_of([&] { read_preferences(bad); }).find(bad + ":1: \"labels\" must be an array of 2 strings"),
+            std::string::npos);
+  const std::string bad_kind = write_file("badkind.jsonl", R"({"prompt": "q", "chosen": "a", "rejected": "b", "kind": 3})" "\n");
+  EXPECT_NE(error_of([&] { read_preferences(bad_kind); }).find(bad_kind + ":1: \"kind\" must be a string"),
+            std::string::npos);
+}
+
 TEST(ChatJsonl, PromptsKeepExtraFields) {
   const std::string path = write_file("prompts.jsonl", R"({"prompt": "q", "grade": {"kind": "refuse"}})" "\n");
   const auto p = read_prompts(path);

@@ -77,6 +77,10 @@ TEST(Labelling, WritesRankedListsAfterIncludedRecords) {
     const PreferenceRecord& rec = got[included.size() + i];
     EXPECT_EQ(rec.prompt.back().content, prompts[i].prompt.back().content);
     EXPECT_EQ(rec.responses.front(), prompts[i].meta.at("reference").get<std::string>());
+    EXPECT_EQ(rec.kind, prompts[i].meta.at("grade").at("kind").get<std::string>());
+    ASSERT_EQ(rec.labels.size(), rec.responses.size());
+    EXPECT_EQ(rec.labels.front(), "reference");
+    EXPECT_EQ(rec.labels.back(), "sample_wrong");  // gibberish
     double last = 2;
     for (const auto& reply : rec.responses) {
       const double s = grade_response(prompts[i].meta.at("grade"), reply).score;

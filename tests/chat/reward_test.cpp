@@ -192,6 +192,37 @@ TEST(RewardModel, ShortTrainingLiftsHeldOutPairwiseAccuracy) {
   const std::vector<PreferenceRecord> val = read_preferences(o.val_data);
   EXPECT_EQ(pairwise_accuracy(*rm.model, tmpl, val, s.cfg.block_size, 8), r.val.accuracy);
 
+  // The curriculum's lists carry their kind of question and reply labels, so
+  // the accuracy breaks down; each part counts every pair once and the
+  // pair-weighted mean of its accuracies is the overall one.
+  const nlohmann::json b = r.val.breakdown.to_json();
+  for (const char* part : {"by_kind", "by_labels"}) {
+    ASSERT_TRUE(b.contains(part)) << b.dump();
+    int64_t pairs = 0;
+    double right = 0;
+    for (const auto& [key, t] : b[part].items()) {
+      pairs += t["pairs"].get<int64_t>();
+      right += t["accuracy"].get<double>() * t["pairs"].get<double>();
+    }
+    EXPECT_EQ(pairs, r.val.pairs) << part;
+    EXPECT_NEAR(right / double(pairs), r.val.accuracy, 1e-12) << part;
+  }
+  EXPECT_TRUE(b["by_kind"].contains("fact")) << b.dump();
+  EXPECT_TRUE(b["by_labels"].contains("ideal>rude")) << b.dump();
+  // Ranks that evaluated different lists add their tallies up key by key.
+  PairBreakdown half = r.val.breakdown;
+  std::vector<double> flat = half.flat();
+  for (double& v : flat) v *= 2;
+  half.set_flat(flat);
+  EXPECT_EQ(half.by_kind.at("fact").pairs, 2 * r.val.breakdown.by_kind.at("fact").pairs);
+  EXPECT_EQ(half.to_json()["by_kind"]["fact"]["accuracy"], b["by_kind"]["fact"]["accuracy"]);
+  // metrics.jsonl's last evaluation holds it too.
+  std::ifstream metrics(o.out_dir + "/metrics.jsonl");
+  nlohmann::json last_eval;
+  for (std::string line; std::getline(metrics, line);)
+    if (auto j = nlohmann::json::parse(line); j["kind"] == "eval") last_eval = j;
+  EXPECT_EQ(last_eval["val_breakdown"], b);
+
   // A reward checkpoint is not a policy: neither --init here nor a GPT where a reward model is wanted.
   o.init = r.checkpoint;
   o.out_dir = s.root + "/rm2";

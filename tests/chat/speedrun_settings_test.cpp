@@ -53,8 +53,10 @@ TEST(SpeedrunSettings, MalformedOverridesAreRefusedWithTheirName) {
   EXPECT_NE(error_of({"pretrain.steps=1.5"}).find("takes an integer"), std::string::npos);
   EXPECT_NE(error_of({"pretrain.steps=many"}).find("takes an integer"), std::string::npos);
   EXPECT_NE(error_of({"ppo.lr=fast"}).find("\"ppo.lr\" takes number"), std::string::npos);
-  EXPECT_NE(error_of({"curriculum=3"}).find("takes string"), std::string::npos);
-  EXPECT_EQ(error_of({"curriculum=tiny"}), "");
+  EXPECT_NE(error_of({"curriculum.preset=3"}).find("takes string"), std::string::npos);
+  EXPECT_EQ(error_of({"curriculum.preset=tiny"}), "");
+  EXPECT_EQ(error_of({"curriculum.pretrain_docs=24000"}), "");
+  EXPECT_NE(error_of({"curriculum=tiny"}).find("a group of settings"), std::string::npos);
 }
 
 }  // namespace
