@@ -36,17 +36,18 @@ std::vector<std::string> speedrun_preset_names() { return {"default", "tiny"}; }
 
 nlohmann::json speedrun_preset(const std::string& name) {
   // Sizes are chosen for a 2-core CPU: the default preset's stages take about
-  // 5.3 (pretrain), 3 (SFT), 0.3 (labelling), 1.5 (reward model), 1 (PPO) and
-  // 1.5 (DPO) minutes on a quiet one, evaluations included (plan_s, for the
+  // 5.3 (pretrain), 3 (SFT), 0.3 (labelling), 3.5 (reward model), 1 (PPO) and
+  // 2.5 (DPO) minutes on a quiet one, evaluations included (plan_s, for the
   // ETA: measured 2026-11-29, docs/PERFORMANCE.md). The model is GPT-2 shaped (layernorm, learned
   // positions, GELU, tied embeddings); the curriculum's vocabulary is a few
   // hundred words, so a 1024-token BPE holds nearly every word whole.
   if (name == "default")
     return {
-        // pretrain_docs: the world's pretraining documents (curriculum.h); 700 steps of 8 x 256
-        // tokens read each of 6000 (236k tokens) six times and the held-out loss rose after
-        // the third pass.
-        {"curriculum", {{"preset", "default"}, {"pretrain_docs", 6000}, {"preference_train", 1000}}},
+        // The curriculum preset's sizes (curriculum.cpp), named so --set can change them:
+        // 24000 pretraining documents (946k tokens, read 1.5 times in 700 steps; 6000 were read
+        // six times) and 8000 ranked lists for the reward model (with 1000 it matched training
+        // lists rather than learning the world: 81% held-out against 89.5%; docs/ALIGNMENT.md).
+        {"curriculum", {{"preset", "default"}, {"pretrain_docs", 24000}, {"preference_train", 8000}}},
         {"vocab_size", 1024},
         {"model", {{"n_layer", 4}, {"n_head", 4}, {"n_kv_head", 4}, {"n_embd", 256}, {"block_size", 256},
                    {"vocab_size", 1024}, {"dropout", 0.0}}},
@@ -58,14 +59,14 @@ nlohmann::json speedrun_preset(const std::string& name) {
         // and SIGTERM write a checkpoint wherever they stop a stage anyway.
         {"sft", {{"steps", 200}, {"batch", 16}, {"lr", 1e-3}, {"eval_every", 0}, {"checkpoint_every", 50}}},
         {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}}},
-        {"reward", {{"steps", 200}, {"batch", 8}, {"lr", 5e-4}, {"checkpoint_every", 100}}},
+        {"reward", {{"steps", 600}, {"batch", 8}, {"lr", 5e-4}, {"checkpoint_every", 200}}},
         // PPO is kept gentle: at lr 5e-5 x 4 epochs it drifted (KL ~2-10 nats) and lost
         // 23 points of held-out accuracy against this reward model (80% pairwise).
         {"ppo", {{"iterations", 30}, {"rollout_batch", 32}, {"max_new_tokens", 32}, {"minibatch", 8}, {"epochs", 2},
                  {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}, {"reward_baseline", "mean"}, {"checkpoint_every", 10}}},
         {"dpo", {{"steps", 120}, {"batch", 8}, {"lr", 5e-5}, {"beta", 0.1}, {"checkpoint_every", 40}}},
         {"eval", {{"prompts", 200}, {"max_new_tokens", 48}}},
-        {"plan_s", {{"pretrain", 320}, {"sft", 180}, {"label", 20}, {"reward", 95}, {"ppo", 65}, {"dpo", 85}}},
+        {"plan_s", {{"pretrain", 320}, {"sft", 180}, {"label", 20}, {"reward", 210}, {"ppo", 65}, {"dpo", 150}}},
     };
   if (name == "tiny")
     return {
