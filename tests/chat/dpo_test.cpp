@@ -125,6 +125,14 @@ TEST(Dpo, ShortRunStartsAtLog2AndRaisesPreferenceAccuracy) {
   EXPECT_LT(r.val.loss, r.val_before.loss);
   EXPECT_EQ(r.oracle_before.prompts, 2);
   EXPECT_EQ(r.oracle.prompts, 2);
+  // The implicit reward's accuracy broken down as the reward model's: every pair once per part.
+  for (const auto* part : {&r.val.breakdown.by_kind, &r.val.breakdown.by_labels}) {
+    int64_t pairs = 0;
+    for (const auto& [key, t] : *part) pairs += t.pairs;
+    EXPECT_EQ(pairs, r.val.pairs);
+  }
+  EXPECT_EQ(r.val_before.breakdown.by_labels.at("ideal>rude").correct,
+            0.5 * double(r.val_before.breakdown.by_labels.at("ideal>rude").pairs));  // all margins 0 at step 0
   std::cout << "dpo: held-out preference accuracy " << r.val_before.accuracy << " -> " << r.val.accuracy
             << ", margin " << r.val_before.margin << " -> " << r.val.margin << ", val loss " << r.val_before.loss
             << " -> " << r.val.loss << " over " << r.val.pairs << " pairs\n";
