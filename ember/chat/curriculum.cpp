@@ -375,7 +375,7 @@ CurriculumPreset curriculum_preset(const std::string& name) {
     p.sft_train = 400, p.sft_val = 40, p.heldout_prompts = 40, p.preference_train = 100, p.preference_val = 40;
     p.rl_prompts = 100;
   } else if (name == "default") {
-    p.people = 24, p.towns = 6, p.unknown_people = 24, p.pretrain_docs = 24000;
+    p.people = 24, p.towns = 6, p.unknown_people = 24, p.pretrain_docs = 6000;
     p.sft_train = 4000, p.sft_val = 200, p.heldout_prompts = 200, p.preference_train = 8000, p.preference_val = 200;
     p.rl_prompts = 1000;
   } else if (name == "small") {

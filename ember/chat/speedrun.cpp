@@ -44,10 +44,11 @@ nlohmann::json speedrun_preset(const std::string& name) {
   if (name == "default")
     return {
         // The curriculum preset's sizes (curriculum.cpp), named so --set can change them:
-        // 24000 pretraining documents (946k tokens, read 1.5 times in 700 steps; 6000 were read
-        // six times) and 8000 ranked lists for the reward model (with 1000 it matched training
-        // lists rather than learning the world: 81% held-out against 89.5%; docs/ALIGNMENT.md).
-        {"curriculum", {{"preset", "default"}, {"pretrain_docs", 24000}, {"preference_train", 8000}}},
+        // 6000 pretraining documents (236k tokens, read six times in 700 steps; 24000 gave more
+        // facts but fewer strangers named right, and a lower SFT score over seeds 1-3) and 8000
+        // ranked lists for the reward model (with 1000 it matched training lists rather than
+        // learning the world: 81% held-out against 89%; docs/ALIGNMENT.md, session 10).
+        {"curriculum", {{"preset", "default"}, {"pretrain_docs", 6000}, {"preference_train", 8000}}},
         {"vocab_size", 1024},
         {"model", {{"n_layer", 4}, {"n_head", 4}, {"n_kv_head", 4}, {"n_embd", 256}, {"block_size", 256},
                    {"vocab_size", 1024}, {"dropout", 0.0}}},
