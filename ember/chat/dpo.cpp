@@ -90,7 +90,7 @@ void accumulate(DpoEval& ev, const std::vector<float>& r, const std::vector<int6
       for (int64_t j = i + 1; j < k; ++j) {
         const double m = double(r[off + size_t(i)]) - double(r[off + size_t(j)]);
         list_loss += std::max(-m, 0.0) + std::log1p(std::exp(-std::abs(m)));
-        const double right = m > 0 ? 1.0 : m == 0 ? 0.5 : 0.0;
+        const double right = pair_credit(m);
         ev.accuracy += right;
         if (lists) ev.breakdown.add((*lists)[(*which)[w]], size_t(i), size_t(j), right);
         ev.margin += m;

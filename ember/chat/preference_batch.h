@@ -44,7 +44,7 @@ struct RankedRows {
 // question ("fact", "arith", ...) and by the labels of the pair ("ideal>wrong"),
 // for lists that carry them (jsonl.h). Every key any list can give is present
 // from the start (for_lists), so ranks that evaluated different lists hold the
-// same keys and their tallies add up element by element (flat / add_flat).
+// same keys and their tallies add up element by element (flat / set_flat).
 struct PairBreakdown {
   struct Tally {
     double correct = 0;  // pairs ordered right (a tie counts one half)
@@ -100,6 +100,10 @@ struct RankedPairs {
   int64_t count = 0;
 };
 RankedPairs ranked_pairs(const std::vector<int64_t>& list_sizes, DType dtype = DType::f32);
+
+// A pair's credit in pairwise accuracy from its margin (better minus worse):
+// 1 ordered right, 1/2 a tie (a zero-headed reward model, DPO at step 0), 0 wrong.
+inline double pair_credit(double margin) { return margin > 0 ? 1.0 : margin == 0 ? 0.5 : 0.0; }
 
 // -log sigmoid(x) elementwise, stable for any x and with the exact gradient
 // sigmoid(x) - 1 everywhere (x = 0 included: a reward model with a zero head

@@ -106,7 +106,7 @@ RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRow
         for (int64_t j = i + 1; j < k; ++j) {
           const double d = double(s[off + size_t(i)]) - double(s[off + size_t(j)]);
           list_loss += host_neg_log_sigmoid(d);
-          const double right = d > 0 ? 1.0 : d == 0 ? 0.5 : 0.0;
+          const double right = pair_credit(d);
           correct += right;
           ev.breakdown.add(lists[which[w]], size_t(i), size_t(j), right);
           ++ev.pairs;
@@ -342,7 +342,7 @@ RewardResult train_reward_model(RewardOptions o) {
       const std::vector<int64_t> b = pairs.better.to_vector<int64_t>(), w = pairs.worse.to_vector<int64_t>();
       for (size_t i = 0; i < b.size(); ++i) {
         const float d = s[size_t(b[i])] - s[size_t(w[i])];
-        counts[1] += d > 0 ? 1.0 : d == 0 ? 0.5 : 0.0;
+        counts[1] += pair_credit(d);
       }
       counts[0] = double(pairs.count);
     }

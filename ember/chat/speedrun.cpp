@@ -34,6 +34,14 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> speedrun_preset_names() { return {"default", "tiny"}; }
 
+namespace {
+// A curriculum preset with the sizes --set may change (curriculum.cpp has their reasons).
+nlohmann::json curriculum_settings(const std::string& name) {
+  const CurriculumPreset c = curriculum_preset(name);
+  return {{"preset", name}, {"pretrain_docs", c.pretrain_docs}, {"preference_train", c.preference_train}};
+}
+}  // namespace
+
 nlohmann::json speedrun_preset(const std::string& name) {
   // Sizes are chosen for a 2-core CPU: the default preset's stages take about
   // 5.3 (pretrain), 3 (SFT), 0.3 (labelling), 3.5 (reward model), 1 (PPO) and
@@ -43,12 +51,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
   // hundred words, so a 1024-token BPE holds nearly every word whole.
   if (name == "default")
     return {
-        // The curriculum preset's sizes (curriculum.cpp), named so --set can change them:
-        // 6000 pretraining documents (236k tokens, read six times in 700 steps; 24000 gave more
-        // facts but fewer strangers named right, and a lower SFT score over seeds 1-3) and 8000
-        // ranked lists for the reward model (with 1000 it matched training lists rather than
-        // learning the world: 81% held-out against 89%; docs/ALIGNMENT.md, session 10).
-        {"curriculum", {{"preset", "default"}, {"pretrain_docs", 6000}, {"preference_train", 8000}}},
+        {"curriculum", curriculum_settings("default")},
         {"vocab_size", 1024},
         {"model", {{"n_layer", 4}, {"n_head", 4}, {"n_kv_head", 4}, {"n_embd", 256}, {"block_size", 256},
                    {"vocab_size", 1024}, {"dropout", 0.0}}},
@@ -56,7 +59,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
         // checkpoint_every bounds what a hard kill (SIGKILL, a crash) costs a stage: about a
         // minute of its planned time. A checkpoint takes ~0.2 s here (41 MB; PPO's, with the
         // critic, twice that); the reward model's also evaluates the held-out lists (its
-        // normalisation statistics, reward.h), ~9 s (4% of the stage) each, hence every 200 steps. SIGINT
+        // normalisation statistics, reward.h), ~3 s (1% of the stage) each. SIGINT
         // and SIGTERM write a checkpoint wherever they stop a stage anyway.
         {"sft", {{"steps", 200}, {"batch", 16}, {"lr", 1e-3}, {"eval_every", 0}, {"checkpoint_every", 50}}},
         {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}}},
@@ -71,7 +74,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
     };
   if (name == "tiny")
     return {
-        {"curriculum", {{"preset", "tiny"}, {"pretrain_docs", 600}, {"preference_train", 100}}},
+        {"curriculum", curriculum_settings("tiny")},
         {"vocab_size", 512},
         {"model", {{"n_layer", 2}, {"n_head", 2}, {"n_kv_head", 2}, {"n_embd", 64}, {"block_size", 256},
                    {"vocab_size", 512}, {"dropout", 0.0}}},

@@ -71,8 +71,7 @@ void bench_train(const BenchTrainOptions& o) {
     return t.item<double>();
   };
   // The machine's peak is the sum of what the ranks reach side by side.
-  const double peak = o.peak_gflops > 0 ? o.peak_gflops
-                                        : all_ranks(train::measure_gemm_peak_gflops(), dist::CommOp::sum);
+  double peak = o.peak_gflops > 0 ? o.peak_gflops : all_ranks(train::measure_gemm_peak_gflops(), dist::CommOp::sum);
   const bool tp = o.tensor_parallel;
   if (tp && (o.zero || o.compile)) fail("bench", "--tensor-parallel does not combine with --zero or --compile");
   Generator gen(1234);
@@ -177,7 +176,7 @@ void bench_train(const BenchTrainOptions& o) {
   const double state_mib =
       double(zero ? zero->state_bytes() : 2 * model.num_parameters() * int64_t(sizeof(float))) / (1 << 20);
   if (rank != 0) return;
-  const double mfu = tps * double(flops_per_token) / (peak * 1e9);
+  const double mfu = train::model_flops_utilisation(tps * double(flops_per_token), peak);
   nlohmann::json j = {{"bench", "train"},
                       {"preset", o.preset},
                       {"threads", omp_get_max_threads()},

@@ -32,6 +32,11 @@ double measure_gemm_peak_gflops(double seconds) {
   return best;
 }
 
+double model_flops_utilisation(double flops_per_s, double& peak_gflops) {
+  peak_gflops = std::max(peak_gflops, flops_per_s / 1e9);
+  return peak_gflops > 0 ? flops_per_s / (peak_gflops * 1e9) : 0;
+}
+
 double peak_rss_mb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

@@ -12,6 +12,11 @@ namespace ember::train {
 // GEMM peak. The best rather than the median: it is a ceiling.
 double measure_gemm_peak_gflops(double seconds = 0.5);
 
+// Model FLOPs utilisation of `flops_per_s` against `peak_gflops`, never above
+// 1: a rate above the ceiling means the ceiling was measured on a busy machine
+// (another process on the cores), so what was reached becomes the ceiling.
+double model_flops_utilisation(double flops_per_s, double& peak_gflops);
+
 // Peak resident set size of this process so far, in MiB.
 double peak_rss_mb();
 

@@ -34,6 +34,7 @@
 #include "ember/tokenizer/tokenizer.h"
 #include "ember/train/checkpoint.h"
 #include "ember/train/machine_peak.h"
+#include "ember/util/stats.h"
 #include "ember/train/metrics_log.h"
 #include "ember/train/stop_signals.h"
 #include "ember/util/progress.h"
@@ -523,15 +524,8 @@ PretrainResult pretrain(const PretrainOptions& given) {
     const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     recent_ms.push_back(ms);
     if (recent_ms.size() > 20) recent_ms.erase(recent_ms.begin());
-    std::vector<double> sorted = recent_ms;
-    std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(sorted.size() / 2), sorted.end());
-    const double median_ms = sorted[sorted.size() / 2];
-    const double tps = double(tokens_per_step) / (median_ms / 1e3);
-    // A step faster than the ceiling means the ceiling was measured on a busy
-    // machine (another process on the cores at start): what was reached is a
-    // better lower bound for it, so MFU never reads above 100%.
-    peak = std::max(peak, tps * flops_per_token / 1e9);
-    const double mfu = tps * flops_per_token / (peak * 1e9);
+    const double tps = double(tokens_per_step) / (median(recent_ms) / 1e3);
+    const double mfu = model_flops_utilisation(tps * flops_per_token, peak);
     result.step = step;
     result.train_loss = loss_sum;
     result.tokens_per_s = tps;
