@@ -3,7 +3,7 @@
 A GPT-2-style model (layer norm, learned positions, tanh GELU, biases, tied
 embeddings) built from torch.nn with the preset's sizes, trained on random
 tokens with AdamW (fused where available), gradient clipping at 1.0, float32,
-on the CPU. Times --steps steps after --warmup untimed ones, in eager mode and
+on the CPU or (--device cuda) a GPU with TF32 off, as ember's float32 matmuls. Times --steps steps after --warmup untimed ones, in eager mode and
 (with --compile) under torch.compile, and prints one JSON line per mode:
 {"bench": "train", "peer": "torch-eager" | "torch-compile", "tokens_per_s", "step_ms", ...}.
 
@@ -57,7 +57,7 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets):
         T = idx.shape[1]
-        x = self.wte(idx) + self.wpe(torch.arange(T))
+        x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
         for b in self.h:
             x = b(x)
         logits = self.lm_head(self.ln_f(x))
@@ -69,7 +69,7 @@ def run(mode, args):
     B = args.batch or batch
     T = args.seq_len or block
     torch.manual_seed(1234)
-    model = GPT(L, H, C, V, block)
+    model = GPT(L, H, C, V, block).to(args.device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     try:
@@ -79,8 +79,8 @@ def run(mode, args):
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
                                 lr=1e-4)
     fwd = torch.compile(model) if mode == "compile" else model
-    x = torch.randint(0, V, (B, T))
-    y = torch.randint(0, V, (B, T))
+    x = torch.randint(0, V, (B, T), device=args.device)
+    y = torch.randint(0, V, (B, T), device=args.device)
     times = []
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
@@ -89,13 +89,13 @@ def run(mode, args):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        loss_value = loss.item()
+        loss_value = loss.item()  # waits for the GPU
         if i >= args.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
     step_ms = statistics.median(times)
     params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"bench": "train", "peer": f"torch-{mode}", "torch": torch.__version__, "preset": args.preset,
-                      "threads": torch.get_num_threads(), "batch": B, "seq_len": T, "params": params,
+                      "device": args.device, "threads": torch.get_num_threads(), "batch": B, "seq_len": T, "params": params,
                       "steps": args.steps, "tokens_per_s": B * T / (step_ms / 1e3), "step_ms": step_ms,
                       "step_ms_min": min(times), "step_ms_max": max(times), "final_loss": loss_value}), flush=True)
 
@@ -108,9 +108,12 @@ def main():
     p.add_argument("--batch", type=int, default=0)
     p.add_argument("--seq-len", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (after eager)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    torch.backends.cuda.matmul.allow_tf32 = False  # true float32 products, as ember's
+    torch.backends.cudnn.allow_tf32 = False
     run("eager", a)
     if a.compile:
         try:

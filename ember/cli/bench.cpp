@@ -47,6 +47,7 @@ struct BenchTrainOptions {
   std::string preset = "small";
   int64_t steps = 10, warmup = 2, batch = 0, seq_len = 0;
   int threads = 0;
+  std::string device = "cpu";
   double peak_gflops = 0;
   bool compile = false;  // the whole step as one compiled graph (ember::compile)
   bool zero = false;     // ZeRO-1 (dist::ZeroAdamW) in place of data parallel + AdamW
@@ -70,8 +71,12 @@ void bench_train(const BenchTrainOptions& o) {
     comm->all_reduce(t, op);
     return t.item<double>();
   };
+  const Device device = Device::parse(o.device);
+  if (device.is_cuda() && (world > 1 || o.compile || o.zero || o.tensor_parallel))
+    fail("bench", "--device ", o.device, " runs one process, eager (no mpirun, --compile, --zero or --tensor-parallel yet)");
   // The machine's peak is the sum of what the ranks reach side by side.
-  double peak = o.peak_gflops > 0 ? o.peak_gflops : all_ranks(train::measure_gemm_peak_gflops(), dist::CommOp::sum);
+  double peak = o.peak_gflops > 0 ? o.peak_gflops
+                                  : all_ranks(train::measure_gemm_peak_gflops(device), dist::CommOp::sum);
   const bool tp = o.tensor_parallel;
   if (tp && (o.zero || o.compile)) fail("bench", "--tensor-parallel does not combine with --zero or --compile");
   Generator gen(1234);
@@ -79,6 +84,7 @@ void bench_train(const BenchTrainOptions& o) {
   models::GPT& model = *model_ptr;
   const int64_t full_params = model.num_parameters(), flops_per_token = model.flops_per_token(T);
   if (tp) models::make_tensor_parallel(model, comm);
+  model.to(device);
   optim::AdamWOptions adam;
   adam.lr = 1e-4;  // small, so that repeated steps on random data stay finite
   adam.weight_decay = 0.1;
@@ -92,8 +98,8 @@ void bench_train(const BenchTrainOptions& o) {
   else if (world > 1 && !tp)
     ddp = std::make_unique<dist::DataParallel>(model_ptr, comm);
   Generator data_gen(1234 + uint64_t(tp ? 0 : rank));
-  Tensor x = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
-  Tensor y = randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen);
+  Tensor x = to_device(randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen), device);
+  Tensor y = to_device(randint(0, cfg.vocab_size, {B, T}, Device::cpu(), &data_gen), device);
   // The compiled step is the eager one traced: forward, loss, backward,
   // clipping (its tensor form), AdamW and zero_grad, so that gradients never
   // leave the graph. Data parallel runs sync gradients between backward and
@@ -111,7 +117,7 @@ void bench_train(const BenchTrainOptions& o) {
   std::vector<double> ms;
   std::vector<dist::DataParallel::SyncTiming> sync;
   double loss_value = 0;
-  Allocator& alloc = allocator_for(Device::cpu());
+  Allocator& alloc = allocator_for(device);
   for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
     if (i == o.warmup) alloc.reset_peak();
     const auto t0 = std::chrono::steady_clock::now();
@@ -136,7 +142,7 @@ void bench_train(const BenchTrainOptions& o) {
       else optim::clip_grad_norm_(model.parameters(), 1.0);
       opt.step();
     }
-    loss_value = loss.item<double>();
+    loss_value = loss.item<double>();  // waits for a device's queued work
     // A step lasts as long as its slowest rank.
     const double t = all_ranks(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(), dist::CommOp::max);
@@ -180,6 +186,7 @@ void bench_train(const BenchTrainOptions& o) {
   nlohmann::json j = {{"bench", "train"},
                       {"preset", o.preset},
                       {"threads", omp_get_max_threads()},
+                      {"device", device.str()},
                       {"ranks", world},
                       {"batch", B},
                       {"seq_len", T},
@@ -350,6 +357,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--batch", o->batch, "Sequences per step (default: the preset's)");
   cmd->add_option("--seq-len", o->seq_len, "Tokens per sequence (default: block_size)");
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
+  cmd->add_option("--device", o->device, "cpu, or cuda[:N] (one process, eager)")->capture_default_str();
   cmd->add_option("--peak-gflops", o->peak_gflops, "GEMM peak for MFU (default: measured first)");
   cmd->add_flag("--compile", o->compile,
                 "Run the whole step (forward, loss, backward, clipping, AdamW) as one compiled graph (ember::compile)");

@@ -14,6 +14,11 @@
 #include "ember/core/error.h"
 
 namespace ember {
+#ifdef EMBER_WITH_CUDA
+namespace cuda {
+DeviceInterface make_device_interface();  // backend/cuda/cuda_context.cpp
+}
+#endif
 namespace {
 
 size_t round_size(size_t bytes) {
@@ -104,6 +109,9 @@ struct Registry {
     };
     cpu.synchronize = [] {};
     interfaces[DeviceType::cpu] = cpu;
+#ifdef EMBER_WITH_CUDA
+    interfaces[DeviceType::cuda] = cuda::make_device_interface();
+#endif
   }
 };
 

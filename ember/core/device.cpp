@@ -1,9 +1,19 @@
-// Device parsing and printing.
+// Device parsing and printing, and what the build and machine offer.
 #include "ember/core/device.h"
 
 #include "ember/core/error.h"
 
 namespace ember {
+#ifdef EMBER_WITH_CUDA
+namespace cuda {
+int device_count();  // backend/cuda/cuda_context.cpp
+}
+bool cuda_built() { return true; }
+int cuda_device_count() { return cuda::device_count(); }
+#else
+bool cuda_built() { return false; }
+int cuda_device_count() { return 0; }
+#endif
 
 Device Device::parse(const std::string& s) {
   if (s == "cpu") return cpu();

@@ -1,4 +1,5 @@
-// Device: where a tensor's storage lives ("cpu", "cuda:0"). A plain value type.
+// Device: where a tensor's storage lives ("cpu", "cuda:0"). A plain value type,
+// and what this build and machine offer (cuda_built, cuda_device_count).
 #pragma once
 
 #include <cstdint>
@@ -21,5 +22,10 @@ struct Device {
   std::string str() const;
   bool operator==(const Device&) const = default;
 };
+
+// Whether this build has the CUDA backend (CMake's EMBER_WITH_CUDA).
+bool cuda_built();
+// GPUs this process can use: 0 without the CUDA backend, a driver or a GPU.
+int cuda_device_count();
 
 }  // namespace ember

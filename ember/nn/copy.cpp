@@ -4,6 +4,9 @@
 
 #include "ember/autograd/grad_mode.h"
 #include "ember/backend/cpu/elementwise_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#endif
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/shape_ops.h"
@@ -31,15 +34,11 @@ class CopyIntoPrim final : public Primitive {
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     cpu::copy_cast(in[0], out[0]);
   }
+#ifdef EMBER_WITH_CUDA
   void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    // A plain byte copy covers the common case (same dtype and shape) on any device.
-    if (in[0].dtype() == out[0].dtype() && in[0].shape() == out[0].shape() && in[0].is_contiguous()) {
-      copy_bytes(out[0], in[0]);
-      return;
-    }
-    Tensor src = contiguous(cast(broadcast_to(in[0], shape_), out[0].dtype()));
-    copy_bytes(out[0], src);
+    cuda::copy_cast(in[0], out[0]);
   }
+#endif
 
  private:
   Shape shape_;

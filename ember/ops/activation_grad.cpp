@@ -4,6 +4,9 @@
 // training step. The primitive keeps second-order gradients: its own vjp is
 // written in ember ops (f'' for x, activation_grad again for g).
 #include "ember/backend/cpu/elementwise_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#endif
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
 
@@ -51,6 +54,11 @@ class ActivationGradPrim final : public Primitive {
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     cpu::activation_grad(op_, in[0], in[1], out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::activation_grad(op_, in[0], in[1], out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {
     const Tensor& x = in[0];

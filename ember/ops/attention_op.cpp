@@ -9,6 +9,9 @@
 #include <cmath>
 
 #include "ember/backend/cpu/attention_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/attention_kernels.h"
+#endif
 #include "ember/ops/primitive_registry.h"
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/ops/creation.h"
@@ -95,6 +98,11 @@ class AttentionPrim final : public Primitive {
     // fused projection are not copied.
     cpu::attention_forward(dims_of(in[0], in[1], causal_, scale_), in[0], in[1], in[2], out[0], out[1]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::attention_forward(dims_of(in[0], in[1], causal_, scale_), in[0], in[1], in[2], out[0], out[1]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override;
 
@@ -126,6 +134,12 @@ class AttentionBackwardPrim final : public Primitive {
     cpu::attention_backward(dims_of(in[0], in[1], causal_, scale_), in[0], in[1], in[2], in[3], lse, in[5], out[0],
                             out[1], out[2]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::attention_backward(dims_of(in[0], in[1], causal_, scale_), in[0], in[1], in[2], in[3], in[4], in[5],
+                             out[0], out[1], out[2]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override;
 

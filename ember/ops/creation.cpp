@@ -6,6 +6,9 @@
 #include <cmath>
 
 #include "ember/backend/cpu/elementwise_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#endif
 #include "ember/ops/dispatch.h"
 
 namespace ember {
@@ -19,6 +22,9 @@ class FillPrim final : public Primitive {
   Attrs attrs() const override { return {{"shape", shape_}, {"value", value_}, {"dtype", dtype_name(dtype_)}}; }
   std::vector<TensorSpec> output_specs(const std::vector<Tensor>&) const override { return {{shape_, dtype_}}; }
   void eval_cpu(const std::vector<Tensor>&, std::vector<Tensor>& out) const override { cpu::fill(out[0], value_); }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>&, std::vector<Tensor>& out) const override { cuda::fill(out[0], value_); }
+#endif
 
  private:
   Shape shape_;

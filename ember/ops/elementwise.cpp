@@ -8,6 +8,9 @@
 #include <limits>
 
 #include "ember/backend/cpu/elementwise_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#endif
 #include "ember/ops/creation.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/reduce.h"
@@ -42,6 +45,11 @@ class UnaryPrim final : public Primitive {
     }
     cpu::unary(op_, in[0], out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::unary(op_, in[0], out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>&) const override {
     const Tensor& x = in[0];
@@ -94,6 +102,11 @@ class BinaryPrim final : public Primitive {
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     cpu::binary(op_, in[0], in[1], out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::binary(op_, in[0], in[1], out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override {
     const Tensor& a = in[0];
@@ -140,6 +153,11 @@ class WherePrim final : public Primitive {
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     cpu::where(in[0], in[1], in[2], out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::where(in[0], in[1], in[2], out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {
     Tensor zero = scalar_like(0.0, ct[0]);
@@ -161,6 +179,11 @@ class ClampPrim final : public Primitive {
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     cpu::clamp(in[0], lo_, hi_, out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::clamp(in[0], lo_, hi_, out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>&) const override {
     const Tensor& x = in[0];
@@ -184,6 +207,11 @@ class CastPrim final : public Primitive {
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     cpu::copy_cast(in[0], out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::copy_cast(in[0], out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>&) const override {
     if (!is_floating(dtype_)) return {Tensor()};

@@ -12,6 +12,10 @@
 #include "ember/backend/cpu/index_kernels.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/shape_ops.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#include "ember/backend/cuda/index_kernels.h"
+#endif
 
 namespace ember {
 namespace {
@@ -42,6 +46,13 @@ class IndexSelectPrim final : public Primitive {
     cpu::index_select(cpu::as_contiguous(in[0]), L.outer, L.n, L.inner, cpu::as_contiguous(in[1]), out[0], name(),
                       dim_str(axis_, L.n));
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cpu::AxisLayout L = cpu::axis_layout(in[0].shape(), axis_);
+    cuda::index_select(cuda::as_contiguous(in[0]), L.outer, L.n, L.inner, cuda::as_contiguous(in[1]), out[0], name(),
+                       dim_str(axis_, L.n));
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override;
 
@@ -70,6 +81,14 @@ class IndexAddZerosPrim final : public Primitive {
     cpu::index_add_zeros(cpu::as_contiguous(in[0]), L.outer, L.n, L.inner, cpu::as_contiguous(in[1]), size_, out[0],
                          name(), dim_str(axis_, size_));
   }
+#ifdef EMBER_WITH_CUDA
+  // Atomic adds into zeros; the indices were checked by the forward op.
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cpu::AxisLayout L = cpu::axis_layout(in[0].shape(), axis_);
+    cuda::index_add_zeros(cuda::as_contiguous(in[0]), L.outer, L.n, L.inner, cuda::as_contiguous(in[1]), size_,
+                          out[0], name(), dim_str(axis_, size_));
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>&) const override {
     return {apply1(make_prim<IndexSelectPrim>(axis_), {ct[0], in[1]}), Tensor()};
@@ -103,6 +122,13 @@ class EmbeddingPrim final : public Primitive {
     cpu::index_select(cpu::as_contiguous(in[0]), 1, V, D, cpu::as_contiguous(in[1]), out[0], name(),
                       str_cat("a table of ", V, " rows"));
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    int64_t V = in[0].shape()[0], D = in[0].shape()[1];
+    cuda::index_select(cuda::as_contiguous(in[0]), 1, V, D, cuda::as_contiguous(in[1]), out[0], name(),
+                       str_cat("a table of ", V, " rows"));
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {
     if (!needs[0]) return {Tensor(), Tensor()};
@@ -137,6 +163,11 @@ class GatherPrim final : public Primitive {
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     cpu::gather(in[0], axis_, cpu::as_contiguous(in[1]), out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::gather(in[0], axis_, cuda::as_contiguous(in[1]), out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override;
 
@@ -165,6 +196,12 @@ class ScatterAddPrim final : public Primitive {
     cpu::copy_cast(in[0], out[0]);
     cpu::scatter_add(out[0], axis_, cpu::as_contiguous(in[1]), in[2]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::copy_cast(in[0], out[0]);
+    cuda::scatter_add(out[0], axis_, cuda::as_contiguous(in[1]), in[2]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {
     Tensor gsrc = needs[2] ? apply1(make_prim<GatherPrim>(axis_), {ct[0], in[1]}) : Tensor();
@@ -195,6 +232,13 @@ class ScatterAddZerosPrim final : public Primitive {
     cpu::fill(out[0], 0.0);
     cpu::scatter_add(out[0], axis_, cpu::as_contiguous(in[0]), in[1]);
   }
+#ifdef EMBER_WITH_CUDA
+  // The indices come from gather's forward (checked) or from a sort: no read-back.
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::fill(out[0], 0.0);
+    cuda::scatter_add(out[0], axis_, cuda::as_contiguous(in[0]), in[1], /*checked=*/false);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {
     if (!needs[1]) return {Tensor(), Tensor()};
@@ -228,6 +272,11 @@ class OneHotPrim final : public Primitive {
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     cpu::one_hot(cpu::as_contiguous(in[0]), classes_, out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::one_hot(cuda::as_contiguous(in[0]), classes_, out[0]);
+  }
+#endif
 
  private:
   int64_t classes_;
@@ -248,6 +297,13 @@ class TrianglePrim final : public Primitive {
     int64_t batch = rows * cols == 0 ? 0 : in[0].numel() / (rows * cols);
     cpu::triangle(cpu::as_contiguous(in[0]), batch, rows, cols, k_, upper_, out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    int64_t rows = in[0].shape(-2), cols = in[0].shape(-1);
+    int64_t batch = rows * cols == 0 ? 0 : in[0].numel() / (rows * cols);
+    cuda::triangle(cuda::as_contiguous(in[0]), batch, rows, cols, k_, upper_, out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>&) const override {
     return {apply1(make_prim<TrianglePrim>(k_, upper_), {ct[0]})};

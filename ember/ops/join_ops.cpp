@@ -5,6 +5,9 @@
 #include <algorithm>
 
 #include "ember/backend/cpu/elementwise_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#endif
 #include "ember/ops/primitive_registry.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
@@ -39,19 +42,13 @@ class ConcatPrim final : public Primitive {
     return {{s, first.dtype()}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    const Tensor& o = out[0];
-    int64_t offset = 0;
-    for (const Tensor& t : in) {
-      // A window of the output with this input's shape, filled by a strided copy.
-      Tensor window = Tensor::unallocated(t.shape(), o.dtype(), o.device());
-      TensorImpl& w = window.impl();
-      w.storage = o.storage();
-      w.strides = o.strides();
-      w.offset = o.offset() + offset * o.strides()[size_t(axis_)];
-      cpu::copy_cast(t, window);
-      offset += t.shape()[size_t(axis_)];
-    }
+    copy_windows(in, out[0], [](const Tensor& t, Tensor& window) { cpu::copy_cast(t, window); });
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    copy_windows(in, out[0], [](const Tensor& t, Tensor& window) { cuda::copy_cast(t, window); });
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {
     std::vector<Tensor> grads(in.size());
@@ -65,6 +62,20 @@ class ConcatPrim final : public Primitive {
   }
 
  private:
+  // Each input copied (by `copy`, a strided copy) into its window of the output.
+  template <typename Copy>
+  void copy_windows(const std::vector<Tensor>& in, const Tensor& o, Copy copy) const {
+    int64_t offset = 0;
+    for (const Tensor& t : in) {
+      Tensor window = Tensor::unallocated(t.shape(), o.dtype(), o.device());
+      TensorImpl& w = window.impl();
+      w.storage = o.storage();
+      w.strides = o.strides();
+      w.offset = o.offset() + offset * o.strides()[size_t(axis_)];
+      if (t.numel() > 0) copy(t, window);
+      offset += t.shape()[size_t(axis_)];
+    }
+  }
   int axis_;
 };
 

@@ -10,6 +10,9 @@
 #include "ember/ops/primitive_registry.h"
 
 #include "ember/backend/cpu/matmul_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/matmul_kernels.h"
+#endif
 #include "ember/ops/dispatch.h"
 #include "ember/ops/reduce.h"
 #include "ember/ops/shape_ops.h"
@@ -69,6 +72,11 @@ class MatmulPrim final : public Primitive {
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     cpu::matmul(in[0], in[1], out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::matmul(in[0], in[1], out[0]);
+  }
+#endif
   // dA = g @ Bᵀ and dB = Aᵀ @ g; the engine sums broadcast batch dimensions away.
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {
@@ -118,17 +126,13 @@ class LinearPrim final : public Primitive {
     return {{out, x.dtype()}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    const Tensor& x = in[0];
-    const Tensor& w = in[1];
-    int64_t n_in = w.shape(1), n_out = w.shape(0);
-    Tensor wt = cpu::strided_view(w, {n_in, n_out}, {w.strides()[1], w.strides()[0]});
-    Tensor xv = x, ov = out[0];
-    if (x.ndim() == 1) {  // a single row; the kernel wants matrices
-      xv = cpu::strided_view(x, {1, n_in}, {n_in, x.strides()[0]});
-      ov = cpu::strided_view(out[0], {1, n_out}, {n_out, 1});
-    }
-    cpu::matmul(xv, wt, ov, in.size() > 2 ? in[2] : Tensor());
+    run(in, out, [](const Tensor& a, const Tensor& b, Tensor& o, const Tensor& bias) { cpu::matmul(a, b, o, bias); });
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    run(in, out, [](const Tensor& a, const Tensor& b, Tensor& o, const Tensor& bias) { cuda::matmul(a, b, o, bias); });
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {
     const Tensor& x = in[0];
@@ -141,6 +145,23 @@ class LinearPrim final : public Primitive {
     if (needs[1]) grads[1] = matmul(transpose(g2, 0, 1), reshape(x, {rows, n_in}));      // gᵀ x
     if (in.size() > 2 && needs[2]) grads[2] = sum(g2, {0});
     return grads;
+  }
+
+ private:
+  // x @ w^T as a product of views (strided_view only reinterprets metadata, on
+  // any device): w read transposed in place, a 1-D x as a one-row matrix.
+  template <typename Matmul>
+  static void run(const std::vector<Tensor>& in, std::vector<Tensor>& out, Matmul matmul) {
+    const Tensor& x = in[0];
+    const Tensor& w = in[1];
+    int64_t n_in = w.shape(1), n_out = w.shape(0);
+    Tensor wt = cpu::strided_view(w, {n_in, n_out}, {w.strides()[1], w.strides()[0]});
+    Tensor xv = x, ov = out[0];
+    if (x.ndim() == 1) {  // a single row; the kernel wants matrices
+      xv = cpu::strided_view(x, {1, n_in}, {n_in, x.strides()[0]});
+      ov = cpu::strided_view(out[0], {1, n_out}, {n_out, 1});
+    }
+    matmul(xv, wt, ov, in.size() > 2 ? in[2] : Tensor());
   }
 };
 

@@ -10,6 +10,10 @@
 
 #include "ember/backend/cpu/cross_entropy_kernels.h"
 #include "ember/backend/cpu/elementwise_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/cross_entropy_kernels.h"
+#include "ember/backend/cuda/elementwise_kernels.h"
+#endif
 #include "ember/ops/creation.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
@@ -20,11 +24,28 @@
 namespace ember {
 namespace {
 
+// The tensor's data as a contiguous tensor on its device.
 Tensor contiguous_data(const Tensor& x) {
   if (x.is_contiguous()) return x;
   Tensor c = Tensor::empty(x.shape(), x.dtype(), x.device());
+#ifdef EMBER_WITH_CUDA
+  if (!x.device().is_cpu()) {
+    cuda::copy_cast(x, c);
+    return c;
+  }
+#endif
   cpu::copy_cast(x, c);
   return c;
+}
+
+// Contiguous targets readable by the host: a copy when they live on a GPU
+// (the targets are checked and counted on the host, with the CPU's errors).
+Tensor host_targets(const Tensor& t) {
+  Tensor c = contiguous_data(t);
+  if (c.device().is_cpu()) return c;
+  Tensor h = Tensor::empty(c.shape(), c.dtype(), Device::cpu());
+  copy_bytes(h, c);
+  return h;
 }
 
 DType stats_dtype(DType x) { return x == DType::f64 ? DType::f64 : DType::f32; }
@@ -43,7 +64,7 @@ const char* reduction_name(Reduction r) {
 // backward paths divide by at least 1.
 double backward_divisor(Reduction r, const Tensor& targets, int64_t ignore_index) {
   if (r != Reduction::mean) return 1.0;
-  return double(std::max<int64_t>(1, cpu::count_cross_entropy_targets(contiguous_data(targets), ignore_index)));
+  return double(std::max<int64_t>(1, cpu::count_cross_entropy_targets(host_targets(targets), ignore_index)));
 }
 
 // Inputs: logits [..., C], targets [...]. Outputs: the loss ([] or [...] for
@@ -87,6 +108,25 @@ class CrossEntropyPrim final : public Primitive {
     // All targets ignored: 0 / 0 = nan for the mean, as in PyTorch.
     cpu::fill(loss, reduction_ == Reduction::mean ? total / double(count) : total);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    Tensor& loss = out[0];
+    Tensor& lse = out[1];
+    Tensor t = contiguous_data(in[1]);
+    Tensor host = host_targets(t);
+    cpu::check_cross_entropy_targets(host, in[0].shape().back(), ignore_index_);
+    const int64_t count = cpu::count_cross_entropy_targets(host, ignore_index_);
+    bool direct = reduction_ == Reduction::none && loss.dtype() == lse.dtype();
+    Tensor rows = direct ? loss : Tensor::empty(lse.shape(), lse.dtype(), lse.device());
+    cuda::cross_entropy_forward(contiguous_data(in[0]), t, ignore_index_, rows, lse);
+    if (reduction_ == Reduction::none) {
+      if (!direct) cuda::copy_cast(rows, loss);
+      return;
+    }
+    // All targets ignored: 0 / 0 = nan for the mean, as in PyTorch.
+    cuda::cross_entropy_total(rows, reduction_ == Reduction::mean ? double(count) : 1.0, loss);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>&) const override;
 
@@ -119,6 +159,16 @@ class CrossEntropyBackwardPrim final : public Primitive {
     cpu::cross_entropy_backward(contiguous_data(in[0]), t, contiguous_data(in[2]), ignore_index_,
                                 contiguous_data(in[3]), reduction_ == Reduction::none, divisor, out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    Tensor t = contiguous_data(in[1]);
+    Tensor host = host_targets(t);
+    cpu::check_cross_entropy_targets(host, in[0].shape().back(), ignore_index_);
+    double divisor = backward_divisor(reduction_, host, ignore_index_);
+    cuda::cross_entropy_backward(contiguous_data(in[0]), t, contiguous_data(in[2]), ignore_index_,
+                                 contiguous_data(in[3]), reduction_ == Reduction::none, divisor, out[0]);
+  }
+#endif
   // dz = w (p - onehot) with p = softmax(z) and the row weight w = g * valid / divisor.
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {

@@ -8,6 +8,9 @@
 #include "ember/ops/dispatch.h"
 #include "ember/ops/nn_ops.h"
 #include "ember/ops/random_ops.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/index_kernels.h"
+#endif
 
 namespace ember {
 namespace {
@@ -49,6 +52,13 @@ class MaskedScalePrim final : public Primitive {
                                });
     });
   }
+#ifdef EMBER_WITH_CUDA
+  // The mask is drawn on the host (bernoulli_mask) and copied, so a seed gives the
+  // same mask on every device.
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::masked_scale(in[0], in[1], scale_, out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>&) const override {
     return {apply1(std::make_shared<MaskedScalePrim>(scale_), {ct[0], in[1]}), Tensor()};

@@ -11,6 +11,10 @@
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/ops/primitive_registry.h"
 #include "ember/backend/cpu/norm_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#include "ember/backend/cuda/norm_kernels.h"
+#endif
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/nn_ops.h"
@@ -20,9 +24,16 @@
 namespace ember {
 namespace {
 
+// The tensor's data as a contiguous tensor on its device.
 Tensor contiguous_data(const Tensor& x) {
   if (!x.defined() || x.is_contiguous()) return x;
   Tensor c = Tensor::empty(x.shape(), x.dtype(), x.device());
+#ifdef EMBER_WITH_CUDA
+  if (!x.device().is_cpu()) {
+    cuda::copy_cast(x, c);
+    return c;
+  }
+#endif
   cpu::copy_cast(x, c);
   return c;
 }
@@ -71,6 +82,14 @@ class NormPrim final : public Primitive {
     Tensor mean = rms_ ? Tensor() : out[1];
     cpu::norm_forward(rms_, contiguous_data(in[0]), w, b, eps_, out[0], mean, out.back());
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    Tensor w = has_weight_ ? contiguous_data(in[1]) : Tensor();
+    Tensor b = has_bias_ ? contiguous_data(in[has_weight_ ? 2 : 1]) : Tensor();
+    Tensor mean = rms_ ? Tensor() : out[1];
+    cuda::norm_forward(rms_, contiguous_data(in[0]), w, b, eps_, out[0], mean, out.back());
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override;
 
@@ -103,18 +122,29 @@ class NormBackwardPrim final : public Primitive {
     return specs;
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    run(in, out, cpu::norm_backward);
+  }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    run(in, out, cuda::norm_backward);
+  }
+#endif
+  std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
+                          const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override;
+
+ private:
+  // Unpacks the optional inputs and outputs for one backend's kernel.
+  template <typename Kernel>
+  void run(const std::vector<Tensor>& in, std::vector<Tensor>& out, Kernel kernel) const {
     size_t i = 1;
     Tensor w = has_weight_ ? contiguous_data(in[i++]) : Tensor();
     Tensor mean = rms_ ? Tensor() : contiguous_data(in[i++]);
     Tensor rstd = contiguous_data(in[i++]);
     Tensor dw = want_dw_ ? out[1] : Tensor();
     Tensor db = want_db_ ? out[want_dw_ ? 2 : 1] : Tensor();
-    cpu::norm_backward(rms_, contiguous_data(in[0]), w, mean, rstd, contiguous_data(in.back()), out[0], dw, db);
+    kernel(rms_, contiguous_data(in[0]), w, mean, rstd, contiguous_data(in.back()), out[0], dw, db);
   }
-  std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
-                          const std::vector<Tensor>& ct, const std::vector<bool>& needs) const override;
 
- private:
   bool rms_;
   double eps_;
   bool has_weight_, want_dw_, want_db_;

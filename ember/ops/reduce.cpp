@@ -8,6 +8,10 @@
 
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/backend/cpu/reduce_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#include "ember/backend/cuda/reduce_kernels.h"
+#endif
 #include "ember/ops/creation.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
@@ -17,14 +21,16 @@ namespace ember {
 namespace {
 
 // Views `x` as contiguous [outer, reduce, inner] for the given sorted axes,
-// copying (with the reduced axes moved last) when they are not one block of a
-// contiguous tensor.
+// copying (with the reduced axes moved last, by `copy`: the strided copy of the
+// tensor's device) when they are not one block of a contiguous tensor.
 struct ReduceLayout {
   Tensor data;
   int64_t outer = 1, reduce = 1, inner = 1;
 };
 
-ReduceLayout reduce_layout(const Tensor& x, const std::vector<int>& axes) {
+using CopyFn = void (*)(const Tensor&, Tensor&);
+
+ReduceLayout reduce_layout(const Tensor& x, const std::vector<int>& axes, CopyFn copy = cpu::copy_cast) {
   ReduceLayout L;
   const Shape& s = x.shape();
   bool block = true;
@@ -60,7 +66,7 @@ ReduceLayout reduce_layout(const Tensor& x, const std::vector<int>& axes) {
   impl->strides = pst;
   Tensor view(impl);
   L.data = Tensor::empty(ps, x.dtype(), x.device());
-  cpu::copy_cast(view, L.data);
+  copy(view, L.data);
   return L;
 }
 
@@ -88,6 +94,16 @@ class ReducePrim final : public Primitive {
     ReduceLayout L = reduce_layout(in[0], axes_);
     cpu::reduce(op_, L.data, L.outer, L.reduce, L.inner, out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    if (axes_.empty()) {
+      cuda::copy_cast(in[0], out[0]);
+      return;
+    }
+    ReduceLayout L = reduce_layout(in[0], axes_, cuda::copy_cast);
+    cuda::reduce(op_, L.data, L.outer, L.reduce, L.inner, out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>&) const override {
     const Tensor& x = in[0];
@@ -149,6 +165,16 @@ class ArgReducePrim final : public Primitive {
     ReduceLayout L = reduce_layout(in[0], {axis_});
     cpu::arg_reduce(is_max_, L.data, L.outer, L.reduce, L.inner, out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    if (in[0].ndim() == 0) {
+      cuda::fill(out[0], 0.0);
+      return;
+    }
+    ReduceLayout L = reduce_layout(in[0], {axis_}, cuda::copy_cast);
+    cuda::arg_reduce(is_max_, L.data, L.outer, L.reduce, L.inner, out[0]);
+  }
+#endif
 
  private:
   bool is_max_;

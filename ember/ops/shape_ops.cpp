@@ -7,6 +7,9 @@
 #include <algorithm>
 
 #include "ember/backend/cpu/elementwise_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#endif
 #include "ember/ops/creation.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
@@ -208,21 +211,31 @@ class SliceBackwardPrim final : public Primitive {
     return {{full_, in[0].dtype()}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    cpu::fill(out[0], 0.0);
-    Shape window = full_;
-    window[size_t(axis_)] = s_.length;
-    Strides st = out[0].strides();
-    Tensor dst = Tensor::unallocated(window, out[0].dtype(), out[0].device());
-    make_view(out[0], dst, st, s_.start * st[size_t(axis_)]);
-    dst.impl().strides[size_t(axis_)] *= s_.step;
-    cpu::copy_cast(in[0], dst);
+    run(in, out, cpu::fill, cpu::copy_cast);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    run(in, out, cuda::fill, cuda::copy_cast);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>&) const override {
     return {apply1(make_prim<SlicePrim>(axis_, s_), {ct[0]})};
   }
 
  private:
+  // Zeros, then the cotangent copied into the sliced window of them.
+  template <typename Fill, typename Copy>
+  void run(const std::vector<Tensor>& in, std::vector<Tensor>& out, Fill fill, Copy copy) const {
+    fill(out[0], 0.0);
+    Shape window = full_;
+    window[size_t(axis_)] = s_.length;
+    Strides st = out[0].strides();
+    Tensor dst = Tensor::unallocated(window, out[0].dtype(), out[0].device());
+    make_view(out[0], dst, st, out[0].offset() + s_.start * st[size_t(axis_)]);
+    dst.impl().strides[size_t(axis_)] *= s_.step;
+    copy(in[0], dst);
+  }
   Shape full_;
   int axis_;
   SliceSpec s_;

@@ -12,6 +12,10 @@
 #include "ember/ops/primitive_registry.h"
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/backend/cpu/softmax_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#include "ember/backend/cuda/softmax_kernels.h"
+#endif
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/nn_ops.h"
@@ -20,10 +24,16 @@
 namespace ember {
 namespace {
 
-// The tensor's data as a contiguous tensor, copied without recording autograd.
+// The tensor's data as a contiguous tensor (on its device), copied without recording autograd.
 Tensor contiguous_data(const Tensor& x) {
   if (x.is_contiguous()) return x;
   Tensor c = Tensor::empty(x.shape(), x.dtype(), x.device());
+#ifdef EMBER_WITH_CUDA
+  if (!x.device().is_cpu()) {
+    cuda::copy_cast(x, c);
+    return c;
+  }
+#endif
   cpu::copy_cast(x, c);
   return c;
 }
@@ -58,6 +68,12 @@ class SoftmaxPrim final : public Primitive {
     AxisLayout L = axis_layout(in[0].shape(), axis_);
     cpu::softmax_forward(log_, contiguous_data(in[0]), L.outer, L.n, L.inner, out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    AxisLayout L = axis_layout(in[0].shape(), axis_);
+    cuda::softmax_forward(log_, contiguous_data(in[0]), L.outer, L.n, L.inner, out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>&) const override;
 
@@ -85,6 +101,12 @@ class SoftmaxBackwardPrim final : public Primitive {
     AxisLayout L = axis_layout(in[1].shape(), axis_);
     cpu::softmax_backward(log_, contiguous_data(in[1]), contiguous_data(in[2]), L.outer, L.n, L.inner, out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    AxisLayout L = axis_layout(in[1].shape(), axis_);
+    cuda::softmax_backward(log_, contiguous_data(in[1]), contiguous_data(in[2]), L.outer, L.n, L.inner, out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>& needs) const override {
     // dx = B(y(x), g) is linear in g; u is the cotangent of dx.

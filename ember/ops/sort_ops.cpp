@@ -5,6 +5,10 @@
 #include "ember/autograd/grad_mode.h"
 #include "ember/backend/cpu/index_kernels.h"
 #include "ember/backend/cpu/sort_kernels.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/index_kernels.h"
+#include "ember/backend/cuda/sort_kernels.h"
+#endif
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/index_detail.h"
@@ -37,6 +41,12 @@ class SortPrim final : public Primitive {
     cpu::AxisLayout L = cpu::axis_layout(in[0].shape(), axis_);
     cpu::sort_lines(cpu::as_contiguous(in[0]), L.outer, L.n, L.inner, k_, descending_, out[0], out[1]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cpu::AxisLayout L = cpu::axis_layout(in[0].shape(), axis_);
+    cuda::sort_lines(cuda::as_contiguous(in[0]), L.outer, L.n, L.inner, k_, descending_, out[0], out[1]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>& in, const std::vector<Tensor>& out,
                           const std::vector<Tensor>& ct, const std::vector<bool>&) const override {
     if (!ct[0].defined()) return {Tensor()};
@@ -66,6 +76,12 @@ class CumsumPrim final : public Primitive {
     cpu::AxisLayout L = cpu::axis_layout(in[0].shape(), axis_);
     cpu::cumsum(cpu::as_contiguous(in[0]), L.outer, L.n, L.inner, reverse_, out[0]);
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cpu::AxisLayout L = cpu::axis_layout(in[0].shape(), axis_);
+    cuda::cumsum(cuda::as_contiguous(in[0]), L.outer, L.n, L.inner, reverse_, out[0]);
+  }
+#endif
   std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>& ct,
                           const std::vector<bool>&) const override {
     // y_j = sum_{i<=j} x_i, so dL/dx_i = sum_{j>=i} g_j: the scan in the other direction.

@@ -10,6 +10,9 @@
 #include "ember/backend/cpu/loops.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/optim_kernels.h"
+#endif
 
 namespace ember::optim {
 namespace {
@@ -62,6 +65,11 @@ class PowerSumPrim final : public Primitive {
     });
     *static_cast<double*>(out[0].raw_data()) = result;
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    cuda::power_sum(in[0], p_, out[0]);
+  }
+#endif
 
  private:
   double p_;
@@ -124,7 +132,7 @@ Tensor clip_grad_norm_traceable_(const std::vector<Tensor>& params, double max_n
   }
   if (!total.defined()) return scalar(0.0, DType::f64);
   if (!inf_norm) total = norm_type == 2.0 ? sqrt(total) : pow(total, 1.0 / norm_type);
-  const Tensor coef = minimum(max_norm / (total + 1e-6), scalar(1.0, DType::f64));
+  const Tensor coef = minimum(max_norm / (total + 1e-6), scalar(1.0, DType::f64, total.device()));
   for (const Tensor& p : params) {
     Tensor g = p.defined() ? p.grad() : Tensor();
     if (!g.defined()) continue;

@@ -13,6 +13,9 @@
 #include "ember/autograd/grad_mode.h"
 #include "ember/backend/cpu/loops.h"
 #include "ember/ops/dispatch.h"
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/optim_kernels.h"
+#endif
 
 namespace ember::optim {
 namespace {
@@ -83,19 +86,29 @@ void adamw_range(P* __restrict p, const P* __restrict g, state_t<P>* __restrict 
   }
 }
 
+// The constants in double; each device rounds them to the state's precision.
+struct AdamWConstsF64 {
+  double decay, w1, b2, w2, neg_step_size, bc2_sqrt, eps;
+};
+AdamWConstsF64 adamw_consts(const AdamWHyper& h) {
+  const double bc1 = 1.0 - std::pow(h.beta1, double(h.step));
+  const double bc2 = 1.0 - std::pow(h.beta2, double(h.step));
+  return {1.0 - h.lr * h.weight_decay, 1.0 - h.beta1 /* lerp weight */, h.beta2, 1.0 - h.beta2, -(h.lr / bc1),
+          std::sqrt(bc2), h.eps};
+}
+
 template <typename P>
 void adamw_kernel(P* p, const P* g, state_t<P>* m, state_t<P>* v, int64_t n, const AdamWHyper& h) {
   using S = state_t<P>;
-  const double bc1 = 1.0 - std::pow(h.beta1, double(h.step));
-  const double bc2 = 1.0 - std::pow(h.beta2, double(h.step));
+  const AdamWConstsF64 c = adamw_consts(h);
   AdamWConsts<S> k;
-  k.decay = S(1.0 - h.lr * h.weight_decay);
-  k.w1 = S(1.0 - h.beta1);  // lerp weight
-  k.b2 = S(h.beta2);
-  k.w2 = S(1.0 - h.beta2);
-  k.neg_step_size = S(-(h.lr / bc1));
-  k.bc2_sqrt = S(std::sqrt(bc2));
-  k.eps = S(h.eps);
+  k.decay = S(c.decay);
+  k.w1 = S(c.w1);
+  k.b2 = S(c.b2);
+  k.w2 = S(c.w2);
+  k.neg_step_size = S(c.neg_step_size);
+  k.bc2_sqrt = S(c.bc2_sqrt);
+  k.eps = S(c.eps);
   cpu::parallel_for(n, kGrain, [&](int64_t begin, int64_t end) { adamw_range<P>(p, g, m, v, begin, end, k); });
 }
 
@@ -178,13 +191,7 @@ class AdamWPrim final : public Primitive {
     return {{in[0].shape(), in[0].dtype()}, {in[2].shape(), in[2].dtype()}, {in[3].shape(), in[3].dtype()}};
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    AdamWHyper h = h_;
-    if (dynamic_) {
-      const double* hyper = static_cast<const double*>(in[4].raw_data());
-      h.lr = hyper[0];
-      h.step = int64_t(hyper[1]);
-      if (h.step < 1) fail(name(), "step must be >= 1, got ", hyper[1]);
-    }
+    AdamWHyper h = hyper(in);
     copy_unless_aliased(in[0], out[0]);
     copy_unless_aliased(in[2], out[1]);
     copy_unless_aliased(in[3], out[2]);
@@ -194,8 +201,31 @@ class AdamWPrim final : public Primitive {
                       static_cast<S*>(out[1].raw_data()), static_cast<S*>(out[2].raw_data()), in[0].numel(), h);
     });
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    const AdamWConstsF64 c = adamw_consts(hyper(in));
+    copy_unless_aliased(in[0], out[0]);
+    copy_unless_aliased(in[2], out[1]);
+    copy_unless_aliased(in[3], out[2]);
+    cuda::adamw_update(out[0], in[1], out[1], out[2],
+                       {c.decay, c.w1, c.b2, c.w2, c.neg_step_size, c.bc2_sqrt, c.eps});
+  }
+#endif
 
  private:
+  // The hyperparameters of this call: lr and step from the host tensor `hyper`
+  // (a CPU tensor, whatever device the parameters are on) when dynamic.
+  AdamWHyper hyper(const std::vector<Tensor>& in) const {
+    AdamWHyper h = h_;
+    if (dynamic_) {
+      const double* values = static_cast<const double*>(in[4].raw_data());
+      h.lr = values[0];
+      h.step = int64_t(values[1]);
+      if (h.step < 1) fail(name(), "step must be >= 1, got ", values[1]);
+    }
+    return h;
+  }
+
   AdamWHyper h_;
   bool dynamic_;
 };
@@ -233,6 +263,15 @@ class SGDPrim final : public Primitive {
                     in[0].numel(), h_);
     });
   }
+#ifdef EMBER_WITH_CUDA
+  void eval_cuda(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    copy_unless_aliased(in[0], out[0]);
+    if (out.size() > 1) copy_unless_aliased(in[2], out[1]);
+    Tensor buf = out.size() > 1 ? out[1] : Tensor();
+    cuda::sgd_update(out[0], in[1], buf,
+                     {h_.lr, h_.momentum, h_.dampening, h_.weight_decay, h_.nesterov, h_.first_step});
+  }
+#endif
 
  private:
   SGDHyper h_;

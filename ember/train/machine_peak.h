@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "ember/core/device.h"
+
 namespace ember::train {
 
 // Best float32 GFLOP/s of ember's matmul on a 2048^3 product (at least three
@@ -11,6 +13,9 @@ namespace ember::train {
 // the current OpenMP thread count, the figure docs/PERFORMANCE.md calls the
 // GEMM peak. The best rather than the median: it is a ceiling.
 double measure_gemm_peak_gflops(double seconds = 0.5);
+// The same on a device: float32 (true float32, no TF32) products of 4096^3 for a
+// GPU, timed between device synchronisations; the CPU figure above for "cpu".
+double measure_gemm_peak_gflops(Device device, double seconds = 0.5);
 
 // Model FLOPs utilisation of `flops_per_s` against `peak_gflops`, never above
 // 1: a rate above the ceiling means the ceiling was measured on a busy machine

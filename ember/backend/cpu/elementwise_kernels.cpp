@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "ember/backend/cpu/loops.h"
+#include "ember/backend/elementwise_math.h"
 
 namespace ember::cpu {
 namespace {
@@ -81,43 +82,30 @@ EMBER_INLINE C tanh_c(C x) {
   else return std::tanh(x);
 }
 
-template <typename C>
-EMBER_INLINE C gelu_exact(C x) {
-  return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
-}
-template <typename C>
-EMBER_INLINE C gelu_tanh_form(C x) {
-  const C k = C(0.79788456080286535588);  // sqrt(2/pi)
-  return C(0.5) * x * (C(1) + tanh_c(k * (x + C(0.044715) * x * x * x)));
-}
+// The transcendental functions the shared scalar math (backend/elementwise_math.h)
+// calls: vectorisable exp and tanh for float, libm otherwise.
+struct CpuMath {
+  template <typename C> EMBER_INLINE static C exp(C x) { return exp_c(x); }
+  template <typename C> EMBER_INLINE static C tanh(C x) { return tanh_c(x); }
+  template <typename C> EMBER_INLINE static C log(C x) { return std::log(x); }
+  template <typename C> EMBER_INLINE static C sqrt(C x) { return std::sqrt(x); }
+  template <typename C> EMBER_INLINE static C erf(C x) { return std::erf(x); }
+  template <typename C> EMBER_INLINE static C sin(C x) { return std::sin(x); }
+  template <typename C> EMBER_INLINE static C cos(C x) { return std::cos(x); }
+  template <typename C> EMBER_INLINE static C pow(C a, C b) { return std::pow(a, b); }
+};
 
-// One elementwise function per op. The op is a template parameter and each
-// body is an `if constexpr` branch, so an instantiation holds only its own op:
-// small enough to inline into the loop, which then vectorises.
 template <UnaryOp OP, typename C>
 EMBER_INLINE C apply_unary(C x) {
-  if constexpr (OP == UnaryOp::neg) return -x;
-  else if constexpr (OP == UnaryOp::abs) {
-    if constexpr (std::is_unsigned_v<C>) return x;
-    else return x < C(0) ? C(-x) : C(x == C(0) ? C(0) : x);  // abs(-0.0) is +0.0
-  }
-  else if constexpr (OP == UnaryOp::exp) return exp_c(x);
-  else if constexpr (OP == UnaryOp::log) return std::log(x);
-  else if constexpr (OP == UnaryOp::sqrt) return std::sqrt(x);
-  else if constexpr (OP == UnaryOp::rsqrt) return C(1) / std::sqrt(x);
-  else if constexpr (OP == UnaryOp::tanh) return tanh_c(x);
-  else if constexpr (OP == UnaryOp::sigmoid) return C(1) / (C(1) + exp_c(-x));
-  else if constexpr (OP == UnaryOp::relu) return x < C(0) ? C(0) : x;  // NaN propagates, as in PyTorch
-  else if constexpr (OP == UnaryOp::gelu) return gelu_exact(x);
-  else if constexpr (OP == UnaryOp::gelu_tanh) return gelu_tanh_form(x);
-  else if constexpr (OP == UnaryOp::silu) return x / (C(1) + exp_c(-x));
-  else if constexpr (OP == UnaryOp::sin) return std::sin(x);
-  else if constexpr (OP == UnaryOp::cos) return std::cos(x);
-  else if constexpr (OP == UnaryOp::erf) return std::erf(x);
-  else if constexpr (OP == UnaryOp::sign) return C((x > C(0)) - (x < C(0)));
-  else if constexpr (OP == UnaryOp::square) return x * x;
-  else if constexpr (OP == UnaryOp::reciprocal) return C(1) / x;
-  else return C(x == C(0));  // logical_not
+  return elementwise::apply_unary<OP, CpuMath>(x);
+}
+template <BinaryOp OP, typename C>
+EMBER_INLINE C apply_binary(C a, C b) {
+  return elementwise::apply_binary<OP, CpuMath>(a, b);
+}
+template <UnaryOp OP, typename C>
+EMBER_INLINE C activation_derivative(C x) {
+  return elementwise::activation_derivative<OP, CpuMath>(x);
 }
 
 // The op is a template parameter so each inner loop is specialised and vectorisable.
@@ -149,33 +137,6 @@ void unary_dispatch(UnaryOp op, const Tensor& in, Tensor& out) {
     EMBER_CASE(reciprocal) EMBER_CASE(logical_not)
 #undef EMBER_CASE
   }
-}
-
-template <BinaryOp OP, typename C>
-EMBER_INLINE C apply_binary(C a, C b) {
-  if constexpr (OP == BinaryOp::add) return a + b;
-  else if constexpr (OP == BinaryOp::sub) return a - b;
-  else if constexpr (OP == BinaryOp::mul) return a * b;
-  else if constexpr (OP == BinaryOp::div) {
-    if constexpr (std::is_integral_v<C>) return b == 0 ? C(0) : C(a / b);  // no SIGFPE on bad input
-    else return a / b;
-  } else if constexpr (OP == BinaryOp::pow) {
-    if constexpr (std::is_integral_v<C>) return C(std::pow(double(a), double(b)));
-    else return std::pow(a, b);
-  } else if constexpr (OP == BinaryOp::maximum) {
-    if constexpr (std::is_integral_v<C>) return a > b ? a : b;
-    else return a != a || b != b ? a + b : (a > b ? a : b);  // NaN propagates
-  } else if constexpr (OP == BinaryOp::minimum) {
-    if constexpr (std::is_integral_v<C>) return a < b ? a : b;
-    else return a != a || b != b ? a + b : (a < b ? a : b);
-  } else if constexpr (OP == BinaryOp::eq) return a == b;
-  else if constexpr (OP == BinaryOp::ne) return a != b;
-  else if constexpr (OP == BinaryOp::lt) return a < b;
-  else if constexpr (OP == BinaryOp::le) return a <= b;
-  else if constexpr (OP == BinaryOp::gt) return a > b;
-  else if constexpr (OP == BinaryOp::ge) return a >= b;
-  else if constexpr (OP == BinaryOp::logical_and) return a != C(0) && b != C(0);
-  else return a != C(0) || b != C(0);  // logical_or
 }
 
 template <BinaryOp OP, typename T, typename O>
@@ -218,24 +179,6 @@ void binary_dispatch(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out)
     EMBER_CMP(logical_and) EMBER_CMP(logical_or)
 #undef EMBER_ARITH
 #undef EMBER_CMP
-  }
-}
-
-// d/dx of the activations whose backward is fused (activation_grad): one pass
-// over x and the incoming gradient instead of a dozen elementwise ops.
-template <UnaryOp OP, typename C>
-EMBER_INLINE C activation_derivative(C x) {
-  if constexpr (OP == UnaryOp::gelu_tanh) {
-    const C k = C(0.79788456080286535588), a = C(0.044715);
-    C x2 = x * x;
-    C t = tanh_c(k * (x + a * x2 * x));
-    return C(0.5) * (C(1) + t) + C(0.5) * x * (C(1) - t * t) * k * (C(1) + C(3) * a * x2);
-  } else if constexpr (OP == UnaryOp::gelu) {
-    C cdf = C(0.5) * (C(1) + std::erf(x * C(0.70710678118654752440)));
-    return cdf + x * C(0.39894228040143267794) * exp_c(C(-0.5) * x * x);
-  } else {  // silu
-    C sg = C(1) / (C(1) + exp_c(-x));
-    return sg * (C(1) + x * (C(1) - sg));
   }
 }
 
@@ -368,29 +311,13 @@ void binary_block_f32(BinaryOp op, const float* a, int64_t as, const float* b, i
   fail("fused_elementwise", "binary ", binary_op_name(op), " has no float32 block form");
 }
 
-namespace {
-// A clamp bound in the compute type. For integers an infinite or out-of-range
-// bound would be undefined behaviour to convert, so it saturates, and a
-// fractional bound rounds inwards (x >= 0.5 means x >= 1 for an integer).
-template <typename C>
-C clamp_bound(double v, bool lower) {
-  if constexpr (std::is_integral_v<C>) {
-    v = lower ? std::ceil(v) : std::floor(v);
-    if (v <= double(std::numeric_limits<C>::lowest())) return std::numeric_limits<C>::lowest();
-    if (v >= double(std::numeric_limits<C>::max())) return std::numeric_limits<C>::max();
-    return C(v);
-  } else {
-    return C(v);
-  }
-}
-}  // namespace
 
 void clamp(const Tensor& in, double lo, double hi, Tensor& out) {
   visit_dtype(in.dtype(), "clamp", [&]<typename T>() {
     using C = compute_t<T>;
     const T* src = static_cast<const T*>(in.raw_data());
     T* dst = static_cast<T*>(out.raw_data());
-    C l = clamp_bound<C>(lo, true), h = clamp_bound<C>(hi, false);
+    C l = elementwise::clamp_bound<C>(lo, true), h = elementwise::clamp_bound<C>(hi, false);
     for_each_strided<2>(out.shape(), {out.strides(), in.strides()},
                         [&](std::array<int64_t, 2> off, std::array<int64_t, 2> st, int64_t n) {
                           // NaN fails both comparisons and passes through.
@@ -415,6 +342,10 @@ void copy_cast(const Tensor& src, Tensor& out) {
       auto convert = [](S v) EMBER_LAMBDA_INLINE -> D {
         if constexpr (std::is_same_v<S, D>) return v;
         else if constexpr (std::is_same_v<D, bool>) return compute_t<S>(v) != compute_t<S>(0);
+        // Floats become integers through int64: a value outside a narrow type's range
+        // wraps (as PyTorch's CPU casts do) instead of being undefined; CUDA does the same.
+        else if constexpr (std::is_integral_v<D> && std::is_floating_point_v<compute_t<S>>)
+          return D(int64_t(compute_t<S>(v)));
         else return D(compute_t<D>(compute_t<S>(v)));
       };
       for_each_strided<2>(out.shape(), {out.strides(), ss},

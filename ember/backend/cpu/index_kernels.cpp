@@ -13,6 +13,7 @@
 
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/backend/cpu/loops.h"
+#include "ember/backend/element_bytes.h"
 
 namespace ember::cpu {
 namespace {
@@ -22,18 +23,6 @@ decltype(auto) visit_index(DType dt, const char* op, F&& fn) {
   if (dt == DType::i64) return fn.template operator()<int64_t>();
   if (dt == DType::i32) return fn.template operator()<int32_t>();
   fail(op, "indices must be int64 or int32, got ", dtype_name(dt));
-}
-
-// Calls fn.template operator()<E>() with E an unsigned type of the element size.
-template <typename F>
-void visit_bytes(size_t size, F&& fn) {
-  switch (size) {
-    case 1: return fn.template operator()<uint8_t>();
-    case 2: return fn.template operator()<uint16_t>();
-    case 4: return fn.template operator()<uint32_t>();
-    case 8: return fn.template operator()<uint64_t>();
-    default: fail("index", "unsupported element size ", size);
-  }
 }
 
 }  // namespace
@@ -83,7 +72,7 @@ void index_select(const Tensor& x, int64_t outer, int64_t n, int64_t inner, cons
   visit_index(index.dtype(), op, [&]<typename I>() {
     const I* idx = static_cast<const I*>(index.raw_data());
     if (inner == 1) {  // one element per row: a typed gather beats memcpy calls
-      visit_bytes(x.itemsize(), [&]<typename E>() {
+      visit_element_bytes(x.itemsize(), [&]<typename E>() {
         const E* s = reinterpret_cast<const E*>(src);
         E* d = reinterpret_cast<E*>(dst);
         parallel_for(rows, grain, [&](int64_t b, int64_t e) {
@@ -154,7 +143,7 @@ void gather(const Tensor& x, int axis, const Tensor& index, Tensor& out) {
   xs[size_t(axis)] = 0;  // the axis coordinate comes from the index instead
   visit_index(index.dtype(), "gather", [&]<typename I>() {
     const I* ip = static_cast<const I*>(index.raw_data());
-    visit_bytes(x.itemsize(), [&]<typename E>() {
+    visit_element_bytes(x.itemsize(), [&]<typename E>() {
       const E* xp = static_cast<const E*>(x.raw_data());
       E* op = static_cast<E*>(out.raw_data());
       for_each_strided<3>(index.shape(), {out.strides(), index.strides(), xs},
@@ -220,7 +209,7 @@ void triangle(const Tensor& x, int64_t batch, int64_t rows, int64_t cols, int64_
   if (total == 0 || cols == 0) return;
   k = std::clamp<int64_t>(k, -rows - 1, cols + 1);  // beyond this the mask is all or nothing
   int64_t grain = std::max<int64_t>(1, kParallelGrain / cols);
-  visit_bytes(x.itemsize(), [&]<typename E>() {
+  visit_element_bytes(x.itemsize(), [&]<typename E>() {
     const E* xp = static_cast<const E*>(x.raw_data());
     E* op = static_cast<E*>(out.raw_data());
     parallel_for(total, grain, [&](int64_t b, int64_t e) {

@@ -1,6 +1,7 @@
 // Batched, broadcasting matrix products on the CPU, mapped onto GEMM calls
 // (see matmul_kernels.h for the layout rules).
 #include "ember/backend/cpu/matmul_kernels.h"
+#include "ember/backend/matmul_plan.h"
 
 #include <omp.h>
 
@@ -27,27 +28,10 @@ Tensor strided_view(const Tensor& x, const Shape& shape, const Strides& strides)
 
 namespace {
 
-// How one matrix (rows x cols, strides rs, cs) reads as a GEMM operand.
-struct MatLayout {
-  bool trans = false;
-  int64_t ld = 1;
-};
-
-// Row-major (cs == 1) is op = N with ld = rs; column-major (rs == 1) is op = T
-// with ld = cs. Strides of size-1 dimensions do not matter, and BLAS wants
-// ld >= max(1, the stored row length).
-std::optional<MatLayout> gemm_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
-  if ((cols <= 1 || cs == 1) && (rows <= 1 || rs >= std::max<int64_t>(1, cols)))
-    return MatLayout{false, rows <= 1 ? std::max<int64_t>(1, cols) : rs};
-  if ((rows <= 1 || rs == 1) && (cols <= 1 || cs >= std::max<int64_t>(1, rows)))
-    return MatLayout{true, cols <= 1 ? std::max<int64_t>(1, rows) : cs};
-  return std::nullopt;
-}
-
-std::optional<MatLayout> layout_of(const Tensor& x) {
-  size_t n = x.shape().size();
-  return gemm_layout(x.shape()[n - 2], x.shape()[n - 1], x.strides()[n - 2], x.strides()[n - 1]);
-}
+using matmul_plan::BatchPlan;
+using matmul_plan::layout_of;
+using matmul_plan::make_plan;
+using matmul_plan::MatLayout;
 
 // x itself when its matrices are GEMM operands, else a contiguous copy; in
 // `dtype` (a converting copy when it differs).
@@ -63,71 +47,6 @@ Tensor as_operand(const Tensor& x, DType dtype) {
 using GemmFn = bool (*)(const void* ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void* a,
                         int64_t lda, const void* b, int64_t ldb, void* c, int64_t ldc);
 
-// Everything a batch of GEMM calls needs, computed from the operands' strides.
-struct BatchPlan {
-  int64_t m = 0, n = 0, k = 0, batches = 1;
-  MatLayout la, lb;
-  std::vector<int64_t> off_a, off_b;  // element offsets of each batch's matrices
-  bool folded = false;                // one GEMM with batches * m rows
-};
-
-// Folding: b is the same matrix for every batch, and a's batch and row
-// dimensions collapse into one dimension of rows with a single stride.
-bool fold_rows(const Shape& batch, const Strides& sa, const Strides& sb, const Tensor& a, int64_t m, int64_t k,
-               int64_t& ld) {
-  for (size_t d = 0; d < batch.size(); ++d)
-    if (batch[d] > 1 && sb[d] != 0) return false;
-  size_t n = a.shape().size();
-  if (k > 1 && a.strides()[n - 1] != 1) return false;
-  std::vector<std::pair<int64_t, int64_t>> dims;  // (size, stride), outermost first
-  for (size_t d = 0; d < batch.size(); ++d)
-    if (batch[d] > 1) dims.emplace_back(batch[d], sa[d]);
-  if (m > 1) dims.emplace_back(m, a.strides()[n - 2]);
-  for (size_t d = 0; d + 1 < dims.size(); ++d)
-    if (dims[d].second != dims[d + 1].second * dims[d + 1].first) return false;
-  ld = dims.empty() ? std::max<int64_t>(1, k) : dims.back().second;
-  return ld >= std::max<int64_t>(1, k);
-}
-
-BatchPlan make_plan(const Tensor& a, const Tensor& b, const Tensor& out) {
-  BatchPlan p;
-  size_t na = a.shape().size(), nb = b.shape().size();
-  p.m = a.shape()[na - 2];
-  p.k = a.shape()[na - 1];
-  p.n = b.shape()[nb - 1];
-  p.la = *layout_of(a);
-  p.lb = *layout_of(b);
-  Shape batch(out.shape().begin(), out.shape().end() - 2);
-  p.batches = numel(batch);
-  Strides sa = broadcast_strides(Shape(a.shape().begin(), a.shape().end() - 2),
-                                 Strides(a.strides().begin(), a.strides().end() - 2), batch);
-  Strides sb = broadcast_strides(Shape(b.shape().begin(), b.shape().end() - 2),
-                                 Strides(b.strides().begin(), b.strides().end() - 2), batch);
-  int64_t ld = 0;
-  if (p.batches > 1 && fold_rows(batch, sa, sb, a, p.m, p.k, ld)) {
-    p.folded = true;
-    p.la = MatLayout{false, ld};
-    p.m *= p.batches;
-    p.batches = 1;
-    p.off_a = {0};
-    p.off_b = {0};
-    return p;
-  }
-  p.off_a.resize(size_t(p.batches));
-  p.off_b.resize(size_t(p.batches));
-  for (int64_t i = 0; i < p.batches; ++i) {
-    int64_t r = i, oa = 0, ob = 0;
-    for (size_t d = batch.size(); d-- > 0;) {
-      int64_t idx = r % batch[d];
-      r /= batch[d];
-      oa += idx * sa[d];
-      ob += idx * sb[d];
-    }
-    p.off_a[size_t(i)] = oa;
-    p.off_b[size_t(i)] = ob;
-  }
-  return p;
-}
 
 // Runs the plan: C (contiguous, batches * m * n elements of `elem` bytes).
 bool run_plan(const BatchPlan& p, const void* a, const void* b, void* c, size_t elem, GemmFn fn, const void* ctx,
