@@ -41,6 +41,9 @@ void register_pretrain(CLI::App& app) {
   cmd->add_option("--keep", o->keep_checkpoints, "Checkpoints kept (0: all)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Random seed (same seed, same run)")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
+  cmd->add_option("--device", o->device,
+                  "cpu, or cuda[:N] for a GPU (one process, eager; checkpoints are device-neutral, so --resume may switch)")
+      ->capture_default_str();
   cmd->add_option("--peak-gflops", o->peak_gflops, "GEMM peak for MFU (default: measured at start)");
   cmd->add_flag("--resume", o->resume,
                 "Continue the run in --out from its latest checkpoint (model config and hyper-parameters come from "

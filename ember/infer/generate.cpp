@@ -18,14 +18,17 @@ std::vector<int64_t> generate(models::GPT& model, const std::vector<int64_t>& pr
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
+  // The model's device (its parameters'): the context goes there, the last logits come back.
+  const std::vector<Tensor> params = model.parameters();
+  const Device device = params.empty() ? Device::cpu() : params.front().device();
   std::vector<int64_t> context = prompt, produced;
   for (int64_t i = 0; i < options.max_new_tokens; ++i) {
     // The newest block_size tokens: the model has no positions beyond them.
     const size_t start = context.size() > size_t(block) ? context.size() - size_t(block) : 0;
     std::vector<int64_t> window(context.begin() + std::ptrdiff_t(start), context.end());
     const int64_t T = int64_t(window.size());
-    Tensor logits = model.forward(tensor_i64(window, {1, T}));
-    Tensor last = contiguous(cast(select(select(logits, 0, 0), 0, T - 1), DType::f32));
+    Tensor logits = model.forward(tensor_i64(window, {1, T}, device));
+    Tensor last = contiguous(to_device(cast(select(select(logits, 0, 0), 0, T - 1), DType::f32), Device::cpu()));
     const int64_t token = sample_token(last.data<float>(), vocab, options.sampling, gen);
     produced.push_back(token);
     context.push_back(token);

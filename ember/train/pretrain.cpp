@@ -90,9 +90,10 @@ EvalResult evaluate(models::GPT& model, const PretrainOptions& o, int64_t global
   const int64_t chunks = o.eval_batches * (global / chunk);
   const int first = data ? data->rank() : 0, stride = data ? data->size() : 1;
   double total = 0;
+  const Device device = Device::parse(o.device);
   for (int64_t c = first; c < chunks; c += stride) {
     auto [x, y] = val.batch_at(uint64_t(c));
-    total += model.loss(x, y).item<double>();
+    total += model.loss(to_device(x, device), to_device(y, device)).item<double>();
   }
   if (stride > 1) {
     Tensor t = tensor({total}, {1}, DType::f64);
@@ -288,9 +289,20 @@ PretrainResult pretrain(const PretrainOptions& given) {
          " ranks needs --zero (data parallel syncs every backward); use --zero, --grad-accum 1 or one rank");
   if (!lead) o.quiet = true;
 
+  const Device device = Device::parse(o.device);
+  if (device.is_cuda()) {
+    if (world > 1 || o.compile || o.zero || tp)
+      fail("pretrain", "--device ", o.device, " trains in one process, eager: not under mpirun, --compile, --zero or "
+           "--tensor-parallel yet");
+    if (device.index >= cuda_device_count())
+      fail("pretrain", "--device ", o.device, ": ", cuda_built() ? std::to_string(cuda_device_count()) + " GPUs visible"
+                                                                 : std::string("ember was built without CUDA"));
+  }
   Generator gen(o.seed);
   auto model_ptr = std::make_shared<models::GPT>(cfg, &gen);
   models::GPT& model = *model_ptr;
+  // Before the optimizer and any checkpoint: both follow the parameters' device.
+  model.to(device);
   // The full model's figures (a tensor-parallel model counts only its shards).
   const int64_t full_params = model.num_parameters();
   const double flops_per_token = double(model.flops_per_token(T));
@@ -319,7 +331,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
   data::TokenLoader loader(o.data_dir, "train", B * dp_world, T, o.seed);
   auto next_batch = [&]() -> std::pair<Tensor, Tensor> {
     auto [x, y] = loader.next();
-    if (dp_world == 1) return {x, y};
+    if (dp_world == 1) return {to_device(x, device), to_device(y, device)};
     return {contiguous(narrow(x, 0, dp_rank * B, B)), contiguous(narrow(y, 0, dp_rank * B, B))};
   };
 
@@ -360,7 +372,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
     fs::create_directories(o.out_dir);
     metrics.emplace(o.out_dir + "/metrics.jsonl", o.resume ? start_step : -1);
   }
-  double peak = o.peak_gflops > 0 ? o.peak_gflops : measure_gemm_peak_gflops();
+  double peak = o.peak_gflops > 0 ? o.peak_gflops : measure_gemm_peak_gflops(device);
   const int64_t tokens_per_step = B * T * o.grad_accum * dp_world;
 
   if (!o.quiet) {
@@ -499,7 +511,7 @@ PretrainResult pretrain(const PretrainOptions& given) {
       for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
         auto [x, y] = next_batch();
         Tensor loss = model.loss(x, y);
-        if (o.grad_accum > 1) loss = loss * scalar(1.0 / double(o.grad_accum));
+        if (o.grad_accum > 1) loss = loss * (1.0 / double(o.grad_accum));
         loss.backward();
         loss_sum += loss.item<double>();
       }

@@ -50,6 +50,9 @@ struct PretrainOptions {
   int keep_checkpoints = 3;
   uint64_t seed = 1337;
   int threads = 0;  // 0 = OpenMP's default
+  // Where the model trains: "cpu" or "cuda[:N]" (one process, eager). Not a
+  // hyper-parameter: checkpoints are device-neutral, so a resumed run may switch.
+  std::string device = "cpu";
   bool resume = false;
   // The whole step (every micro-batch's forward and backward, clipping, AdamW)
   // as one compiled graph (ember::compile); same losses as eager to rounding.
