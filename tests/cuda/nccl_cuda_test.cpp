@@ -43,6 +43,21 @@ TEST(CudaNccl, CollectivesOnOneRankSeeQueuedKernels) {
   comm->barrier();
 }
 
+TEST(CudaNccl, GatherAndSplitOnOneRank) {
+  // Not yet run on a GPU (written after the session's device runs).
+  EMBER_REQUIRE_GPU();
+  auto comm = nccl_world();
+  Tensor x = to_device(tensor({1.0, 2.0, 3.0}, {3}), Device::cuda(0));
+  Tensor out = zeros({3}, DType::f32, Device::cuda(0));
+  comm->gather(x, out, 0);
+  EXPECT_EQ(out.to_vector<float>(), (std::vector<float>{1, 2, 3}));
+  auto sub = comm->split(0, 0);
+  EXPECT_EQ(sub->backend(), "nccl");
+  EXPECT_EQ(sub->size(), 1);
+  sub->all_reduce(x, dist::CommOp::sum);
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{1, 2, 3}));
+}
+
 TEST(CudaNccl, RejectsHostTensorsWithAClearError) {
   EMBER_REQUIRE_GPU();
   auto comm = nccl_world();

@@ -61,6 +61,11 @@ cublasHandle_t cublas_handle() {
   if (!handles[dev]) {
     check_cublas(cublasCreate(&handles[dev]), "cublas");
     check_cublas(cublasSetStream(handles[dev], stream()), "cublas");
+    // bf16/f16 products accumulate in float and round once, as on the CPU: no
+    // reduced-precision reductions (cuBLAS may otherwise split K and round partial sums).
+    check_cublas(cublasSetMathMode(handles[dev], cublasMath_t(CUBLAS_DEFAULT_MATH |
+                                                              CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
+                 "cublas");
   }
   return handles[dev];
 }
