@@ -1,18 +1,24 @@
 // Device parsing and printing, and what the build and machine offer.
 #include "ember/core/device.h"
+#include "ember/core/current_device.h"
 
 #include "ember/core/error.h"
 
 namespace ember {
 #ifdef EMBER_WITH_CUDA
 namespace cuda {
-int device_count();  // backend/cuda/cuda_context.cpp
-}
+int device_count();          // backend/cuda/cuda_context.cpp
+void set_device(Device device);
+}  // namespace cuda
 bool cuda_built() { return true; }
 int cuda_device_count() { return cuda::device_count(); }
+void make_device_current(Device device) {
+  if (device.is_cuda()) cuda::set_device(device);
+}
 #else
 bool cuda_built() { return false; }
 int cuda_device_count() { return 0; }
+void make_device_current(Device) {}
 #endif
 
 Device Device::parse(const std::string& s) {

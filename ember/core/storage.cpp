@@ -1,9 +1,12 @@
 // Storage allocation and release through the device allocator.
 #include "ember/core/storage.h"
 
+#include "ember/core/current_device.h"
+
 namespace ember {
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+  make_device_current(device);  // a GPU's allocator takes memory on the current device
   data_ = allocator_for(device).allocate(nbytes);
 }
 

@@ -3,6 +3,7 @@
 
 #include "ember/autograd/grad_mode.h"
 #include "ember/autograd/node.h"
+#include "ember/core/current_device.h"
 #include "ember/ops/profiler.h"
 #include "ember/ops/trace_hook.h"
 
@@ -12,6 +13,7 @@ namespace ember {
 
 void eval_primitive(const Primitive& prim, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) {
   Device device = inputs.empty() ? (outputs.empty() ? Device::cpu() : outputs[0].device()) : inputs[0].device();
+  if (!device.is_cpu()) make_device_current(device);  // kernels launch on the current GPU
   if (!profiler::enabled()) {
     if (device.is_cpu()) prim.eval_cpu(inputs, outputs);
     else prim.eval_cuda(inputs, outputs);

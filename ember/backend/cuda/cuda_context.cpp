@@ -178,7 +178,10 @@ DeviceInterface make_device_interface() {
     if (dst_dev.is_cuda()) set_device(dst_dev);
     else if (src_dev.is_cuda()) set_device(src_dev);
     cudaMemcpyKind kind = cudaMemcpyDefault;  // unified addressing tells the directions apart
-    if (dst_dev.is_cuda() && src_dev.is_cuda()) {
+    if (dst_dev.is_cuda() && src_dev.is_cuda() && dst_dev.index != src_dev.index) {
+      // Between GPUs: ordered after the pending work of both devices.
+      check(cudaMemcpyPeer(dst, dst_dev.index, src, src_dev.index, bytes), "to_device");
+    } else if (dst_dev.is_cuda() && src_dev.is_cuda()) {
       check(cudaMemcpyAsync(dst, src, bytes, kind, stream()), "to_device");
     } else {
       // To or from pageable host memory: cudaMemcpy waits for the work queued before it.
