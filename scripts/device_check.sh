@@ -20,6 +20,8 @@ if ldd ./ember ./ember_tests | grep "not found"; then echo "device_check: librar
 filter=${EMBER_DEVICE_TESTS:-Cuda*}
 echo "== ember_tests --gtest_filter=$filter"
 timeout 300 ./ember_tests --gtest_filter="$filter" --gtest_brief=1 2>&1 | tee "$OUT/tests.log" | tail -60
+echo "== bench ops (cuda): each primitive against the copy bandwidth"
+timeout 120 ./ember bench ops --device cuda --preset gpt2 2>&1 | tee -a "$OUT/bench.jsonl"
 echo "== bench train (cuda): ember, then PyTorch eager on the same preset (its peer)"
 for preset in ${EMBER_DEVICE_PRESETS:-small gpt2}; do
   timeout 120 ./ember bench train --preset "$preset" --device cuda --steps 10 2>&1 | tee -a "$OUT/bench.jsonl"

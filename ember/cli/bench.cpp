@@ -384,6 +384,7 @@ void register_bench(CLI::App& app) {
                  "run eagerly (prefill_eager_tokens_per_s); decode stays on the KV-cache runner");
   gcmd->callback([g] { bench_generate(*g); });
   register_bench_gemm(*bench);
+  register_bench_ops(*bench);
 }
 
 }  // namespace ember::cli

@@ -13,6 +13,7 @@ void register_sample(CLI::App& app);
 void register_bench(CLI::App& app);
 // `ember bench gemm`, a subcommand of `ember bench` (bench_gemm.cpp).
 void register_bench_gemm(CLI::App& bench);
+void register_bench_ops(CLI::App& bench);  // bench_ops.cpp
 void register_sft(CLI::App& app);  // also `ember chat-data`
 void register_eval(CLI::App& app);
 void register_label(CLI::App& app);  // comparisons of the policy's samples, ranked by the oracle

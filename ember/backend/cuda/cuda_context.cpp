@@ -43,12 +43,14 @@ int device_count() {
 
 void set_device(Device device) {
   int current = -1;
-  check(cudaGetDevice(&current), "cuda");
-  if (current != device.index) {
-    if (device.index >= device_count())
-      fail("cuda", "no device ", device.str(), " (this machine has ", device_count(), " GPUs)");
-    check(cudaSetDevice(device.index), "cuda");
+  const cudaError_t rc = cudaGetDevice(&current);
+  if (rc != cudaSuccess || device.index >= device_count()) {
+    cudaGetLastError();
+    fail("cuda", device.str(), " is not available: this process sees ", device_count(), " GPUs",
+         rc != cudaSuccess ? str_cat(" (", cudaGetErrorString(rc), ")") : std::string(),
+         "; use --device cpu, or check the driver and CUDA_VISIBLE_DEVICES");
   }
+  if (current != device.index) check(cudaSetDevice(device.index), "cuda");
 }
 
 cublasHandle_t cublas_handle() {
