@@ -598,8 +598,11 @@ std::string unhelpful_reply(const World& w, const Question& q, Rng& rng) {
 
 }  // namespace
 
-std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, uint64_t seed, int stream) {
+std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, uint64_t seed, int stream,
+                                                     int fact_contrasts) {
   Rng rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xD4);
+  // The contrasts draw from a stream of their own, so the lists are the same with or without them.
+  Rng contrast_rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xC7);
   QuestionMaker qm{w, rng, Split::train};
   std::vector<PreferenceRecord> out;
   for (int k = 0; k < count; ++k) {
@@ -622,7 +625,22 @@ std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, 
     r.prompt.push_back({Role::user, q.user});
     r.kind = kind;
     for (const auto& [s, i] : scored) r.responses.push_back(cands[i]), r.labels.push_back(labels[i]);
+    const PreferenceRecord list = r;
     out.push_back(std::move(r));
+    if (kind != "fact" || q.subject < 0 || q.attr < 0) continue;
+    const Person& p = w.people[size_t(q.subject)];
+    const bool one_word = q.key.value("format", "free") == "one_word";
+    for (int c = 0; c < fact_contrasts; ++c) {
+      const std::string wv = wrong_value(w, p, q.attr, contrast_rng);
+      const std::string wrong = one_word ? wv : fill_in(kReply[size_t(q.attr)], p.name, wv);
+      if (grade_response(q.key, wrong).score >= grade_response(q.key, q.reply).score) continue;
+      PreferenceRecord pair;
+      pair.prompt = list.prompt;
+      pair.kind = kind;
+      pair.responses = {q.reply, wrong};
+      pair.labels = {"ideal", "wrong"};
+      out.push_back(std::move(pair));
+    }
   }
   return out;
 }
@@ -732,7 +750,8 @@ std::vector<std::string> write_curriculum(const std::string& dir, const Curricul
   write_jsonl(dir + "/sft_val.jsonl", convs(curriculum_conversations(w, preset.sft_val, seed, 1)));
   write_jsonl(dir + "/prompts_heldout.jsonl", prompts(curriculum_heldout_prompts(w, preset.heldout_prompts, seed)));
   write_jsonl(dir + "/prompts_rl.jsonl", prompts(curriculum_rl_prompts(w, preset.rl_prompts, seed)));
-  write_jsonl(dir + "/preferences_train.jsonl", prefs(curriculum_preferences(w, preset.preference_train, seed, 0)));
+  write_jsonl(dir + "/preferences_train.jsonl",
+              prefs(curriculum_preferences(w, preset.preference_train, seed, 0, preset.fact_contrasts)));
   write_jsonl(dir + "/preferences_val.jsonl", prefs(curriculum_preferences(w, preset.preference_val, seed, 1)));
   return {"world.json",        "pretrain.txt",           "sft_train.jsonl",      "sft_val.jsonl",
           "prompts_heldout.jsonl", "prompts_rl.jsonl", "preferences_train.jsonl", "preferences_val.jsonl"};

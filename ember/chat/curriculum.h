@@ -72,6 +72,10 @@ struct CurriculumPreset {
   int sft_train = 2000, sft_val = 100;
   int heldout_prompts = 100;
   int preference_train = 400, preference_val = 100;
+  // Extra two-reply lists (the ideal reply against another wrong value) per
+  // training list about a known person's fact: more fact-check pairs for the
+  // reward model at no cost to the other lists (validation lists get none).
+  int fact_contrasts = 0;
   int rl_prompts = 400;
 };
 // "tiny" (tests, seconds), "default" (the speedrun), "small" (a larger world).
@@ -103,7 +107,8 @@ std::vector<PromptRecord> curriculum_heldout_prompts(const World& world, int cou
 // (e) RL prompts with grading keys in meta["grade"] and meta["reference"].
 std::vector<PromptRecord> curriculum_rl_prompts(const World& world, int count, uint64_t seed);
 // (c) Ranked candidate responses, best first; `stream` as above.
-std::vector<PreferenceRecord> curriculum_preferences(const World& world, int count, uint64_t seed, int stream);
+std::vector<PreferenceRecord> curriculum_preferences(const World& world, int count, uint64_t seed, int stream,
+                                                     int fact_contrasts = 0);
 
 struct Grade {
   double score = 0;

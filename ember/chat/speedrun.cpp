@@ -38,7 +38,10 @@ namespace {
 // A curriculum preset with the sizes --set may change (curriculum.cpp has their reasons).
 nlohmann::json curriculum_settings(const std::string& name) {
   const CurriculumPreset c = curriculum_preset(name);
-  return {{"preset", name}, {"pretrain_docs", c.pretrain_docs}, {"preference_train", c.preference_train}};
+  return {{"preset", name},
+          {"pretrain_docs", c.pretrain_docs},
+          {"preference_train", c.preference_train},
+          {"fact_contrasts", c.fact_contrasts}};
 }
 }  // namespace
 
@@ -307,6 +310,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       CurriculumPreset cp = curriculum_preset(P["curriculum"]["preset"]);
                       cp.pretrain_docs = P["curriculum"]["pretrain_docs"];
                       cp.preference_train = P["curriculum"]["preference_train"];
+                      cp.fact_contrasts = P["curriculum"]["fact_contrasts"];
                       const auto files = write_curriculum(dir_data, cp, o.seed);
                       return nlohmann::json{{"files", files},
                                             {"pretrain_bytes", fs::file_size(dir_data + "/pretrain.txt")}};

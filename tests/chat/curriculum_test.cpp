@@ -113,6 +113,33 @@ TEST(Curriculum, TrainingAnswersAreGradedCorrectAndHeldOutPhrasingsAreNew) {
   }
 }
 
+TEST(Curriculum, FactContrastsAddIdealAgainstWrongPairsAndLeaveTheListsAlone) {
+  const World w = make_world(curriculum_preset("tiny"), 5);
+  const auto plain = curriculum_preferences(w, 100, 3, 0);
+  const auto with = curriculum_preferences(w, 100, 3, 0, 2);
+  std::vector<PreferenceRecord> lists;
+  int contrasts = 0;
+  for (const auto& r : with) {
+    if (r.responses.size() != 2) {
+      lists.push_back(r);
+      continue;
+    }
+    // A contrast: the list before it's ideal reply against another wrong value of the same fact.
+    ++contrasts;
+    ASSERT_FALSE(lists.empty());
+    EXPECT_EQ(r.kind, "fact");
+    EXPECT_EQ(r.labels, (std::vector<std::string>{"ideal", "wrong"}));
+    EXPECT_EQ(r.responses[0], lists.back().responses[0]);
+    EXPECT_NE(r.responses[1], r.responses[0]);
+  }
+  ASSERT_EQ(lists.size(), plain.size());  // the ranked lists are unchanged
+  for (size_t i = 0; i < plain.size(); ++i) EXPECT_EQ(lists[i].responses, plain[i].responses) << i;
+  int facts = 0;
+  for (const auto& r : plain) facts += r.kind == "fact";
+  EXPECT_GT(contrasts, facts);  // about two per fact list (a draw equal to the answer is skipped)
+  EXPECT_LE(contrasts, 2 * facts);
+}
+
 TEST(Curriculum, PreferenceListsHoldAnUnhelpfulReplyRankedBelowTheAnswers) {
   const World w = make_world(curriculum_preset("tiny"), 4);
   int evasive = 0;
