@@ -20,6 +20,15 @@
 #define EMBER_HD [[gnu::always_inline]] inline
 #endif
 
+// The ops, as X-macro lists for the backends' dispatch switches (each backend
+// instantiates one kernel per op): X(name) for every UnaryOp but logical_not
+// (which writes bool), the arithmetic BinaryOps, and the comparisons.
+#define EMBER_UNARY_MATH_OPS(X)                                                                        \
+  X(neg) X(abs) X(exp) X(log) X(sqrt) X(rsqrt) X(tanh) X(sigmoid) X(relu) X(gelu) X(gelu_tanh) X(silu) \
+  X(sin) X(cos) X(erf) X(sign) X(square) X(reciprocal)
+#define EMBER_BINARY_ARITH_OPS(X) X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum)
+#define EMBER_BINARY_COMPARE_OPS(X) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(logical_and) X(logical_or)
+
 namespace ember::elementwise {
 
 template <typename M, typename C>

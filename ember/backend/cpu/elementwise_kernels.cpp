@@ -131,10 +131,7 @@ void unary_dispatch(UnaryOp op, const Tensor& in, Tensor& out) {
   switch (op) {
 #define EMBER_CASE(K) \
   case UnaryOp::K: return unary_typed<UnaryOp::K, T>(in, out);
-    EMBER_CASE(neg) EMBER_CASE(abs) EMBER_CASE(exp) EMBER_CASE(log) EMBER_CASE(sqrt) EMBER_CASE(rsqrt)
-    EMBER_CASE(tanh) EMBER_CASE(sigmoid) EMBER_CASE(relu) EMBER_CASE(gelu) EMBER_CASE(gelu_tanh)
-    EMBER_CASE(silu) EMBER_CASE(sin) EMBER_CASE(cos) EMBER_CASE(erf) EMBER_CASE(sign) EMBER_CASE(square)
-    EMBER_CASE(reciprocal) EMBER_CASE(logical_not)
+    EMBER_UNARY_MATH_OPS(EMBER_CASE) EMBER_CASE(logical_not)
 #undef EMBER_CASE
   }
 }
@@ -174,9 +171,7 @@ void binary_dispatch(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out)
   case BinaryOp::K: return binary_typed<BinaryOp::K, T, T>(a, b, out);
 #define EMBER_CMP(K) \
   case BinaryOp::K: return binary_typed<BinaryOp::K, T, bool>(a, b, out);
-    EMBER_ARITH(add) EMBER_ARITH(sub) EMBER_ARITH(mul) EMBER_ARITH(div) EMBER_ARITH(pow) EMBER_ARITH(maximum)
-    EMBER_ARITH(minimum) EMBER_CMP(eq) EMBER_CMP(ne) EMBER_CMP(lt) EMBER_CMP(le) EMBER_CMP(gt) EMBER_CMP(ge)
-    EMBER_CMP(logical_and) EMBER_CMP(logical_or)
+    EMBER_BINARY_ARITH_OPS(EMBER_ARITH) EMBER_BINARY_COMPARE_OPS(EMBER_CMP)
 #undef EMBER_ARITH
 #undef EMBER_CMP
   }
@@ -289,10 +284,7 @@ void unary_block_f32(UnaryOp op, const float* x, float* y, int64_t n) {
   switch (op) {
 #define EMBER_CASE(K) \
   case UnaryOp::K: return unary_block<UnaryOp::K>(x, y, n);
-    EMBER_CASE(neg) EMBER_CASE(abs) EMBER_CASE(exp) EMBER_CASE(log) EMBER_CASE(sqrt) EMBER_CASE(rsqrt)
-    EMBER_CASE(tanh) EMBER_CASE(sigmoid) EMBER_CASE(relu) EMBER_CASE(gelu) EMBER_CASE(gelu_tanh)
-    EMBER_CASE(silu) EMBER_CASE(sin) EMBER_CASE(cos) EMBER_CASE(erf) EMBER_CASE(sign) EMBER_CASE(square)
-    EMBER_CASE(reciprocal)
+    EMBER_UNARY_MATH_OPS(EMBER_CASE)
 #undef EMBER_CASE
     case UnaryOp::logical_not: break;
   }
@@ -303,8 +295,7 @@ void binary_block_f32(BinaryOp op, const float* a, int64_t as, const float* b, i
   switch (op) {
 #define EMBER_CASE(K) \
   case BinaryOp::K: return binary_block<BinaryOp::K>(a, as, b, bs, y, n);
-    EMBER_CASE(add) EMBER_CASE(sub) EMBER_CASE(mul) EMBER_CASE(div) EMBER_CASE(pow) EMBER_CASE(maximum)
-    EMBER_CASE(minimum)
+    EMBER_BINARY_ARITH_OPS(EMBER_CASE)
 #undef EMBER_CASE
     default: break;
   }

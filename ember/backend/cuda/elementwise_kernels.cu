@@ -39,10 +39,7 @@ void unary_dispatch(UnaryOp op, const Tensor& in, Tensor& out) {
   switch (op) {
 #define EMBER_CASE(K) \
   case UnaryOp::K: return unary_typed<UnaryOp::K, T>(in, out);
-    EMBER_CASE(neg) EMBER_CASE(abs) EMBER_CASE(exp) EMBER_CASE(log) EMBER_CASE(sqrt) EMBER_CASE(rsqrt)
-    EMBER_CASE(tanh) EMBER_CASE(sigmoid) EMBER_CASE(relu) EMBER_CASE(gelu) EMBER_CASE(gelu_tanh)
-    EMBER_CASE(silu) EMBER_CASE(sin) EMBER_CASE(cos) EMBER_CASE(erf) EMBER_CASE(sign) EMBER_CASE(square)
-    EMBER_CASE(reciprocal) EMBER_CASE(logical_not)
+    EMBER_UNARY_MATH_OPS(EMBER_CASE) EMBER_CASE(logical_not)
 #undef EMBER_CASE
   }
 }
@@ -68,9 +65,7 @@ void binary_dispatch(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out)
   case BinaryOp::K: return binary_typed<BinaryOp::K, T, T>(a, b, out);
 #define EMBER_CMP(K) \
   case BinaryOp::K: return binary_typed<BinaryOp::K, T, bool>(a, b, out);
-    EMBER_ARITH(add) EMBER_ARITH(sub) EMBER_ARITH(mul) EMBER_ARITH(div) EMBER_ARITH(pow) EMBER_ARITH(maximum)
-    EMBER_ARITH(minimum) EMBER_CMP(eq) EMBER_CMP(ne) EMBER_CMP(lt) EMBER_CMP(le) EMBER_CMP(gt) EMBER_CMP(ge)
-    EMBER_CMP(logical_and) EMBER_CMP(logical_or)
+    EMBER_BINARY_ARITH_OPS(EMBER_ARITH) EMBER_BINARY_COMPARE_OPS(EMBER_CMP)
 #undef EMBER_ARITH
 #undef EMBER_CMP
   }
