@@ -6,7 +6,9 @@
 namespace ember {
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  make_device_current(device);  // a GPU's allocator takes memory on the current device
+  // A GPU's allocator takes memory on the current device; CPU allocations (the hot
+  // path of eager execution) skip the out-of-line call.
+  if (!device.is_cpu()) make_device_current(device);
   data_ = allocator_for(device).allocate(nbytes);
 }
 
