@@ -31,13 +31,24 @@ constexpr int64_t kTileFloats = int64_t(1) << 19;
 using Out = float[2][4];
 
 #ifdef EMBER_QUANT_AVX2
-// How far ahead of the kernels' reads the weights are prefetched (into L2).
-// Streaming a matrix from DRAM (2 threads, 64 MiB), the hardware prefetcher
-// alone gave float32 12.8 GB/s and int8 5.6 GB/s; with this, 18 to 22 and 11
-// to 13 GB/s (docs/PERFORMANCE.md). Rows are contiguous, so running ahead of a
-// block of four rows reads into the next block; a prefetch never faults, so
-// running past the end of the matrix is harmless.
-constexpr int kPrefetchBytes = 4096;
+// Prefetching. A kernel reads four consecutive rows of W side by side, and
+// consecutive rows are contiguous, so a block of four rows is one contiguous
+// span: reading offset o of each row has consumed 4 o bytes of it. Each step
+// prefetches (into L2) the lines that lie kPrefetchAhead bytes past that point,
+// a window moving through W at the rate the kernel consumes it, across blocks.
+// Streaming a matrix from DRAM (2 threads), the hardware prefetcher alone gave
+// float32 12.8 GB/s and int8 5.6 GB/s; prefetching 4 KiB ahead along each row
+// 18 to 22 and 11 to 13 GB/s; the window 16 KiB ahead raised decode by about a
+// tenth in float32 and by half in f16 on `small` (docs/PERFORMANCE.md). A
+// prefetch never faults, so running past the end of the matrix is harmless.
+constexpr int64_t kPrefetchAhead = 16384;
+
+// Prefetches `lines` cache lines of the window of the block starting at
+// `block` when each of its rows has been read up to `row_offset_bytes`.
+inline void prefetch_window(const void* block, int64_t row_offset_bytes, int lines) {
+  const char* p = static_cast<const char*>(block) + kPrefetchAhead + 4 * row_offset_bytes;
+  for (int t = 0; t < lines; ++t) _mm_prefetch(p + 64 * t, _MM_HINT_T1);
+}
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -62,22 +73,43 @@ inline __m256 int8x8_ps(const int8_t* p) {
 }
 
 // X rows are read straight from memory inside the FMAs (L1 hits), which keeps
-// the 2 x 4 accumulators and the converted weights within the 16 registers.
+// the accumulators and the converted weights within the 16 registers.
+//
+// Enough independent sums to fill both FMA pipes: an FMA's result is ready
+// after 4 cycles on Zen 3 and two issue per cycle, so 8 chains are needed.
+// Four weight rows give four per X row; at batch 1 each row keeps two
+// (alternate 8-column steps), at batch 2 the two X rows give the eight. With
+// four, a layer's matrix sitting in L3 ran at about one FMA per cycle
+// (quant_kernels_bench, docs/PERFORMANCE.md).
+template <int NR>
+constexpr int kChains = NR == 1 ? 2 : 1;
+
 template <int NR>
 void f32_block(const float* const w[4], const float* x, int64_t k, Out& out) {
-  __m256 acc[4][NR];
+  constexpr int U = kChains<NR>;
+  __m256 acc[4][NR][U];
   for (auto& a : acc)
-    for (auto& v : a) v = _mm256_setzero_ps();
+    for (auto& b : a)
+      for (auto& v : b) v = _mm256_setzero_ps();
   int64_t i = 0;
+  for (; i + 8 * U <= k; i += 8 * U)
+    for (int u = 0; u < U; ++u)
+      for (int j = 0; j < 4; ++j) {
+        if (j == 0 && (i + 8 * u) % 16 == 0) prefetch_window(w[0], (i + 8 * u) * 4, 4);  // 64 bytes a row
+        const __m256 wv = _mm256_loadu_ps(w[j] + i + 8 * u);
+        for (int r = 0; r < NR; ++r)
+          acc[j][r][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i + 8 * u), acc[j][r][u]);
+      }
   for (; i + 8 <= k; i += 8)
     for (int j = 0; j < 4; ++j) {
-      if (i % 16 == 0) _mm_prefetch(reinterpret_cast<const char*>(w[j] + i) + kPrefetchBytes, _MM_HINT_T1);
       const __m256 wv = _mm256_loadu_ps(w[j] + i);
-      for (int r = 0; r < NR; ++r) acc[j][r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i), acc[j][r]);
+      for (int r = 0; r < NR; ++r) acc[j][r][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i), acc[j][r][0]);
     }
   for (int j = 0; j < 4; ++j)
     for (int r = 0; r < NR; ++r) {
-      float s = hsum(acc[j][r]);
+      __m256 sum = acc[j][r][0];
+      for (int u = 1; u < U; ++u) sum = _mm256_add_ps(sum, acc[j][r][u]);
+      float s = hsum(sum);
       for (int64_t t = i; t < k; ++t) s += w[j][t] * x[r * k + t];
       out[r][j] = s;
     }
@@ -95,31 +127,37 @@ inline __m256 widen8(const uint16_t* p) { return f16x8_ps(p); }
 
 // int8 (T = int8_t, a scale per row) and f16 (T = uint16_t, no scale: vcvtph2ps
 // widens exactly, so the sums are float32's on the dequantized weights): eight
-// weights widened to float per step, 32 of a row between prefetches (for f16
-// one 64-byte line).
+// weights widened to float per step, 32 of a row between prefetches (the
+// window's 128 or 256 bytes of the block).
 template <int NR, typename T>
 void widening_block(const T* const w[4], const float* const scale, const float* x, int64_t k, Out& out) {
-  __m256 acc[4][NR];
+  constexpr int U = kChains<NR>;  // see f32_block
+  __m256 acc[4][NR][U];
   for (auto& a : acc)
-    for (auto& v : a) v = _mm256_setzero_ps();
+    for (auto& b : a)
+      for (auto& v : b) v = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= k; i += 32) {
-    for (int j = 0; j < 4; ++j) _mm_prefetch(reinterpret_cast<const char*>(w[j] + i) + kPrefetchBytes, _MM_HINT_T1);
+    prefetch_window(w[0], i * int64_t(sizeof(T)), int(sizeof(T)) * 2);  // 32 weights a row
     for (int u = 0; u < 32; u += 8)
       for (int j = 0; j < 4; ++j) {
         const __m256 wv = widen8(w[j] + i + u);
-        for (int r = 0; r < NR; ++r)
-          acc[j][r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i + u), acc[j][r]);
+        for (int r = 0; r < NR; ++r) {
+          __m256& a = acc[j][r][(u / 8) % U];
+          a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i + u), a);
+        }
       }
   }
   for (; i + 8 <= k; i += 8)
     for (int j = 0; j < 4; ++j) {
       const __m256 wv = widen8(w[j] + i);
-      for (int r = 0; r < NR; ++r) acc[j][r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i), acc[j][r]);
+      for (int r = 0; r < NR; ++r) acc[j][r][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i), acc[j][r][0]);
     }
   for (int j = 0; j < 4; ++j)
     for (int r = 0; r < NR; ++r) {
-      float s = hsum(acc[j][r]);
+      __m256 sum = acc[j][r][0];
+      for (int u = 1; u < U; ++u) sum = _mm256_add_ps(sum, acc[j][r][u]);
+      float s = hsum(sum);
       for (int64_t t = i; t < k; ++t) s += widen1(w[j][t]) * x[r * k + t];
       out[r][j] = scale ? s * scale[j] : s;
     }
@@ -141,8 +179,7 @@ void int4_block(const uint8_t* const w[4], const float* const s[4], int64_t grou
   const __m256i low = _mm256_set1_epi32(0x0F);
   const int64_t full = k / group;
   for (int64_t g = 0; g < full; ++g) {
-    for (int j = 0; j < 4; ++j)
-      _mm_prefetch(reinterpret_cast<const char*>(w[j] + g * group / 2) + kPrefetchBytes, _MM_HINT_T1);
+    prefetch_window(w[0], g * group / 2, int(std::max<int64_t>(1, group / 32)));  // half a byte a weight
     for (int64_t c = g * group; c < (g + 1) * group; c += 16)
       for (int j = 0; j < 4; ++j) {
         const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w[j] + c / 2)));
@@ -172,26 +209,25 @@ void int4_block(const uint8_t* const w[4], const float* const s[4], int64_t grou
 // with the group sums of X (xsum) computed once per call.
 void int4_block1(const uint8_t* const w[4], const float* const s[4], int64_t group, const float* xs,
                  const float* xsum, const float* x, int64_t k, Out& out) {
-  __m256 acc[4], part[4];
+  // Even and odd columns in separate partial sums: 8 chains (see f32_block).
+  __m256 acc[4], part[4], part_odd[4];
   for (auto& a : acc) a = _mm256_setzero_ps();
   const __m256i low = _mm256_set1_epi32(0x0F);
   const int64_t full = k / group;
   float offset[4] = {0, 0, 0, 0};
   for (int64_t g = 0; g < full; ++g) {
-    for (int j = 0; j < 4; ++j) {
-      _mm_prefetch(reinterpret_cast<const char*>(w[j] + g * group / 2) + kPrefetchBytes, _MM_HINT_T1);
-      part[j] = _mm256_setzero_ps();
-    }
+    prefetch_window(w[0], g * group / 2, int(std::max<int64_t>(1, group / 32)));
+    for (int j = 0; j < 4; ++j) part[j] = part_odd[j] = _mm256_setzero_ps();
     for (int64_t c = g * group; c < (g + 1) * group; c += 16) {
       const __m256 xe = _mm256_loadu_ps(xs + c), xo = _mm256_loadu_ps(xs + c + 8);
       for (int j = 0; j < 4; ++j) {
         const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w[j] + c / 2)));
         part[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, low)), xe, part[j]);
-        part[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), xo, part[j]);
+        part_odd[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), xo, part_odd[j]);
       }
     }
     for (int j = 0; j < 4; ++j) {
-      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(s[j][g]), part[j], acc[j]);
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(s[j][g]), _mm256_add_ps(part[j], part_odd[j]), acc[j]);
       offset[j] += s[j][g] * xsum[g];
     }
   }
@@ -321,12 +357,6 @@ void gemv(const LinearWeight& w, const float* x, int64_t n, const float* bias, f
   }
 }
 
-void add_bias(float* y, int64_t n, int64_t m, const float* bias) {
-#pragma omp parallel for schedule(static) if (n * m > 65536)
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t o = 0; o < m; ++o) y[r * m + o] += bias[o];
-}
-
 }  // namespace
 
 void dequantize_rows_fast(const LinearWeight& w, int64_t r0, int64_t r1, float* out) {
@@ -372,8 +402,14 @@ void linear_rows(const LinearWeight& w, const float* x, int64_t n, const float* 
   if (!w.defined()) fail("linear_rows", "undefined weight");
   const int64_t m = w.rows, k = w.cols;
   if (n <= kGemvMaxRows) return gemv(w, x, n, bias, y, accumulate, scratch);
+  const float beta = accumulate ? 1.0f : 0.0f;
+  // The bias goes in as the GEMM writes Y (one pass over Y fewer).
+  auto product = [&](const float* wt, int64_t rows, int64_t o0) {
+    if (bias) cpu::gemm_bias(false, true, n, rows, k, x, k, wt, k, bias + o0, y + o0, m, beta);
+    else cpu::gemm(false, true, n, rows, k, 1.0f, x, k, wt, k, beta, y + o0, m);
+  };
   if (w.format == WeightFormat::f32) {
-    cpu::gemm(false, true, n, m, k, 1.0f, x, k, static_cast<const float*>(w.data), k, accumulate ? 1.0f : 0.0f, y, m);
+    product(static_cast<const float*>(w.data), m, 0);
   } else {
     // Blocks of whole rows, a multiple of 16 of them, at most the tile's size.
     const int64_t mb = std::min(m, std::max<int64_t>(16, kTileFloats / k / 16 * 16));
@@ -384,10 +420,9 @@ void linear_rows(const LinearWeight& w, const float* x, int64_t n, const float* 
 #pragma omp parallel for schedule(static) if (cnt * k > 65536)
       for (int64_t r = 0; r < cnt; r += 8)
         dequantize_rows_fast(w, o0 + r, o0 + std::min(cnt, r + 8), tile + r * k);
-      cpu::gemm(false, true, n, cnt, k, 1.0f, x, k, tile, k, accumulate ? 1.0f : 0.0f, y + o0, m);
+      product(tile, cnt, o0);
     }
   }
-  if (bias) add_bias(y, n, m, bias);
 }
 
 }  // namespace ember::infer

@@ -3,7 +3,8 @@
 // across the packed blocks' edges), k cut into several slices, leading
 // dimensions wider than the matrices, alpha and beta, beta = 0 over NaN (C must
 // not be read), a bias added to every row, k = 0, and 1 or 2 threads giving
-// the same bits; gemm_bias gives the same result through either library.
+// the same bits; gemm_bias (with beta 0 and 1) gives the same result through
+// either library.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -96,14 +97,24 @@ TEST(SgemmPacked, GemmBiasAgreesAcrossLibraries) {
   if (!sgemm_packed_available()) GTEST_SKIP() << "built without AVX2 + FMA";
   const int64_t m = 96, n = 80, k = 64;
   const std::vector<float> a = filled(size_t(m * k), 5), w = filled(size_t(n * k), 6), bias = filled(size_t(n), 7);
-  std::vector<float> ours(size_t(m * n)), theirs(size_t(m * n));
+  const std::vector<float> residual = filled(size_t(m * n), 8);
   const SgemmImpl before = sgemm_impl();
-  set_sgemm_impl(SgemmImpl::ember);
-  gemm_bias(false, true, m, n, k, a.data(), k, w.data(), k, bias.data(), ours.data(), n);
-  set_sgemm_impl(SgemmImpl::onednn);
-  gemm_bias(false, true, m, n, k, a.data(), k, w.data(), k, bias.data(), theirs.data(), n);
+  for (float beta : {0.0f, 1.0f}) {  // beta 1: onto a residual stream
+    std::vector<float> ours = residual, theirs = residual;
+    set_sgemm_impl(SgemmImpl::ember);
+    gemm_bias(false, true, m, n, k, a.data(), k, w.data(), k, bias.data(), ours.data(), n, beta);
+    set_sgemm_impl(SgemmImpl::onednn);
+    gemm_bias(false, true, m, n, k, a.data(), k, w.data(), k, bias.data(), theirs.data(), n, beta);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double want = bias[size_t(j)] + beta * residual[size_t(i * n + j)];
+        for (int64_t p = 0; p < k; ++p) want += double(a[size_t(i * k + p)]) * w[size_t(j * k + p)];
+        const size_t at = size_t(i * n + j);
+        ASSERT_NEAR(ours[at], want, 1e-4) << "beta " << beta << " at " << at;
+        ASSERT_NEAR(theirs[at], want, 1e-4) << "beta " << beta << " at " << at;
+      }
+  }
   set_sgemm_impl(before);
-  for (size_t i = 0; i < ours.size(); ++i) ASSERT_NEAR(ours[i], theirs[i], 1e-4) << i;
 }
 
 TEST(SgemmPacked, ThreadsGiveTheSameBits) {

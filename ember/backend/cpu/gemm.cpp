@@ -78,13 +78,18 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 }
 
 void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-               const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc) {
+               const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc, float beta) {
   if (m == 0 || n == 0) return;
   if (sgemm_uses_packed(m, n, k)) {
-    sgemm_packed(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, packed_threads(), bias);
+    sgemm_packed(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, packed_threads(), bias);
     return;
   }
-  for (int64_t i = 0; i < m; ++i) std::copy(bias, bias + n, c + i * ldc);
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    if (beta == 0.0f) std::copy(bias, bias + n, ci);
+    else
+      for (int64_t j = 0; j < n; ++j) ci[j] = beta * ci[j] + bias[j];
+  }
   gemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 }
 

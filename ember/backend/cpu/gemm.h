@@ -20,11 +20,12 @@ SgemmImpl sgemm_impl();
 // Whether a float32 product of this shape goes to ember's packed GEMM.
 bool sgemm_uses_packed(int64_t m, int64_t n, int64_t k);
 
-// C = op(A) * op(B) + bias, the bias (n values) added to every row: a linear
-// layer's forward. ember's packed GEMM adds it as it writes C; on the oneDNN
-// path C is first filled with the bias and accumulated into.
+// C = op(A) * op(B) + bias + beta * C, the bias (n values) added to every row:
+// a linear layer's forward (beta 1: added onto a residual stream). ember's
+// packed GEMM adds it as it writes C; on the oneDNN path the bias is first
+// written (beta 0) or added (beta 1) into C and the product accumulated.
 void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-               const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc);
+               const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc, float beta = 0.0f);
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
           const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
 
