@@ -236,7 +236,8 @@ double median_prefill_s(const std::function<Tensor()>& fn, int64_t runs) {
 // Prefill: prompt_len tokens into an empty cache (logits of the last only), the
 // median of `runs`. Decode: `tokens` greedy steps of one token each, after a
 // prompt short enough that they fit in block_size; the median over runs of the
-// mean step time.
+// mean step time. decode_bandwidth_fraction: the weights' bytes read per second
+// while decoding over the machine's measured memory bandwidth (its ceiling).
 void bench_generate(const BenchGenerateOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
   models::GPTConfig cfg;
@@ -290,6 +291,10 @@ void bench_generate(const BenchGenerateOptions& o) {
   }
   double tp = median(prefill_s);
   const double td = median(decode_s);
+  // The decode's ceiling on this machine, measured after the timed runs so
+  // that they do not start in the wake of 512 MiB of page faults.
+  const train::MemoryBandwidth bandwidth = train::measure_memory_bandwidth();
+  const double weight_read_gbps = double(runner.weight_bytes()) * double(decode_tokens) / td / 1e9;
   // --compile: the same prefill as the GPT module's code, eagerly and as a
   // compiled graph (passes and planned memory; for this forward the passes
   // find nothing to fuse), the two interleaved so that they see the same
@@ -334,6 +339,10 @@ void bench_generate(const BenchGenerateOptions& o) {
                       {"decode_start_pos", decode_start},
                       {"decode_tokens_per_s", double(decode_tokens) / td},
                       {"decode_ms_per_token", td * 1e3 / double(decode_tokens)},
+                      {"decode_weight_gb_per_s", weight_read_gbps},
+                      {"memory_read_gb_per_s", bandwidth.read_gbps},
+                      {"memory_copy_gb_per_s", bandwidth.copy_gbps},
+                      {"decode_bandwidth_fraction", weight_read_gbps / bandwidth.best()},
                       {"runs", o.runs},
                       {"compile", o.compile}};
   if (o.compile) {

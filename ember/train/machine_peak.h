@@ -17,6 +17,18 @@ double measure_gemm_peak_gflops(double seconds = 0.5);
 // GPU, timed between device synchronisations; the CPU figure above for "cpu".
 double measure_gemm_peak_gflops(Device device, double seconds = 0.5);
 
+// Memory bandwidth of this machine with the current OpenMP thread count, in GB/s
+// (10^9 bytes), over 256 MiB buffers (far beyond any last-level cache): `read`
+// sums a buffer (what a decode step does with the weights), `copy` copies one
+// buffer to another and counts the bytes read and written (STREAM's Copy). The
+// best of at least three passes each: a ceiling, like the GEMM peak. A decode
+// step that reads W bytes of weights cannot run faster than max(read, copy) / W.
+struct MemoryBandwidth {
+  double read_gbps = 0, copy_gbps = 0;
+  double best() const { return read_gbps > copy_gbps ? read_gbps : copy_gbps; }
+};
+MemoryBandwidth measure_memory_bandwidth(double seconds = 0.5);
+
 // Model FLOPs utilisation of `flops_per_s` against `peak_gflops`, never above
 // 1: a rate above the ceiling means the ceiling was measured on a busy machine
 // (another process on the cores), so what was reached becomes the ceiling.
