@@ -342,7 +342,7 @@ void bench_generate(const BenchGenerateOptions& o) {
                       {"decode_weight_gb_per_s", weight_read_gbps},
                       {"memory_read_gb_per_s", bandwidth.read_gbps},
                       {"memory_copy_gb_per_s", bandwidth.copy_gbps},
-                      {"decode_bandwidth_fraction", weight_read_gbps / bandwidth.best()},
+                      {"decode_bandwidth_fraction", bandwidth.best() > 0 ? weight_read_gbps / bandwidth.best() : 0.0},
                       {"runs", o.runs},
                       {"compile", o.compile}};
   if (o.compile) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <new>
 
 #include "ember/autograd/grad_mode.h"
 #include "ember/core/allocator.h"
@@ -85,7 +86,8 @@ float sum_range(const float* p, int64_t lo, int64_t hi) {
 
 MemoryBandwidth measure_memory_bandwidth(double seconds) {
   constexpr int64_t n = int64_t(64) << 20;  // floats: 256 MiB
-  const std::unique_ptr<float[]> a(new float[size_t(n)]), b(new float[size_t(n)]);
+  const std::unique_ptr<float[]> a(new (std::nothrow) float[size_t(n)]), b(new (std::nothrow) float[size_t(n)]);
+  if (!a || !b) return {};  // no 512 MiB to spare: unknown (zeros), not a failed benchmark
   // First touch from the threads that read later (their pages, their nodes).
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) a[size_t(i)] = 1.0f, b[size_t(i)] = 0.0f;

@@ -23,6 +23,7 @@ double measure_gemm_peak_gflops(Device device, double seconds = 0.5);
 // buffer to another and counts the bytes read and written (STREAM's Copy). The
 // best of at least three passes each: a ceiling, like the GEMM peak. A decode
 // step that reads W bytes of weights cannot run faster than max(read, copy) / W.
+// Zeros when the two buffers cannot be allocated.
 struct MemoryBandwidth {
   double read_gbps = 0, copy_gbps = 0;
   double best() const { return read_gbps > copy_gbps ? read_gbps : copy_gbps; }

@@ -29,6 +29,11 @@ for q in int8 int4 f16; do
 
   "$ember" bench generate --checkpoint $q --prompt-len 8 --tokens 4 --runs 1 > bench.json
   grep -q "\"quant\":\"$q\"" bench.json || { cat bench.json; fail "bench generate does not report $q"; }
+  # The decode's ceiling is measured in the same command: the machine's memory
+  # bandwidth, and the weights' read rate as a fraction of it.
+  for key in memory_read_gb_per_s memory_copy_gb_per_s decode_weight_gb_per_s decode_bandwidth_fraction; do
+    grep -q "\"$key\":[0-9]" bench.json || { cat bench.json; fail "bench generate has no positive $key"; }
+  done
 
   # One log per server: the shell truncates a redirect target only once the
   # background child runs, so a shared serve.out could still show the previous
