@@ -18,7 +18,7 @@ void register_speedrun(CLI::App& app) {
       "stop a training stage with a checkpoint (exit 130/143); rerun the same command to continue: finished "
       "stages are skipped and an unfinished training stage (pretrain, sft, reward, ppo, dpo) resumes from its "
       "latest checkpoint, with the same figures as an uninterrupted run. Delete a stage's folder to redo it.");
-  cmd->add_option("--preset", o->preset, "Sizes and hyper-parameters: default (about 13 minutes on a quiet 2-core host) or tiny (seconds, for tests)")
+  cmd->add_option("--preset", o->preset, "Sizes and hyper-parameters: default (about 18 minutes on a quiet 2-core host) or tiny (seconds, for tests)")
       ->capture_default_str();
   cmd->add_option("--out", o->out_dir, "Folder for every stage, the report and the chat model")->required();
   cmd->add_option("--seed", o->seed, "Random seed (same seed, same report numbers)")->capture_default_str();

@@ -79,8 +79,8 @@ inline __m256 int8x8_ps(const int8_t* p) {
 // after 4 cycles on Zen 3 and two issue per cycle, so 8 chains are needed.
 // Four weight rows give four per X row; at batch 1 each row keeps two
 // (alternate 8-column steps), at batch 2 the two X rows give the eight. With
-// four, a layer's matrix sitting in L3 ran at about one FMA per cycle
-// (quant_kernels_bench, docs/PERFORMANCE.md).
+// four, FMA latency rather than loads bounds a matrix that is already in
+// cache (at most one FMA per cycle).
 template <int NR>
 constexpr int kChains = NR == 1 ? 2 : 1;
 
