@@ -93,13 +93,14 @@ void f32_block(const float* const w[4], const float* x, int64_t k, Out& out) {
       for (auto& v : b) v = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 * U <= k; i += 8 * U)
-    for (int u = 0; u < U; ++u)
+    for (int u = 0; u < U; ++u) {
+      if ((i + 8 * u) % 16 == 0) prefetch_window(w[0], (i + 8 * u) * 4, 4);  // 64 bytes a row
       for (int j = 0; j < 4; ++j) {
-        if (j == 0 && (i + 8 * u) % 16 == 0) prefetch_window(w[0], (i + 8 * u) * 4, 4);  // 64 bytes a row
         const __m256 wv = _mm256_loadu_ps(w[j] + i + 8 * u);
         for (int r = 0; r < NR; ++r)
           acc[j][r][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + i + 8 * u), acc[j][r][u]);
       }
+    }
   for (; i + 8 <= k; i += 8)
     for (int j = 0; j < 4; ++j) {
       const __m256 wv = _mm256_loadu_ps(w[j] + i);

@@ -32,7 +32,7 @@ for q in int8 int4 f16; do
   # The decode's ceiling is measured in the same command: the machine's memory
   # bandwidth, and the weights' read rate as a fraction of it.
   for key in memory_read_gb_per_s memory_copy_gb_per_s decode_weight_gb_per_s decode_bandwidth_fraction; do
-    grep -q "\"$key\":[0-9]" bench.json || { cat bench.json; fail "bench generate has no positive $key"; }
+    grep -Eq "\"$key\":([1-9]|0\.0*[1-9])" bench.json || { cat bench.json; fail "bench generate has no positive $key"; }
   done
 
   # One log per server: the shell truncates a redirect target only once the
