@@ -14,19 +14,20 @@ cd "$work"
 . "$here/tiny_data.sh"
 # 200 steps: the victim must still be running when the test sees its checkpoint
 # (a 40-step run took 0.3 s on a quiet host and sometimes ended first).
-train() {
-  "$ember" pretrain --config config.json --data data --tokenizer tok --seq-len 64 --steps 200 \
-    --eval-every 50 --checkpoint-every 2 --peak-gflops 100 --sample-tokens 0 --out "$@"
-}
+# A command line, not a shell function: `train ... &` on a function forks a
+# subshell, so $! would name the subshell and `kill` would miss ember itself,
+# which then raced the resumed run in the same folder (a flaky CI failure).
+train="$ember pretrain --config config.json --data data --tokenizer tok --seq-len 64 --steps 200
+  --eval-every 50 --checkpoint-every 2 --peak-gflops 100 --sample-tokens 0"
 . "$here/latest_step.sh"
 
-train full >/dev/null 2>&1
+$train --out full >full.log 2>&1 || { echo "FAIL: the uninterrupted run failed:"; tail -3 full.log; exit 1; }
 # The tokenizer travels inside every checkpoint as tokenizer/, whatever its folder was called.
 [ -e full/latest/tokenizer/tokenizer.json ] || { echo "FAIL: no tokenizer/ in the checkpoint"; exit 1; }
 "$ember" sample --checkpoint full --prompt "Tom" --max-tokens 8 --seed 1 >/dev/null
 
 # The victim: killed (no chance to clean up) once a checkpoint past step 10 exists.
-train killed >/dev/null 2>&1 &
+$train --out killed >/dev/null 2>&1 &  # a simple command: $! is ember itself
 pid=$!
 i=0
 until [ "$(latest_step killed)" -ge 12 ]; do
@@ -37,8 +38,9 @@ until [ "$(latest_step killed)" -ge 12 ]; do
 done
 kill -9 $pid
 wait $pid 2>/dev/null || true
+kill -0 $pid 2>/dev/null && { echo "FAIL: the killed run is still alive"; exit 1; }
 ls -A killed | grep -q '^\.ckpt-.*tmp' && echo "note: a temporary checkpoint folder was left behind by the kill (expected, ignored)"
-train killed --resume >/dev/null 2>&1
+$train --out killed --resume >resume.log 2>&1 || { echo "FAIL: --resume failed:"; tail -3 resume.log; exit 1; }
 
 python3 - "$work" <<'PY'
 import json, sys
@@ -52,7 +54,7 @@ print(f"ok: 200 steps, losses identical after kill -9 and --resume (last {a[-1][
 PY
 
 # SIGTERM: the run finishes its step, writes a checkpoint and exits 143.
-train term >/dev/null 2>&1 &
+$train --out term >/dev/null 2>&1 &
 pid=$!
 until [ "$(latest_step term)" -ge 4 ]; do
   kill -0 $pid 2>/dev/null || { echo "FAIL: the run ended before SIGTERM could reach it"; exit 1; }
