@@ -38,7 +38,7 @@ namespace fs = std::filesystem;
 nlohmann::json PpoOptions::to_json() const {
   return {{"policy", policy}, {"reward", reward_fn ? std::string("<reward_fn>") : reward}, {"critic_init", critic_init},
           {"prompts", prompts}, {"eval_prompts", eval_prompts_file}, {"iterations", iterations},
-          {"rollout_batch", rollout_batch}, {"max_new_tokens", max_new_tokens}, {"temperature", temperature},
+          {"rollout_batch", rollout_batch}, {"group_size", group_size}, {"max_new_tokens", max_new_tokens}, {"temperature", temperature},
           {"top_k", top_k}, {"top_p", top_p}, {"ppo_epochs", ppo_epochs}, {"minibatch", minibatch}, {"lr", lr},
           {"critic_lr", critic_lr}, {"kl_coef", kl_coef}, {"kl_target", kl_target}, {"kl_horizon", kl_horizon},
           {"kl_estimator", kl_estimator}, {"clip_range", clip_range}, {"value_clip", value_clip},
@@ -121,10 +121,12 @@ std::vector<int64_t> rollout_prompt(const ChatTemplate& tmpl, const Conversation
 // reward of the prompt's reference reply, scored once (the reward model is
 // frozen) on the row a rollout of that reply would be scored on: the
 // truncated rollout prompt + the reply + <|im_end|>.
+// ("group" measures each reply from its group's other replies, per iteration:
+// group_baselines below; here it returns reward_mean, unused.)
 std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<PromptRecord>& prompts,
                                      const ChatTemplate& tmpl, models::ValueModel* rm, double reward_mean,
                                      int64_t max_prompt) {
-  if (o.reward_baseline == "mean") return std::vector<double>(prompts.size(), reward_mean);
+  if (o.reward_baseline != "reference") return std::vector<double>(prompts.size(), reward_mean);
   std::vector<std::vector<int64_t>> rows;
   std::vector<double> out;
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -147,6 +149,33 @@ std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<Prom
   if (!o.reward_fn)  // rows longer than the reward model's context keep their end, as rollouts'
     for (float v : score_conversations(*rm, tmpl, rows, 32)) out.push_back(v);
   return out;
+}
+
+// Leave-one-out baselines of a batch sampled in groups of K consecutive replies
+// to one prompt: reply i's is the mean raw reward of the other K - 1 replies of
+// its group.
+std::vector<double> group_baselines(const std::vector<double>& raw, int64_t K) {
+  std::vector<double> out(raw.size());
+  for (size_t g = 0; g < raw.size(); g += size_t(K)) {
+    double sum = 0;
+    for (size_t j = g; j < g + size_t(K); ++j) sum += raw[j];
+    for (size_t j = g; j < g + size_t(K); ++j) out[j] = (sum - raw[j]) / double(K - 1);
+  }
+  return out;
+}
+
+// Share of groups whose K replies are not all the same token sequence: the
+// groups that give the group baseline anything to compare.
+double varied_group_share(const std::vector<std::vector<int64_t>>& replies, int64_t K) {
+  if (K < 2) return 0.0;
+  int64_t varied = 0, groups = 0;
+  for (size_t g = 0; g < replies.size(); g += size_t(K), ++groups)
+    for (size_t j = g + 1; j < g + size_t(K); ++j)
+      if (replies[j] != replies[g]) {
+        ++varied;
+        break;
+      }
+  return groups > 0 ? double(varied) / double(groups) : 0.0;
 }
 
 }  // namespace
@@ -185,8 +214,12 @@ PpoResult ppo(const PpoOptions& given) {
   if (!(o.clip_range > 0)) fail(op, "--clip-range must be > 0, got ", o.clip_range);
   if (o.gamma < 0 || o.gamma > 1 || o.lam < 0 || o.lam > 1)
     fail(op, "--gamma and --lam must be in [0, 1], got ", o.gamma, " and ", o.lam);
-  if (o.reward_baseline != "mean" && o.reward_baseline != "reference")
-    fail(op, "--reward-baseline must be 'mean' or 'reference', got '", o.reward_baseline, "'");
+  if (o.reward_baseline != "mean" && o.reward_baseline != "reference" && o.reward_baseline != "group")
+    fail(op, "--reward-baseline must be 'mean', 'reference' or 'group', got '", o.reward_baseline, "'");
+  if (o.group_size <= 0 || o.rollout_batch % o.group_size != 0)
+    fail(op, "--group-size must be positive and divide --rollout-batch (", o.rollout_batch, "), got ", o.group_size);
+  if (o.reward_baseline == "group" && o.group_size < 2)
+    fail(op, "--reward-baseline group compares the replies to one prompt: it needs --group-size 2 or more");
   const KlEstimator kl_est = kl_estimator_from_name(o.kl_estimator);
   if (o.threads > 0) omp_set_num_threads(o.threads);
   // Under mpirun: each rank samples and scores its share of every rollout
@@ -355,8 +388,9 @@ PpoResult ppo(const PpoOptions& given) {
       infer::Engine engine(actor, eo);
       ro.response_ids.resize(size_t(Bl));
       std::vector<std::vector<float>> lps(static_cast<size_t>(Bl));
+      size_t pi = 0;
       for (int64_t g = 0; g < B; ++g) {
-        const size_t pi = size_t(pick.next() % prompts.size());
+        if (g % o.group_size == 0) pi = size_t(pick.next() % prompts.size());  // a group shares its prompt
         if (g < lo || g >= hi) continue;  // another rank's
         const int64_t i = g - lo;
         std::vector<int64_t> ids = rollout_prompt(tmpl, prompts[pi].prompt, max_prompt);
@@ -437,8 +471,11 @@ PpoResult ppo(const PpoOptions& given) {
     // Every rank's experience, so that what follows sees the whole batch.
     gather_rollout(ro, dp, [&](size_t pi) { return rollout_prompt(tmpl, prompts[pi].prompt, max_prompt); });
     ro.score.resize(size_t(B));
+    const std::vector<double> group_base =
+        o.reward_baseline == "group" ? group_baselines(ro.raw_reward, o.group_size) : std::vector<double>();
     for (int64_t i = 0; i < B; ++i) {
-      double s = (ro.raw_reward[size_t(i)] - baseline[ro.prompt_index[size_t(i)]]) / reward_std;
+      const double from = group_base.empty() ? baseline[ro.prompt_index[size_t(i)]] : group_base[size_t(i)];
+      double s = (ro.raw_reward[size_t(i)] - from) / reward_std;
       if (o.reward_clip > 0) s = std::clamp(s, -o.reward_clip, o.reward_clip);
       if (!std::isfinite(s)) fail(op, "iteration ", it, ": the reward of rollout ", i, " is not finite (", s, ")");
       ro.score[size_t(i)] = s;
@@ -543,6 +580,7 @@ PpoResult ppo(const PpoOptions& given) {
                           {"return_mean", sum(ro.returns).item<double>() / std::max(1.0, ntok)},
                           {"response_length", len / double(B)},
                           {"stop_rate", double(stopped) / double(B)},
+                          {"varied_groups", varied_group_share(ro.response_ids, o.group_size)},
                           {"logprob_gap", logprob_gap},
                           {"generate_s", secs(t0, t_gen)},
                           {"experience_s", secs(t_gen, t_exp)},

@@ -61,7 +61,11 @@ struct PpoOptions {
   std::string eval_prompts_file;  // held-out prompts with grading keys (oracle); empty: no evaluation
   std::string out_dir;
   int64_t iterations = 100;
-  int64_t rollout_batch = 32;   // prompts (and replies) per iteration
+  int64_t rollout_batch = 32;   // replies per iteration
+  // Replies sampled per prompt: each iteration draws rollout_batch / group_size
+  // prompts and samples each group_size times (own seeds), which the "group"
+  // baseline compares with one another. rollout_batch must divide by it.
+  int64_t group_size = 1;
   int64_t max_new_tokens = 48;
   double temperature = 1.0;     // rollout sampling; log-probs use logits / temperature as TRL
   int64_t top_k = 0;            // 0: off
@@ -86,7 +90,11 @@ struct PpoOptions {
   // prompt's own reference reply (meta["reference"], scored once at the start),
   // so each prompt's bar is its ideal answer and prompts whose ideal replies
   // score high (e.g. "I don't know anyone called ...") do not teach every
-  // prompt their words.
+  // prompt their words; or "group", the mean reward of the other replies to
+  // the same prompt in this batch (leave-one-out, as RLOO; needs group_size
+  // >= 2), so a reply is scored only against the policy's own alternatives:
+  // the within-prompt comparisons a pairwise-trained reward model was fitted
+  // on, free of its per-prompt offsets.
   std::string reward_baseline = "mean";
   bool whiten_advantages = true;
   double entropy_coef = 0.0;

@@ -22,7 +22,9 @@ void register_ppo(CLI::App& app) {
   cmd->add_option("--critic-init", o->critic_init, "Critic weights: reward (the reward model) or sft (the policy's "
                                                    "trunk, zero head)")->capture_default_str();
   cmd->add_option("--iterations", o->iterations, "PPO iterations (rollout + update)")->capture_default_str();
-  cmd->add_option("--rollout-batch", o->rollout_batch, "Prompts (replies) per iteration, over all ranks under mpirun (must divide by the rank count)")->capture_default_str();
+  cmd->add_option("--rollout-batch", o->rollout_batch, "Replies per iteration, over all ranks under mpirun (must divide by the rank count)")->capture_default_str();
+  cmd->add_option("--group-size", o->group_size, "Replies sampled per prompt in each iteration (--rollout-batch / this "
+                                                 "prompts; must divide --rollout-batch)")->capture_default_str();
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Reply length limit in rollouts")->capture_default_str();
   cmd->add_option("--temperature", o->temperature, "Rollout sampling temperature (> 0)")->capture_default_str();
   cmd->add_option("--top-k", o->top_k, "Rollout top-k (0: off)")->capture_default_str();
@@ -47,8 +49,9 @@ void register_ppo(CLI::App& app) {
   cmd->add_option("--reward-clip", o->reward_clip, "Clip normalised rewards to +-this (0: off)")->capture_default_str();
   cmd->add_option("--reward-baseline", o->reward_baseline,
                   "What a reward is measured from before dividing by the reward model's reward_std: mean (its "
-                  "reward_mean) or reference (the reward of each prompt's \"reference\" reply)")
-      ->check(CLI::IsMember({"mean", "reference"}))
+                  "reward_mean), reference (the reward of each prompt's \"reference\" reply) or group (the mean reward of the "
+                  "other replies to the same prompt; needs --group-size 2 or more)")
+      ->check(CLI::IsMember({"mean", "reference", "group"}))
       ->capture_default_str();
   auto no_whiten = std::make_shared<bool>(false);
   cmd->add_flag("--no-whiten", *no_whiten, "Use the raw GAE advantages (default: whitened over the batch)");

@@ -3,7 +3,8 @@
 // the same run; resuming reproduces the uninterrupted run, also after SIGTERM
 // stopped it (after the iteration, with a checkpoint); a reward checkpoint
 // is read (score normalised with its reward_mean / reward_std, the critic
-// starts as the reward model); wrong kinds and a foreign tokenizer are clear errors.
+// starts as the reward model); the reference and group baselines; wrong kinds
+// and a foreign tokenizer are clear errors.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -243,7 +244,41 @@ TEST_F(PpoTest, ReferenceBaselineMeasuresEachRewardFromThePromptsIdealReply) {
   f.prompts = root_ + "/no_reference.jsonl";
   EXPECT_ERROR(ppo(f), "[ppo] " + root_ + "/no_reference.jsonl: prompt 1: --reward-baseline reference needs a \"reference\"");
   f.reward_baseline = "median";
-  EXPECT_ERROR(ppo(f), "[ppo] --reward-baseline must be 'mean' or 'reference', got 'median'");
+  EXPECT_ERROR(ppo(f), "[ppo] --reward-baseline must be 'mean', 'reference' or 'group', got 'median'");
+}
+
+TEST_F(PpoTest, GroupBaselineScoresEachReplyAgainstTheOtherRepliesToItsPrompt) {
+  // Reward: the reply's length. Sampled in groups of 4 replies per prompt and
+  // measured from the mean of the other three (leave-one-out), the scores of a
+  // group sum to zero: r_i - (S - r_i) / 3 over i gives S - S.
+  PpoOptions o = base("group");
+  o.iterations = 2;
+  o.group_size = 4;
+  o.reward_baseline = "group";
+  o.reward_fn = [](const PromptRecord&, const std::string&, const std::vector<int64_t>& ids) {
+    return double(ids.size());
+  };
+  const PpoResult r = ppo(o);
+  ASSERT_EQ(r.history.size(), 2u);
+  for (const auto& h : r.history) {
+    EXPECT_NEAR(h.at("score").get<double>(), 0.0, 1e-12) << h.dump();
+    EXPECT_GT(h.at("reward").get<double>(), 0.0);
+    // The near-uniform tiny policy never samples one reply twice.
+    EXPECT_DOUBLE_EQ(h.at("varied_groups").get<double>(), 1.0);
+  }
+  // The mean baseline on the same groups scores the raw lengths (reward_std 1).
+  PpoOptions m = o;
+  m.out_dir = root_ + "/group_mean";
+  m.reward_baseline = "mean";
+  const nlohmann::json first = ppo(m).history[0];
+  EXPECT_EQ(first.at("reward"), r.history[0].at("reward"));  // the same rollouts
+  EXPECT_DOUBLE_EQ(first.at("score").get<double>(), first.at("reward").get<double>());
+
+  PpoOptions bad = o;
+  bad.group_size = 3;  // 16 replies do not split into groups of 3
+  EXPECT_ERROR(ppo(bad), "[ppo] --group-size must be positive and divide --rollout-batch (16), got 3");
+  bad.group_size = 1;
+  EXPECT_ERROR(ppo(bad), "[ppo] --reward-baseline group compares the replies to one prompt: it needs --group-size 2");
 }
 
 TEST_F(PpoTest, WrongKindsAndForeignTokenizerAreClearErrors) {
