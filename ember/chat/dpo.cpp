@@ -52,31 +52,6 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// Response log-probabilities [N] of lists `which` (concatenated, best first)
-// under `model` (each response forwarded once); `sizes` gets the list sizes.
-Tensor lists_logps(models::GPT& model, const std::vector<RankedRows>& lists, const std::vector<size_t>& which,
-                   int64_t pad_id, std::vector<int64_t>* sizes) {
-  std::vector<const std::vector<int64_t>*> rows;
-  std::vector<int64_t> starts;
-  if (sizes) sizes->clear();
-  for (size_t i : which) {
-    for (size_t r = 0; r < lists[i].rows.size(); ++r) {
-      rows.push_back(&lists[i].rows[r]);
-      starts.push_back(lists[i].response_start[r]);
-    }
-    if (sizes) sizes->push_back(int64_t(lists[i].rows.size()));
-  }
-  return per_row_grouped(rows, [&](const std::vector<size_t>& group) {
-    std::vector<const std::vector<int64_t>*> sub;
-    std::vector<int64_t> sub_starts;
-    for (size_t r : group) sub.push_back(rows[r]), sub_starts.push_back(starts[r]);
-    const PaddedRows p = pad_right(sub, pad_id);
-    // The last token is only ever a target, never an input.
-    const Tensor input = contiguous(narrow(p.idx, 1, 0, p.width - 1));
-    return response_logps(model.forward(input), sub, sub_starts);
-  });
-}
-
 // Host statistics of implicit rewards `r` [N] for lists of `sizes`, added to
 // `ev` (sums; finish() turns them into means).
 // `lists` (when given) are the lists of `which`, for the breakdown.

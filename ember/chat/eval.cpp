@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "ember/autograd/grad_mode.h"
 #include "ember/chat/curriculum.h"
 #include "ember/chat/replies.h"
 #include "ember/chat/reward.h"
@@ -149,6 +150,45 @@ void keep_first(std::vector<T>& v, int64_t limit) {
   if (limit > 0 && int64_t(v.size()) > limit) v.resize(size_t(limit));
 }
 
+// How well a language model's own likelihood ranks held-out ranked lists: a
+// response scores its mean log-probability per token (<|im_end|> included),
+// so that length alone does not decide; pairs as a reward model's (ties 1/2).
+// It says what the policy already "knows" about the pairs, beside what a
+// reward model trained on them learned (docs/ALIGNMENT.md).
+nlohmann::json likelihood_ranking(models::GPT& model, const ChatTemplate& tmpl,
+                                  const std::vector<PreferenceRecord>& records, int64_t max_len,
+                                  const std::string& file) {
+  NoGradGuard no_grad;
+  const std::vector<RankedRows> lists = render_ranked_all(tmpl, records, max_len, file);
+  PairBreakdown breakdown = PairBreakdown::for_lists(lists);
+  double correct = 0;
+  int64_t pairs = 0;
+  constexpr size_t kBatch = 16;
+  for (size_t from = 0; from < lists.size(); from += kBatch) {
+    std::vector<size_t> which;
+    for (size_t i = from; i < std::min(lists.size(), from + kBatch); ++i) which.push_back(i);
+    const std::vector<float> lp = lists_logps(model, lists, which, tmpl.turn_end_id(), nullptr).to_vector<float>();
+    size_t off = 0;
+    for (size_t w : which) {
+      const RankedRows& l = lists[w];
+      std::vector<double> mean(l.rows.size());
+      for (size_t r = 0; r < l.rows.size(); ++r)
+        mean[r] = double(lp[off + r]) / double(int64_t(l.rows[r].size()) - l.response_start[r]);
+      for (size_t i = 0; i < mean.size(); ++i)
+        for (size_t j = i + 1; j < mean.size(); ++j) {
+          const double right = pair_credit(mean[i] - mean[j]);
+          correct += right;
+          ++pairs;
+          breakdown.add(l, i, j, right);
+        }
+      off += l.rows.size();
+    }
+  }
+  nlohmann::json out = {{"pairwise_accuracy", pairs > 0 ? correct / double(pairs) : 0.0}, {"pairs", pairs}};
+  if (const nlohmann::json b = breakdown.to_json(); !b.empty()) out["pairwise_breakdown"] = b;
+  return out;
+}
+
 std::string or_default(const std::string& given, const std::string& curriculum, const char* file) {
   if (!given.empty()) return given;
   if (curriculum.empty()) return "";
@@ -190,8 +230,12 @@ nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
   }
   const std::string prompts_path = or_default(o.prompts, o.curriculum, "prompts_heldout.jsonl");
   const std::string convs_path = or_default(o.conversations, o.curriculum, "sft_val.jsonl");
-  if (prompts_path.empty() && convs_path.empty())
-    fail("eval", "nothing to evaluate on: give --curriculum DIR (from `ember chat-data`), --prompts or --conversations");
+  // Only when asked for by name (not a --curriculum default: it costs a forward
+  // pass over every held-out response).
+  const std::string& prefs_path = o.preferences;
+  if (prompts_path.empty() && convs_path.empty() && prefs_path.empty())
+    fail("eval", "nothing to evaluate on: give --curriculum DIR (from `ember chat-data`), --prompts, --conversations "
+                 "or --preferences");
   // A quantized checkpoint answers through its quantized weights; the loss
   // needs the training forward, which runs on the dequantized weights.
   std::unique_ptr<models::GPT> float_model;
@@ -231,6 +275,12 @@ nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
     metrics["conversation_loss"] =
         evaluate_sft_loss(*float_model, chats, ckpt.config.block_size, 8, tmpl.turn_end_id());
   }
+  if (!prefs_path.empty()) {
+    std::vector<PreferenceRecord> records = read_preferences(prefs_path);
+    keep_first(records, o.limit);
+    if (!float_model) float_model = infer::dequantized_model(*weights);
+    metrics["likelihood_ranking"] = likelihood_ranking(*float_model, tmpl, records, ckpt.config.block_size, prefs_path);
+  }
   report["metrics"] = metrics;
   return report;
 }
@@ -260,17 +310,23 @@ std::string format_eval_table(const nlohmann::json& report) {
     rows.push_back({"mean reply tokens", num(r["mean_reply_tokens"].get<double>())});
   }
   if (m.contains("conversation_loss")) rows.push_back({"held-out conversation loss", num(m["conversation_loss"].get<double>())});
-  if (m.contains("pairwise_accuracy")) rows.push_back({"pairwise accuracy", pct(m["pairwise_accuracy"].get<double>())});
-  if (m.contains("pairs")) rows.push_back({"held-out pairs", std::to_string(m["pairs"].get<int64_t>())});
-  if (m.contains("pairwise_loss")) rows.push_back({"pairwise loss", num(m["pairwise_loss"].get<double>())});
-  if (m.contains("pairwise_breakdown"))
-    for (const auto& [part, title] : {std::pair{"by_kind", "pairwise accuracy by question"},
-                                      std::pair{"by_labels", "pairwise accuracy by pair (better>worse)"}}) {
-      if (!m["pairwise_breakdown"].contains(part)) continue;
-      rows.push_back({title, ""});
-      for (const auto& [key, t] : m["pairwise_breakdown"][part].items())
-        rows.push_back({"  " + key, pct(t["accuracy"].get<double>()) + " of " + std::to_string(t["pairs"].get<int64_t>())});
-    }
+  // A reward model's pairwise figures, or (prefix "likelihood ") a language
+  // model's likelihood ranking of the same kind of lists.
+  auto pairwise = [&](const nlohmann::json& p, const std::string& prefix) {
+    if (p.contains("pairwise_accuracy")) rows.push_back({prefix + "pairwise accuracy", pct(p["pairwise_accuracy"].get<double>())});
+    if (p.contains("pairs")) rows.push_back({"held-out pairs", std::to_string(p["pairs"].get<int64_t>())});
+    if (p.contains("pairwise_loss")) rows.push_back({"pairwise loss", num(p["pairwise_loss"].get<double>())});
+    if (p.contains("pairwise_breakdown"))
+      for (const auto& [part, title] : {std::pair{"by_kind", "pairwise accuracy by question"},
+                                        std::pair{"by_labels", "pairwise accuracy by pair (better>worse)"}}) {
+        if (!p["pairwise_breakdown"].contains(part)) continue;
+        rows.push_back({prefix + title, ""});
+        for (const auto& [key, t] : p["pairwise_breakdown"][part].items())
+          rows.push_back({"  " + key, pct(t["accuracy"].get<double>()) + " of " + std::to_string(t["pairs"].get<int64_t>())});
+      }
+  };
+  pairwise(m, "");
+  if (m.contains("likelihood_ranking")) pairwise(m["likelihood_ranking"], "likelihood ");
   size_t w = 6;
   for (const auto& [k, v] : rows) w = std::max(w, k.size());
   std::string out = report.at("checkpoint").get<std::string>() + " (" + report.at("kind").get<std::string>() +

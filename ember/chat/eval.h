@@ -63,7 +63,7 @@ struct EvalOptions {
   std::string curriculum;      // a folder from `ember chat-data` (defaults for the three files below)
   std::string prompts;         // held-out prompts with grading keys
   std::string conversations;   // held-out conversations (loss on assistant tokens)
-  std::string preferences;     // held-out ranked responses (reward models)
+  std::string preferences;     // held-out ranked responses (reward models; language models when given)
   int64_t limit = 0;           // first N prompts / conversations / records (0: all)
   int64_t max_new_tokens = 48;
   int threads = 0;
@@ -71,8 +71,9 @@ struct EvalOptions {
 };
 
 // Evaluates the checkpoint on what it is for: a language model (pretrain, sft,
-// dpo, ppo) on the oracle and the conversation loss, a reward model on pairwise
-// accuracy. Returns {"checkpoint", "kind", "parameters", "metrics": {...}}, and
+// dpo, ppo) on the oracle and the conversation loss (and, when `preferences`
+// is given, "likelihood_ranking": how its mean log-probability per token ranks
+// those lists), a reward model on pairwise accuracy. Returns {"checkpoint", "kind", "parameters", "metrics": {...}}, and
 // "quantization" for a quantized checkpoint (`ember quantize`): its replies come
 // from the quantized kernels, its loss from the dequantized weights in float32.
 nlohmann::json evaluate_checkpoint(const EvalOptions& options);

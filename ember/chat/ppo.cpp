@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "ember/autograd/grad_mode.h"
+#include "ember/chat/curriculum.h"
 #include "ember/chat/ppo_math.h"
 #include "ember/chat/ppo_rollout.h"
 #include "ember/chat/reward.h"
@@ -36,7 +37,7 @@ namespace ember::chat {
 namespace fs = std::filesystem;
 
 nlohmann::json PpoOptions::to_json() const {
-  return {{"policy", policy}, {"reward", reward_fn ? std::string("<reward_fn>") : reward}, {"critic_init", critic_init},
+  return {{"policy", policy}, {"reward", reward_fn && reward != "oracle" ? std::string("<reward_fn>") : reward}, {"critic_init", critic_init},
           {"prompts", prompts}, {"eval_prompts", eval_prompts_file}, {"iterations", iterations},
           {"rollout_batch", rollout_batch}, {"group_size", group_size}, {"max_new_tokens", max_new_tokens}, {"temperature", temperature},
           {"top_k", top_k}, {"top_p", top_p}, {"ppo_epochs", ppo_epochs}, {"minibatch", minibatch}, {"lr", lr},
@@ -220,6 +221,13 @@ PpoResult ppo(const PpoOptions& given) {
     fail(op, "--group-size must be positive and divide --rollout-batch (", o.rollout_batch, "), got ", o.group_size);
   if (o.reward_baseline == "group" && o.group_size < 2)
     fail(op, "--reward-baseline group compares the replies to one prompt: it needs --group-size 2 or more");
+  // --reward oracle: the curriculum's grader scores each reply (a verifiable
+  // reward, no reward model): the ceiling of what a perfect reward model could give.
+  const bool oracle_reward = o.reward == "oracle" && !o.reward_fn;
+  if (oracle_reward)
+    o.reward_fn = [](const PromptRecord& p, const std::string& reply, const std::vector<int64_t>&) {
+      return grade_response(p.meta.at("grade"), reply).score;
+    };
   const KlEstimator kl_est = kl_estimator_from_name(o.kl_estimator);
   if (o.threads > 0) omp_set_num_threads(o.threads);
   // Under mpirun: each rank samples and scores its share of every rollout
@@ -270,6 +278,11 @@ PpoResult ppo(const PpoOptions& given) {
   critic.eval();
 
   std::vector<PromptRecord> prompts = read_prompts(o.prompts);
+  if (oracle_reward)
+    for (size_t i = 0; i < prompts.size(); ++i)
+      if (!prompts[i].meta.contains("grade") || !prompts[i].meta["grade"].is_object())
+        fail(op, o.prompts, ": prompt ", i + 1, ": --reward oracle needs a grading key (\"grade\") per prompt "
+                                          "(a curriculum's prompts_rl.jsonl has them)");
   if (prompts.empty()) fail(op, o.prompts, ": no prompts");
   std::vector<PromptRecord> eval_prompts;
   if (!o.eval_prompts_file.empty()) {

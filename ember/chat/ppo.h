@@ -8,7 +8,8 @@
 //   critic     a models::ValueModel initialised from the reward model (default)
 //              or from the SFT trunk with a zero head; trained
 //   reward     a "reward" checkpoint (ValueModel), frozen; or, instead, a
-//              reward_fn supplied by the caller (tests, rule-based rewards)
+//              reward_fn supplied by the caller (tests, rule-based rewards), or
+//              "oracle": the curriculum's grader (a verifiable reward)
 // Each iteration: sample rollout_batch prompts (seeded), generate replies with
 // the actor through the KV-cache inference engine (infer::Engine), score
 // prompt + reply + <|im_end|> with the reward model (normalised with the reward
@@ -55,7 +56,9 @@ using RewardFn =
 
 struct PpoOptions {
   std::string policy;       // SFT checkpoint (kind sft, dpo or ppo) or run folder: actor and reference
-  std::string reward;       // reward checkpoint (kind "reward"); not needed when reward_fn is set
+  std::string reward;       // reward checkpoint (kind "reward"), or "oracle": the curriculum's grader
+                            // (chat/curriculum.h) scores each reply in [0, 1] from the prompt's
+                            // meta["grade"]; not needed when reward_fn is set
   std::string critic_init = "reward";  // "reward": the reward model's weights; "sft": the policy's trunk, zero head
   std::string prompts;      // prompts JSONL (read_prompts): the rollout prompts
   std::string eval_prompts_file;  // held-out prompts with grading keys (oracle); empty: no evaluation

@@ -28,6 +28,7 @@
 #include "ember/chat/jsonl.h"
 #include "ember/chat/template.h"
 #include "ember/core/tensor.h"
+#include "ember/models/gpt.h"
 
 namespace ember::chat {
 
@@ -125,6 +126,13 @@ Tensor dpo_loss(const Tensor& policy_logps, const Tensor& ref_logps, const Ranke
 // from rows padded by pad_right (position p predicts token p + 1). [B].
 Tensor response_logps(const Tensor& logits, const std::vector<const std::vector<int64_t>*>& rows,
                       const std::vector<int64_t>& response_start);
+
+// Response log-probabilities [N] of lists `which` of `lists` (their responses
+// concatenated, best first) under `model`, each response forwarded once (in
+// length groups, per_row_grouped); `sizes` (when given) gets the list sizes.
+// DPO's policy and reference terms, and `ember eval`'s likelihood ranking.
+Tensor lists_logps(models::GPT& model, const std::vector<RankedRows>& lists, const std::vector<size_t>& which,
+                   int64_t pad_id, std::vector<int64_t>* sizes);
 
 // A permutation of [0, n) from (seed, epoch): splitmix64-driven Fisher-Yates,
 // the same on every machine.

@@ -18,7 +18,8 @@ void register_eval(CLI::App& app) {
                   "preferences_val.jsonl are the defaults of the three options below");
   cmd->add_option("--prompts", o->prompts, "Held-out prompts with grading keys (JSON Lines)");
   cmd->add_option("--conversations", o->conversations, "Held-out conversations for the loss (JSON Lines)");
-  cmd->add_option("--preferences", o->preferences, "Held-out ranked responses, for reward models (JSON Lines)");
+  cmd->add_option("--preferences", o->preferences, "Held-out ranked responses (JSON Lines): a reward model's pairwise accuracy, or, for a language model, how "
+                  "well its own mean log-probability per token ranks them (only when given by name)");
   cmd->add_option("--limit", o->limit, "Use only the first N records of each file (0: all)")->capture_default_str();
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "Reply length limit")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");

@@ -14,7 +14,8 @@ void register_ppo(CLI::App& app) {
       "ppo", "RLHF with PPO: train an SFT policy against a reward model (KL-penalised, InstructGPT-style)");
   cmd->add_option("--policy", o->policy, "SFT checkpoint (folder with trainer.json, or a run folder): actor and "
                                          "frozen reference")->required();
-  cmd->add_option("--reward", o->reward, "Reward-model checkpoint (kind \"reward\", same tokenizer)")->required();
+  cmd->add_option("--reward", o->reward, "Reward-model checkpoint (kind \"reward\", same tokenizer), or oracle: the curriculum's grader scores "
+                  "each reply 0-1 from the prompt's \"grade\" key (no reward model; the critic starts from the SFT trunk)")->required();
   cmd->add_option("--prompts", o->prompts, "Rollout prompts (JSON Lines, {\"prompt\": ...})")->required();
   cmd->add_option("--out", o->out_dir, "Run folder: checkpoints, metrics.jsonl, reward.svg, kl.svg")->required();
   cmd->add_option("--eval-prompts", o->eval_prompts_file,

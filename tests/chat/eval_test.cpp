@@ -2,6 +2,8 @@
 // oracle bookkeeping per kind, `ember eval`'s report and its errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <filesystem>
 #include <fstream>
 
@@ -104,6 +106,24 @@ TEST(Eval, CheckpointReportAndTable) {
   const std::string table = format_eval_table(r);
   EXPECT_NE(table.find("oracle accuracy"), std::string::npos) << table;
   EXPECT_NE(table.find("held-out conversation loss"), std::string::npos) << table;
+
+  // A language model ranks preference lists by its own mean log-probability
+  // per token, only when they are asked for by name (not a --curriculum default).
+  EXPECT_FALSE(r.at("metrics").contains("likelihood_ranking"));
+  std::ofstream(root + "/prefs.jsonl")
+      << R"({"prompt": "How old is Mia?", "chosen": "Mia is 7.", "rejected": "Mia is 7."})" "\n"
+      << R"({"prompt": "How old is Mia?", "responses": ["Mia is 7.", "Mia is 70.", "You are stupid."]})" "\n";
+  EvalOptions lik;
+  lik.checkpoint = root + "/run";
+  lik.preferences = root + "/prefs.jsonl";
+  const nlohmann::json lr = evaluate_checkpoint(lik).at("metrics");
+  EXPECT_FALSE(lr.contains("oracle"));
+  const nlohmann::json& ranking = lr.at("likelihood_ranking");
+  EXPECT_EQ(ranking.at("pairs"), 1 + 3);
+  // The identical pair is a tie (1/2); the other three pairs are 0 or 1 each.
+  const double acc = ranking.at("pairwise_accuracy").get<double>() * 4;
+  EXPECT_DOUBLE_EQ(acc - std::floor(acc), 0.5) << ranking.dump();
+  EXPECT_NE(format_eval_table(evaluate_checkpoint(lik)).find("likelihood pairwise accuracy"), std::string::npos);
 
   EvalOptions nothing;
   nothing.checkpoint = root + "/run";

@@ -281,6 +281,28 @@ TEST_F(PpoTest, GroupBaselineScoresEachReplyAgainstTheOtherRepliesToItsPrompt) {
   EXPECT_ERROR(ppo(bad), "[ppo] --reward-baseline group compares the replies to one prompt: it needs --group-size 2");
 }
 
+TEST_F(PpoTest, OracleRewardGradesEachReplyWithTheCurriculumsRubric) {
+  PpoOptions o = base("oracle");
+  o.reward_fn = nullptr;
+  o.reward = "oracle";
+  o.iterations = 1;
+  const PpoResult r = ppo(o);
+  ASSERT_EQ(r.history.size(), 1u);
+  // The untrained tiny policy's replies are noise: the grader gives them 0.
+  EXPECT_DOUBLE_EQ(r.history[0].at("reward").get<double>(), 0.0);
+  EXPECT_EQ(train::read_trainer_json(r.checkpoint).at("options").at("reward"), "oracle");
+  // Each prompt's reference reply is an ideal answer, which the grader scores 1:
+  // measured from it, every noise reply scores 0 - 1.
+  PpoOptions ref = o;
+  ref.out_dir = root_ + "/oracle_reference";
+  ref.reward_baseline = "reference";
+  EXPECT_DOUBLE_EQ(ppo(ref).history[0].at("score").get<double>(), -1.0);
+  // Prompts without grading keys cannot be graded.
+  std::ofstream(root_ + "/ungraded.jsonl") << "{\"prompt\": \"How old is Mia?\"}\n";
+  o.prompts = root_ + "/ungraded.jsonl";
+  EXPECT_ERROR(ppo(o), "[ppo] " + root_ + "/ungraded.jsonl: prompt 1: --reward oracle needs a grading key");
+}
+
 TEST_F(PpoTest, WrongKindsAndForeignTokenizerAreClearErrors) {
   auto expect_error = [](const PpoOptions& o, const std::string& part) {
     try {
