@@ -73,9 +73,10 @@ struct EvalOptions {
 // Evaluates the checkpoint on what it is for: a language model (pretrain, sft,
 // dpo, ppo) on the oracle and the conversation loss (and, when `preferences`
 // is given, "likelihood_ranking": how its mean log-probability per token ranks
-// those lists), a reward model on pairwise accuracy. Returns {"checkpoint", "kind", "parameters", "metrics": {...}}, and
-// "quantization" for a quantized checkpoint (`ember quantize`): its replies come
-// from the quantized kernels, its loss from the dequantized weights in float32.
+// those lists), a reward model on pairwise accuracy. Returns {"checkpoint",
+// "kind", "parameters", "metrics": {...}}, and "quantization" for a quantized
+// checkpoint (`ember quantize`): its replies come from the quantized kernels,
+// its loss (and likelihoods) from the dequantized weights in float32.
 nlohmann::json evaluate_checkpoint(const EvalOptions& options);
 
 // The report as an aligned two-column text table (what `ember eval` prints).

@@ -37,9 +37,11 @@ namespace ember::chat {
 namespace fs = std::filesystem;
 
 nlohmann::json PpoOptions::to_json() const {
-  return {{"policy", policy}, {"reward", reward_fn && reward != "oracle" ? std::string("<reward_fn>") : reward}, {"critic_init", critic_init},
+  const std::string reward_name = reward_fn && reward != "oracle" ? std::string("<reward_fn>") : reward;
+  return {{"policy", policy}, {"reward", reward_name}, {"critic_init", critic_init},
           {"prompts", prompts}, {"eval_prompts", eval_prompts_file}, {"iterations", iterations},
-          {"rollout_batch", rollout_batch}, {"group_size", group_size}, {"max_new_tokens", max_new_tokens}, {"temperature", temperature},
+          {"rollout_batch", rollout_batch}, {"group_size", group_size}, {"max_new_tokens", max_new_tokens},
+          {"temperature", temperature},
           {"top_k", top_k}, {"top_p", top_p}, {"ppo_epochs", ppo_epochs}, {"minibatch", minibatch}, {"lr", lr},
           {"critic_lr", critic_lr}, {"kl_coef", kl_coef}, {"kl_target", kl_target}, {"kl_horizon", kl_horizon},
           {"kl_estimator", kl_estimator}, {"clip_range", clip_range}, {"value_clip", value_clip},
