@@ -439,6 +439,14 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                                 {"reward_mean", field(tj, "reward_mean")},
                                 {"reward_std", field(tj, "reward_std")}});
                       if (log.last_eval.contains("val_breakdown")) m["pairwise_breakdown"] = log.last_eval["val_breakdown"];
+                      // The same held-out pairs ranked by the SFT model's own mean log-probability
+                      // (ember eval --preferences): what the reward model's initialisation knows.
+                      EvalOptions lik;
+                      lik.checkpoint = dir_sft;
+                      lik.preferences = ro.val_data;
+                      const nlohmann::json ranking = evaluate_checkpoint(lik)["metrics"]["likelihood_ranking"];
+                      m["sft_likelihood_accuracy"] = ranking["pairwise_accuracy"];
+                      if (ranking.contains("pairwise_breakdown")) m["sft_likelihood_breakdown"] = ranking["pairwise_breakdown"];
                       return complete_stage(m, end);
                     }, dir_rm, P["reward"]["steps"].get<int64_t>()});
   stages.push_back({"ppo", "RLHF: PPO against the reward model, KL-penalised to the SFT policy", [&](int64_t at) {

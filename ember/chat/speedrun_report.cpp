@@ -139,21 +139,26 @@ std::string render_report_markdown(const nlohmann::json& report) {
   md << "\n";
 
   // Where the reward model's held-out accuracy is lost: which questions, and
-  // which replies it fails to tell apart; DPO's implicit reward beside it.
+  // which replies it fails to tell apart; DPO's implicit reward and the SFT
+  // model's own likelihood beside it.
   const nlohmann::json rm_parts = dig(report, "reward", {"pairwise_breakdown"});
   const nlohmann::json dpo_parts = dig(report, "dpo", {"preference_breakdown"});
+  const nlohmann::json sft_parts = dig(report, "reward", {"sft_likelihood_breakdown"});
   if (rm_parts.is_object() && !rm_parts.empty()) {
     md << "## Reward model: held-out pairs\n\nThe share of held-out pairs each ranks right, by kind of question and "
        << "by the pair of replies compared (`ideal`, `wrong` fact, `rambling` = the answer plus filler, ...; "
-       << "the rubric in `ember/chat/curriculum.h`).\n\n"
-       << "| compared | pairs | reward model | DPO (implicit reward) |\n|---|---:|---:|---:|\n";
+       << "the rubric in `ember/chat/curriculum.h`). The last column ranks each pair by the SFT model's own mean "
+       << "log-probability per token (`ember eval --preferences`): what the reward model's initialisation knows.\n\n"
+       << "| compared | pairs | reward model | DPO (implicit reward) | SFT likelihood |\n|---|---:|---:|---:|---:|\n";
+    auto cell = [&](const nlohmann::json& parts, const char* part, const std::string& key) {
+      const bool has = parts.is_object() && parts.contains(part) && parts[part].contains(key);
+      return has ? pct(parts[part][key]["accuracy"]) : std::string("–");
+    };
     for (const auto& [part, title] : {std::pair{"by_kind", "question: "}, std::pair{"by_labels", "replies: "}}) {
       if (!rm_parts.contains(part)) continue;
-      for (const auto& [key, t] : rm_parts[part].items()) {
-        const bool dpo_has = dpo_parts.is_object() && dpo_parts.contains(part) && dpo_parts[part].contains(key);
+      for (const auto& [key, t] : rm_parts[part].items())
         md << "| " << title << key << " | " << t.value("pairs", 0) << " | " << pct(t["accuracy"]) << " | "
-           << (dpo_has ? pct(dpo_parts[part][key]["accuracy"]) : "–") << " |\n";
-      }
+           << cell(dpo_parts, part, key) << " | " << cell(sft_parts, part, key) << " |\n";
     }
     md << "\n";
   }

@@ -23,9 +23,10 @@ for f in report.md report.json chat/model.safetensors chat/trainer.json chat/tok
   [ -e "a/$f" ] || fail "no a/$f"
 done
 grep -q "Held-out evaluation" a/report.md || fail "report.md has no evaluation table"
-# The reward model's held-out pairs by kind and by pair of replies, DPO's beside them.
-grep -Eq '^\| replies: ideal>rude \| [0-9]+ \| [0-9.]+% \| [0-9.]+% \|$' a/report.md ||
-  fail "report.md has no reward-model breakdown with DPO beside it"
+# The reward model's held-out pairs by kind and by pair of replies, DPO's and
+# the SFT model's likelihood ranking beside them.
+grep -Eq '^\| replies: ideal>rude \| [0-9]+ \| [0-9.]+% \| [0-9.]+% \| [0-9.]+% \|$' a/report.md ||
+  fail "report.md has no reward-model breakdown with DPO and the SFT likelihood beside it"
 
 # A rerun finds every stage done.
 "$ember" speedrun --preset tiny --out a --quiet --chat none > rerun.log 2>&1 || { cat rerun.log; fail "rerun"; }
