@@ -170,7 +170,6 @@ std::vector<double> group_baselines(const std::vector<double>& raw, int64_t K) {
 // Share of groups whose K replies are not all the same token sequence: the
 // groups that give the group baseline anything to compare.
 double varied_group_share(const std::vector<std::vector<int64_t>>& replies, int64_t K) {
-  if (K < 2) return 0.0;
   int64_t varied = 0, groups = 0;
   for (size_t g = 0; g < replies.size(); g += size_t(K), ++groups)
     for (size_t j = g + 1; j < g + size_t(K); ++j)
@@ -595,12 +594,12 @@ PpoResult ppo(const PpoOptions& given) {
                           {"return_mean", sum(ro.returns).item<double>() / std::max(1.0, ntok)},
                           {"response_length", len / double(B)},
                           {"stop_rate", double(stopped) / double(B)},
-                          {"varied_groups", varied_group_share(ro.response_ids, o.group_size)},
                           {"logprob_gap", logprob_gap},
                           {"generate_s", secs(t0, t_gen)},
                           {"experience_s", secs(t_gen, t_exp)},
                           {"train_s", secs(t_exp, t_end)},
                           {"time_s", secs(t0, t_end)}};
+    if (o.group_size >= 2) rec["varied_groups"] = varied_group_share(ro.response_ids, o.group_size);
     metrics.write(rec);
     if (result.history.empty()) result.reward_first = raw_mean;
     result.history.push_back(rec);

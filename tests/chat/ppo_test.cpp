@@ -271,6 +271,9 @@ TEST_F(PpoTest, GroupBaselineScoresEachReplyAgainstTheOtherRepliesToItsPrompt) {
   m.out_dir = root_ + "/group_mean";
   m.reward_baseline = "mean";
   const nlohmann::json first = ppo(m).history[0];
+  m.group_size = 1;
+  m.out_dir = root_ + "/group_size_one";
+  EXPECT_FALSE(ppo(m).history[0].contains("varied_groups"));  // no groups, nothing to log
   EXPECT_EQ(first.at("reward"), r.history[0].at("reward"));  // the same rollouts
   EXPECT_DOUBLE_EQ(first.at("score").get<double>(), first.at("reward").get<double>());
 
