@@ -218,9 +218,13 @@ nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
     RewardModelCheckpoint rm = load_reward_model(ckpt.dir, "eval");
     std::vector<PreferenceRecord> records = read_preferences(prefs_path);
     keep_first(records, o.limit);
-    const RewardEval r = evaluate_reward_model(*rm.model, tmpl, records, ckpt.config.block_size);
+    const RewardEval r = evaluate_reward_model(*rm.model, tmpl, records, ckpt.config.block_size, 16, &rm.likelihood);
     report["parameters"] = rm.model->num_parameters();
     metrics["pairwise_accuracy"] = r.accuracy;
+    if (rm.likelihood.active()) {  // the reward adds the frozen model's likelihood (reward.h)
+      metrics["pairwise_accuracy_head"] = r.head_accuracy;
+      metrics["likelihood_weight"] = r.likelihood_weight;
+    }
     metrics["pairs"] = r.pairs;
     metrics["pairwise_loss"] = r.loss;
     metrics["chosen_reward_mean"] = r.chosen_mean;
@@ -314,6 +318,9 @@ std::string format_eval_table(const nlohmann::json& report) {
   // model's likelihood ranking of the same kind of lists.
   auto pairwise = [&](const nlohmann::json& p, const std::string& prefix) {
     if (p.contains("pairwise_accuracy")) rows.push_back({prefix + "pairwise accuracy", pct(p["pairwise_accuracy"].get<double>())});
+    if (p.contains("pairwise_accuracy_head"))
+      rows.push_back({"  of which the head alone", pct(p["pairwise_accuracy_head"].get<double>())});
+    if (p.contains("likelihood_weight")) rows.push_back({"  likelihood weight", num(p["likelihood_weight"].get<double>())});
     if (p.contains("pairs")) rows.push_back({"held-out pairs", std::to_string(p["pairs"].get<int64_t>())});
     if (p.contains("pairwise_loss")) rows.push_back({"pairwise loss", num(p["pairwise_loss"].get<double>())});
     if (p.contains("pairwise_breakdown"))

@@ -127,10 +127,11 @@ std::vector<int64_t> rollout_prompt(const ChatTemplate& tmpl, const Conversation
 // ("group" measures each reply from its group's other replies, per iteration:
 // group_baselines below; here it returns reward_mean, unused.)
 std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<PromptRecord>& prompts,
-                                     const ChatTemplate& tmpl, models::ValueModel* rm, double reward_mean,
+                                     const ChatTemplate& tmpl, const RewardModelCheckpoint* rm, double reward_mean,
                                      int64_t max_prompt) {
   if (o.reward_baseline != "reference") return std::vector<double>(prompts.size(), reward_mean);
   std::vector<std::vector<int64_t>> rows;
+  std::vector<int64_t> starts;
   std::vector<double> out;
   for (size_t i = 0; i < prompts.size(); ++i) {
     const nlohmann::json& meta = prompts[i].meta;
@@ -146,11 +147,12 @@ std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<Prom
       continue;
     }
     std::vector<int64_t> row = rollout_prompt(tmpl, prompts[i].prompt, max_prompt);
+    starts.push_back(int64_t(row.size()));
     row.insert(row.end(), reply.begin(), reply.end());
     rows.push_back(std::move(row));
   }
   if (!o.reward_fn)  // rows longer than the reward model's context keep their end, as rollouts'
-    for (float v : score_conversations(*rm, tmpl, rows, 32)) out.push_back(v);
+    out = score_replies(*rm, tmpl, rows, starts, 32);
   return out;
 }
 
@@ -245,17 +247,16 @@ PpoResult ppo(const PpoOptions& given) {
   const ChatTemplate tmpl(tok);
   const int64_t pad = tmpl.turn_end_id(), im_end = tmpl.turn_end_id();
 
-  std::unique_ptr<train::ModelCheckpoint> rm_ckpt;
-  std::unique_ptr<models::ValueModel> rm;
+  // The reward model, with its likelihood feature when it has one (reward.h).
+  std::unique_ptr<RewardModelCheckpoint> rm;
+  const train::ModelCheckpoint* rm_ckpt = nullptr;
   double reward_mean = 0, reward_std = 1;
   if (!o.reward_fn) {
-    rm_ckpt = std::make_unique<train::ModelCheckpoint>(train::open_model_checkpoint(o.reward, {"reward"}, op, "--reward"));
+    rm = std::make_unique<RewardModelCheckpoint>(load_reward_model(o.reward, op, "--reward"));
+    rm_ckpt = &rm->checkpoint;
     train::require_same_tokenizer(pol, *rm_ckpt, op);
-    rm = std::make_unique<models::ValueModel>(rm_ckpt->config);
-    nn::load_module(*rm, rm_ckpt->model_path);
-    rm->eval();
-    reward_mean = rm_ckpt->trainer.value("reward_mean", 0.0);
-    reward_std = rm_ckpt->trainer.value("reward_std", 1.0);
+    reward_mean = rm->reward_mean;
+    reward_std = rm->reward_std;
     if (!(reward_std > 0) || !std::isfinite(reward_std) || !std::isfinite(reward_mean))
       fail(op, rm_ckpt->dir, "/trainer.json: reward_std must be a positive number and reward_mean finite, got ",
            reward_std, " and ", reward_mean);
@@ -437,27 +438,18 @@ PpoResult ppo(const PpoOptions& given) {
         ro.raw_reward[size_t(i)] = o.reward_fn(prompts[ro.prompt_index[size_t(i)]],
                                                tmpl.decode_reply(ro.response_ids[size_t(i)]), ro.response_ids[size_t(i)]);
     } else {
-      NoGradGuard no_grad;
-      const int64_t rblock = rm->config().block_size;
+      // Rows longer than the reward model's context keep their end (score_replies).
       std::vector<std::vector<int64_t>> rows;
-      int64_t Ls = 0;
+      std::vector<int64_t> starts;
       for (int64_t i = 0; i < Bl; ++i) {
         std::vector<int64_t> row = ro.prompt_ids[size_t(i)];
+        starts.push_back(int64_t(row.size()));
         const auto& re = ro.response_ids[size_t(i)];
         row.insert(row.end(), re.begin(), re.end());
         if (re.empty() || re.back() != im_end) row.push_back(im_end);
-        if (int64_t(row.size()) > rblock) row.erase(row.begin(), row.end() - rblock);
-        Ls = std::max<int64_t>(Ls, int64_t(row.size()));
         rows.push_back(std::move(row));
       }
-      std::vector<int64_t> flat(size_t(Bl * Ls), pad), last;
-      for (int64_t i = 0; i < Bl; ++i) {
-        std::copy(rows[size_t(i)].begin(), rows[size_t(i)].end(), flat.begin() + i * Ls);
-        last.push_back(int64_t(rows[size_t(i)].size()) - 1);
-      }
-      const std::vector<double> s =
-          rm->score_at(tensor_i64(flat, {Bl, Ls}), tensor_i64(last, {Bl})).to_vector<double>();
-      ro.raw_reward = s;
+      ro.raw_reward = score_replies(*rm, tmpl, rows, starts, 32);
     }
 
     // 3. Old log-probs, reference log-probs and values: no-grad forwards over the batch.

@@ -237,8 +237,8 @@ Tensor dpo_loss(const Tensor& policy_logps, const Tensor& ref_logps, const Ranke
   return bradley_terry_loss(dpo_implicit_rewards(policy_logps, ref_logps, beta), pairs);
 }
 
-Tensor response_logps(const Tensor& logits, const std::vector<const std::vector<int64_t>*>& rows,
-                      const std::vector<int64_t>& response_start) {
+Tensor response_token_nll(const Tensor& logits, const std::vector<const std::vector<int64_t>*>& rows,
+                          const std::vector<int64_t>& response_start) {
   const int64_t B = int64_t(rows.size());
   if (!logits.defined() || logits.ndim() != 3 || logits.shape(0) != B || response_start.size() != rows.size())
     fail("preferences", "response_logps: logits must be [", B, ", width - 1, V] for ", B, " rows");
@@ -251,8 +251,12 @@ Tensor response_logps(const Tensor& logits, const std::vector<const std::vector<
     for (int64_t t = response_start[size_t(b)]; t < int64_t(r.size()); ++t)
       targets[size_t(b * n + t - 1)] = r[size_t(t)];
   }
-  const Tensor nll = cross_entropy(logits, tensor_i64(targets, {B, n}), -1, Reduction::none);  // 0 where ignored
-  return neg(sum(nll, {1}));
+  return cross_entropy(logits, tensor_i64(targets, {B, n}), -1, Reduction::none);  // 0 where ignored
+}
+
+Tensor response_logps(const Tensor& logits, const std::vector<const std::vector<int64_t>*>& rows,
+                      const std::vector<int64_t>& response_start) {
+  return neg(sum(response_token_nll(logits, rows, response_start), {1}));
 }
 
 std::vector<size_t> shuffled_order(size_t n, uint64_t seed, uint64_t epoch) {
@@ -276,6 +280,22 @@ void PreferenceBatches::restore(const nlohmann::json& position) {
     fail("preferences", "data position: cursor ", cursor_, " is past the ", order_.size(), " lists of epoch ", epoch_);
 }
 
+Tensor rows_logps(models::GPT& model, const std::vector<const std::vector<int64_t>*>& rows,
+                  const std::vector<int64_t>& starts, int64_t pad_id, bool lowest) {
+  if (rows.size() != starts.size()) fail("preferences", "rows_logps: ", rows.size(), " rows but ", starts.size(), " starts");
+  return per_row_grouped(rows, [&](const std::vector<size_t>& group) {
+    std::vector<const std::vector<int64_t>*> sub;
+    std::vector<int64_t> sub_starts;
+    for (size_t r : group) sub.push_back(rows[r]), sub_starts.push_back(starts[r]);
+    const PaddedRows p = pad_right(sub, pad_id);
+    // The last token is only ever a target, never an input.
+    const Tensor input = contiguous(narrow(p.idx, 1, 0, p.width - 1));
+    const Tensor nll = response_token_nll(model.forward(input), sub, sub_starts);
+    // Positions that are no response token hold 0, never above a real token's nll (>= 0).
+    return neg(lowest ? max(nll, {1}) : sum(nll, {1}));
+  });
+}
+
 Tensor lists_logps(models::GPT& model, const std::vector<RankedRows>& lists, const std::vector<size_t>& which,
                    int64_t pad_id, std::vector<int64_t>* sizes) {
   std::vector<const std::vector<int64_t>*> rows;
@@ -288,15 +308,7 @@ Tensor lists_logps(models::GPT& model, const std::vector<RankedRows>& lists, con
     }
     if (sizes) sizes->push_back(int64_t(lists[i].rows.size()));
   }
-  return per_row_grouped(rows, [&](const std::vector<size_t>& group) {
-    std::vector<const std::vector<int64_t>*> sub;
-    std::vector<int64_t> sub_starts;
-    for (size_t r : group) sub.push_back(rows[r]), sub_starts.push_back(starts[r]);
-    const PaddedRows p = pad_right(sub, pad_id);
-    // The last token is only ever a target, never an input.
-    const Tensor input = contiguous(narrow(p.idx, 1, 0, p.width - 1));
-    return response_logps(model.forward(input), sub, sub_starts);
-  });
+  return rows_logps(model, rows, starts, pad_id);
 }
 
 }  // namespace ember::chat

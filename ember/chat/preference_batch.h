@@ -126,7 +126,16 @@ Tensor dpo_loss(const Tensor& policy_logps, const Tensor& ref_logps, const Ranke
 // from rows padded by pad_right (position p predicts token p + 1). [B].
 Tensor response_logps(const Tensor& logits, const std::vector<const std::vector<int64_t>*>& rows,
                       const std::vector<int64_t>& response_start);
+// Its terms: -log p of each response token at the position that predicts it,
+// [B, width - 1], 0 at every other position.
+Tensor response_token_nll(const Tensor& logits, const std::vector<const std::vector<int64_t>*>& rows,
+                          const std::vector<int64_t>& response_start);
 
+// The same for any rows: the sum of log p over rows[i][starts[i]..end), or
+// with `lowest` the lowest log p of those tokens, [rows.size()]; each row
+// forwarded once (length groups). Rows must fit the model's block_size.
+Tensor rows_logps(models::GPT& model, const std::vector<const std::vector<int64_t>*>& rows,
+                  const std::vector<int64_t>& starts, int64_t pad_id, bool lowest = false);
 // Response log-probabilities [N] of lists `which` of `lists` (their responses
 // concatenated, best first) under `model`, each response forwarded once (in
 // length groups, per_row_grouped); `sizes` (when given) gets the list sizes.

@@ -28,7 +28,8 @@ namespace fs = std::filesystem;
 nlohmann::json RewardOptions::to_json() const {
   return {{"init", init}, {"data", data}, {"val_data", val_data}, {"steps", steps}, {"batch_size", batch_size},
           {"max_len", max_len}, {"lr", lr}, {"min_lr_ratio", min_lr_ratio}, {"warmup_steps", warmup_steps},
-          {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"eval_every", eval_every}, {"seed", seed}};
+          {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"eval_every", eval_every}, {"seed", seed},
+          {"likelihood", likelihood}, {"likelihood_fit_lists", likelihood_fit_lists}};
 }
 
 void RewardOptions::update_from_json(const nlohmann::json& j) {
@@ -36,7 +37,7 @@ void RewardOptions::update_from_json(const nlohmann::json& j) {
   take("init", init), take("data", data), take("val_data", val_data), take("batch_size", batch_size);
   take("max_len", max_len), take("lr", lr), take("min_lr_ratio", min_lr_ratio), take("warmup_steps", warmup_steps);
   take("weight_decay", weight_decay), take("grad_clip", grad_clip), take("eval_every", eval_every);
-  take("seed", seed);
+  take("seed", seed), take("likelihood", likelihood), take("likelihood_fit_lists", likelihood_fit_lists);
 }
 
 namespace {
@@ -84,20 +85,34 @@ Tensor score_lists(models::ValueModel& model, const std::vector<RankedRows>& lis
 }
 
 // With `dp` (every rank calls it) the batches are spread over the ranks and
-// the sums added up: each batch is scored as one process scores it.
+// the sums added up: each batch is scored as one process scores it. With
+// `feature` (one value per response of `lists`, in order) the scores are
+// head + weight * feature.
 RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRows>& lists, int64_t pad_id,
-                          int64_t batch, const train::DataParallelRun* dp = nullptr) {
+                          int64_t batch, const train::DataParallelRun* dp = nullptr,
+                          const std::vector<double>* feature = nullptr, double weight = 0) {
   NoGradGuard no_grad;
   EvalModeScope mode(model);
   RewardEval ev;
   ev.breakdown = PairBreakdown::for_lists(lists);
-  double loss = 0, correct = 0, chosen_sum = 0, chosen_sq = 0, all_sum = 0, all_sq = 0;
+  std::vector<size_t> first(lists.size() + 1, 0);  // each list's first response in `feature`
+  for (size_t i = 0; i < lists.size(); ++i) first[i + 1] = first[i] + lists[i].rows.size();
+  if (feature && feature->size() != first.back())
+    fail("reward", "likelihood feature: ", feature->size(), " values for ", first.back(), " responses");
+  double loss = 0, correct = 0, head_correct = 0, chosen_sum = 0, chosen_sq = 0, all_sum = 0, all_sq = 0;
   int64_t responses = 0;
   for (const size_t from : train::DataParallelRun::my_batches(dp, lists.size(), batch)) {
     std::vector<size_t> which;
     for (size_t i = from; i < std::min(lists.size(), from + size_t(batch)); ++i) which.push_back(i);
     std::vector<int64_t> sizes;
-    const std::vector<float> s = score_lists(model, lists, which, pad_id, &sizes).to_vector<float>();
+    std::vector<double> s;
+    for (float v : score_lists(model, lists, which, pad_id, &sizes).to_vector<float>()) s.push_back(v);
+    const std::vector<double> head = s;
+    if (feature) {
+      size_t at = 0;
+      for (size_t w = 0; w < which.size(); ++w)
+        for (size_t r = first[which[w]]; r < first[which[w] + 1]; ++r) s[at++] += weight * (*feature)[r];
+    }
     size_t off = 0;
     for (size_t w = 0; w < which.size(); ++w) {
       const int64_t k = sizes[w];
@@ -108,6 +123,7 @@ RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRow
           list_loss += host_neg_log_sigmoid(d);
           const double right = pair_credit(d);
           correct += right;
+          head_correct += pair_credit(head[off + size_t(i)] - head[off + size_t(j)]);
           ev.breakdown.add(lists[which[w]], size_t(i), size_t(j), right);
           ++ev.pairs;
         }
@@ -125,11 +141,11 @@ RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRow
     }
   }
   if (dp && dp->distributed()) {
-    std::vector<double> sums{loss, correct, chosen_sum, chosen_sq, all_sum, all_sq,
-                             double(responses), double(ev.lists), double(ev.pairs)};
+    std::vector<double> sums{loss,   correct, chosen_sum,         chosen_sq,         all_sum,
+                             all_sq, double(responses), double(ev.lists), double(ev.pairs), head_correct};
     dp->sum(sums);
     loss = sums[0], correct = sums[1], chosen_sum = sums[2], chosen_sq = sums[3], all_sum = sums[4], all_sq = sums[5];
-    responses = int64_t(sums[6]), ev.lists = int64_t(sums[7]), ev.pairs = int64_t(sums[8]);
+    responses = int64_t(sums[6]), ev.lists = int64_t(sums[7]), ev.pairs = int64_t(sums[8]), head_correct = sums[9];
     std::vector<double> tallies = ev.breakdown.flat();
     dp->sum(tallies);
     ev.breakdown.set_flat(tallies);
@@ -141,16 +157,39 @@ RewardEval evaluate_lists(models::ValueModel& model, const std::vector<RankedRow
   ev.chosen_std = std::sqrt(std::max(0.0, chosen_sq / double(ev.lists) - ev.chosen_mean * ev.chosen_mean));
   ev.all_mean = all_sum / double(responses);
   ev.all_std = std::sqrt(std::max(0.0, all_sq / double(responses) - ev.all_mean * ev.all_mean));
+  ev.head_accuracy = head_correct / double(ev.pairs);
+  ev.likelihood_weight = feature ? weight : 0.0;
   return ev;
 }
+
+// The head's scores of `lists` (concatenated), `batch` lists per pass; `sizes` gets the list sizes.
+std::vector<double> head_scores(models::ValueModel& model, const std::vector<RankedRows>& lists, int64_t pad_id,
+                                int64_t batch, std::vector<int64_t>* sizes) {
+  NoGradGuard no_grad;
+  EvalModeScope mode(model);
+  std::vector<double> out;
+  sizes->clear();
+  for (size_t from = 0; from < lists.size(); from += size_t(batch)) {
+    std::vector<size_t> which;
+    for (size_t i = from; i < std::min(lists.size(), from + size_t(batch)); ++i) which.push_back(i);
+    std::vector<int64_t> part;
+    for (float v : score_lists(model, lists, which, pad_id, &part).to_vector<float>()) out.push_back(v);
+    sizes->insert(sizes->end(), part.begin(), part.end());
+  }
+  return out;
+}
+
 
 }  // namespace
 
 RewardEval evaluate_reward_model(models::ValueModel& model, const ChatTemplate& tmpl,
-                                 const std::vector<PreferenceRecord>& records, int64_t max_len, int64_t batch) {
+                                 const std::vector<PreferenceRecord>& records, int64_t max_len, int64_t batch,
+                                 const LikelihoodFeature* likelihood) {
   if (batch <= 0) fail("reward", "evaluation batch must be positive, got ", batch);
   const auto lists = render_ranked_all(tmpl, records, max_len, "preferences");
-  return evaluate_lists(model, lists, tmpl.turn_end_id(), batch);
+  if (!likelihood || !likelihood->active()) return evaluate_lists(model, lists, tmpl.turn_end_id(), batch);
+  const std::vector<double> feature = lists_lowest_logps(*likelihood->model, lists, tmpl.turn_end_id(), 64);
+  return evaluate_lists(model, lists, tmpl.turn_end_id(), batch, nullptr, &feature, likelihood->weight);
 }
 
 double pairwise_accuracy(models::ValueModel& model, const ChatTemplate& tmpl,
@@ -192,15 +231,40 @@ float score_response(models::ValueModel& model, const ChatTemplate& tmpl, const 
   return score_conversations(model, tmpl, {tmpl.render_reply_row(prompt, reply)}).at(0);
 }
 
-RewardModelCheckpoint load_reward_model(const std::string& path, const std::string& op) {
+RewardModelCheckpoint load_reward_model(const std::string& path, const std::string& op, const std::string& what) {
   RewardModelCheckpoint rm;
-  rm.checkpoint = train::open_model_checkpoint(path, {"reward"}, op, "the reward model");
+  rm.checkpoint = train::open_model_checkpoint(path, {"reward"}, op, what);
+  const nlohmann::json& tj = rm.checkpoint.trainer;
   rm.model = std::make_unique<models::ValueModel>(rm.checkpoint.config);
   rm.model->load_trunk(rm.checkpoint.model_path);  // a reward checkpoint has score.*: the head loads too
   rm.model->eval();
-  rm.reward_mean = rm.checkpoint.trainer.value("reward_mean", 0.0);
-  rm.reward_std = rm.checkpoint.trainer.value("reward_std", 1.0);
+  rm.reward_mean = tj.value("reward_mean", 0.0);
+  rm.reward_std = tj.value("reward_std", 1.0);
+  if (tj.contains("likelihood_weight")) {
+    const nlohmann::json& w = tj["likelihood_weight"];
+    if (!w.is_number() || !std::isfinite(w.get<double>()))
+      fail(op, rm.checkpoint.dir, "/trainer.json: likelihood_weight must be a finite number, got ", w.dump());
+    const std::string file = rm.checkpoint.dir + "/" + tj.value("likelihood_model", std::string("likelihood/model.safetensors"));
+    if (!fs::exists(file))
+      fail(op, file, ": missing; the reward model ", rm.checkpoint.dir,
+           " adds a likelihood feature (trainer.json likelihood_weight) and needs the frozen language model it was "
+           "fitted with (retrain it, or with --likelihood none)");
+    rm.likelihood.model = load_likelihood_model(rm.checkpoint.config, file);
+    rm.likelihood.weight = w.get<double>();
+  }
   return rm;
+}
+
+std::vector<double> score_replies(const RewardModelCheckpoint& rm, const ChatTemplate& tmpl,
+                                  const std::vector<std::vector<int64_t>>& rows, const std::vector<int64_t>& starts,
+                                  int64_t batch) {
+  std::vector<double> out;
+  for (float v : score_conversations(*rm.model, tmpl, rows, batch)) out.push_back(v);
+  if (rm.likelihood.active()) {
+    const std::vector<double> f = reply_lowest_logps(*rm.likelihood.model, rows, starts, tmpl.turn_end_id(), batch);
+    for (size_t i = 0; i < out.size(); ++i) out[i] += rm.likelihood.weight * f[i];
+  }
+  return out;
 }
 
 void plot_reward_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records) {
@@ -227,6 +291,10 @@ RewardResult train_reward_model(RewardOptions o) {
   if (o.data.empty()) fail("reward", "--data is required (preferences as JSON Lines)");
   if (o.out_dir.empty()) fail("reward", "--out is required (the run folder)");
   if (o.steps <= 0 || o.batch_size <= 0) fail("reward", "--steps and --batch must be positive");
+  if (o.likelihood != "init" && o.likelihood != "none")
+    fail("reward", "--likelihood must be 'init' or 'none', got '", o.likelihood, "'");
+  if (o.likelihood == "init" && o.likelihood_fit_lists <= 0)
+    fail("reward", "--likelihood-fit-lists must be positive, got ", o.likelihood_fit_lists);
   // Under mpirun: data parallel over the global batch of --batch lists (train/data_parallel_run.h).
   train::DataParallelRun dp("reward");
   train::check_data_parallel(dp, o, {{o.batch_size, "--batch"}}, o.resume);
@@ -258,6 +326,25 @@ RewardResult train_reward_model(RewardOptions o) {
     fs::create_directories(o.out_dir);
     tok.save(o.out_dir + "/tokenizer");
   }
+
+  // The likelihood feature (reward.h): the init model, frozen, and its mean
+  // log-probabilities of the held-out lists and of the fitting lists, once.
+  LikelihoodFeature lik;
+  std::vector<RankedRows> fit_lists;
+  std::vector<double> val_feature, fit_feature;
+  if (o.likelihood == "init") {
+    lik.model = load_likelihood_model(cfg, init.model_path);
+    fit_lists.assign(train_lists.begin(),
+                     train_lists.begin() + std::ptrdiff_t(std::min<size_t>(train_lists.size(), size_t(o.likelihood_fit_lists))));
+    fit_feature = lists_lowest_logps(*lik.model, fit_lists, pad, 64);
+    val_feature = lists_lowest_logps(*lik.model, val_lists, pad, 64);
+    if (dp.lead()) {  // what every checkpoint carries (copied in, so each stands alone)
+      fs::create_directories(o.out_dir + "/likelihood");
+      const std::string tmp = o.out_dir + "/likelihood/model.safetensors.tmp";
+      fs::copy_file(init.model_path, tmp, fs::copy_options::overwrite_existing);
+      fs::rename(tmp, o.out_dir + "/likelihood/model.safetensors");
+    }
+  }
   const int64_t start_step = resumed.restore(model, opt, gen);
   dp.wrap(model);
   PreferenceBatches batches(train_lists.size(), o.seed);
@@ -273,20 +360,36 @@ RewardResult train_reward_model(RewardOptions o) {
     if (o.resume) std::cout << "resuming from " << resumed.dir << " at step " << start_step << std::endl;
   }
 
+  // The reward as it stands, on `lists` (the held-out ones, or for statistics
+  // without them the training ones): with the feature, its weight refitted to
+  // the head first.
+  auto measure = [&](const std::vector<RankedRows>& lists) {
+    if (!lik.active()) return evaluate_lists(model, lists, pad, o.batch_size, &dp);
+    std::vector<int64_t> sizes;
+    lik.weight = fit_likelihood_weight(head_scores(model, fit_lists, pad, o.batch_size, &sizes), fit_feature, sizes);
+    return &lists == &val_lists
+               ? evaluate_lists(model, val_lists, pad, o.batch_size, &dp, &val_feature, lik.weight)
+               : evaluate_lists(model, fit_lists, pad, o.batch_size, &dp, &fit_feature, lik.weight);
+  };
   int64_t evaluated_at = -1;  // the step result.val was measured at
   auto evaluate = [&](int64_t step, RewardEval& out) {
     if (val_lists.empty()) return;
-    out = evaluate_lists(model, val_lists, pad, o.batch_size, &dp);
+    out = measure(val_lists);
     evaluated_at = step;
     nlohmann::json rec = {{"kind", "eval"}, {"step", step}, {"val_loss", out.loss}, {"val_accuracy", out.accuracy},
                           {"val_pairs", out.pairs}, {"chosen_reward_mean", out.chosen_mean},
                           {"chosen_reward_std", out.chosen_std}, {"reward_mean", out.all_mean},
                           {"reward_std", out.all_std}};
+    if (lik.active()) rec["val_accuracy_head"] = out.head_accuracy, rec["likelihood_weight"] = out.likelihood_weight;
     if (const nlohmann::json b = out.breakdown.to_json(); !b.empty()) rec["val_breakdown"] = b;
     metrics.write(rec);
     if (!o.quiet)
       std::cout << "step " << step << "  val loss " << fmt("%.4f", out.loss) << "  pairwise accuracy "
-                << fmt("%.1f%%", 100 * out.accuracy) << " of " << out.pairs << " pairs" << std::endl;
+                << fmt("%.1f%%", 100 * out.accuracy) << " of " << out.pairs << " pairs"
+                << (lik.active() ? " (head alone " + fmt("%.1f%%", 100 * out.head_accuracy) + ", likelihood weight " +
+                                       fmt("%.3g", out.likelihood_weight) + ")"
+                                 : std::string())
+                << std::endl;
   };
   // A resumed run's step-0 evaluation is the one of the run it continues (metrics.jsonl).
   if (!o.resume) evaluate(0, result.val_before);
@@ -297,9 +400,10 @@ RewardResult train_reward_model(RewardOptions o) {
   // only passes a --checkpoint-every step. Evaluation neither trains nor draws
   // random numbers, so it does not change the run.
   auto checkpoint = [&](int64_t step) -> std::string {
-    const RewardEval stats = val_lists.empty()         ? evaluate_lists(model, train_lists, pad, o.batch_size, &dp)
-                             : evaluated_at == step ? result.val
-                                                    : evaluate_lists(model, val_lists, pad, o.batch_size, &dp);
+    // Without held-out lists: the training lists (with the feature, the fitting ones).
+    const RewardEval stats = evaluated_at == step && !val_lists.empty() ? result.val
+                             : val_lists.empty() ? (lik.active() ? measure(fit_lists) : measure(train_lists))
+                                                 : measure(val_lists);
     result.reward_mean = stats.chosen_mean;
     result.reward_std = stats.all_std > 1e-6 ? stats.all_std : 1.0;  // a constant reward: do not divide by ~0
     nlohmann::json tj =
@@ -310,9 +414,15 @@ RewardResult train_reward_model(RewardOptions o) {
     tj["response_reward_mean"] = stats.all_mean;
     tj["reward_stats"] = val_lists.empty() ? "train" : "val";  // which lists they come from
     if (!val_lists.empty()) tj["val_accuracy"] = stats.accuracy;
+    std::vector<std::pair<std::string, std::string>> copy_dirs{{o.out_dir + "/tokenizer", "tokenizer"}};
+    if (lik.active()) {
+      tj["likelihood_weight"] = stats.likelihood_weight;
+      tj["likelihood_model"] = "likelihood/model.safetensors";
+      if (!val_lists.empty()) tj["val_accuracy_head"] = stats.head_accuracy;
+      copy_dirs.push_back({o.out_dir + "/likelihood", "likelihood"});
+    }
     if (!dp.lead()) return "";
-    const train::CheckpointSave what{.model = &model, .optimizer = &opt, .trainer = tj,
-                                     .copy_dirs = {{o.out_dir + "/tokenizer", "tokenizer"}}};
+    const train::CheckpointSave what{.model = &model, .optimizer = &opt, .trainer = tj, .copy_dirs = copy_dirs};
     return train::save_checkpoint(o.out_dir, step, what, o.keep_checkpoints);
   };
 

@@ -26,6 +26,18 @@
 // held-out lists, or from the training lists when there is no held-out file
 // ("reward_stats": "val" or "train").
 //
+// The likelihood feature (chat/likelihood_feature.h, --likelihood init, the
+// default): the reward is the head's score plus a fitted weight times the
+// lowest log-probability the --init model gives a token of the reply. The init model stays
+// frozen; its log-probabilities of the held-out lists and of the first
+// likelihood_fit_lists training lists are computed once, and at every
+// evaluation and checkpoint the weight is fitted on those training lists to
+// the head as it is then (so the statistics above, the accuracy and the loss
+// are the combined reward's; "val_accuracy_head" records the head's alone).
+// A checkpoint then carries the frozen model (likelihood/model.safetensors)
+// and trainer.json "likelihood_weight", so it stands alone. --likelihood none:
+// the head alone, as before.
+//
 // Checkpoints: train/checkpoint.h's layout, "kind": "reward", the ValueModel's
 // state (transformer.* + score.*), the tokenizer carried; at the end, every
 // checkpoint_every steps and when a run stops (SIGINT/SIGTERM, stop_after).
@@ -44,6 +56,7 @@
 #include <vector>
 
 #include "ember/chat/jsonl.h"
+#include "ember/chat/likelihood_feature.h"
 #include "ember/chat/preference_batch.h"
 #include "ember/chat/template.h"
 #include "ember/models/value_model.h"
@@ -74,6 +87,8 @@ struct RewardOptions {
   // come from the checkpoint (only steps may change).
   bool resume = false;
   int64_t stop_after = 0;  // testing aid: stop after this step as if interrupted; 0 = off
+  std::string likelihood = "init";      // "init" (the feature, see above) or "none"
+  int64_t likelihood_fit_lists = 300;   // the first training lists the feature's weight is fitted on
   nlohmann::json to_json() const;
   void update_from_json(const nlohmann::json& j);  // the hyper-parameters a checkpoint records
 };
@@ -88,6 +103,10 @@ struct RewardEval {
   double all_mean = 0;     // mean reward of every response
   double all_std = 0;      // its (population) standard deviation
   PairBreakdown breakdown; // accuracy by kind of question and by pair of labels, where the lists carry them
+  // With the likelihood feature, the figures above are the combined reward's;
+  // head_accuracy is the head's alone (equal to accuracy without the feature).
+  double head_accuracy = 0;
+  double likelihood_weight = 0;
 };
 
 struct RewardResult {
@@ -108,10 +127,12 @@ RewardResult train_reward_model(RewardOptions options);
 // when a hard kill came between the last checkpoint and the picture.
 void plot_reward_curves(const std::string& out_dir, const std::vector<nlohmann::json>& records);
 
-// Evaluates `model` (in eval mode, no gradients) on `records`; rows longer than
+// Evaluates `model` (in eval mode, no gradients) on `records`, adding
+// `likelihood` (when given and active) with its weight; rows longer than
 // max_len lose prompt tokens from the left. `batch` lists per forward pass.
 RewardEval evaluate_reward_model(models::ValueModel& model, const ChatTemplate& tmpl,
-                                 const std::vector<PreferenceRecord>& records, int64_t max_len, int64_t batch = 16);
+                                 const std::vector<PreferenceRecord>& records, int64_t max_len, int64_t batch = 16,
+                                 const LikelihoodFeature* likelihood = nullptr);
 // The fraction of all pairs of `records`' ranked lists that `model` orders
 // correctly (ties count 1/2).
 double pairwise_accuracy(models::ValueModel& model, const ChatTemplate& tmpl,
@@ -134,11 +155,24 @@ float score_response(models::ValueModel& model, const ChatTemplate& tmpl, const 
 
 // A trained reward model opened for use (PPO, eval): the checkpoint must be of
 // kind "reward"; `op` names the caller in errors ("ppo").
+// `what` names the checkpoint in errors ("--reward"). A checkpoint whose
+// trainer.json has "likelihood_weight" loads its frozen language model too
+// (an error names the file when it is missing).
 struct RewardModelCheckpoint {
   train::ModelCheckpoint checkpoint;          // folder, trainer.json, config, tokenizer paths
   std::unique_ptr<models::ValueModel> model;  // weights loaded, eval mode
+  LikelihoodFeature likelihood;               // inactive for a head-only reward model
   double reward_mean = 0, reward_std = 1;     // trainer.json (0 / 1 when absent)
 };
-RewardModelCheckpoint load_reward_model(const std::string& path, const std::string& op = "reward");
+RewardModelCheckpoint load_reward_model(const std::string& path, const std::string& op = "reward",
+                                        const std::string& what = "the reward model");
+
+// The raw rewards of rows as score_conversations reads them (prompt + reply +
+// <|im_end|>, reply i starting at starts[i]): the head's score plus, for a
+// reward model with the likelihood feature, its weight times the lowest
+// log-probability the frozen model gives a reply token. No gradients.
+std::vector<double> score_replies(const RewardModelCheckpoint& rm, const ChatTemplate& tmpl,
+                                  const std::vector<std::vector<int64_t>>& rows, const std::vector<int64_t>& starts,
+                                  int64_t batch = 32);
 
 }  // namespace ember::chat

@@ -438,6 +438,12 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                                 {"val_loss", field(log.last_eval, "val_loss")},
                                 {"reward_mean", field(tj, "reward_mean")},
                                 {"reward_std", field(tj, "reward_std")}});
+                      // With the likelihood feature (reward.h) the accuracy is the combined
+                      // reward's; the head's alone and the fitted weight stand beside it.
+                      if (log.last_eval.contains("val_accuracy_head")) {
+                        m["pairwise_accuracy_head"] = log.last_eval["val_accuracy_head"];
+                        m["likelihood_weight"] = log.last_eval["likelihood_weight"];
+                      }
                       if (log.last_eval.contains("val_breakdown")) m["pairwise_breakdown"] = log.last_eval["val_breakdown"];
                       // The same held-out pairs ranked by the SFT model's own mean log-probability
                       // (ember eval --preferences): what the reward model's initialisation knows.

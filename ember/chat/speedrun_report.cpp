@@ -144,11 +144,16 @@ std::string render_report_markdown(const nlohmann::json& report) {
   const nlohmann::json rm_parts = dig(report, "reward", {"pairwise_breakdown"});
   const nlohmann::json dpo_parts = dig(report, "dpo", {"preference_breakdown"});
   const nlohmann::json sft_parts = dig(report, "reward", {"sft_likelihood_breakdown"});
+  const nlohmann::json head_acc = dig(report, "reward", {"pairwise_accuracy_head"});
+  const std::string head_alone =
+      head_acc.is_number() ? "; the head alone ranks " + pct(head_acc) + " of the pairs right" : std::string();
   if (rm_parts.is_object() && !rm_parts.empty()) {
     md << "## Reward model: held-out pairs\n\nThe share of held-out pairs each ranks right, by kind of question and "
        << "by the pair of replies compared (`ideal`, `wrong` fact, `rambling` = the answer plus filler, ...; "
-       << "the rubric in `ember/chat/curriculum.h`). The last column ranks each pair by the SFT model's own mean "
-       << "log-probability per token (`ember eval --preferences`): what the reward model's initialisation knows.\n\n"
+       << "the rubric in `ember/chat/curriculum.h`). The reward model is its scalar head plus, with a weight fitted on "
+       << "training lists, the lowest log-probability the frozen SFT model gives a token of the reply (`ember reward "
+       << "--likelihood init`, the default)" << head_alone << ". The last column ranks each pair by the SFT model's "
+       << "mean log-probability per token alone (`ember eval --preferences`).\n\n"
        << "| compared | pairs | reward model | DPO (implicit reward) | SFT likelihood |\n|---|---:|---:|---:|---:|\n";
     auto cell = [&](const nlohmann::json& parts, const char* part, const std::string& key) {
       const bool has = parts.is_object() && parts.contains(part) && parts[part].contains(key);

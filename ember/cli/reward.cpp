@@ -29,6 +29,14 @@ void register_reward(CLI::App& app) {
   cmd->add_option("--max-len", o->max_len, "Tokens per prompt + response; longer prompts lose tokens from the left "
                                            "(default: block_size)");
   add_finetune_options(cmd, *o);
+  cmd->add_option("--likelihood", o->likelihood,
+                  "init: the reward adds the lowest log-probability the --init model (frozen, carried in the "
+                  "checkpoint) gives a reply token, with a weight fitted on training lists; none: the scalar head alone")
+      ->check(CLI::IsMember({"init", "none"}))
+      ->capture_default_str();
+  cmd->add_option("--likelihood-fit-lists", o->likelihood_fit_lists,
+                  "Training lists (the first ones) the likelihood weight is fitted on")
+      ->capture_default_str();
   cmd->add_option("--eval-every", o->eval_every, "Steps between evaluations (0: step 0 and the end only)")
       ->capture_default_str();
   cmd->add_option("--keep", o->keep_checkpoints, "Checkpoints kept in the run folder (0: all)")->capture_default_str();
@@ -44,6 +52,11 @@ void register_reward(CLI::App& app) {
       std::snprintf(buf, sizeof buf, ", held-out pairwise accuracy %.1f%% -> %.1f%% (%lld pairs)",
                     100 * r.val_before.accuracy, 100 * r.val.accuracy, static_cast<long long>(r.val.pairs));
       std::cout << buf;
+      if (r.val.likelihood_weight != 0) {
+        std::snprintf(buf, sizeof buf, " (head alone %.1f%%, likelihood weight %.3g)", 100 * r.val.head_accuracy,
+                      r.val.likelihood_weight);
+        std::cout << buf;
+      }
     }
     std::cout << ", reward mean " << r.reward_mean << " std " << r.reward_std << "; checkpoint " << r.checkpoint
               << "\n";

@@ -3,7 +3,8 @@
 // curriculum that lifts held-out pairwise accuracy well above chance, a run
 // stopped and resumed that equals an uninterrupted one bit for bit, and clear
 // errors for a wrong checkpoint kind, a missing resume checkpoint and a
-// malformed preference line.
+// malformed preference line; the likelihood feature's weight fit, the
+// checkpoint that carries its frozen model, and the score it adds.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "chat/preference_test_util.h"
 #include "ember/autograd/grad_mode.h"
+#include "ember/chat/likelihood_feature.h"
 #include "ember/chat/preference_batch.h"
 #include "ember/chat/reward.h"
 #include "ember/core/error.h"
@@ -149,19 +151,26 @@ TEST(RewardModel, RowsEndAtImEndAndPaddingDoesNotChangeScores) {
   EXPECT_ERROR_HAS(render_ranked(tmpl, rec, 3, "prefs.jsonl record 4"), "prefs.jsonl record 4: response 1 is");
 }
 
-TEST(RewardModel, ShortTrainingLiftsHeldOutPairwiseAccuracy) {
-  const testing::TinySetup s = testing::make_tiny_setup(temp_root("reward_test"));
+// A short run on the tiny curriculum from the setup's pre/ checkpoint into rm/.
+RewardOptions tiny_run(const testing::TinySetup& s, int64_t steps) {
   RewardOptions o;
   o.init = s.root + "/pre";
   o.data = s.data + "/preferences_train.jsonl";
   o.val_data = s.data + "/preferences_val.jsonl";
   o.out_dir = s.root + "/rm";
-  o.steps = 80;
+  o.steps = steps;
   o.batch_size = 8;
   o.lr = 3e-3;
   o.eval_every = 0;
   o.quiet = true;
   o.threads = 1;  // 2 shared cores: OpenMP threads that spin while descheduled cost far more than they give
+  return o;
+}
+
+TEST(RewardModel, ShortTrainingLiftsHeldOutPairwiseAccuracy) {
+  const testing::TinySetup s = testing::make_tiny_setup(temp_root("reward_test"));
+  RewardOptions o = tiny_run(s, 80);
+  o.likelihood = "none";  // the head alone (the feature has its own test below)
   const RewardResult r = train_reward_model(o);
   EXPECT_EQ(r.step, 80);
   // The zero head scores every response 0: all pairs tie, loss log 2, accuracy exactly 1/2.
@@ -182,6 +191,8 @@ TEST(RewardModel, ShortTrainingLiftsHeldOutPairwiseAccuracy) {
   EXPECT_EQ(r.reward_std, r.val.all_std);
   EXPECT_GT(r.val.all_std, r.val.chosen_std);  // good and bad responses spread wider than the good alone
   EXPECT_TRUE(fs::exists(r.checkpoint + "/tokenizer/tokenizer.json"));
+  EXPECT_FALSE(tj.contains("likelihood_weight"));
+  EXPECT_FALSE(fs::exists(r.checkpoint + "/likelihood"));
   EXPECT_TRUE(fs::exists(o.out_dir + "/metrics.jsonl"));
   EXPECT_TRUE(fs::exists(o.out_dir + "/reward.svg"));
 
@@ -231,6 +242,89 @@ TEST(RewardModel, ShortTrainingLiftsHeldOutPairwiseAccuracy) {
   fs::remove_all(s.root);
 }
 
+TEST(RewardLikelihood, FitTakesTheSmallestWeightOfTheBestAccuracyAndZeroWhenTheFeatureDoesNotHelp) {
+  // Two lists of three, best first. The head orders list 0 right and list 1
+  // wrong twice; the feature is flat on list 0 and ranks list 1 right.
+  const std::vector<int64_t> sizes{3, 3};
+  const std::vector<double> head{3, 2, 1, 0.0, 0.2, 0.1};
+  const std::vector<double> helps{-1, -1, -1, -0.5, -3, -6};
+  EXPECT_DOUBLE_EQ(lists_pairwise_accuracy(head, sizes), 4.0 / 6.0);
+  // List 1 comes right once 0 - 0.5 w > 0.2 - 3 w, i.e. w > 0.08; the grid's
+  // steps are 15% apart, so the first weight past 0.08 is below 0.08 * 1.15.
+  const double w = fit_likelihood_weight(head, helps, sizes);
+  EXPECT_GT(w, 0.08);
+  EXPECT_LT(w, 0.08 * 1.15);
+  std::vector<double> mixed(head.size());
+  for (size_t i = 0; i < head.size(); ++i) mixed[i] = head[i] + w * helps[i];
+  EXPECT_EQ(lists_pairwise_accuracy(mixed, sizes), 1.0);
+  // A feature that ranks list 1 backwards only loses pairs: weight 0.
+  EXPECT_EQ(fit_likelihood_weight(head, {-1, -1, -1, -6, -3, -0.5}, sizes), 0.0);
+  // A zero head (step 0) ranks by the feature alone at any weight: the smallest, 0.001.
+  EXPECT_DOUBLE_EQ(fit_likelihood_weight(std::vector<double>(6, 0.0), helps, sizes), 1e-3);
+  // A tie counts one half.
+  EXPECT_DOUBLE_EQ(lists_pairwise_accuracy({1, 1}, {2}), 0.5);
+  EXPECT_ERROR_HAS(fit_likelihood_weight(head, {1, 2}, sizes), "6 head scores but 2 feature values");
+}
+
+TEST(RewardLikelihood, CheckpointCarriesTheFrozenModelAndScoresAddTheLowestTokenLogProb) {
+  const testing::TinySetup s = testing::make_tiny_setup(temp_root("reward_likelihood"));
+  RewardOptions o = tiny_run(s, 20);
+  o.likelihood_fit_lists = 12;
+  const RewardResult r = train_reward_model(o);
+  // The figures are the combined reward's; the head's own accuracy is kept beside them.
+  const nlohmann::json tj = train::read_trainer_json(r.checkpoint);
+  EXPECT_EQ(tj.at("likelihood_weight").get<double>(), r.val.likelihood_weight);
+  EXPECT_EQ(tj.at("val_accuracy_head").get<double>(), r.val.head_accuracy);
+  EXPECT_EQ(tj.at("val_accuracy").get<double>(), r.val.accuracy);
+  EXPECT_EQ(tj.at("likelihood_model"), "likelihood/model.safetensors");
+  // At step 0 the head is zero: the reward ranks by the feature alone (a
+  // weight of 0.001 head spreads, or 0 when the feature loses pairs).
+  EXPECT_TRUE(r.val_before.likelihood_weight == 1e-3 || r.val_before.likelihood_weight == 0.0)
+      << r.val_before.likelihood_weight;
+  // The frozen model is the init's, byte for byte.
+  auto bytes = [](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const train::ModelCheckpoint init = train::open_model_checkpoint(o.init, {}, "test");
+  EXPECT_EQ(bytes(r.checkpoint + "/likelihood/model.safetensors"), bytes(init.model_path));
+
+  // Reloaded, it evaluates to the same figures.
+  RewardModelCheckpoint rm = load_reward_model(o.out_dir, "test");
+  ASSERT_TRUE(rm.likelihood.active());
+  EXPECT_EQ(rm.likelihood.weight, r.val.likelihood_weight);
+  const ChatTemplate tmpl(testing::curriculum_tokenizer());
+  const std::vector<PreferenceRecord> val = read_preferences(o.val_data);
+  const RewardEval ev = evaluate_reward_model(*rm.model, tmpl, val, s.cfg.block_size, o.batch_size, &rm.likelihood);
+  EXPECT_EQ(ev.accuracy, r.val.accuracy);
+  EXPECT_EQ(ev.head_accuracy, r.val.head_accuracy);
+
+  // score_replies = the head's score + weight * the lowest token log-probability,
+  // the latter computed here from the frozen model's full logits.
+  rm.likelihood.weight = 2.0;  // whatever was fitted, the sum must show
+  const RankedRows list = render_ranked(tmpl, val.at(0), s.cfg.block_size, "test");
+  const std::vector<double> got = score_replies(rm, tmpl, list.rows, list.response_start);
+  const std::vector<float> head = score_conversations(*rm.model, tmpl, list.rows);
+  for (size_t i = 0; i < list.rows.size(); ++i) {
+    NoGradGuard no_grad;
+    const std::vector<int64_t>& row = list.rows[i];
+    const Tensor logits = rm.likelihood.model->forward(tensor_i64(row, {1, int64_t(row.size())}));
+    const std::vector<float> logp = contiguous(log_softmax(logits, -1)).to_vector<float>();
+    const size_t V = size_t(logits.shape(2));
+    double lowest = 0;
+    for (size_t t = size_t(list.response_start[i]); t < row.size(); ++t)
+      lowest = std::min(lowest, double(logp[(t - 1) * V + size_t(row[t])]));
+    EXPECT_NEAR(got[i], head[i] + 2.0 * lowest, 1e-4) << i;
+  }
+
+  // A checkpoint that lost its frozen model says which file is missing.
+  fs::remove(r.checkpoint + "/likelihood/model.safetensors");
+  EXPECT_ERROR_HAS(load_reward_model(r.checkpoint, "ppo"), "likelihood/model.safetensors: missing");
+  o.likelihood = "sometimes";
+  EXPECT_ERROR_HAS(train_reward_model(o), "--likelihood must be 'init' or 'none'");
+  fs::remove_all(s.root);
+}
+
 TEST(RewardModel, StoppedAndResumedRunMatchesUninterrupted) {
   const testing::TinySetup s = testing::make_tiny_setup(temp_root("reward_resume"));
   RewardOptions o = testing::small_resume_run<RewardOptions>(s);
@@ -249,7 +343,10 @@ TEST(RewardModel, StoppedAndResumedRunMatchesUninterrupted) {
   EXPECT_EQ(tj.at("data").at("cursor"), 10);  // ...the second one used up
   const RewardModelCheckpoint rm = load_reward_model(first.checkpoint, "test");
   const ChatTemplate tmpl(testing::curriculum_tokenizer());
-  const RewardEval ev = evaluate_reward_model(*rm.model, tmpl, read_preferences(o.val_data), s.cfg.block_size, 4);
+  ASSERT_TRUE(rm.likelihood.active());  // the default: the head plus the likelihood feature
+  EXPECT_EQ(rm.likelihood.weight, tj.at("likelihood_weight").get<double>());
+  const RewardEval ev =
+      evaluate_reward_model(*rm.model, tmpl, read_preferences(o.val_data), s.cfg.block_size, 4, &rm.likelihood);
   EXPECT_EQ(rm.reward_mean, ev.chosen_mean);
   EXPECT_EQ(rm.reward_std, ev.all_std);
   EXPECT_EQ(rm.reward_mean, first.reward_mean);
