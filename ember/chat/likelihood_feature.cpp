@@ -6,12 +6,14 @@
 
 #include "ember/autograd/grad_mode.h"
 #include "ember/core/error.h"
+#include "ember/core/random.h"
 #include "ember/nn/module_io.h"
 
 namespace ember::chat {
 
 std::shared_ptr<models::GPT> load_likelihood_model(const models::GPTConfig& config, const std::string& model_path) {
-  auto lm = std::make_shared<models::GPT>(config);
+  Generator scratch(0);  // the initial weights are overwritten: keep the global generator's stream untouched
+  auto lm = std::make_shared<models::GPT>(config, &scratch);
   nn::load_module(*lm, model_path);
   lm->eval();
   return lm;
@@ -90,7 +92,7 @@ double fit_likelihood_weight(const std::vector<double>& head, const std::vector<
   const double unit = spread > 1e-6 ? spread : 1.0;
   std::vector<double> mixed(head.size());
   double best_w = 0, best = lists_pairwise_accuracy(head, sizes);
-  // 0.001 x 1.15^k up to 10: 67 weights, each step 15% apart.
+  // 0.001 x 1.15^k up to 10: 66 weights besides 0, each 15% above the last.
   for (double w = 1e-3; w <= 10.0; w *= 1.15) {
     for (size_t i = 0; i < head.size(); ++i) mixed[i] = head[i] + w * unit * feature[i];
     const double acc = lists_pairwise_accuracy(mixed, sizes);

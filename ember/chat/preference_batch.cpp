@@ -241,13 +241,13 @@ Tensor response_token_nll(const Tensor& logits, const std::vector<const std::vec
                           const std::vector<int64_t>& response_start) {
   const int64_t B = int64_t(rows.size());
   if (!logits.defined() || logits.ndim() != 3 || logits.shape(0) != B || response_start.size() != rows.size())
-    fail("preferences", "response_logps: logits must be [", B, ", width - 1, V] for ", B, " rows");
+    fail("preferences", "response log-probabilities: logits must be [", B, ", width - 1, V] for ", B, " rows");
   const int64_t n = logits.shape(1);  // width - 1 predicted positions
   std::vector<int64_t> targets(size_t(B * n), -1);
   for (int64_t b = 0; b < B; ++b) {
     const auto& r = *rows[size_t(b)];
     if (int64_t(r.size()) > n + 1 || response_start[size_t(b)] < 1)
-      fail("preferences", "response_logps: row ", b, " does not fit the logits or has no prompt token");
+      fail("preferences", "response log-probabilities: row ", b, " does not fit the logits or has no prompt token");
     for (int64_t t = response_start[size_t(b)]; t < int64_t(r.size()); ++t)
       targets[size_t(b * n + t - 1)] = r[size_t(t)];
   }

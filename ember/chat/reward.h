@@ -107,6 +107,7 @@ struct RewardEval {
   // head_accuracy is the head's alone (equal to accuracy without the feature).
   double head_accuracy = 0;
   double likelihood_weight = 0;
+  bool with_likelihood = false;  // the feature took part (its fitted weight may still be 0)
 };
 
 struct RewardResult {

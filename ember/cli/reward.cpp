@@ -52,7 +52,7 @@ void register_reward(CLI::App& app) {
       std::snprintf(buf, sizeof buf, ", held-out pairwise accuracy %.1f%% -> %.1f%% (%lld pairs)",
                     100 * r.val_before.accuracy, 100 * r.val.accuracy, static_cast<long long>(r.val.pairs));
       std::cout << buf;
-      if (r.val.likelihood_weight != 0) {
+      if (r.val.with_likelihood) {
         std::snprintf(buf, sizeof buf, " (head alone %.1f%%, likelihood weight %.3g)", 100 * r.val.head_accuracy,
                       r.val.likelihood_weight);
         std::cout << buf;

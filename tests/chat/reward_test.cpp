@@ -266,6 +266,17 @@ TEST(RewardLikelihood, FitTakesTheSmallestWeightOfTheBestAccuracyAndZeroWhenTheF
   EXPECT_ERROR_HAS(fit_likelihood_weight(head, {1, 2}, sizes), "6 head scores but 2 feature values");
 }
 
+TEST(RewardLikelihood, RunsFromBeforeTheFeatureResumeWithTheHeadAlone) {
+  RewardOptions o;
+  EXPECT_EQ(o.likelihood, "init");  // new runs: the feature
+  o.update_from_json({{"seed", 5}});  // a checkpoint's options without "likelihood"
+  EXPECT_EQ(o.likelihood, "none");
+  o.update_from_json({{"likelihood", "init"}, {"likelihood_fit_lists", 40}});
+  EXPECT_EQ(o.likelihood, "init");
+  EXPECT_EQ(o.likelihood_fit_lists, 40);
+  EXPECT_EQ(o.to_json()["likelihood"], "init");
+}
+
 TEST(RewardLikelihood, CheckpointCarriesTheFrozenModelAndScoresAddTheLowestTokenLogProb) {
   const testing::TinySetup s = testing::make_tiny_setup(temp_root("reward_likelihood"));
   RewardOptions o = tiny_run(s, 20);
@@ -305,17 +316,28 @@ TEST(RewardLikelihood, CheckpointCarriesTheFrozenModelAndScoresAddTheLowestToken
   const RankedRows list = render_ranked(tmpl, val.at(0), s.cfg.block_size, "test");
   const std::vector<double> got = score_replies(rm, tmpl, list.rows, list.response_start);
   const std::vector<float> head = score_conversations(*rm.model, tmpl, list.rows);
-  for (size_t i = 0; i < list.rows.size(); ++i) {
+  auto lowest_by_hand = [&](const std::vector<int64_t>& row, size_t start) {
     NoGradGuard no_grad;
-    const std::vector<int64_t>& row = list.rows[i];
     const Tensor logits = rm.likelihood.model->forward(tensor_i64(row, {1, int64_t(row.size())}));
     const std::vector<float> logp = contiguous(log_softmax(logits, -1)).to_vector<float>();
     const size_t V = size_t(logits.shape(2));
     double lowest = 0;
-    for (size_t t = size_t(list.response_start[i]); t < row.size(); ++t)
-      lowest = std::min(lowest, double(logp[(t - 1) * V + size_t(row[t])]));
-    EXPECT_NEAR(got[i], head[i] + 2.0 * lowest, 1e-4) << i;
-  }
+    for (size_t t = start; t < row.size(); ++t) lowest = std::min(lowest, double(logp[(t - 1) * V + size_t(row[t])]));
+    return lowest;
+  };
+  for (size_t i = 0; i < list.rows.size(); ++i)
+    EXPECT_NEAR(got[i], head[i] + 2.0 * lowest_by_hand(list.rows[i], size_t(list.response_start[i])), 1e-4) << i;
+  // A row longer than the context keeps its last block_size tokens (as the
+  // head reads it), and its reply start moves with it.
+  std::vector<int64_t> longer = list.rows[0];
+  const std::vector<int64_t> prompt(longer.begin(), longer.begin() + list.response_start[0]);
+  while (longer.size() <= size_t(s.cfg.block_size)) longer.insert(longer.begin(), prompt.begin(), prompt.end());
+  const size_t reply_tokens = list.rows[0].size() - size_t(list.response_start[0]);
+  const std::vector<int64_t> tail(longer.end() - s.cfg.block_size, longer.end());
+  const double got_long =
+      score_replies(rm, tmpl, {longer}, {int64_t(longer.size() - reply_tokens)}).at(0);
+  EXPECT_NEAR(got_long, score_conversations(*rm.model, tmpl, {tail}).at(0) +
+                            2.0 * lowest_by_hand(tail, tail.size() - reply_tokens), 1e-4);
 
   // A checkpoint that lost its frozen model says which file is missing.
   fs::remove(r.checkpoint + "/likelihood/model.safetensors");
