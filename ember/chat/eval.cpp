@@ -319,7 +319,7 @@ std::string format_eval_table(const nlohmann::json& report) {
   auto pairwise = [&](const nlohmann::json& p, const std::string& prefix) {
     if (p.contains("pairwise_accuracy")) rows.push_back({prefix + "pairwise accuracy", pct(p["pairwise_accuracy"].get<double>())});
     if (p.contains("pairwise_accuracy_head"))
-      rows.push_back({"  of which the head alone", pct(p["pairwise_accuracy_head"].get<double>())});
+      rows.push_back({"  the head alone", pct(p["pairwise_accuracy_head"].get<double>())});
     if (p.contains("likelihood_weight")) rows.push_back({"  likelihood weight", num(p["likelihood_weight"].get<double>())});
     if (p.contains("pairs")) rows.push_back({"held-out pairs", std::to_string(p["pairs"].get<int64_t>())});
     if (p.contains("pairwise_loss")) rows.push_back({"pairwise loss", num(p["pairwise_loss"].get<double>())});
