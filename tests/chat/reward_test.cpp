@@ -300,10 +300,11 @@ TEST(RewardLikelihood, CheckpointCarriesTheFrozenModelAndScoresAddTheLowestToken
   const train::ModelCheckpoint init = train::open_model_checkpoint(o.init, {}, "test");
   EXPECT_EQ(bytes(r.checkpoint + "/likelihood/model.safetensors"), bytes(init.model_path));
 
-  // Reloaded, it evaluates to the same figures.
+  // Reloaded, it evaluates to the same figures. (On this tiny data the
+  // fitted weight depends on float rounding and can be 0: then no frozen model runs.)
   RewardModelCheckpoint rm = load_reward_model(o.out_dir, "test");
-  ASSERT_TRUE(rm.likelihood.active());
   EXPECT_EQ(rm.likelihood.weight, r.val.likelihood_weight);
+  EXPECT_EQ(rm.likelihood.active(), r.val.likelihood_weight != 0);
   const ChatTemplate tmpl(testing::curriculum_tokenizer());
   const std::vector<PreferenceRecord> val = read_preferences(o.val_data);
   const RewardEval ev = evaluate_reward_model(*rm.model, tmpl, val, s.cfg.block_size, o.batch_size, &rm.likelihood);
@@ -312,7 +313,13 @@ TEST(RewardLikelihood, CheckpointCarriesTheFrozenModelAndScoresAddTheLowestToken
 
   // score_replies = the head's score + weight * the lowest token log-probability,
   // the latter computed here from the frozen model's full logits.
-  rm.likelihood.weight = 2.0;  // whatever was fitted, the sum must show
+  // Whatever was fitted, a checkpoint whose weight is 2 loads its frozen model and adds it.
+  nlohmann::json weighted = tj;
+  weighted["likelihood_weight"] = 2.0;
+  std::ofstream(r.checkpoint + "/trainer.json") << weighted.dump();
+  rm = load_reward_model(r.checkpoint, "test");
+  ASSERT_TRUE(rm.likelihood.active());
+  EXPECT_EQ(rm.likelihood.weight, 2.0);
   const RankedRows list = render_ranked(tmpl, val.at(0), s.cfg.block_size, "test");
   const std::vector<double> got = score_replies(rm, tmpl, list.rows, list.response_start);
   const std::vector<float> head = score_conversations(*rm.model, tmpl, list.rows);
@@ -365,7 +372,7 @@ TEST(RewardModel, StoppedAndResumedRunMatchesUninterrupted) {
   EXPECT_EQ(tj.at("data").at("cursor"), 10);  // ...the second one used up
   const RewardModelCheckpoint rm = load_reward_model(first.checkpoint, "test");
   const ChatTemplate tmpl(testing::curriculum_tokenizer());
-  ASSERT_TRUE(rm.likelihood.active());  // the default: the head plus the likelihood feature
+  // The default: the head plus the likelihood feature (its fitted weight may be 0 on this tiny data).
   EXPECT_EQ(rm.likelihood.weight, tj.at("likelihood_weight").get<double>());
   const RewardEval ev =
       evaluate_reward_model(*rm.model, tmpl, read_preferences(o.val_data), s.cfg.block_size, 4, &rm.likelihood);
