@@ -31,25 +31,13 @@ std::vector<double> reply_lowest_logps(models::GPT& lm, const std::vector<std::v
   std::vector<std::vector<int64_t>> cut;  // rows that had to lose their start
   for (size_t from = 0; from < rows.size(); from += size_t(batch)) {
     const size_t to = std::min(rows.size(), from + size_t(batch));
-    std::vector<const std::vector<int64_t>*> sub;
+    const auto sub = rows_in_context(rows, from, to, block, cut, "reward");
     std::vector<int64_t> sub_starts;
-    cut.clear();
-    cut.reserve(to - from);
     for (size_t i = from; i < to; ++i) {
-      const std::vector<int64_t>& r = rows[i];
-      int64_t start = starts[i];
-      if (start < 0 || start >= int64_t(r.size()))
-        fail("reward", "likelihood feature: row ", i, " has ", r.size(), " tokens and its reply starts at ", start);
-      if (r.size() > block) {
-        const int64_t drop = int64_t(r.size() - block);
-        cut.emplace_back(r.end() - std::ptrdiff_t(block), r.end());
-        sub.push_back(&cut.back());
-        start = std::max<int64_t>(1, start - drop);  // position 0 predicts nothing
-      } else {
-        sub.push_back(&r);
-        start = std::max<int64_t>(1, start);
-      }
-      sub_starts.push_back(start);
+      const int64_t start = starts[i], dropped = int64_t(rows[i].size() - sub[i - from]->size());
+      if (start < 0 || start >= int64_t(rows[i].size()))
+        fail("reward", "likelihood feature: row ", i, " has ", rows[i].size(), " tokens and its reply starts at ", start);
+      sub_starts.push_back(std::max<int64_t>(1, start - dropped));  // position 0 predicts nothing
     }
     for (float v : rows_logps(lm, sub, sub_starts, pad_id, /*lowest=*/true).to_vector<float>()) out.push_back(v);
   }

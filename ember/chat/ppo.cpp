@@ -249,16 +249,14 @@ PpoResult ppo(const PpoOptions& given) {
 
   // The reward model, with its likelihood feature when it has one (reward.h).
   std::unique_ptr<RewardModelCheckpoint> rm;
-  const train::ModelCheckpoint* rm_ckpt = nullptr;
   double reward_mean = 0, reward_std = 1;
   if (!o.reward_fn) {
     rm = std::make_unique<RewardModelCheckpoint>(load_reward_model(o.reward, op, "--reward"));
-    rm_ckpt = &rm->checkpoint;
-    train::require_same_tokenizer(pol, *rm_ckpt, op);
+    train::require_same_tokenizer(pol, rm->checkpoint, op);
     reward_mean = rm->reward_mean;
     reward_std = rm->reward_std;
     if (!(reward_std > 0) || !std::isfinite(reward_std) || !std::isfinite(reward_mean))
-      fail(op, rm_ckpt->dir, "/trainer.json: reward_std must be a positive number and reward_mean finite, got ",
+      fail(op, rm->checkpoint.dir, "/trainer.json: reward_std must be a positive number and reward_mean finite, got ",
            reward_std, " and ", reward_mean);
   }
 
@@ -270,13 +268,13 @@ PpoResult ppo(const PpoOptions& given) {
   actor.eval();
   ref.eval();
   // Without a reward model there is nothing to copy: the critic starts from the SFT trunk.
-  const bool critic_from_rm = o.critic_init == "reward" && rm_ckpt;
+  const bool critic_from_rm = o.critic_init == "reward" && rm;
   // The critic and the reward model read whole rollouts (prompt + reply), as long as the policy's context.
-  if (rm_ckpt && rm_ckpt->config.block_size < cfg.block_size)
-    fail(op, "the reward model ", rm_ckpt->dir, " has block_size ", rm_ckpt->config.block_size,
+  if (rm && rm->checkpoint.config.block_size < cfg.block_size)
+    fail(op, "the reward model ", rm->checkpoint.dir, " has block_size ", rm->checkpoint.config.block_size,
          ", shorter than the policy's ", cfg.block_size, "; rollouts would not fit it");
-  models::ValueModel critic(critic_from_rm ? rm_ckpt->config : cfg, &gen);
-  critic.load_trunk(critic_from_rm ? rm_ckpt->model_path : pol.model_path);
+  models::ValueModel critic(critic_from_rm ? rm->checkpoint.config : cfg, &gen);
+  critic.load_trunk(critic_from_rm ? rm->checkpoint.model_path : pol.model_path);
   critic.eval();
 
   std::vector<PromptRecord> prompts = read_prompts(o.prompts);
@@ -361,7 +359,7 @@ PpoResult ppo(const PpoOptions& given) {
                          {"critic_config", critic.config().to_json()},
                          {"options", o.to_json()},
                          {"policy", fs::absolute(pol.dir).string()},
-                         {"reward", rm_ckpt ? fs::absolute(rm_ckpt->dir).string() : std::string()},
+                         {"reward", rm ? fs::absolute(rm->checkpoint.dir).string() : std::string()},
                          {"kl_coef", klc.value()}};
     train::CheckpointSave what{&actor, &actor_opt, tj,
                                {{o.out_dir + "/tokenizer", "tokenizer"}, {staging, "critic"}}};

@@ -115,6 +115,25 @@ std::vector<RankedRows> render_ranked_all(const ChatTemplate& tmpl, const std::v
   return out;
 }
 
+std::vector<const std::vector<int64_t>*> rows_in_context(const std::vector<std::vector<int64_t>>& rows, size_t from,
+                                                         size_t to, size_t block,
+                                                         std::vector<std::vector<int64_t>>& cut, const char* op) {
+  std::vector<const std::vector<int64_t>*> out;
+  cut.clear();
+  cut.reserve(to - from);  // no reallocation: `out` points into it
+  for (size_t i = from; i < to; ++i) {
+    const std::vector<int64_t>& r = rows[i];
+    if (r.empty()) fail(op, "row ", i, " is empty");
+    if (r.size() > block) {
+      cut.emplace_back(r.end() - std::ptrdiff_t(block), r.end());
+      out.push_back(&cut.back());
+    } else {
+      out.push_back(&r);
+    }
+  }
+  return out;
+}
+
 PaddedRows pad_right(const std::vector<const std::vector<int64_t>*>& rows, int64_t pad_id) {
   if (rows.empty()) fail("preferences", "pad_right: no rows");
   PaddedRows p;

@@ -72,6 +72,13 @@ RankedRows render_ranked(const ChatTemplate& tmpl, const PreferenceRecord& recor
 std::vector<RankedRows> render_ranked_all(const ChatTemplate& tmpl, const std::vector<PreferenceRecord>& records,
                                           int64_t max_len, const std::string& file, int64_t* cut = nullptr);
 
+// rows[from, to) as a model with a context of `block` tokens reads them: a
+// longer row keeps its last `block` tokens (a copy kept in `cut`, which is
+// cleared first and must outlive the result), the others are used in place.
+// Errors name `op` when a row is empty.
+std::vector<const std::vector<int64_t>*> rows_in_context(const std::vector<std::vector<int64_t>>& rows, size_t from,
+                                                         size_t to, size_t block,
+                                                         std::vector<std::vector<int64_t>>& cut, const char* op);
 // Rows right-padded with pad_id into idx int64 [B, width] (width: the longest
 // row); last[b] = rows[b].size() - 1, the index of each row's final real token.
 struct PaddedRows {

@@ -212,19 +212,7 @@ std::vector<float> score_conversations(models::ValueModel& model, const ChatTemp
   std::vector<std::vector<int64_t>> cut;  // rows that had to lose their start
   for (size_t from = 0; from < token_rows.size(); from += size_t(batch)) {
     const size_t to = std::min(token_rows.size(), from + size_t(batch));
-    std::vector<const std::vector<int64_t>*> rows;
-    cut.clear();
-    cut.reserve(to - from);
-    for (size_t i = from; i < to; ++i) {
-      const auto& r = token_rows[i];
-      if (r.empty()) fail("reward", "score_conversations: row ", i, " is empty");
-      if (r.size() > block) {
-        cut.emplace_back(r.end() - std::ptrdiff_t(block), r.end());
-        rows.push_back(&cut.back());
-      } else {
-        rows.push_back(&r);
-      }
-    }
+    const auto rows = rows_in_context(token_rows, from, to, block, cut, "reward");
     for (float v : score_rows(model, rows, tmpl.turn_end_id()).to_vector<float>()) out.push_back(v);
   }
   return out;
@@ -370,21 +358,24 @@ RewardResult train_reward_model(RewardOptions o) {
     if (o.resume) std::cout << "resuming from " << resumed.dir << " at step " << start_step << std::endl;
   }
 
-  // The reward as it stands, on `lists` (the held-out ones, or for statistics
-  // without them the training ones): with the feature, its weight refitted to
-  // the head first.
-  auto measure = [&](const std::vector<RankedRows>& lists) {
-    if (!lik.active()) return evaluate_lists(model, lists, pad, o.batch_size, &dp);
-    std::vector<int64_t> sizes;
-    lik.weight = fit_likelihood_weight(head_scores(model, fit_lists, pad, o.batch_size, &sizes), fit_feature, sizes);
-    return &lists == &val_lists
-               ? evaluate_lists(model, val_lists, pad, o.batch_size, &dp, &val_feature, lik.weight)
-               : evaluate_lists(model, fit_lists, pad, o.batch_size, &dp, &fit_feature, lik.weight);
+  // The lists the evaluations and the reward statistics come from: the
+  // held-out ones, else the training ones (with the feature, the fitting ones,
+  // whose feature values exist).
+  const std::vector<RankedRows>& stat_lists = !val_lists.empty() ? val_lists : lik.active() ? fit_lists : train_lists;
+  const std::vector<double>* stat_feature =
+      !lik.active() ? nullptr : !val_lists.empty() ? &val_feature : &fit_feature;
+  // The reward as it stands on stat_lists: with the feature, its weight refitted to the head first.
+  auto measure = [&]() {
+    if (lik.active()) {
+      std::vector<int64_t> sizes;
+      lik.weight = fit_likelihood_weight(head_scores(model, fit_lists, pad, o.batch_size, &sizes), fit_feature, sizes);
+    }
+    return evaluate_lists(model, stat_lists, pad, o.batch_size, &dp, stat_feature, lik.weight);
   };
   int64_t evaluated_at = -1;  // the step result.val was measured at
   auto evaluate = [&](int64_t step, RewardEval& out) {
     if (val_lists.empty()) return;
-    out = measure(val_lists);
+    out = measure();
     evaluated_at = step;
     nlohmann::json rec = {{"kind", "eval"}, {"step", step}, {"val_loss", out.loss}, {"val_accuracy", out.accuracy},
                           {"val_pairs", out.pairs}, {"chosen_reward_mean", out.chosen_mean},
@@ -410,10 +401,7 @@ RewardResult train_reward_model(RewardOptions o) {
   // only passes a --checkpoint-every step. Evaluation neither trains nor draws
   // random numbers, so it does not change the run.
   auto checkpoint = [&](int64_t step) -> std::string {
-    // Without held-out lists: the training lists (with the feature, the fitting ones).
-    const RewardEval stats = evaluated_at == step && !val_lists.empty() ? result.val
-                             : val_lists.empty() ? (lik.active() ? measure(fit_lists) : measure(train_lists))
-                                                 : measure(val_lists);
+    const RewardEval stats = evaluated_at == step ? result.val : measure();
     result.reward_mean = stats.chosen_mean;
     result.reward_std = stats.all_std > 1e-6 ? stats.all_std : 1.0;  // a constant reward: do not divide by ~0
     nlohmann::json tj =

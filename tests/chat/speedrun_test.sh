@@ -27,6 +27,9 @@ grep -q "Held-out evaluation" a/report.md || fail "report.md has no evaluation t
 # the SFT model's likelihood ranking beside them.
 grep -Eq '^\| replies: ideal>rude \| [0-9]+ \| [0-9.]+% \| [0-9.]+% \| [0-9.]+% \|$' a/report.md ||
   fail "report.md has no reward-model breakdown with DPO and the SFT likelihood beside it"
+# The reward model adds the SFT model's likelihood (the default): the head's own accuracy is stated.
+grep -Eq 'the head alone ranks [0-9.]+% of the pairs right' a/report.md ||
+  fail "report.md does not state the reward model's head-alone accuracy"
 
 # A rerun finds every stage done.
 "$ember" speedrun --preset tiny --out a --quiet --chat none > rerun.log 2>&1 || { cat rerun.log; fail "rerun"; }
