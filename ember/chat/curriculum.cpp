@@ -512,12 +512,18 @@ Question training_question(QuestionMaker& qm, Rng& rng) {
 
 }  // namespace
 
-std::vector<Conversation> curriculum_conversations(const World& w, int count, uint64_t seed, int stream) {
+std::vector<Conversation> curriculum_conversations(const World& w, int count, uint64_t seed, int stream,
+                                                   int stranger_percent) {
+  if (stranger_percent < 0 || stranger_percent > 100)
+    fail("curriculum", "sft_stranger_percent must be in [0, 100], got ", stranger_percent);
   Rng rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xB2);
   QuestionMaker qm{w, rng, Split::train};
   std::vector<Conversation> out;
   for (int k = 0; k < count; ++k) {
     Question q = training_question(qm, rng);
+    // At 100 no number is drawn, so the default stream is unchanged.
+    while (stranger_percent < 100 && q.key.value("kind", "") == "unknown" && !rng.chance(stranger_percent))
+      q = training_question(qm, rng);
     Conversation c;
     if (rng.chance(30)) c.push_back({Role::system, kSystem});
     c.insert(c.end(), q.context.begin(), q.context.end());
@@ -746,8 +752,8 @@ std::vector<std::string> write_curriculum(const std::string& dir, const Curricul
   };
   write_text("world.json", w.to_json().dump(2) + "\n");
   write_text("pretrain.txt", curriculum_pretraining_text(w, preset.pretrain_docs, seed));
-  write_jsonl(dir + "/sft_train.jsonl", convs(curriculum_conversations(w, preset.sft_train, seed, 0)));
-  write_jsonl(dir + "/sft_val.jsonl", convs(curriculum_conversations(w, preset.sft_val, seed, 1)));
+  write_jsonl(dir + "/sft_train.jsonl", convs(curriculum_conversations(w, preset.sft_train, seed, 0, preset.sft_stranger_percent)));
+  write_jsonl(dir + "/sft_val.jsonl", convs(curriculum_conversations(w, preset.sft_val, seed, 1, preset.sft_stranger_percent)));
   write_jsonl(dir + "/prompts_heldout.jsonl", prompts(curriculum_heldout_prompts(w, preset.heldout_prompts, seed)));
   write_jsonl(dir + "/prompts_rl.jsonl", prompts(curriculum_rl_prompts(w, preset.rl_prompts, seed)));
   write_jsonl(dir + "/preferences_train.jsonl",

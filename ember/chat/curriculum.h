@@ -77,6 +77,12 @@ struct CurriculumPreset {
   // reward model at no cost to the other lists (validation lists get none).
   int fact_contrasts = 0;
   int rl_prompts = 400;
+  // Percent of the questions about strangers drawn for the SFT demonstrations
+  // that are kept (100: all of them, about 13% of the conversations; 0: none,
+  // another question is drawn instead). The ranked lists, RL and held-out
+  // prompts keep theirs: demonstrators who know the world rarely write "I
+  // don't know", labellers still rank admitting above inventing.
+  int sft_stranger_percent = 100;
 };
 // "tiny" (tests, seconds), "default" (the speedrun), "small" (a larger world).
 CurriculumPreset curriculum_preset(const std::string& name);
@@ -100,8 +106,10 @@ World make_world(const CurriculumPreset& preset, uint64_t seed);
 
 // (a) Documents separated by "\n<|endoftext|>\n" (as data/builtin_corpus).
 std::string curriculum_pretraining_text(const World& world, int documents, uint64_t seed);
-// (b) SFT conversations; `stream` picks an independent stream (train 0, val 1).
-std::vector<Conversation> curriculum_conversations(const World& world, int count, uint64_t seed, int stream);
+// (b) SFT conversations; `stream` picks an independent stream (train 0, val 1);
+// `stranger_percent` as CurriculumPreset::sft_stranger_percent.
+std::vector<Conversation> curriculum_conversations(const World& world, int count, uint64_t seed, int stream,
+                                                   int stranger_percent = 100);
 // (d) Held-out prompts with grading keys in meta["grade"].
 std::vector<PromptRecord> curriculum_heldout_prompts(const World& world, int count, uint64_t seed);
 // (e) RL prompts with grading keys in meta["grade"] and meta["reference"].

@@ -47,7 +47,8 @@ nlohmann::json PpoOptions::to_json() const {
           {"kl_estimator", kl_estimator}, {"clip_range", clip_range}, {"value_clip", value_clip},
           {"vf_coef", vf_coef}, {"gamma", gamma}, {"lam", lam}, {"reward_clip", reward_clip},
           {"reward_baseline", reward_baseline},
-          {"whiten_advantages", whiten_advantages}, {"entropy_coef", entropy_coef}, {"grad_clip", grad_clip},
+          {"whiten_advantages", whiten_advantages}, {"entropy_coef", entropy_coef}, {"ptx_data", ptx_data},
+          {"ptx_coef", ptx_coef}, {"ptx_rows", ptx_rows}, {"grad_clip", grad_clip},
           {"eval_every", eval_every}, {"eval_count", eval_count}, {"seed", seed}};
 }
 
@@ -224,6 +225,11 @@ PpoResult ppo(const PpoOptions& given) {
     fail(op, "--group-size must be positive and divide --rollout-batch (", o.rollout_batch, "), got ", o.group_size);
   if (o.reward_baseline == "group" && o.group_size < 2)
     fail(op, "--reward-baseline group compares the replies to one prompt: it needs --group-size 2 or more");
+  if (!(o.ptx_coef >= 0) || !std::isfinite(o.ptx_coef)) fail(op, "--ptx-coef must be >= 0, got ", o.ptx_coef);
+  if (o.ptx_coef > 0 && o.ptx_data.empty())
+    fail(op, "--ptx-coef ", o.ptx_coef, " needs --ptx-data (demonstrations as conversations JSON Lines, e.g. the SFT "
+         "training file)");
+  if (o.ptx_coef > 0 && o.ptx_rows <= 0) fail(op, "--ptx-rows must be positive, got ", o.ptx_rows);
   // --reward oracle: the curriculum's grader scores each reply (a verifiable
   // reward, no reward model): the ceiling of what a perfect reward model could give.
   const bool oracle_reward = o.reward == "oracle" && !o.reward_fn;
@@ -289,6 +295,27 @@ PpoResult ppo(const PpoOptions& given) {
     eval_prompts = read_prompts(o.eval_prompts_file);
     if (o.eval_count > 0 && int64_t(eval_prompts.size()) > o.eval_count) eval_prompts.resize(size_t(o.eval_count));
   }
+
+  // PPO-ptx: the demonstrations packed once into rows of the model's context,
+  // in a seeded order; optimizer step k reads rows [k * ptx_rows, ...) cyclically,
+  // so a resumed run reads what the uninterrupted one did.
+  std::vector<std::vector<int64_t>> ptx_rows, ptx_labels;
+  if (o.ptx_coef > 0) {
+    const std::vector<RenderedChat> chats = render_conversations(tmpl, read_conversations(o.ptx_data));
+    if (chats.empty()) fail(op, o.ptx_data, ": no conversations for --ptx-data");
+    ptx_rows = pack_rows(chats, shuffled_indices<size_t>(chats.size(), mix(o.seed, 0x707478)), cfg.block_size, pad,
+                         &ptx_labels);
+  }
+  auto ptx_batch = [&](int64_t step) {
+    const size_t n = ptx_rows.size(), take = size_t(std::min<int64_t>(o.ptx_rows, int64_t(n)));
+    std::vector<std::vector<int64_t>> rows, labels;
+    for (size_t j = 0; j < take; ++j) {
+      const size_t r = (size_t(step) * size_t(o.ptx_rows) + j) % n;
+      rows.push_back(ptx_rows[r]);
+      labels.push_back(ptx_labels[r]);
+    }
+    return packed_batch(rows, labels, 0, rows.size(), cfg.block_size);
+  };
 
   // Generation must fit the context: the reply's budget first, the prompt keeps its end.
   const int64_t block = cfg.block_size;
@@ -496,8 +523,9 @@ PpoResult ppo(const PpoOptions& given) {
     const auto t_exp = clock::now();
 
     // 5. PPO epochs over shuffled minibatches.
-    double s_pg = 0, s_vf = 0, s_clip = 0, s_vclip = 0, s_akl = 0, s_ent = 0, s_ratio = 0;
+    double s_pg = 0, s_vf = 0, s_clip = 0, s_vclip = 0, s_akl = 0, s_ent = 0, s_ratio = 0, s_ptx = 0;
     int64_t n_mb = 0;
+    const int64_t minibatches = (B + o.minibatch - 1) / o.minibatch;
     for (int64_t epoch = 0; epoch < o.ppo_epochs; ++epoch) {
       const std::vector<int64_t> order =
           shuffled_indices<int64_t>(size_t(B), mix(o.seed, uint64_t(it), uint64_t(epoch) + 1000003));
@@ -512,8 +540,8 @@ PpoResult ppo(const PpoOptions& given) {
         const double w = dp.distributed() ? mine / total : 1.0;
         actor_opt.zero_grad();
         critic_opt.zero_grad();
-        // policy loss, value loss, their clip fractions, approx KL, entropy, ratio: this rank's part
-        std::vector<double> st(7, 0.0);
+        // policy loss, value loss, their clip fractions, approx KL, entropy, ratio, ptx loss: this rank's part
+        std::vector<double> st(8, 0.0);
         if (!rows.empty()) {
           const Packed p = pack(ro, rows, pad);
           const Tensor mask = select_rows(ro.mask, rows), tokens = select_rows(ro.tokens, rows);
@@ -527,8 +555,16 @@ PpoResult ppo(const PpoOptions& given) {
           Tensor ent = entropy(logits, mask);
           Tensor loss = pl.loss + vl.loss * o.vf_coef;
           if (o.entropy_coef != 0) loss = loss - ent * o.entropy_coef;
+          double ptx_v = 0;
+          if (o.ptx_coef > 0) {
+            // Every rank the same rows: the ranks' weights w add up to 1.
+            const auto [x, y] = ptx_batch(((it - 1) * o.ppo_epochs + epoch) * minibatches + from / o.minibatch);
+            Tensor ptx = actor.loss(x, y);
+            ptx_v = ptx.item<double>();
+            loss = loss + ptx * o.ptx_coef;
+          }
           st = {pl.loss.item<double>(), vl.loss.item<double>(), pl.clip_fraction, vl.clip_fraction,
-                pl.approx_kl,           ent.item<double>(),     pl.ratio_mean};
+                pl.approx_kl,           ent.item<double>(),     pl.ratio_mean,    ptx_v};
           for (double& v : st) v *= w;
           dp.weighted_loss(loss, mine, total).backward();
         }
@@ -547,6 +583,7 @@ PpoResult ppo(const PpoOptions& given) {
         actor_opt.step();
         critic_opt.step();
         s_pg += pg_v, s_vf += vf_v, s_clip += st[2], s_vclip += st[3], s_akl += st[4], s_ent += st[5], s_ratio += st[6];
+        s_ptx += st[7];
         ++n_mb;
       }
     }
@@ -589,6 +626,7 @@ PpoResult ppo(const PpoOptions& given) {
                           {"experience_s", secs(t_gen, t_exp)},
                           {"train_s", secs(t_exp, t_end)},
                           {"time_s", secs(t0, t_end)}};
+    if (o.ptx_coef > 0) rec["ptx_loss"] = s_ptx / nm;
     if (o.group_size >= 2) rec["varied_groups"] = varied_group_share(ro.response_ids, o.group_size);
     metrics.write(rec);
     if (result.history.empty()) result.reward_first = raw_mean;

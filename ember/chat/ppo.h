@@ -101,6 +101,14 @@ struct PpoOptions {
   std::string reward_baseline = "mean";
   bool whiten_advantages = true;
   double entropy_coef = 0.0;
+  // PPO-ptx (InstructGPT): the actor's loss adds ptx_coef times the language-model
+  // loss (mean over trained tokens) of ptx_rows packed rows of demonstrations
+  // (conversations JSONL, e.g. the SFT training file; assistant tokens only), a
+  // fresh slice per optimizer step, so that optimising the reward does not
+  // unlearn what SFT taught. 0: off (no data read).
+  std::string ptx_data;
+  double ptx_coef = 0.0;
+  int64_t ptx_rows = 2;
   double grad_clip = 1.0;       // per network; 0: off
   int64_t eval_every = 0;       // iterations between oracle evaluations (0: before and after only)
   int64_t eval_count = 64;      // held-out prompts per evaluation (0: all)

@@ -86,7 +86,6 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// Rows [from, to) as (input, target) tensors [n, T].
 // Trained (non-masked) target tokens of rows [from, to).
 int64_t trained_tokens(const std::vector<std::vector<int64_t>>& labels, size_t from, size_t to, int64_t T) {
   int64_t count = 0;
@@ -95,9 +94,11 @@ int64_t trained_tokens(const std::vector<std::vector<int64_t>>& labels, size_t f
   return count;
 }
 
-std::pair<Tensor, Tensor> make_batch(const std::vector<std::vector<int64_t>>& rows,
-                                     const std::vector<std::vector<int64_t>>& labels, size_t from, size_t to,
-                                     int64_t T, int64_t* trained) {
+}  // namespace
+
+std::pair<Tensor, Tensor> packed_batch(const std::vector<std::vector<int64_t>>& rows,
+                                       const std::vector<std::vector<int64_t>>& labels, size_t from, size_t to,
+                                       int64_t T, int64_t* trained) {
   std::vector<int64_t> x, y;
   for (size_t r = from; r < to; ++r) {
     x.insert(x.end(), rows[r].begin(), rows[r].begin() + T);
@@ -108,14 +109,12 @@ std::pair<Tensor, Tensor> make_batch(const std::vector<std::vector<int64_t>>& ro
   return {tensor_i64(x, {n, T}), tensor_i64(y, {n, T})};
 }
 
-std::vector<RenderedChat> render_all(const ChatTemplate& tmpl, const std::vector<Conversation>& convs) {
+std::vector<RenderedChat> render_conversations(const ChatTemplate& tmpl, const std::vector<Conversation>& convs) {
   std::vector<RenderedChat> out;
   out.reserve(convs.size());
   for (const auto& c : convs) out.push_back(tmpl.render(c));
   return out;
 }
-
-}  // namespace
 
 double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& chats, int64_t T, int64_t batch,
                          int64_t pad_id, const train::DataParallelRun* dp) {
@@ -130,7 +129,7 @@ double evaluate_sft_loss(models::GPT& model, const std::vector<RenderedChat>& ch
   int64_t tokens = 0;
   for (const size_t r : train::DataParallelRun::my_batches(dp, rows.size(), batch)) {
     int64_t trained = 0;
-    auto [x, y] = make_batch(rows, labels, r, std::min(rows.size(), r + size_t(batch)), T, &trained);
+    auto [x, y] = packed_batch(rows, labels, r, std::min(rows.size(), r + size_t(batch)), T, &trained);
     if (trained == 0) continue;
     total += model.loss(x, y, -1).item<double>() * double(trained);
     tokens += trained;
@@ -168,9 +167,9 @@ SftResult sft(SftOptions o) {
   if (T > cfg.block_size) fail("sft", "--seq-len ", T, " exceeds the model's block_size ", cfg.block_size);
   const int64_t pad = tmpl.turn_end_id();
 
-  const std::vector<RenderedChat> train_chats = render_all(tmpl, read_conversations(o.data));
+  const std::vector<RenderedChat> train_chats = render_conversations(tmpl, read_conversations(o.data));
   std::vector<RenderedChat> val_chats;
-  if (!o.val_data.empty()) val_chats = render_all(tmpl, read_conversations(o.val_data));
+  if (!o.val_data.empty()) val_chats = render_conversations(tmpl, read_conversations(o.val_data));
   std::vector<PromptRecord> prompts;
   if (!o.prompts.empty()) {
     prompts = read_prompts(o.prompts);
@@ -269,7 +268,7 @@ SftResult sft(SftOptions o) {
     const int64_t trained = trained_tokens(labels, cursor, to, T);
     const auto [lo, hi] = dp.share(int64_t(to - cursor));
     int64_t mine = 0;
-    const std::pair<Tensor, Tensor> xy = make_batch(rows, labels, cursor + size_t(lo), cursor + size_t(hi), T, &mine);
+    const std::pair<Tensor, Tensor> xy = packed_batch(rows, labels, cursor + size_t(lo), cursor + size_t(hi), T, &mine);
     cursor = to;
     const double lr = o.lr * schedule(step - 1);
     opt.set_lr(lr);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ember/chat/eval.h"
@@ -86,6 +87,14 @@ void plot_sft_curves(const std::string& out_dir, const std::vector<nlohmann::jso
 std::vector<std::vector<int64_t>> pack_rows(const std::vector<RenderedChat>& chats, const std::vector<size_t>& order,
                                             int64_t T, int64_t pad_id, std::vector<std::vector<int64_t>>* labels,
                                             int64_t* truncated = nullptr);
+// Rows [from, to) of packed rows as (input, target) tensors [to - from, T]
+// (the targets from `labels`); `trained`, when given, gets their count of
+// trained target tokens.
+std::pair<Tensor, Tensor> packed_batch(const std::vector<std::vector<int64_t>>& rows,
+                                       const std::vector<std::vector<int64_t>>& labels, size_t from, size_t to,
+                                       int64_t T, int64_t* trained = nullptr);
+// Each conversation rendered with the chat template.
+std::vector<RenderedChat> render_conversations(const ChatTemplate& tmpl, const std::vector<Conversation>& convs);
 // The targets of one rendered conversation ([ids.size() - 1], -1 where not trained).
 std::vector<int64_t> sft_targets(const RenderedChat& chat);
 

@@ -9,7 +9,9 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <sstream>
+#include <utility>
 
 #include "ember/chat/curriculum.h"
 #include "ember/chat/dpo.h"
@@ -41,7 +43,8 @@ nlohmann::json curriculum_settings(const std::string& name) {
   return {{"preset", name},
           {"pretrain_docs", c.pretrain_docs},
           {"preference_train", c.preference_train},
-          {"fact_contrasts", c.fact_contrasts}};
+          {"fact_contrasts", c.fact_contrasts},
+          {"sft_stranger_percent", c.sft_stranger_percent}};
 }
 }  // namespace
 
@@ -72,7 +75,8 @@ nlohmann::json speedrun_preset(const std::string& name) {
         // PPO is kept gentle: at lr 5e-5 x 4 epochs it drifted (KL ~2-10 nats) and lost
         // 23 points of held-out accuracy against this reward model (80% pairwise).
         {"ppo", {{"iterations", 30}, {"rollout_batch", 32}, {"max_new_tokens", 32}, {"minibatch", 8}, {"epochs", 2},
-                 {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}, {"reward_baseline", "mean"}, {"checkpoint_every", 10}}},
+                 {"lr", 1e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.1}, {"reward_baseline", "mean"}, {"ptx_coef", 0.0},
+                 {"checkpoint_every", 10}}},
         // DPO's beta 0.3, not 0.1: against the 400-step SFT model, beta 0.1 invented answers
         // about 61.5% of unknown people at seed 1 (score -11.5 points against SFT); 0.3 keeps
         // it near SFT on seeds 1-3 (docs/ALIGNMENT.md, session 13).
@@ -91,7 +95,8 @@ nlohmann::json speedrun_preset(const std::string& name) {
         {"label", {{"samples", 2}, {"max_new_tokens", 12}, {"temperature", 1.0}}},
         {"reward", {{"steps", 20}, {"batch", 4}, {"lr", 1e-3}, {"checkpoint_every", 10}}},
         {"ppo", {{"iterations", 3}, {"rollout_batch", 8}, {"max_new_tokens", 12}, {"minibatch", 8}, {"epochs", 2},
-                 {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}, {"reward_baseline", "mean"}, {"checkpoint_every", 1}}},
+                 {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}, {"reward_baseline", "mean"}, {"ptx_coef", 0.0},
+                 {"checkpoint_every", 1}}},
         {"dpo", {{"steps", 10}, {"batch", 4}, {"lr", 1e-4}, {"beta", 0.1}, {"checkpoint_every", 5}}},
         {"eval", {{"prompts", 16}, {"max_new_tokens", 16}}},
         {"plan_s", {{"pretrain", 5}, {"sft", 2}, {"label", 2}, {"reward", 2}, {"ppo", 2}, {"dpo", 1}}},
@@ -278,8 +283,16 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
       fail("speedrun", o.out_dir, " holds a run of preset \"", before.value("preset", "?"), "\" seed ",
            before.value("seed", uint64_t(0)), "; continue it with those, or choose another --out");
     // plan_s (the ETA's estimates) may change between versions; the settings that shape the run may not.
+    // Settings added since, missing from an older folder's file, had these values then.
     auto shaping = [](nlohmann::json settings) {
       settings.erase("plan_s");
+      const std::pair<const char*, const char*> added[] = {{"curriculum", "sft_stranger_percent"}, {"ppo", "ptx_coef"}};
+      const nlohmann::json before_added[] = {100, 0.0};
+      for (size_t i = 0; i < std::size(added); ++i) {
+        if (!settings.contains(added[i].first)) continue;
+        auto& group = settings[added[i].first];
+        if (!group.contains(added[i].second)) group[added[i].second] = before_added[i];
+      }
       return settings;
     };
     if (before.contains("settings") && shaping(before["settings"]) != shaping(P))
@@ -316,6 +329,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       cp.pretrain_docs = P["curriculum"]["pretrain_docs"];
                       cp.preference_train = P["curriculum"]["preference_train"];
                       cp.fact_contrasts = P["curriculum"]["fact_contrasts"];
+                      cp.sft_stranger_percent = P["curriculum"].value("sft_stranger_percent", cp.sft_stranger_percent);
                       const auto files = write_curriculum(dir_data, cp, o.seed);
                       return nlohmann::json{{"files", files},
                                             {"pretrain_bytes", fs::file_size(dir_data + "/pretrain.txt")}};
@@ -474,6 +488,9 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       po.critic_lr = S.value("critic_lr", po.critic_lr);
                       po.kl_coef = S.value("kl_coef", po.kl_coef);
                       po.reward_baseline = S.value("reward_baseline", po.reward_baseline);
+                      // PPO-ptx: the SFT demonstrations' loss mixed into the actor's.
+                      po.ptx_coef = S.value("ptx_coef", po.ptx_coef);
+                      if (po.ptx_coef > 0) po.ptx_data = dir_data + "/sft_train.jsonl";
                       const TrainerEnd end = run_trainer(po, o, S, at, po.iterations, ppo,
                                                      [&](const auto& records) { plot_ppo_curves(po.out_dir, records); });
                       if (end.stopped_short()) return stopped(end);

@@ -57,6 +57,15 @@ void register_ppo(CLI::App& app) {
   auto no_whiten = std::make_shared<bool>(false);
   cmd->add_flag("--no-whiten", *no_whiten, "Use the raw GAE advantages (default: whitened over the batch)");
   cmd->add_option("--entropy-coef", o->entropy_coef, "Entropy bonus weight")->capture_default_str();
+  cmd->add_option("--ptx-coef", o->ptx_coef,
+                  "PPO-ptx (InstructGPT): weight of the demonstrations' language-model loss added to the actor's "
+                  "(0: off; needs --ptx-data)")
+      ->capture_default_str();
+  cmd->add_option("--ptx-data", o->ptx_data,
+                  "Demonstrations for --ptx-coef: conversations JSON Lines (e.g. the SFT training file), assistant "
+                  "tokens trained");
+  cmd->add_option("--ptx-rows", o->ptx_rows, "Packed rows of demonstrations per optimizer step (--ptx-coef)")
+      ->capture_default_str();
   cmd->add_option("--grad-clip", o->grad_clip, "Clip each network's gradient norm (0: off)")->capture_default_str();
   cmd->add_option("--eval-every", o->eval_every, "Iterations between oracle evaluations (0: before and after only)")
       ->capture_default_str();

@@ -140,6 +140,30 @@ TEST(Curriculum, FactContrastsAddIdealAgainstWrongPairsAndLeaveTheListsAlone) {
   EXPECT_LE(contrasts, 2 * facts);
 }
 
+// sft_stranger_percent thins the SFT demonstrations about strangers (another
+// question is drawn instead) and leaves the default stream alone at 100.
+TEST(Curriculum, StrangerPercentThinsTheAbstainingDemonstrations) {
+  const World w = make_world(curriculum_preset("tiny"), 5);
+  auto strangers = [](const std::vector<Conversation>& cs) {
+    int n = 0;
+    for (const auto& c : cs) n += c.back().content.rfind("I don't know anyone called", 0) == 0;
+    return n;
+  };
+  const auto all = curriculum_conversations(w, 2000, 3, 0);
+  const auto kept = curriculum_conversations(w, 2000, 3, 0, 100);
+  ASSERT_EQ(all.size(), kept.size());
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], kept[i]) << i;
+  const int base = strangers(all);
+  EXPECT_GT(base, 200);  // about 13%
+  const auto quarter = curriculum_conversations(w, 2000, 3, 0, 25);
+  EXPECT_EQ(quarter.size(), 2000u);
+  EXPECT_GT(strangers(quarter), base / 4 - 30);
+  EXPECT_LT(strangers(quarter), base / 4 + 30);
+  EXPECT_EQ(strangers(curriculum_conversations(w, 2000, 3, 0, 0)), 0);
+  EXPECT_THROW(curriculum_conversations(w, 10, 3, 0, 101), Error);
+  EXPECT_THROW(curriculum_conversations(w, 10, 3, 0, -1), Error);
+}
+
 TEST(Curriculum, PreferenceListsHoldAnUnhelpfulReplyRankedBelowTheAnswers) {
   const World w = make_world(curriculum_preset("tiny"), 4);
   int evasive = 0;

@@ -3,11 +3,12 @@
 // the same run; resuming reproduces the uninterrupted run, also after SIGTERM
 // stopped it (after the iteration, with a checkpoint); a reward checkpoint
 // is read (score normalised with its reward_mean / reward_std, the critic
-// starts as the reward model); the reference and group baselines; wrong kinds
+// starts as the reward model); the reference and group baselines; PPO-ptx; wrong kinds
 // and a foreign tokenizer are clear errors.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -148,6 +149,16 @@ nlohmann::json strip(nlohmann::json j) {
   return j;
 }
 
+// ppo(o) fails with an error whose message contains `part`.
+void expect_ppo_error(const PpoOptions& o, const std::string& part) {
+  try {
+    ppo(o);
+    FAIL() << "expected an error containing " << part;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(PpoTest, SameSeedSameRunAndResumeMatches) {
   PpoOptions o = base("det_a");
   o.iterations = 3;
@@ -198,6 +209,47 @@ TEST_F(PpoTest, SignalStopsAfterTheIterationWithACheckpointAndResumeMatches) {
   EXPECT_EQ(resumed.signal, 0);
   ASSERT_EQ(resumed.history.size(), 1u);
   EXPECT_EQ(strip(full.history[2]), strip(resumed.history[0]));
+}
+
+// PPO-ptx: the demonstrations' loss joins the actor's. On the untrained tiny
+// policy, whose loss on the demonstrations starts near ln(vocab), it falls
+// within a few iterations; its rows follow the optimizer step, so a resumed run
+// matches the uninterrupted one. Asking for it without data is an error.
+TEST_F(PpoTest, PtxTrainsTheActorOnTheDemonstrationsAndResumes) {
+  PpoOptions o = base("ptx_a");
+  o.iterations = 4;
+  o.ptx_data = root_ + "/data/sft_train.jsonl";
+  o.ptx_coef = 1.0;
+  o.ptx_rows = 2;
+  const PpoResult a = ppo(o);
+  ASSERT_EQ(a.history.size(), 4u);
+  for (const auto& h : a.history) {
+    ASSERT_TRUE(h.contains("ptx_loss")) << h.dump();
+    EXPECT_TRUE(std::isfinite(h.at("ptx_loss").get<double>()));
+  }
+  const double first = a.history[0].at("ptx_loss").get<double>(), last = a.history[3].at("ptx_loss").get<double>();
+  std::cout << "[ppo] ptx loss " << first << " -> " << last << std::endl;
+  EXPECT_GT(first, 3.0);
+  EXPECT_LT(last, 0.9 * first);
+  EXPECT_EQ(train::read_trainer_json(a.checkpoint).at("options").at("ptx_coef"), 1.0);
+
+  o.out_dir = root_ + "/ptx_b";
+  o.iterations = 2;
+  ASSERT_EQ(ppo(o).history.size(), 2u);
+  o.iterations = 4;
+  o.resume = true;
+  const PpoResult resumed = ppo(o);
+  ASSERT_EQ(resumed.history.size(), 2u);
+  EXPECT_EQ(strip(a.history[3]), strip(resumed.history[1]));
+
+  PpoOptions off = base("ptx_off");
+  off.iterations = 1;
+  EXPECT_FALSE(ppo(off).history[0].contains("ptx_loss"));
+  off.ptx_coef = 0.5;
+  expect_ppo_error(off, "needs --ptx-data");
+  off.ptx_coef = -1;
+  off.ptx_data = o.ptx_data;
+  expect_ppo_error(off, "--ptx-coef must be >= 0");
 }
 
 TEST_F(PpoTest, RewardCheckpointIsNormalisedAndSeedsTheCritic) {
@@ -307,22 +359,14 @@ TEST_F(PpoTest, OracleRewardGradesEachReplyWithTheCurriculumsRubric) {
 }
 
 TEST_F(PpoTest, WrongKindsAndForeignTokenizerAreClearErrors) {
-  auto expect_error = [](const PpoOptions& o, const std::string& part) {
-    try {
-      ppo(o);
-      FAIL() << "expected an error containing " << part;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
-  };
   PpoOptions o = base("err");
   o.iterations = 1;
   o.reward_fn = nullptr;
   o.reward = root_ + "/sft";  // an SFT checkpoint where a reward model belongs
-  expect_error(o, "\"sft\" checkpoint");
+  expect_ppo_error(o, "\"sft\" checkpoint");
   o.reward = root_ + "/rm";
   o.policy = root_ + "/rm";  // a reward model as the policy
-  expect_error(o, "\"reward\" checkpoint");
+  expect_ppo_error(o, "\"reward\" checkpoint");
 
   // A reward model trained with another tokenizer.
   BpeTrainOptions bo;
@@ -338,11 +382,11 @@ TEST_F(PpoTest, WrongKindsAndForeignTokenizerAreClearErrors) {
   train::save_checkpoint(root_ + "/rm_other", 0, s);
   o.policy = root_ + "/sft";
   o.reward = root_ + "/rm_other";
-  expect_error(o, "tokenizer");
+  expect_ppo_error(o, "tokenizer");
 
   o = base("err2");
   o.critic_init = "value";
-  expect_error(o, "--critic-init");
+  expect_ppo_error(o, "--critic-init");
 }
 
 }  // namespace
