@@ -297,21 +297,37 @@ PpoResult ppo(const PpoOptions& given) {
   }
 
   // PPO-ptx: the demonstrations packed once into rows of the model's context,
-  // in a seeded order; optimizer step k reads rows [k * ptx_rows, ...) cyclically,
-  // so a resumed run reads what the uninterrupted one did.
-  std::vector<std::vector<int64_t>> ptx_rows, ptx_labels;
+  // in a seeded order; optimizer step k reads rows [k * ptx_rows, ...), wrapping
+  // around to the same order when they run out, so a resumed run reads what the
+  // uninterrupted one did. A row with no assistant token inside the context is
+  // dropped: its mean loss would be 0 / 0.
+  std::vector<std::vector<int64_t>> ptx_packed, ptx_labels;
   if (o.ptx_coef > 0) {
     const std::vector<RenderedChat> chats = render_conversations(tmpl, read_conversations(o.ptx_data));
-    if (chats.empty()) fail(op, o.ptx_data, ": no conversations for --ptx-data");
-    ptx_rows = pack_rows(chats, shuffled_indices<size_t>(chats.size(), mix(o.seed, 0x707478)), cfg.block_size, pad,
-                         &ptx_labels);
+    std::vector<std::vector<int64_t>> rows, labels;
+    int64_t truncated = 0;
+    rows = pack_rows(chats, shuffled_indices<size_t>(chats.size(), mix(o.seed, 0x707478)), cfg.block_size, pad,
+                     &labels, &truncated);
+    for (size_t r = 0; r < rows.size(); ++r)
+      if (std::any_of(labels[r].begin() + 1, labels[r].end(), [](int64_t t) { return t >= 0; })) {
+        ptx_packed.push_back(std::move(rows[r]));
+        ptx_labels.push_back(std::move(labels[r]));
+      }
+    if (ptx_packed.empty())
+      fail(op, "--ptx-data ", o.ptx_data, ": no assistant tokens to learn within the ", cfg.block_size,
+           "-token context");
+    if (dp.lead() && !o.quiet)
+      std::cout << "ember ppo: ptx " << chats.size() << " conversations packed into " << ptx_packed.size()
+                << " rows" << (truncated > 0 ? " (" + std::to_string(truncated) + " cut to fit)" : std::string())
+                << ", " << std::min<int64_t>(o.ptx_rows, int64_t(ptx_packed.size())) << " per optimizer step"
+                << std::endl;
   }
   auto ptx_batch = [&](int64_t step) {
-    const size_t n = ptx_rows.size(), take = size_t(std::min<int64_t>(o.ptx_rows, int64_t(n)));
+    const size_t n = ptx_packed.size(), take = size_t(std::min<int64_t>(o.ptx_rows, int64_t(n)));
     std::vector<std::vector<int64_t>> rows, labels;
     for (size_t j = 0; j < take; ++j) {
       const size_t r = (size_t(step) * size_t(o.ptx_rows) + j) % n;
-      rows.push_back(ptx_rows[r]);
+      rows.push_back(ptx_packed[r]);
       labels.push_back(ptx_labels[r]);
     }
     return packed_batch(rows, labels, 0, rows.size(), cfg.block_size);
@@ -555,25 +571,25 @@ PpoResult ppo(const PpoOptions& given) {
           Tensor ent = entropy(logits, mask);
           Tensor loss = pl.loss + vl.loss * o.vf_coef;
           if (o.entropy_coef != 0) loss = loss - ent * o.entropy_coef;
-          double ptx_v = 0;
+          double ptx_mine = 0;
           if (o.ptx_coef > 0) {
             // Every rank the same rows: the ranks' weights w add up to 1.
             const auto [x, y] = ptx_batch(((it - 1) * o.ppo_epochs + epoch) * minibatches + from / o.minibatch);
             Tensor ptx = actor.loss(x, y);
-            ptx_v = ptx.item<double>();
+            ptx_mine = ptx.item<double>();
             loss = loss + ptx * o.ptx_coef;
           }
           st = {pl.loss.item<double>(), vl.loss.item<double>(), pl.clip_fraction, vl.clip_fraction,
-                pl.approx_kl,           ent.item<double>(),     pl.ratio_mean,    ptx_v};
+                pl.approx_kl,           ent.item<double>(),     pl.ratio_mean,    ptx_mine};
           for (double& v : st) v *= w;
           dp.weighted_loss(loss, mine, total).backward();
         }
         dp.sync_gradients();
         dp.sum(st);
-        const double pg_v = st[0], vf_v = st[1];
-        if (!std::isfinite(pg_v) || !std::isfinite(vf_v))
-          fail(op, "non-finite loss at iteration ", it, " (policy loss ", pg_v, ", value loss ", vf_v,
-               "); lower --lr / --critic-lr or --kl-coef");
+        const double pg_v = st[0], vf_v = st[1], ptx_v = st[7];
+        if (!std::isfinite(pg_v) || !std::isfinite(vf_v) || !std::isfinite(ptx_v))
+          fail(op, "non-finite loss at iteration ", it, " (policy loss ", pg_v, ", value loss ", vf_v, ", ptx loss ",
+               ptx_v, "); lower --lr / --critic-lr, --kl-coef or --ptx-coef");
         const double an = o.grad_clip > 0 ? optim::clip_grad_norm_(actor.parameters(), o.grad_clip)
                                           : optim::grad_norm(actor.parameters());
         const double cn = o.grad_clip > 0 ? optim::clip_grad_norm_(critic.parameters(), o.grad_clip)
@@ -583,7 +599,7 @@ PpoResult ppo(const PpoOptions& given) {
         actor_opt.step();
         critic_opt.step();
         s_pg += pg_v, s_vf += vf_v, s_clip += st[2], s_vclip += st[3], s_akl += st[4], s_ent += st[5], s_ratio += st[6];
-        s_ptx += st[7];
+        s_ptx += ptx_v;
         ++n_mb;
       }
     }

@@ -17,8 +17,8 @@
 // and value estimates in no-grad forward passes, per-token rewards (score at
 // the last token, -kl_coef * KL everywhere), GAE advantages and returns, then
 // ppo_epochs passes over shuffled minibatches minimising
-//   policy_loss + vf_coef * value_loss - entropy_coef * entropy
-// with one AdamW per network (the actor at lr, the critic at critic_lr; they
+//   policy_loss + vf_coef * value_loss - entropy_coef * entropy [+ ptx_coef * ptx_loss]
+// (ptx_loss: the actor's language-model loss on demonstrations, PPO-ptx) with one AdamW per network (the actor at lr, the critic at critic_lr; they
 // share no parameters, so one backward feeds both) and gradient clipping per
 // network. Everything is seeded: the same options give the same run.
 //
@@ -103,9 +103,11 @@ struct PpoOptions {
   double entropy_coef = 0.0;
   // PPO-ptx (InstructGPT): the actor's loss adds ptx_coef times the language-model
   // loss (mean over trained tokens) of ptx_rows packed rows of demonstrations
-  // (conversations JSONL, e.g. the SFT training file; assistant tokens only), a
-  // fresh slice per optimizer step, so that optimising the reward does not
-  // unlearn what SFT taught. 0: off (no data read).
+  // (conversations JSONL, e.g. the SFT training file; assistant tokens only), the
+  // next rows of one seeded order per optimizer step (the order repeats once
+  // they run out; all of them each step when there are fewer than ptx_rows), so
+  // that optimising the reward does not unlearn what SFT taught. 0: off (no
+  // data read; ptx_data is then ignored).
   std::string ptx_data;
   double ptx_coef = 0.0;
   int64_t ptx_rows = 2;

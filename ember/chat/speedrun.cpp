@@ -9,9 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <iterator>
 #include <sstream>
-#include <utility>
 
 #include "ember/chat/curriculum.h"
 #include "ember/chat/dpo.h"
@@ -47,6 +45,22 @@ nlohmann::json curriculum_settings(const std::string& name) {
           {"sft_stranger_percent", c.sft_stranger_percent}};
 }
 }  // namespace
+
+bool same_run_settings(nlohmann::json before, nlohmann::json now) {
+  // Settings added since, with the value they had before they were settings:
+  // a folder written by an older version lacks them.
+  struct Added {
+    const char *group, *key;
+    nlohmann::json value;
+  };
+  const Added added[] = {{"curriculum", "sft_stranger_percent", 100}, {"ppo", "ptx_coef", 0.0}};
+  for (nlohmann::json* settings : {&before, &now}) {
+    settings->erase("plan_s");
+    for (const Added& a : added)
+      if (settings->contains(a.group) && !(*settings)[a.group].contains(a.key)) (*settings)[a.group][a.key] = a.value;
+  }
+  return before == now;
+}
 
 nlohmann::json speedrun_preset(const std::string& name) {
   // Sizes are chosen for a 2-core CPU: the default preset's stages take about
@@ -282,20 +296,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
     if (before.value("preset", "") != o.preset || before.value("seed", uint64_t(0)) != o.seed)
       fail("speedrun", o.out_dir, " holds a run of preset \"", before.value("preset", "?"), "\" seed ",
            before.value("seed", uint64_t(0)), "; continue it with those, or choose another --out");
-    // plan_s (the ETA's estimates) may change between versions; the settings that shape the run may not.
-    // Settings added since, missing from an older folder's file, had these values then.
-    auto shaping = [](nlohmann::json settings) {
-      settings.erase("plan_s");
-      const std::pair<const char*, const char*> added[] = {{"curriculum", "sft_stranger_percent"}, {"ppo", "ptx_coef"}};
-      const nlohmann::json before_added[] = {100, 0.0};
-      for (size_t i = 0; i < std::size(added); ++i) {
-        if (!settings.contains(added[i].first)) continue;
-        auto& group = settings[added[i].first];
-        if (!group.contains(added[i].second)) group[added[i].second] = before_added[i];
-      }
-      return settings;
-    };
-    if (before.contains("settings") && shaping(before["settings"]) != shaping(P))
+    if (before.contains("settings") && !same_run_settings(before["settings"], P))
       fail("speedrun", o.out_dir, " was started with other settings (its speedrun.json: another --set, or another "
            "version's preset); continue it with the same ones, or choose another --out");
   } else {

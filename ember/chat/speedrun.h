@@ -45,6 +45,11 @@ struct SpeedrunResult {
   int signal = 0;             // the signal that stopped it
 };
 
+// Whether a folder's recorded settings (speedrun.json) and this run's shape the
+// same run: plan_s (the ETA's estimates) may differ, and a setting added since
+// the folder was written counts with the value it had before it was a setting.
+bool same_run_settings(nlohmann::json before, nlohmann::json now);
+
 std::vector<std::string> speedrun_preset_names();
 // The preset's sizes and hyper-parameters, as recorded in report.json.
 nlohmann::json speedrun_preset(const std::string& name);

@@ -155,10 +155,11 @@ TEST(Curriculum, StrangerPercentThinsTheAbstainingDemonstrations) {
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], kept[i]) << i;
   const int base = strangers(all);
   EXPECT_GT(base, 200);  // about 13%
+  // Keeping a share p of draws whose share is s leaves s p / (1 - s (1 - p)) of them.
   const auto quarter = curriculum_conversations(w, 2000, 3, 0, 25);
   EXPECT_EQ(quarter.size(), 2000u);
-  EXPECT_GT(strangers(quarter), base / 4 - 30);
-  EXPECT_LT(strangers(quarter), base / 4 + 30);
+  const double s = base / 2000.0, expected = 2000 * s * 0.25 / (1 - s * 0.75);
+  EXPECT_NEAR(strangers(quarter), expected, 25) << base;
   EXPECT_EQ(strangers(curriculum_conversations(w, 2000, 3, 0, 0)), 0);
   EXPECT_THROW(curriculum_conversations(w, 10, 3, 0, 101), Error);
   EXPECT_THROW(curriculum_conversations(w, 10, 3, 0, -1), Error);

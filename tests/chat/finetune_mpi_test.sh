@@ -8,7 +8,7 @@
 # - a 2-rank checkpoint resumes on 1 rank and a 1-rank one on 2 ranks, following
 #   the uninterrupted run; a --batch that does not divide by the ranks and ranks
 #   started with different options are one-line errors;
-# - `ember ppo` on 2 ranks (each samples half the rollouts, with the rollouts'
+# - `ember ppo` (with PPO-ptx) on 2 ranks (each samples half the rollouts, with the rollouts'
 #   own seeds) follows the one-process run, and resumes on 1 rank.
 # Usage: finetune_mpi_test.sh MPIEXEC EMBER_BINARY WORK_DIR
 set -eu
@@ -69,7 +69,7 @@ run dpo12b.log $mpi -np 2 $dpo --resume --out dpo12
 
 # PPO: 8 rollouts per iteration, minibatches of 4.
 ppo="$ember ppo --policy sft1 --reward rw1 --prompts cur/prompts_rl.jsonl --rollout-batch 8 --minibatch 4 \
-  --ppo-epochs 2 --max-new-tokens 12 --lr 1e-4 --critic-lr 1e-4 --quiet"
+  --ppo-epochs 2 --max-new-tokens 12 --lr 1e-4 --critic-lr 1e-4 --ptx-coef 0.5 --ptx-data cur/sft_train.jsonl --quiet"
 ppo_oracle="--eval-prompts cur/prompts_heldout.jsonl --eval-count 9 --eval-max-new-tokens 12"
 run ppo1.log $ppo $ppo_oracle --iterations 4 --out ppo1
 run ppo2.log $mpi -np 2 $ppo $ppo_oracle --iterations 4 --out ppo2
@@ -173,10 +173,10 @@ assert rel(*gap) < TOL, (rm1, rm2)
 p1, p2 = records("ppo1", "rollout"), records("ppo2", "rollout")
 assert len(p1) == len(p2) == 4
 for r in p2:
-    for k in ("reward", "kl", "policy_loss", "value_loss", "entropy", "ratio", "clip_fraction"):
+    for k in ("reward", "kl", "policy_loss", "value_loss", "entropy", "ratio", "clip_fraction", "ptx_loss"):
         assert math.isfinite(r[k]), (k, r)
     assert 0 < r["response_length"] <= 12 and abs(r["ratio"] - 1) < 0.1, r
-keys = ["reward", "score", "kl", "policy_loss", "value_loss", "entropy", "approx_kl", "response_length"]
+keys = ["reward", "score", "kl", "policy_loss", "value_loss", "entropy", "approx_kl", "response_length", "ptx_loss"]
 d = max(rel(x[k], y[k]) for x, y in zip(p1, p2) for k in keys)
 assert d < 2e-5, f"ppo: 2 ranks differ from 1 process by {d:.2e}"
 print(f"ok: ppo 2 ranks = 1 process over 4 iterations within {d:.1e}")

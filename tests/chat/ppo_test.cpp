@@ -242,6 +242,23 @@ TEST_F(PpoTest, PtxTrainsTheActorOnTheDemonstrationsAndResumes) {
   ASSERT_EQ(resumed.history.size(), 2u);
   EXPECT_EQ(strip(a.history[3]), strip(resumed.history[1]));
 
+  // Each optimizer step reads the next rows. With one step per iteration and
+  // no learning (lr 0), the iterations' losses differ only by their rows: a
+  // step index stuck at 0 would log one loss three times.
+  PpoOptions one = o;
+  one.out_dir = root_ + "/ptx_one";
+  one.resume = false;
+  one.iterations = 3;
+  one.ppo_epochs = 1;
+  one.minibatch = one.rollout_batch;
+  one.lr = one.critic_lr = 0;
+  one.ptx_rows = 1;
+  std::vector<double> losses;
+  for (const auto& h : ppo(one).history) losses.push_back(h.at("ptx_loss").get<double>());
+  ASSERT_EQ(losses.size(), 3u);
+  EXPECT_NE(losses[0], losses[1]);
+  EXPECT_NE(losses[1], losses[2]);
+
   PpoOptions off = base("ptx_off");
   off.iterations = 1;
   EXPECT_FALSE(ppo(off).history[0].contains("ptx_loss"));
@@ -250,6 +267,9 @@ TEST_F(PpoTest, PtxTrainsTheActorOnTheDemonstrationsAndResumes) {
   off.ptx_coef = -1;
   off.ptx_data = o.ptx_data;
   expect_ppo_error(off, "--ptx-coef must be >= 0");
+  off.ptx_coef = 1;
+  off.ptx_rows = 0;
+  expect_ppo_error(off, "--ptx-rows must be positive");
 }
 
 TEST_F(PpoTest, RewardCheckpointIsNormalisedAndSeedsTheCritic) {

@@ -1,6 +1,7 @@
 // The speedrun's `--set stage.key=value` overrides of its preset: values land
 // where named with the preset's type, a stage's planned time scales with its
-// length, and every malformed override is refused with a message naming it.
+// length, and every malformed override is refused with a message naming it;
+// which recorded settings a rerun may continue.
 #include <gtest/gtest.h>
 
 #include "ember/chat/speedrun.h"
@@ -57,6 +58,25 @@ TEST(SpeedrunSettings, MalformedOverridesAreRefusedWithTheirName) {
   EXPECT_EQ(error_of({"curriculum.preset=tiny"}), "");
   EXPECT_EQ(error_of({"curriculum.pretrain_docs=24000"}), "");
   EXPECT_NE(error_of({"curriculum=tiny"}).find("a group of settings"), std::string::npos);
+}
+
+// A rerun continues a folder whose recorded settings shape the same run: the
+// ETA's plan may differ, and a folder from before a setting existed counts it
+// at its old value (so an old default run resumes, an old run is not taken for
+// one with the setting changed).
+TEST(SpeedrunSettings, RerunContinuesOnlyTheSameRunAcrossVersions) {
+  const nlohmann::json now = speedrun_preset("default");
+  EXPECT_TRUE(same_run_settings(now, now));
+  nlohmann::json replanned = now;
+  replanned["plan_s"]["sft"] = 999;
+  EXPECT_TRUE(same_run_settings(replanned, now));
+  nlohmann::json older = now;  // written before the two settings existed
+  older["curriculum"].erase("sft_stranger_percent");
+  older["ppo"].erase("ptx_coef");
+  EXPECT_TRUE(same_run_settings(older, now));
+  EXPECT_FALSE(same_run_settings(older, apply_speedrun_overrides(now, {"curriculum.sft_stranger_percent=25"})));
+  EXPECT_FALSE(same_run_settings(older, apply_speedrun_overrides(now, {"ppo.ptx_coef=2"})));
+  EXPECT_FALSE(same_run_settings(now, apply_speedrun_overrides(now, {"sft.steps=200"})));
 }
 
 }  // namespace
