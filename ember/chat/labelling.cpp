@@ -96,16 +96,16 @@ LabelResult label_policy_samples(const LabelOptions& o) {
         correct += g.correct;
         samples.push_back(text);
       }
+      const bool has_reference = o.with_reference && prompts[i].meta.contains("reference");
       const std::string reference = prompts[i].meta.value("reference", "");
-      const std::vector<std::string> ranked =
-          rank_by_grade(key, prompts[i].meta.contains("reference") ? &reference : nullptr, samples);
+      const std::vector<std::string> ranked = rank_by_grade(key, has_reference ? &reference : nullptr, samples);
       if (ranked.size() < 2) continue;
       PreferenceRecord rec;
       rec.prompt = prompts[i].prompt;
       rec.responses = ranked;
       rec.kind = key.value("kind", "");
       for (const auto& r : ranked)
-        rec.labels.push_back(prompts[i].meta.contains("reference") && r == reference ? "reference"
+        rec.labels.push_back(has_reference && r == reference ? "reference"
                              : grade_response(key, r).correct                         ? "sample_correct"
                                                                                       : "sample_wrong");
       records.push_back(preference_to_json(rec));
@@ -123,7 +123,7 @@ LabelResult label_policy_samples(const LabelOptions& o) {
     res.sample_accuracy = double(correct) / double(res.samples);
     res.sample_score = score_sum / double(res.samples);
   }
-  if (records.empty())
+  if (records.empty() && !o.allow_empty)
     fail(op, "no comparison to write: every prompt's replies scored alike and no --include file was given");
   write_jsonl(o.out, records);
   return res;

@@ -36,6 +36,13 @@ struct LabelOptions {
   double temperature = 1.0;
   int64_t max_new_tokens = 32;
   int64_t limit = 0;                  // first N prompts only (0: all)
+  // false: the prompts' reference replies are left out, so each list compares
+  // the policy's own replies only (what a reward model is judged on when it
+  // must choose among a policy's samples, as PPO asks of it).
+  bool with_reference = true;
+  // true: write an empty file when no prompt yields a comparison (for judging;
+  // a file to train on must not be empty, which is an error otherwise).
+  bool allow_empty = false;
   uint64_t seed = 1;
   int threads = 0;
   bool quiet = false;

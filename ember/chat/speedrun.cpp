@@ -468,6 +468,29 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       const nlohmann::json ranking = evaluate_checkpoint(lik)["metrics"]["likelihood_ranking"];
                       m["sft_likelihood_accuracy"] = ranking["pairwise_accuracy"];
                       if (ranking.contains("pairwise_breakdown")) m["sft_likelihood_breakdown"] = ranking["pairwise_breakdown"];
+                      // The choice PPO asks of it: the SFT policy's own replies to the held-out
+                      // prompts (sampled as the label stage samples, no reference reply), ranked
+                      // by the labeller; the list accuracy above is on the curriculum's candidates.
+                      const nlohmann::json& L = P["label"];
+                      LabelOptions own;
+                      own.policy = dir_sft;
+                      own.prompts = dir_data + "/prompts_heldout.jsonl";
+                      own.out = dir_rm + "/heldout_policy_lists.jsonl";
+                      own.samples = 2 * L["samples"].get<int64_t>();  // more pairs than the label stage: a steadier figure
+                      own.max_new_tokens = L["max_new_tokens"];
+                      own.temperature = L.value("temperature", own.temperature);
+                      own.seed = o.seed;
+                      own.with_reference = false;
+                      own.allow_empty = true;  // a tiny model's replies may all score alike
+                      own.quiet = true;
+                      if (label_policy_samples(own).lists > 0) {
+                        EvalOptions on_policy;
+                        on_policy.checkpoint = dir_rm;
+                        on_policy.preferences = own.out;
+                        const nlohmann::json r = evaluate_checkpoint(on_policy)["metrics"];
+                        m["on_policy_accuracy"] = r["pairwise_accuracy"];
+                        m["on_policy_pairs"] = r["pairs"];
+                      }
                       return complete_stage(m, end);
                     }, dir_rm, P["reward"]["steps"].get<int64_t>()});
   stages.push_back({"ppo", "RLHF: PPO against the reward model, KL-penalised to the SFT policy", [&](int64_t at) {

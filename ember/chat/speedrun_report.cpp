@@ -89,6 +89,11 @@ std::string render_report_markdown(const nlohmann::json& report) {
        << " |\n";
     md << "| reward model ranks held-out pairs correctly | ≥ 90% | " << pct(rm_acc) << " | "
        << mark(rm_acc.is_number(), rm_acc.is_number() && rm_acc.get<double>() >= 0.9) << " |\n";
+    const nlohmann::json own_acc = dig(report, "reward", {"on_policy_accuracy"});
+    if (own_acc.is_number())
+      md << "| reward model ranks the SFT policy's own sampled replies to held-out prompts (the choice PPO asks of it) "
+         << "| no goal | " << pct(own_acc) << " of " << dig(report, "reward", {"on_policy_pairs"}).dump()
+         << " pairs | |\n";
     md << "| PPO raises the oracle score over SFT | +10 points | " << (have_ppo ? fmt("%+.1f points", gain) : "–")
        << " | " << mark(have_ppo, gain >= 10) << " |\n";
     const bool have_hal = sft_hal.is_number() && ppo_hal.is_number();

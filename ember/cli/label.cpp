@@ -30,6 +30,9 @@ void register_label(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Sampling seed (request i uses seed + i)")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (default: all cores)");
   cmd->add_flag("--quiet", o->quiet, "No progress bar; print only the summary line");
+  cmd->add_flag("--no-reference{false}", o->with_reference,
+                "Leave the prompts' reference replies out: each list ranks the policy's own replies only (to judge "
+                "a reward model on the choices PPO asks of it)");
   cmd->callback([o] {
     const chat::LabelResult r = chat::label_policy_samples(*o);
     std::cout << r.to_json().dump() << std::endl;

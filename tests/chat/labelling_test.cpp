@@ -96,6 +96,19 @@ TEST(Labelling, WritesRankedListsAfterIncludedRecords) {
   ASSERT_EQ(twice.size(), got.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(twice[i].responses, got[i].responses) << i;
 
+  // Without the reference, a random model's gibberish all scores 0: nothing to
+  // compare, no list, and no record names a reference.
+  LabelOptions own = o;
+  own.include.clear();
+  own.out = root + "/own.jsonl";
+  own.with_reference = false;
+  EXPECT_ERROR(label_policy_samples(own), "[label] no comparison to write");
+  own.allow_empty = true;
+  const LabelResult o_r = label_policy_samples(own);
+  EXPECT_EQ(o_r.samples, 36);
+  EXPECT_EQ(o_r.lists, 0);
+  EXPECT_EQ(fs::file_size(own.out), 0u);
+
   LabelOptions bad = o;
   bad.samples = 0;
   EXPECT_ERROR(label_policy_samples(bad), "[label] --samples must be at least 1, got 0");

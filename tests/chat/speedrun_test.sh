@@ -31,6 +31,14 @@ grep -Eq '^\| replies: ideal>rude \| [0-9]+ \| [0-9.]+% \| [0-9.]+% \| [0-9.]+% 
 grep -Eq 'the head alone ranks [0-9.]+% of the pairs right' a/report.md ||
   fail "report.md does not state the reward model's head-alone accuracy"
 
+# The reward model judged on the SFT policy's own replies to held-out prompts:
+# the lists are written, and when they hold a pair the report states the figure.
+[ -e a/reward/heldout_policy_lists.jsonl ] || fail "no a/reward/heldout_policy_lists.jsonl"
+if [ -s a/reward/heldout_policy_lists.jsonl ]; then
+  grep -Eq 'the choice PPO asks of it\) \| no goal \| [0-9.]+% of [0-9]+ pairs' a/report.md ||
+    fail "report.md does not state the reward model's accuracy on the policy's own replies"
+fi
+
 # A rerun finds every stage done.
 "$ember" speedrun --preset tiny --out a --quiet --chat none > rerun.log 2>&1 || { cat rerun.log; fail "rerun"; }
 [ "$(grep -c 'skipped' rerun.log)" -ge 10 ] || { cat rerun.log; fail "rerun did not skip the finished stages"; }
