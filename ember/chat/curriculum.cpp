@@ -752,8 +752,9 @@ std::vector<std::string> write_curriculum(const std::string& dir, const Curricul
   };
   write_text("world.json", w.to_json().dump(2) + "\n");
   write_text("pretrain.txt", curriculum_pretraining_text(w, preset.pretrain_docs, seed));
-  write_jsonl(dir + "/sft_train.jsonl", convs(curriculum_conversations(w, preset.sft_train, seed, 0, preset.sft_stranger_percent)));
-  write_jsonl(dir + "/sft_val.jsonl", convs(curriculum_conversations(w, preset.sft_val, seed, 1, preset.sft_stranger_percent)));
+  const int strangers = preset.sft_stranger_percent;
+  write_jsonl(dir + "/sft_train.jsonl", convs(curriculum_conversations(w, preset.sft_train, seed, 0, strangers)));
+  write_jsonl(dir + "/sft_val.jsonl", convs(curriculum_conversations(w, preset.sft_val, seed, 1, strangers)));
   write_jsonl(dir + "/prompts_heldout.jsonl", prompts(curriculum_heldout_prompts(w, preset.heldout_prompts, seed)));
   write_jsonl(dir + "/prompts_rl.jsonl", prompts(curriculum_rl_prompts(w, preset.rl_prompts, seed)));
   write_jsonl(dir + "/preferences_train.jsonl",

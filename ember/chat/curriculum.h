@@ -79,9 +79,10 @@ struct CurriculumPreset {
   int rl_prompts = 400;
   // Percent of the questions about strangers drawn for the SFT demonstrations
   // (sft_train.jsonl and sft_val.jsonl) that are kept (100: all of them, about
-  // 13% of the conversations; 0: none, another question is drawn instead). The ranked lists, RL and held-out
-  // prompts keep theirs: demonstrators who know the world rarely write "I
-  // don't know", labellers still rank admitting above inventing.
+  // 13% of the conversations; 0: none, another question is drawn instead).
+  // The ranked lists, RL and held-out prompts keep theirs: demonstrators who
+  // know the world rarely write "I don't know", labellers still rank
+  // admitting above inventing.
   int sft_stranger_percent = 100;
 };
 // "tiny" (tests, seconds), "default" (the speedrun), "small" (a larger world).

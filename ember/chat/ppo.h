@@ -18,8 +18,9 @@
 // the last token, -kl_coef * KL everywhere), GAE advantages and returns, then
 // ppo_epochs passes over shuffled minibatches minimising
 //   policy_loss + vf_coef * value_loss - entropy_coef * entropy [+ ptx_coef * ptx_loss]
-// (ptx_loss: the actor's language-model loss on demonstrations, PPO-ptx) with one AdamW per network (the actor at lr, the critic at critic_lr; they
-// share no parameters, so one backward feeds both) and gradient clipping per
+// (ptx_loss: the actor's language-model loss on demonstrations, PPO-ptx) with
+// one AdamW per network (the actor at lr, the critic at critic_lr; they share
+// no parameters, so one backward feeds both) and gradient clipping per
 // network. Everything is seeded: the same options give the same run.
 //
 // Under `mpirun -np N` (data parallel, docs/ALIGNMENT.md): rank r samples,

@@ -330,7 +330,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       cp.pretrain_docs = P["curriculum"]["pretrain_docs"];
                       cp.preference_train = P["curriculum"]["preference_train"];
                       cp.fact_contrasts = P["curriculum"]["fact_contrasts"];
-                      cp.sft_stranger_percent = P["curriculum"].value("sft_stranger_percent", cp.sft_stranger_percent);
+                      cp.sft_stranger_percent = P["curriculum"]["sft_stranger_percent"];
                       const auto files = write_curriculum(dir_data, cp, o.seed);
                       return nlohmann::json{{"files", files},
                                             {"pretrain_bytes", fs::file_size(dir_data + "/pretrain.txt")}};

@@ -141,7 +141,7 @@ TEST(Curriculum, FactContrastsAddIdealAgainstWrongPairsAndLeaveTheListsAlone) {
 }
 
 // sft_stranger_percent thins the SFT demonstrations about strangers (another
-// question is drawn instead) and leaves the default stream alone at 100.
+// question is drawn instead) and leaves the stream as it was at 100.
 TEST(Curriculum, StrangerPercentThinsTheAbstainingDemonstrations) {
   const World w = make_world(curriculum_preset("tiny"), 5);
   auto strangers = [](const std::vector<Conversation>& cs) {
@@ -149,12 +149,14 @@ TEST(Curriculum, StrangerPercentThinsTheAbstainingDemonstrations) {
     for (const auto& c : cs) n += c.back().content.rfind("I don't know anyone called", 0) == 0;
     return n;
   };
-  const auto all = curriculum_conversations(w, 2000, 3, 0);
-  const auto kept = curriculum_conversations(w, 2000, 3, 0, 100);
-  ASSERT_EQ(all.size(), kept.size());
-  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], kept[i]) << i;
+  // At 100 the stream is the one from before the setting existed (these
+  // figures were read from that code: 239 strangers, the same first replies).
+  const auto all = curriculum_conversations(w, 2000, 3, 0, 100);
   const int base = strangers(all);
-  EXPECT_GT(base, 200);  // about 13%
+  EXPECT_EQ(base, 239);  // about 12%
+  EXPECT_EQ(all[0].back().content, "34 minus 5 is 29.");
+  EXPECT_EQ(all[1].back().content, "Keldor, Pimsa, Velbram, Vewen.");
+  EXPECT_EQ(all[2].back().content, "Linmor is 28 years old.");
   // Keeping a share p of draws whose share is s leaves s p / (1 - s (1 - p)) of them.
   const auto quarter = curriculum_conversations(w, 2000, 3, 0, 25);
   EXPECT_EQ(quarter.size(), 2000u);
