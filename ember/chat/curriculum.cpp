@@ -565,6 +565,26 @@ std::vector<PromptRecord> curriculum_rl_prompts(const World& w, int count, uint6
   return prompt_records(count, [&] { return training_question(qm, rng); });
 }
 
+std::vector<PromptRecord> curriculum_rl_prompts_like_heldout(const World& w, int count, uint64_t seed,
+                                                              const std::vector<PromptRecord>& evaluation) {
+  // A prompt is its conversation (a follow-up's first turn included), not its user line alone.
+  auto text_of = [](const PromptRecord& p) { return conversation_to_json(p.prompt).dump(); };
+  std::set<std::string> taken;
+  for (const auto& e : evaluation) taken.insert(text_of(e));
+  Rng rng(mix(seed) ^ 0xA7);
+  QuestionMaker qm{w, rng, Split::heldout};
+  std::vector<PromptRecord> out;
+  // Repeats are common (a fact question has a few hundred forms) but sorted
+  // lists and sums keep the space far larger than any preset asks (10,000
+  // distinct ones in 0.4 s for the default world); the bound only makes sure
+  // the loop ends.
+  for (int draws = 0; int(out.size()) < count && draws < 50 * count + 1000; ++draws) {
+    PromptRecord r = prompt_records(1, [&] { return qm.any(); })[0];
+    if (taken.insert(text_of(r)).second) out.push_back(std::move(r));
+  }
+  return out;
+}
+
 namespace {
 
 // A fluent reply that does not help: an answer to another question (a fact of
@@ -728,6 +748,8 @@ Grade grade_response(const nlohmann::json& key, const std::string& response) {
 
 std::vector<std::string> write_curriculum(const std::string& dir, const CurriculumPreset& preset, uint64_t seed) {
   namespace fs = std::filesystem;
+  if (preset.rl_split != "rl" && preset.rl_split != "heldout")
+    fail("curriculum", "rl_split must be \"rl\" or \"heldout\", got \"", preset.rl_split, "\"");
   fs::create_directories(dir);
   const World w = make_world(preset, seed);
   auto write_text = [&](const std::string& name, const std::string& text) {
@@ -755,8 +777,11 @@ std::vector<std::string> write_curriculum(const std::string& dir, const Curricul
   const int strangers = preset.sft_stranger_percent;
   write_jsonl(dir + "/sft_train.jsonl", convs(curriculum_conversations(w, preset.sft_train, seed, 0, strangers)));
   write_jsonl(dir + "/sft_val.jsonl", convs(curriculum_conversations(w, preset.sft_val, seed, 1, strangers)));
-  write_jsonl(dir + "/prompts_heldout.jsonl", prompts(curriculum_heldout_prompts(w, preset.heldout_prompts, seed)));
-  write_jsonl(dir + "/prompts_rl.jsonl", prompts(curriculum_rl_prompts(w, preset.rl_prompts, seed)));
+  const std::vector<PromptRecord> heldout = curriculum_heldout_prompts(w, preset.heldout_prompts, seed);
+  write_jsonl(dir + "/prompts_heldout.jsonl", prompts(heldout));
+  write_jsonl(dir + "/prompts_rl.jsonl",
+              prompts(preset.rl_split == "rl" ? curriculum_rl_prompts(w, preset.rl_prompts, seed)
+                                              : curriculum_rl_prompts_like_heldout(w, preset.rl_prompts, seed, heldout)));
   write_jsonl(dir + "/preferences_train.jsonl",
               prefs(curriculum_preferences(w, preset.preference_train, seed, 0, preset.fact_contrasts)));
   write_jsonl(dir + "/preferences_val.jsonl", prefs(curriculum_preferences(w, preset.preference_val, seed, 1)));

@@ -84,6 +84,15 @@ struct CurriculumPreset {
   // know the world rarely write "I don't know", labellers still rank
   // admitting above inventing.
   int sft_stranger_percent = 100;
+  // Where the RL prompts (prompts_rl.jsonl: labelled comparisons and PPO rollouts)
+  // come from. "rl": training wordings half the time and wordings of their own
+  // otherwise, about (person, attribute) pairs SFT saw, so the evaluation's
+  // wordings stay unseen by every stage. "heldout": drawn as the held-out
+  // prompts are (their wordings, unseen pairs and sums half the time) from a
+  // stream of their own, without repeats and without any prompt the evaluation
+  // asks: InstructGPT's PPO prompts and its evaluation prompts were one
+  // distribution, so the reward model is labelled on the replies PPO is judged on.
+  std::string rl_split = "rl";
 };
 // "tiny" (tests, seconds), "default" (the speedrun), "small" (a larger world).
 CurriculumPreset curriculum_preset(const std::string& name);
@@ -115,6 +124,10 @@ std::vector<Conversation> curriculum_conversations(const World& world, int count
 std::vector<PromptRecord> curriculum_heldout_prompts(const World& world, int count, uint64_t seed);
 // (e) RL prompts with grading keys in meta["grade"] and meta["reference"].
 std::vector<PromptRecord> curriculum_rl_prompts(const World& world, int count, uint64_t seed);
+// (e') RL prompts of the held-out distribution (CurriculumPreset::rl_split
+// "heldout"): `count` distinct prompts, none equal to one of `evaluation`.
+std::vector<PromptRecord> curriculum_rl_prompts_like_heldout(const World& world, int count, uint64_t seed,
+                                                              const std::vector<PromptRecord>& evaluation);
 // (c) Ranked candidate responses, best first; `stream` as above.
 std::vector<PreferenceRecord> curriculum_preferences(const World& world, int count, uint64_t seed, int stream,
                                                      int fact_contrasts = 0);

@@ -1,7 +1,8 @@
 // The labeller: ranking replies by the oracle's grade (by hand), and
 // `ember label`'s file: included records first, every list best first with
 // strictly falling grades, the reference on top, the same file for the same
-// seed, and one-line errors for unusable input.
+// seed, and one-line errors for unusable input. Also where the labelled (RL)
+// prompts come from: their wordings, and the held-out-like split.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -19,6 +20,11 @@
 namespace ember::chat {
 namespace {
 namespace fs = std::filesystem;
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 TEST(Labelling, RanksOneReplyPerGradeBestFirst) {
   const nlohmann::json key = {{"kind", "fact"}, {"answer", "34"}, {"format", "one_word"}};
@@ -161,6 +167,50 @@ TEST(Curriculum, RlPromptsUseTheirOwnOrTrainingWordingsNeverHeldOutOnes) {
   for (const char* example : {"Which animal does {N} look after?", "Solve {X} plus {X}.",
                               "Arrange these names alphabetically: {N}, {N}, {N}."})
     EXPECT_EQ(rl_only.count(example), 1u) << example;
+}
+
+// rl_split "heldout": RL prompts drawn as the evaluation's are (its wordings,
+// unseen pairs), each once, none an evaluation prompt; the curriculum's other
+// files stay those of the default split, and an unknown split writes nothing.
+TEST(Curriculum, RlPromptsLikeTheHeldOutOnesNeverRepeatAnEvaluationPrompt) {
+  const CurriculumPreset preset = curriculum_preset("default");
+  const World w = make_world(preset, 2);
+  const auto evaluation = curriculum_heldout_prompts(w, preset.heldout_prompts, 2);
+  std::set<std::string> eval_texts, heldout_forms;
+  for (const auto& p : evaluation) eval_texts.insert(conversation_to_json(p.prompt).dump());
+  for (const auto& p : curriculum_heldout_prompts(w, 3000, 7)) heldout_forms.insert(wording(w, p.prompt.back().content));
+  const auto rl = curriculum_rl_prompts_like_heldout(w, 1000, 2, evaluation);
+  ASSERT_EQ(rl.size(), 1000u);
+  std::set<std::string> seen;
+  int unseen_pairs = 0;
+  for (const auto& p : rl) {
+    const std::string text = conversation_to_json(p.prompt).dump();
+    EXPECT_TRUE(seen.insert(text).second) << text;  // each prompt once
+    EXPECT_EQ(eval_texts.count(text), 0u) << text;  // never one the evaluation asks
+    EXPECT_EQ(heldout_forms.count(wording(w, p.prompt.back().content)), 1u) << text;
+    const auto& key = p.meta.at("grade");
+    unseen_pairs += !key.value("seen_pair", true);
+    EXPECT_EQ(grade_response(key, p.meta.at("reference").get<std::string>()).score, 1.0) << key.dump();
+  }
+  EXPECT_GT(unseen_pairs, 50);  // the held-out (person, attribute) pairs, as in the evaluation (99 here)
+
+  const std::string root = ::testing::TempDir() + "/ember_rl_split_" + std::to_string(::getpid());
+  CurriculumPreset tiny = curriculum_preset("tiny"), like_heldout = tiny, bad = tiny;
+  like_heldout.rl_split = "heldout";
+  bad.rl_split = "eval";
+  const auto files = write_curriculum(root + "/rl", tiny, 3);
+  write_curriculum(root + "/heldout", like_heldout, 3);
+  for (const auto& f : files)
+    if (f != "prompts_rl.jsonl") EXPECT_EQ(file_text(root + "/rl/" + f), file_text(root + "/heldout/" + f)) << f;
+  const auto tiny_world = make_world(tiny, 3);
+  const auto expected = curriculum_rl_prompts_like_heldout(
+      tiny_world, tiny.rl_prompts, 3, curriculum_heldout_prompts(tiny_world, tiny.heldout_prompts, 3));
+  const auto written = read_prompts(root + "/heldout/prompts_rl.jsonl");
+  ASSERT_EQ(written.size(), expected.size());
+  for (size_t k = 0; k < written.size(); ++k) EXPECT_EQ(written[k].prompt, expected[k].prompt) << k;
+  EXPECT_ERROR(write_curriculum(root + "/bad", bad, 3), "[curriculum] rl_split must be \"rl\" or \"heldout\", got \"eval\"");
+  EXPECT_FALSE(fs::exists(root + "/bad"));
+  fs::remove_all(root);
 }
 
 }  // namespace
