@@ -394,6 +394,13 @@ CurriculumPreset curriculum_preset(const std::string& name) {
 
 std::vector<std::string> curriculum_preset_names() { return {"tiny", "default", "small"}; }
 
+void check_curriculum_preset(const CurriculumPreset& p) {
+  if (p.sft_stranger_percent < 0 || p.sft_stranger_percent > 100)
+    fail("curriculum", "sft_stranger_percent must be in [0, 100], got ", p.sft_stranger_percent);
+  if (p.rl_split != "rl" && p.rl_split != "heldout")
+    fail("curriculum", "rl_split must be \"rl\" or \"heldout\", got \"", p.rl_split, "\"");
+}
+
 nlohmann::json World::to_json() const {
   nlohmann::json ppl = nlohmann::json::array();
   for (const auto& p : people)
@@ -514,8 +521,9 @@ Question training_question(QuestionMaker& qm, Rng& rng) {
 
 std::vector<Conversation> curriculum_conversations(const World& w, int count, uint64_t seed, int stream,
                                                    int stranger_percent) {
-  if (stranger_percent < 0 || stranger_percent > 100)
-    fail("curriculum", "sft_stranger_percent must be in [0, 100], got ", stranger_percent);
+  CurriculumPreset checked;
+  checked.sft_stranger_percent = stranger_percent;
+  check_curriculum_preset(checked);
   Rng rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xB2);
   QuestionMaker qm{w, rng, Split::train};
   std::vector<Conversation> out;
@@ -576,12 +584,14 @@ std::vector<PromptRecord> curriculum_rl_prompts_like_heldout(const World& w, int
   std::vector<PromptRecord> out;
   // Repeats are common (a fact question has a few hundred forms) but sorted
   // lists and sums keep the space far larger than any preset asks (10,000
-  // distinct ones in 0.4 s for the default world); the bound only makes sure
-  // the loop ends.
+  // distinct ones in 0.4 s for the default world); the bound makes sure the
+  // loop ends, with an error, should a world ever hold fewer.
   for (int draws = 0; int(out.size()) < count && draws < 50 * count + 1000; ++draws) {
     PromptRecord r = prompt_records(1, [&] { return qm.any(); })[0];
     if (taken.insert(text_of(r)).second) out.push_back(std::move(r));
   }
+  if (int(out.size()) < count)
+    fail("curriculum", "only ", out.size(), " distinct held-out-like RL prompts of the ", count, " asked");
   return out;
 }
 
@@ -748,8 +758,7 @@ Grade grade_response(const nlohmann::json& key, const std::string& response) {
 
 std::vector<std::string> write_curriculum(const std::string& dir, const CurriculumPreset& preset, uint64_t seed) {
   namespace fs = std::filesystem;
-  if (preset.rl_split != "rl" && preset.rl_split != "heldout")
-    fail("curriculum", "rl_split must be \"rl\" or \"heldout\", got \"", preset.rl_split, "\"");
+  check_curriculum_preset(preset);
   fs::create_directories(dir);
   const World w = make_world(preset, seed);
   auto write_text = [&](const std::string& name, const std::string& text) {

@@ -96,6 +96,9 @@ struct CurriculumPreset {
 };
 // "tiny" (tests, seconds), "default" (the speedrun), "small" (a larger world).
 CurriculumPreset curriculum_preset(const std::string& name);
+// One-line error for a setting out of range (write_curriculum checks it first;
+// the speedrun before it records a run's settings).
+void check_curriculum_preset(const CurriculumPreset& preset);
 std::vector<std::string> curriculum_preset_names();
 
 struct Person {

@@ -66,8 +66,9 @@ bool same_run_settings(nlohmann::json before, nlohmann::json now) {
 nlohmann::json speedrun_preset(const std::string& name) {
   // Sizes are chosen for a 2-core CPU: the default preset's stages take about
   // 5.3 (pretrain), 5.5 (SFT), 0.3 (labelling), 2.4 (reward model), 1 (PPO) and
-  // 1.7 (DPO) minutes on a quiet one, evaluations included (plan_s, for the
-  // ETA: measured 2026-11-29 and -30, docs/PERFORMANCE.md). SFT runs 400 steps:
+  // 2.1 (DPO) minutes on a quiet one, evaluations included (plan_s, for the
+  // ETA: measured 2026-11-29 and -30, docs/PERFORMANCE.md; the reward model's
+  // and DPO's since their shorter runs estimated from those). SFT runs 400 steps:
   // twice the 200 it had raised held-out world answers from 65.6% to 73.4% at
   // seed 1 (docs/ALIGNMENT.md). The model is GPT-2 shaped (layernorm, learned
   // positions, GELU, tied embeddings); the curriculum's vocabulary is a few
@@ -88,8 +89,8 @@ nlohmann::json speedrun_preset(const std::string& name) {
         {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}}},
         // The reward model's 400 steps (600 until session 16) keep the 90% goal on seeds 1-3
         // (90.7/92.0/90.4% against 91.6/92.1/91.0%) and, with DPO's 80 steps (120 before: the
-        // same held-out scores at step 80), take 2.5 minutes off a run that took 21:51 in the
-        // VM's slow hours (docs/ALIGNMENT.md, session 16).
+        // same held-out scores at step 80), take about 2 minutes off a run that took 21:51 in
+        // the VM's slow hours (docs/ALIGNMENT.md, session 16).
         {"reward", {{"steps", 400}, {"batch", 8}, {"lr", 5e-4}, {"checkpoint_every", 200}}},
         // PPO is kept gentle: at lr 5e-5 x 4 epochs it drifted (KL ~2-10 nats) and lost
         // 23 points of held-out accuracy against this reward model (80% pairwise).
@@ -101,7 +102,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
         // it near SFT on seeds 1-3 (docs/ALIGNMENT.md, session 13).
         {"dpo", {{"steps", 80}, {"batch", 8}, {"lr", 5e-5}, {"beta", 0.3}, {"checkpoint_every", 40}}},
         {"eval", {{"prompts", 200}, {"max_new_tokens", 48}}},
-        {"plan_s", {{"pretrain", 320}, {"sft", 330}, {"label", 20}, {"reward", 145}, {"ppo", 65}, {"dpo", 100}}},
+        {"plan_s", {{"pretrain", 320}, {"sft", 330}, {"label", 20}, {"reward", 145}, {"ppo", 65}, {"dpo", 125}}},
     };
   if (name == "tiny")
     return {
@@ -290,6 +291,15 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
   if (o.out_dir.empty()) fail("speedrun", "--out is required (the folder the run and its report go into)");
   if (o.threads > 0) omp_set_num_threads(o.threads);
   const nlohmann::json P = apply_speedrun_overrides(speedrun_preset(o.preset), o.overrides);
+  // The curriculum the settings describe, checked before they are recorded: a
+  // value out of range must not become the folder's settings.
+  CurriculumPreset curriculum = curriculum_preset(P["curriculum"]["preset"]);
+  curriculum.pretrain_docs = P["curriculum"]["pretrain_docs"];
+  curriculum.preference_train = P["curriculum"]["preference_train"];
+  curriculum.fact_contrasts = P["curriculum"]["fact_contrasts"];
+  curriculum.sft_stranger_percent = P["curriculum"]["sft_stranger_percent"];
+  curriculum.rl_split = P["curriculum"]["rl_split"];
+  check_curriculum_preset(curriculum);
   const fs::path out(o.out_dir);
   fs::create_directories(out);
   // A rerun must use the preset and seed the folder was started with.
@@ -331,13 +341,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
 
   std::vector<Stage> stages;
   stages.push_back({"curriculum", "generate the built-in world and its data", [&](int64_t) {
-                      CurriculumPreset cp = curriculum_preset(P["curriculum"]["preset"]);
-                      cp.pretrain_docs = P["curriculum"]["pretrain_docs"];
-                      cp.preference_train = P["curriculum"]["preference_train"];
-                      cp.fact_contrasts = P["curriculum"]["fact_contrasts"];
-                      cp.sft_stranger_percent = P["curriculum"]["sft_stranger_percent"];
-                      cp.rl_split = P["curriculum"]["rl_split"];
-                      const auto files = write_curriculum(dir_data, cp, o.seed);
+                      const auto files = write_curriculum(dir_data, curriculum, o.seed);
                       return nlohmann::json{{"files", files},
                                             {"pretrain_bytes", fs::file_size(dir_data + "/pretrain.txt")}};
                     }});

@@ -200,12 +200,15 @@ TEST(Curriculum, RlPromptsLikeTheHeldOutOnesNeverRepeatAnEvaluationPrompt) {
   bad.rl_split = "eval";
   const auto files = write_curriculum(root + "/rl", tiny, 3);
   write_curriculum(root + "/heldout", like_heldout, 3);
-  for (const auto& f : files)
-    if (f != "prompts_rl.jsonl") EXPECT_EQ(file_text(root + "/rl/" + f), file_text(root + "/heldout/" + f)) << f;
+  for (const auto& f : files) {
+    if (f == "prompts_rl.jsonl") continue;
+    EXPECT_EQ(file_text(root + "/rl/" + f), file_text(root + "/heldout/" + f)) << f;
+  }
   const auto tiny_world = make_world(tiny, 3);
   const auto expected = curriculum_rl_prompts_like_heldout(
       tiny_world, tiny.rl_prompts, 3, curriculum_heldout_prompts(tiny_world, tiny.heldout_prompts, 3));
   const auto written = read_prompts(root + "/heldout/prompts_rl.jsonl");
+  ASSERT_EQ(written.size(), size_t(tiny.rl_prompts));
   ASSERT_EQ(written.size(), expected.size());
   for (size_t k = 0; k < written.size(); ++k) EXPECT_EQ(written[k].prompt, expected[k].prompt) << k;
   EXPECT_ERROR(write_curriculum(root + "/bad", bad, 3), "[curriculum] rl_split must be \"rl\" or \"heldout\", got \"eval\"");

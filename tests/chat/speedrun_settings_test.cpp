@@ -1,11 +1,16 @@
 // The speedrun's `--set stage.key=value` overrides of its preset: values land
 // where named with the preset's type, a stage's planned time scales with its
 // length, and every malformed override is refused with a message naming it;
-// which recorded settings a rerun may continue.
+// which recorded settings a rerun may continue, and curriculum values checked
+// before a folder records them.
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <unistd.h>
 
 #include "ember/chat/speedrun.h"
 #include "ember/core/error.h"
+#include "test_util.h"
 
 namespace ember::chat {
 namespace {
@@ -79,6 +84,21 @@ TEST(SpeedrunSettings, RerunContinuesOnlyTheSameRunAcrossVersions) {
   EXPECT_FALSE(same_run_settings(older, apply_speedrun_overrides(now, {"curriculum.sft_stranger_percent=25"})));
   EXPECT_FALSE(same_run_settings(older, apply_speedrun_overrides(now, {"ppo.ptx_coef=2"})));
   EXPECT_FALSE(same_run_settings(now, apply_speedrun_overrides(now, {"sft.steps=200"})));
+}
+
+// A curriculum value out of range is refused before the folder records it as
+// the run's settings (else the corrected rerun would be refused as another run).
+TEST(SpeedrunSettings, CurriculumValuesAreCheckedBeforeTheFolderIsStarted) {
+  const std::string out = ::testing::TempDir() + "/ember_speedrun_bad_" + std::to_string(::getpid());
+  SpeedrunOptions o;
+  o.preset = "tiny";
+  o.out_dir = out;
+  o.quiet = true;
+  o.overrides = {"curriculum.rl_split=heldot"};
+  EXPECT_ERROR(speedrun(o), "[curriculum] rl_split must be \"rl\" or \"heldout\", got \"heldot\"");
+  o.overrides = {"curriculum.sft_stranger_percent=101"};
+  EXPECT_ERROR(speedrun(o), "[curriculum] sft_stranger_percent must be in [0, 100], got 101");
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace
