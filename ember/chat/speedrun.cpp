@@ -54,7 +54,8 @@ bool same_run_settings(nlohmann::json before, nlohmann::json now) {
     const char *group, *key;
     nlohmann::json value;
   };
-  const Added added[] = {{"curriculum", "sft_stranger_percent", 100}, {"curriculum", "rl_split", "rl"}, {"ppo", "ptx_coef", 0.0}};
+  const Added added[] = {{"curriculum", "sft_stranger_percent", 100}, {"curriculum", "rl_split", "rl"},
+                         {"label", "reference", true}, {"ppo", "ptx_coef", 0.0}};
   for (nlohmann::json* settings : {&before, &now}) {
     settings->erase("plan_s");
     for (const Added& a : added)
@@ -86,7 +87,9 @@ nlohmann::json speedrun_preset(const std::string& name) {
         // normalisation statistics, reward.h), ~3 s (1% of the stage) each. SIGINT
         // and SIGTERM write a checkpoint wherever they stop a stage anyway.
         {"sft", {{"steps", 400}, {"batch", 16}, {"lr", 1e-3}, {"eval_every", 0}, {"checkpoint_every", 50}}},
-        {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}}},
+        // reference false: the lists rank the policy's own replies only, so the comparisons
+        // carry no answer the policy did not sample itself (ember label --no-reference).
+        {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}, {"reference", true}}},
         // The reward model's 400 steps (600 until session 16) keep the 90% goal on seeds 1-3
         // (90.7/92.0/90.4% against 91.6/92.1/91.0%) and, with DPO's 80 steps (120 before: the
         // same held-out scores at step 80), take about 2 minutes off a run that took 21:51 in
@@ -112,7 +115,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
                    {"vocab_size", 512}, {"dropout", 0.0}}},
         {"pretrain", {{"steps", 60}, {"batch", 8}, {"lr", 3e-3}, {"eval_every", 30}}},
         {"sft", {{"steps", 30}, {"batch", 8}, {"lr", 2e-3}, {"eval_every", 0}, {"checkpoint_every", 10}}},
-        {"label", {{"samples", 2}, {"max_new_tokens", 12}, {"temperature", 1.0}}},
+        {"label", {{"samples", 2}, {"max_new_tokens", 12}, {"temperature", 1.0}, {"reference", true}}},
         {"reward", {{"steps", 20}, {"batch", 4}, {"lr", 1e-3}, {"checkpoint_every", 10}}},
         {"ppo", {{"iterations", 3}, {"rollout_batch", 8}, {"max_new_tokens", 12}, {"minibatch", 8}, {"epochs", 2},
                  {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}, {"reward_baseline", "mean"}, {"ptx_coef", 0.0},
@@ -435,6 +438,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       lo.samples = S["samples"];
                       lo.max_new_tokens = S["max_new_tokens"];
                       lo.temperature = S.value("temperature", lo.temperature);
+                      lo.with_reference = S.value("reference", lo.with_reference);
                       lo.seed = o.seed;
                       lo.quiet = o.quiet;
                       return label_policy_samples(lo).to_json();

@@ -75,12 +75,14 @@ TEST(SpeedrunSettings, RerunContinuesOnlyTheSameRunAcrossVersions) {
   nlohmann::json replanned = now;
   replanned["plan_s"]["sft"] = 999;
   EXPECT_TRUE(same_run_settings(replanned, now));
-  nlohmann::json older = now;  // written before three settings existed
+  nlohmann::json older = now;  // written before four settings existed
   older["curriculum"].erase("sft_stranger_percent");
   older["ppo"].erase("ptx_coef");
   older["curriculum"].erase("rl_split");
+  older["label"].erase("reference");
   EXPECT_TRUE(same_run_settings(older, now));
   EXPECT_FALSE(same_run_settings(older, apply_speedrun_overrides(now, {"curriculum.rl_split=heldout"})));
+  EXPECT_FALSE(same_run_settings(older, apply_speedrun_overrides(now, {"label.reference=false"})));
   EXPECT_FALSE(same_run_settings(older, apply_speedrun_overrides(now, {"curriculum.sft_stranger_percent=25"})));
   EXPECT_FALSE(same_run_settings(older, apply_speedrun_overrides(now, {"ppo.ptx_coef=2"})));
   EXPECT_FALSE(same_run_settings(now, apply_speedrun_overrides(now, {"sft.steps=200"})));
