@@ -62,7 +62,14 @@ std::string render_report_markdown(const nlohmann::json& report) {
      << "The oracle grader follows the rubric in `ember/chat/curriculum.h`. This is one seed: each seed "
      << "generates another world, curriculum and tokenizer, and on the default preset the figures move "
      << "between seeds by several points (docs/ALIGNMENT.md has seeds 1-3 side by side), more than "
-     << "most differences between stages.\n\n";
+     << "most differences between stages.";
+  // The held-out split trains the later stages on the evaluation's distribution (curriculum.h).
+  const nlohmann::json settings = report.value("settings", nlohmann::json::object());
+  if (settings.value("curriculum", nlohmann::json::object()).value("rl_split", "rl") == "heldout")
+    md << " With `curriculum.rl_split=heldout` the RL prompts (the labelled comparisons and PPO's rollouts) "
+       << "are drawn like the held-out ones, never the same prompts: for the reward model, PPO and DPO these "
+       << "phrasings and pairs are not unseen, and the labelled lists may hold the answers the evaluation asks for.";
+  md << "\n\n";
 
   // The goals of the recipe (the alignment issue's), each with what this run measured.
   {

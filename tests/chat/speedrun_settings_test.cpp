@@ -103,5 +103,17 @@ TEST(SpeedrunSettings, CurriculumValuesAreCheckedBeforeTheFolderIsStarted) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
+// The report card says when the RL prompts came from the evaluation's distribution,
+// since its "phrasings never seen in training" no longer holds for the later stages.
+TEST(SpeedrunSettings, ReportCardNamesTheHeldOutRlSplit) {
+  nlohmann::json report = {{"preset", "default"}, {"seed", 1}, {"settings", speedrun_preset("default")},
+                           {"stages", nlohmann::json::object()}};
+  const std::string note = "With `curriculum.rl_split=heldout` the RL prompts";
+  EXPECT_EQ(render_report_markdown(report).find(note), std::string::npos);
+  report["settings"] = apply_speedrun_overrides(speedrun_preset("default"), {"curriculum.rl_split=heldout"});
+  report["overrides"] = {"curriculum.rl_split=heldout"};
+  EXPECT_NE(render_report_markdown(report).find(note), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ember::chat
