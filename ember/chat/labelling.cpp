@@ -124,7 +124,7 @@ LabelResult label_policy_samples(const LabelOptions& o) {
     res.sample_score = score_sum / double(res.samples);
   }
   if (records.empty() && !o.allow_empty)
-    fail(op, "no comparison to write: every prompt's replies scored alike and no --include file was given");
+    fail(op, "no comparison to write: every prompt's replies scored alike and no --include file holds a record");
   write_jsonl(o.out, records);
   return res;
 }

@@ -87,8 +87,9 @@ nlohmann::json speedrun_preset(const std::string& name) {
         // normalisation statistics, reward.h), ~3 s (1% of the stage) each. SIGINT
         // and SIGTERM write a checkpoint wherever they stop a stage anyway.
         {"sft", {{"steps", 400}, {"batch", 16}, {"lr", 1e-3}, {"eval_every", 0}, {"checkpoint_every", 50}}},
-        // reference false: the lists rank the policy's own replies only, so the comparisons
-        // carry no answer the policy did not sample itself (ember label --no-reference).
+        // reference false: the labelled lists rank the policy's own replies only, so they carry
+        // no answer the policy did not sample itself (ember label --no-reference; the
+        // curriculum's synthetic lists are still included).
         {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}, {"reference", true}}},
         // The reward model's 400 steps (600 until session 16) keep the 90% goal on seeds 1-3
         // (90.7/92.0/90.4% against 91.6/92.1/91.0%) and, with DPO's 80 steps (120 before: the
