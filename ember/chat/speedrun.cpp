@@ -47,6 +47,20 @@ nlohmann::json curriculum_settings(const std::string& name) {
 }
 }  // namespace
 
+LabelOptions label_stage_options(const nlohmann::json& S, const std::string& policy, const std::string& curriculum,
+                                 const std::string& out) {
+  LabelOptions lo;
+  lo.policy = policy;
+  lo.prompts = curriculum + "/prompts_rl.jsonl";
+  lo.include = {curriculum + "/preferences_train.jsonl"};
+  lo.out = out;
+  lo.samples = S["samples"];
+  lo.max_new_tokens = S["max_new_tokens"];
+  lo.temperature = S.value("temperature", lo.temperature);
+  lo.with_reference = S.value("reference", lo.with_reference);
+  return lo;
+}
+
 bool same_run_settings(nlohmann::json before, nlohmann::json now) {
   // Settings added since, with the value they had before they were settings:
   // a folder written by an older version lacks them.
@@ -430,16 +444,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
   // ranked by the oracle (the labeller).
   const std::string comparisons = dir_label + "/preferences.jsonl";
   stages.push_back({"label", "collect comparisons: the labeller ranks the SFT policy's samples", [&](int64_t) {
-                      const nlohmann::json& S = P["label"];
-                      LabelOptions lo;
-                      lo.policy = dir_sft;
-                      lo.prompts = dir_data + "/prompts_rl.jsonl";
-                      lo.include = {dir_data + "/preferences_train.jsonl"};
-                      lo.out = comparisons;
-                      lo.samples = S["samples"];
-                      lo.max_new_tokens = S["max_new_tokens"];
-                      lo.temperature = S.value("temperature", lo.temperature);
-                      lo.with_reference = S.value("reference", lo.with_reference);
+                      LabelOptions lo = label_stage_options(P["label"], dir_sft, dir_data, comparisons);
                       lo.seed = o.seed;
                       lo.quiet = o.quiet;
                       return label_policy_samples(lo).to_json();

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "ember/chat/labelling.h"
+
 namespace ember::chat {
 
 struct SpeedrunOptions {
@@ -59,6 +61,13 @@ nlohmann::json speedrun_preset(const std::string& name);
 nlohmann::json apply_speedrun_overrides(nlohmann::json preset, const std::vector<std::string>& overrides);
 
 SpeedrunResult speedrun(const SpeedrunOptions& options);
+
+// The label stage's options from the preset's "label" settings: the SFT policy
+// samples replies to the curriculum's RL prompts, the synthetic lists of
+// preferences_train.jsonl come first, the reference replies join the lists
+// unless "reference" is false. Seed and quiet are the caller's.
+LabelOptions label_stage_options(const nlohmann::json& label_settings, const std::string& policy,
+                                 const std::string& curriculum_dir, const std::string& out);
 
 // Writes report.md from report.json's content (figures per stage, timings,
 // pictures linked from the stage folders); in speedrun_report.cpp.

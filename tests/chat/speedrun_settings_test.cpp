@@ -103,6 +103,23 @@ TEST(SpeedrunSettings, CurriculumValuesAreCheckedBeforeTheFolderIsStarted) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
+// The label stage reads its settings, label.reference among them (ember label --no-reference).
+TEST(SpeedrunSettings, LabelStageTakesItsSettings) {
+  const nlohmann::json P = speedrun_preset("default");
+  const LabelOptions lo = label_stage_options(P["label"], "run/sft", "run/curriculum", "run/label/preferences.jsonl");
+  EXPECT_EQ(lo.policy, "run/sft");
+  EXPECT_EQ(lo.prompts, "run/curriculum/prompts_rl.jsonl");
+  EXPECT_EQ(lo.include, std::vector<std::string>{"run/curriculum/preferences_train.jsonl"});
+  EXPECT_EQ(lo.out, "run/label/preferences.jsonl");
+  EXPECT_EQ(lo.samples, 4);
+  EXPECT_EQ(lo.max_new_tokens, 32);
+  EXPECT_TRUE(lo.with_reference);
+  const nlohmann::json changed = apply_speedrun_overrides(P, {"label.reference=false", "label.samples=8"});
+  const LabelOptions nr = label_stage_options(changed["label"], "s", "c", "o");
+  EXPECT_FALSE(nr.with_reference);
+  EXPECT_EQ(nr.samples, 8);
+}
+
 // The report card says when the RL prompts came from the evaluation's distribution,
 // since its "phrasings never seen in training" no longer holds for the later stages.
 TEST(SpeedrunSettings, ReportCardNamesTheHeldOutRlSplit) {
