@@ -394,9 +394,14 @@ CurriculumPreset curriculum_preset(const std::string& name) {
 
 std::vector<std::string> curriculum_preset_names() { return {"tiny", "default", "small"}; }
 
+namespace {
+void check_stranger_percent(int percent) {
+  if (percent < 0 || percent > 100) fail("curriculum", "sft_stranger_percent must be in [0, 100], got ", percent);
+}
+}  // namespace
+
 void check_curriculum_preset(const CurriculumPreset& p) {
-  if (p.sft_stranger_percent < 0 || p.sft_stranger_percent > 100)
-    fail("curriculum", "sft_stranger_percent must be in [0, 100], got ", p.sft_stranger_percent);
+  check_stranger_percent(p.sft_stranger_percent);
   if (p.rl_split != "rl" && p.rl_split != "heldout")
     fail("curriculum", "rl_split must be \"rl\" or \"heldout\", got \"", p.rl_split, "\"");
 }
@@ -521,9 +526,7 @@ Question training_question(QuestionMaker& qm, Rng& rng) {
 
 std::vector<Conversation> curriculum_conversations(const World& w, int count, uint64_t seed, int stream,
                                                    int stranger_percent) {
-  CurriculumPreset checked;
-  checked.sft_stranger_percent = stranger_percent;
-  check_curriculum_preset(checked);
+  check_stranger_percent(stranger_percent);
   Rng rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xB2);
   QuestionMaker qm{w, rng, Split::train};
   std::vector<Conversation> out;

@@ -304,10 +304,10 @@ PpoResult ppo(const PpoOptions& given) {
   std::vector<std::vector<int64_t>> ptx_packed, ptx_labels;
   if (o.ptx_coef > 0) {
     const std::vector<RenderedChat> chats = render_conversations(tmpl, read_conversations(o.ptx_data));
-    std::vector<std::vector<int64_t>> rows, labels;
+    std::vector<std::vector<int64_t>> labels;
     int64_t truncated = 0;
-    rows = pack_rows(chats, shuffled_indices<size_t>(chats.size(), mix(o.seed, 0x707478)), cfg.block_size, pad,
-                     &labels, &truncated);
+    std::vector<std::vector<int64_t>> rows = pack_rows(
+        chats, shuffled_indices<size_t>(chats.size(), mix(o.seed, 0x707478)), cfg.block_size, pad, &labels, &truncated);
     for (size_t r = 0; r < rows.size(); ++r)
       if (std::any_of(labels[r].begin() + 1, labels[r].end(), [](int64_t t) { return t >= 0; })) {
         ptx_packed.push_back(std::move(rows[r]));

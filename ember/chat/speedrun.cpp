@@ -45,6 +45,16 @@ nlohmann::json curriculum_settings(const std::string& name) {
           {"sft_stranger_percent", c.sft_stranger_percent},
           {"rl_split", c.rl_split}};
 }
+// The inverse: the curriculum a run's settings describe.
+CurriculumPreset curriculum_from_settings(const nlohmann::json& s) {
+  CurriculumPreset c = curriculum_preset(s["preset"]);
+  c.pretrain_docs = s["pretrain_docs"];
+  c.preference_train = s["preference_train"];
+  c.fact_contrasts = s["fact_contrasts"];
+  c.sft_stranger_percent = s["sft_stranger_percent"];
+  c.rl_split = s["rl_split"];
+  return c;
+}
 }  // namespace
 
 LabelOptions label_stage_options(const nlohmann::json& S, const std::string& policy, const std::string& curriculum,
@@ -56,8 +66,8 @@ LabelOptions label_stage_options(const nlohmann::json& S, const std::string& pol
   lo.out = out;
   lo.samples = S["samples"];
   lo.max_new_tokens = S["max_new_tokens"];
-  lo.temperature = S.value("temperature", lo.temperature);
-  lo.with_reference = S.value("reference", lo.with_reference);
+  lo.temperature = S["temperature"];
+  lo.with_reference = S["reference"];
   return lo;
 }
 
@@ -311,12 +321,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
   const nlohmann::json P = apply_speedrun_overrides(speedrun_preset(o.preset), o.overrides);
   // The curriculum the settings describe, checked before they are recorded: a
   // value out of range must not become the folder's settings.
-  CurriculumPreset curriculum = curriculum_preset(P["curriculum"]["preset"]);
-  curriculum.pretrain_docs = P["curriculum"]["pretrain_docs"];
-  curriculum.preference_train = P["curriculum"]["preference_train"];
-  curriculum.fact_contrasts = P["curriculum"]["fact_contrasts"];
-  curriculum.sft_stranger_percent = P["curriculum"]["sft_stranger_percent"];
-  curriculum.rl_split = P["curriculum"]["rl_split"];
+  const CurriculumPreset curriculum = curriculum_from_settings(P["curriculum"]);
   check_curriculum_preset(curriculum);
   const fs::path out(o.out_dir);
   fs::create_directories(out);
@@ -491,14 +496,11 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       // The choice PPO asks of it: the SFT policy's own replies to the held-out
                       // prompts (sampled as the label stage samples, no reference reply), ranked
                       // by the labeller; the list accuracy above is on the curriculum's candidates.
-                      const nlohmann::json& L = P["label"];
-                      LabelOptions own;
-                      own.policy = dir_sft;
+                      LabelOptions own =
+                          label_stage_options(P["label"], dir_sft, dir_data, dir_rm + "/heldout_policy_lists.jsonl");
                       own.prompts = dir_data + "/prompts_heldout.jsonl";
-                      own.out = dir_rm + "/heldout_policy_lists.jsonl";
-                      own.samples = 2 * L["samples"].get<int64_t>();  // more pairs than the label stage: a steadier figure
-                      own.max_new_tokens = L["max_new_tokens"];
-                      own.temperature = L.value("temperature", own.temperature);
+                      own.include.clear();
+                      own.samples *= 2;  // more pairs than the label stage: a steadier figure
                       own.seed = o.seed;
                       own.with_reference = false;
                       own.allow_empty = true;  // a tiny model's replies may all score alike
