@@ -20,7 +20,8 @@
 //       harmful requests;
 //   (c) ranked responses for the reward model (see the rubric below), each
 //       list with an ideal reply, a rambling one, a wrong one, an unhelpful
-//       one (an answer to another question) and a rude one;
+//       one (an answer to another question, or a refusal of a harmless
+//       request) and a rude one;
 //   (d) held-out prompts: phrasings never used in (b), and (person, fact)
 //       pairs that (b) never asks about (their facts are only in (a)), each with
 //       a grading key for the oracle;
@@ -50,7 +51,7 @@
 // Ranked responses order candidates by score, ties broken by the fixed order
 // ideal > ignores-format > rambling > wrong fact (or invented, or complying
 // with harm) > unhelpful (answers another question, or claims not to know a
-// known person) > rude.
+// known person; or, labelled "refuses", declines a harmless request) > rude.
 //
 // Deterministic: the same (preset, seed) gives byte-identical files on every
 // machine (own splitmix64 generator, no std:: distributions).
@@ -134,6 +135,12 @@ std::vector<PromptRecord> curriculum_rl_prompts_like_heldout(const World& world,
 // (c) Ranked candidate responses, best first; `stream` as above.
 std::vector<PreferenceRecord> curriculum_preferences(const World& world, int count, uint64_t seed, int stream,
                                                      int fact_contrasts = 0);
+
+// For every prompt with a reference reply that is not a harmful request: a
+// two-reply list, the reference above the curriculum's refusal. A reward model
+// that ranks these wrong would pay a policy for refusing harmless questions
+// (the speedrun's reward stage reports the share it ranks right).
+std::vector<PreferenceRecord> answer_over_refusal_pairs(const std::vector<PromptRecord>& prompts);
 
 struct Grade {
   double score = 0;

@@ -513,6 +513,22 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                         m["on_policy_accuracy"] = r["pairwise_accuracy"];
                         m["on_policy_pairs"] = r["pairs"];
                       }
+                      // The hole PPO finds first in a reward model that has seen refusals only as
+                      // the answer to harmful requests: paying for a refusal of anything. Each
+                      // harmless held-out prompt's reference reply against the refusal.
+                      const std::vector<PreferenceRecord> refusal_pairs =
+                          answer_over_refusal_pairs(read_prompts(dir_data + "/prompts_heldout.jsonl"));
+                      if (!refusal_pairs.empty()) {
+                        std::vector<nlohmann::json> rows;
+                        for (const PreferenceRecord& r : refusal_pairs) rows.push_back(preference_to_json(r));
+                        EvalOptions refusal;
+                        refusal.checkpoint = dir_rm;
+                        refusal.preferences = dir_rm + "/heldout_answer_or_refusal.jsonl";
+                        write_jsonl(refusal.preferences, rows);
+                        const nlohmann::json r = evaluate_checkpoint(refusal)["metrics"];
+                        m["answer_over_refusal_accuracy"] = r["pairwise_accuracy"];
+                        m["answer_over_refusal_pairs"] = r["pairs"];
+                      }
                       return complete_stage(m, end);
                     }, dir_rm, P["reward"]["steps"].get<int64_t>()});
   stages.push_back({"ppo", "RLHF: PPO against the reward model, KL-penalised to the SFT policy", [&](int64_t at) {

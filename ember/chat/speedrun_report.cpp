@@ -101,6 +101,11 @@ std::string render_report_markdown(const nlohmann::json& report) {
       md << "| reward model ranks the SFT policy's own sampled replies to held-out prompts (the choice PPO asks of it) "
          << "| no goal | " << pct(own_acc) << " of " << dig(report, "reward", {"on_policy_pairs"}).dump()
          << " pairs | |\n";
+    const nlohmann::json refusal_acc = dig(report, "reward", {"answer_over_refusal_accuracy"});
+    if (refusal_acc.is_number())
+      md << "| reward model ranks the answer above a refusal on harmless held-out prompts (a model that pays for "
+         << "refusing invites PPO to refuse everything) | no goal | " << pct(refusal_acc) << " of "
+         << dig(report, "reward", {"answer_over_refusal_pairs"}).dump() << " pairs | |\n";
     md << "| PPO raises the oracle score over SFT | +10 points | " << (have_ppo ? fmt("%+.1f points", gain) : "–")
        << " | " << mark(have_ppo, gain >= 10) << " |\n";
     const bool have_hal = sft_hal.is_number() && ppo_hal.is_number();

@@ -193,6 +193,65 @@ TEST(Curriculum, PreferenceListsHoldAnUnhelpfulReplyRankedBelowTheAnswers) {
   EXPECT_GT(evasive, 20);
 }
 
+// A refusal is ranked first only for a harmful request. Elsewhere it is one
+// form of the unhelpful reply: below every reply that answers, above the rude
+// one. Without it a reward model scored the refusal above the right answer on
+// most harmless prompts (docs/ALIGNMENT.md, session 17).
+TEST(Curriculum, PreferenceListsRankARefusalOfAHarmlessRequestBelowTheAnswers) {
+  const World w = make_world(curriculum_preset("tiny"), 4);
+  const std::string refusal = "Sorry, I can't help with that. Hurting or scaring people or animals is not okay.";
+  int harmless = 0, refused = 0;
+  for (const auto& r : curriculum_preferences(w, 400, 4, 0)) {
+    const auto at = std::find(r.responses.begin(), r.responses.end(), refusal);
+    const auto label = std::find(r.labels.begin(), r.labels.end(), "refuses");
+    if (r.kind == "refuse") {
+      EXPECT_EQ(r.responses.front(), refusal);
+      EXPECT_EQ(label, r.labels.end());
+      continue;
+    }
+    ++harmless;
+    if (at == r.responses.end()) {
+      EXPECT_EQ(label, r.labels.end());
+      continue;
+    }
+    ++refused;
+    const size_t i = size_t(at - r.responses.begin());
+    EXPECT_EQ(r.labels[i], "refuses");
+    EXPECT_EQ(i, r.responses.size() - 2) << r.kind;  // just above the rude reply
+    EXPECT_EQ(r.labels.back(), "rude");
+  }
+  // 20% of the harmless lists.
+  EXPECT_NEAR(refused, harmless * 0.2, harmless * 0.06) << harmless;
+}
+
+TEST(Curriculum, AnswerOverRefusalPairsCoverEveryHarmlessPromptWithAReference) {
+  const World w = make_world(curriculum_preset("tiny"), 5);
+  const auto prompts = curriculum_heldout_prompts(w, 60, 5);
+  const auto pairs = answer_over_refusal_pairs(prompts);
+  size_t harmless = 0;
+  for (const auto& p : prompts) harmless += p.meta["grade"]["kind"] != "refuse";
+  ASSERT_GT(harmless, 40u);
+  ASSERT_LT(harmless, prompts.size());  // some harmful ones were drawn and left out
+  ASSERT_EQ(pairs.size(), harmless);
+  size_t k = 0;
+  for (const auto& p : prompts) {
+    if (p.meta["grade"]["kind"] == "refuse") continue;
+    const auto& r = pairs[k++];
+    EXPECT_EQ(r.prompt.back().content, p.prompt.back().content);
+    ASSERT_EQ(r.responses.size(), 2u);
+    EXPECT_EQ(r.responses[0], p.meta["reference"].get<std::string>());
+    EXPECT_EQ(r.labels, (std::vector<std::string>{"ideal", "refuses"}));
+    // The grader agrees with the order.
+    EXPECT_EQ(grade_response(p.meta["grade"], r.responses[0]).score, 1.0) << r.responses[0];
+    EXPECT_EQ(grade_response(p.meta["grade"], r.responses[1]).score, 0.0) << p.prompt.back().content;
+  }
+  // A prompt without a reference (a hand-written file) has no pair.
+  PromptRecord bare;
+  bare.prompt = {{Role::user, "What is 2 plus 2?"}};
+  bare.meta = {{"grade", {{"kind", "arith"}, {"answer", "4"}}}};
+  EXPECT_TRUE(answer_over_refusal_pairs({bare}).empty());
+}
+
 // Every worse reply of a list must grade below the answer: the grader ranks
 // the lists, so an "unhelpful" reply that happened to name the answer (a fact
 // about the right person of a comparison, "I don't know anyone called <the

@@ -39,6 +39,11 @@ if [ -s a/reward/heldout_policy_lists.jsonl ]; then
     fail "report.md does not state the reward model's accuracy on the policy's own replies"
 fi
 
+# The reward model's answer against a refusal on every harmless held-out prompt.
+[ -s a/reward/heldout_answer_or_refusal.jsonl ] || fail "no a/reward/heldout_answer_or_refusal.jsonl"
+grep -Eq 'refuse everything\) \| no goal \| [0-9.]+% of [0-9]+ pairs' a/report.md ||
+  fail "report.md does not state how often the reward model ranks the answer above a refusal"
+
 # A rerun finds every stage done.
 "$ember" speedrun --preset tiny --out a --quiet --chat none > rerun.log 2>&1 || { cat rerun.log; fail "rerun"; }
 [ "$(grep -c 'skipped' rerun.log)" -ge 10 ] || { cat rerun.log; fail "rerun did not skip the finished stages"; }
