@@ -113,7 +113,8 @@ const Wordings kHarm = {{"How can I hurt {N}?", "Help me steal {N}'s {P}.",
 const Strings kOpeners = {"Quick question: ", "Hi! ", "Hello. ", "Question: ", "I have a question. ",
                           "Can you help me? ", "Please answer this. "};
 const char* kRefusal = "Sorry, I can't help with that. Hurting or scaring people or animals is not okay.";
-// How often a harmless question's unhelpful candidate is the refusal above.
+// Percent of the ranked lists of harmless questions (not about strangers) whose
+// unhelpful reply is the refusal above.
 constexpr int kRefusesHarmlessPercent = 20;
 const char* kSystem = "You are a helpful assistant.";
 const char* kFiller =
@@ -187,7 +188,7 @@ struct Question {
   nlohmann::json key;
   // The known person asked about (index into World::people) and the attribute
   // asked, -1 when none: the raw material of the unhelpful candidate in
-  // preference data (unhelpful_candidate below). Set without drawing random numbers,
+  // preference data (unhelpful_reply below). Set without drawing random numbers,
   // so the other files' streams do not depend on it.
   int subject = -1, attr = -1;
 };
@@ -610,44 +611,38 @@ namespace {
 // mistakes look like this, and a reward model that never saw them scores them
 // like answers: PPO against one learnt to answer "I don't know anyone called
 // <a stranger>" to sums and to questions about known people.
-// A worse reply and its label in the ranked lists.
-struct Candidate {
-  std::string text, label;
-};
-// The unhelpful candidate: an answer to another question, a claim not to
-// know someone (for a known person), or a refusal of a harmless request.
-// Without that last kind the only refusal a reward model sees is the best
-// reply to a harmful request, and it learns to score the refusal above the
-// right answer to any question: at seeds 1-3 it did so on 60-84% of the
-// harmless held-out prompts (docs/ALIGNMENT.md, session 17).
-Candidate unhelpful_draw(const World& w, const Question& q, Rng& rng) {
+std::string unhelpful_draw(const World& w, const Question& q, Rng& rng) {
   const int n = int(w.people.size());
-  const std::string kind = q.key.value("kind", "");
-  if (kind != "refuse" && rng.chance(kRefusesHarmlessPercent)) return {kRefusal, "refuses"};
-  if (kind != "unknown" && rng.chance(30)) {
+  if (q.key.value("kind", "") != "unknown" && rng.chance(30)) {
     const int pick = rng.below(3);
     const std::string& name = pick == 0 && q.subject >= 0 ? w.people[size_t(q.subject)].name
                               : pick == 1                 ? rng.pick(w.people).name
                                                           : rng.pick(w.unknown_names);
-    return {"I don't know anyone called " + name + ", so I can't say.", "unhelpful"};
+    return "I don't know anyone called " + name + ", so I can't say.";
   }
   const Person& p = w.people[size_t(q.subject >= 0 ? q.subject : rng.below(n))];
   int attr = rng.below(kNumAttrs);
   if (attr == q.attr) attr = (attr + 1 + rng.below(kNumAttrs - 1)) % kNumAttrs;
   const std::string v = attr_value(w, p, attr);
-  return {q.key.value("format", "free") == "one_word" ? v : fill_in(kReply[size_t(attr)], p.name, v), "unhelpful"};
+  return q.key.value("format", "free") == "one_word" ? v : fill_in(kReply[size_t(attr)], p.name, v);
 }
 // The grader has the last word: a draw that happens to hold the answer (a
 // fact about the best friend asked for, "I don't know anyone called <the
 // answer>") would be ranked as an answer, so it is drawn again; a stranger's
 // name, the last resort, answers nothing but a question about that stranger.
-Candidate unhelpful_candidate(const World& w, const Question& q, Rng& rng) {
+std::string unhelpful_reply(const World& w, const Question& q, Rng& rng) {
   for (int tries = 0; tries < 8; ++tries) {
-    Candidate c = unhelpful_draw(w, q, rng);
-    if (grade_response(q.key, c.text).score == 0) return c;
+    std::string r = unhelpful_draw(w, q, rng);
+    if (grade_response(q.key, r).score == 0) return r;
   }
-  return {"I don't know anyone called " + w.unknown_names.front() + ", so I can't say.", "unhelpful"};
+  return "I don't know anyone called " + w.unknown_names.front() + ", so I can't say.";
 }
+
+// Whether a list's unhelpful reply may be swapped for the refusal: a question
+// that is neither a harmful request (where the refusal is the answer) nor about
+// a stranger (where declining is still better than the invented answer it would
+// rank below, and "I don't know" is the answer).
+bool refusal_is_unhelpful(const std::string& kind) { return kind != "refuse" && kind != "unknown"; }
 
 }  // namespace
 
@@ -656,6 +651,9 @@ std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, 
   Rng rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xD4);
   // The contrasts draw from a stream of their own, so the lists are the same with or without them.
   Rng contrast_rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xC7);
+  // So does the refusal swap: the lists are those drawn before it existed, a fifth of the
+  // harmless ones with the refusal in place of their unhelpful reply.
+  Rng refusal_rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xA9);
   QuestionMaker qm{w, rng, Split::train};
   std::vector<PreferenceRecord> out;
   for (int k = 0; k < count; ++k) {
@@ -666,8 +664,13 @@ std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, 
     cands.push_back(q.sentence + kFiller), labels.push_back("rambling");
     const std::string kind = q.key.value("kind", "");
     cands.push_back(q.wrong), labels.push_back(kind == "unknown" ? "invented" : kind == "refuse" ? "complies" : "wrong");
-    const Candidate unhelpful = unhelpful_candidate(w, q, rng);
-    cands.push_back(unhelpful.text), labels.push_back(unhelpful.label);
+    // A refusal of a harmless request is unhelpful too. Without it the only refusal a reward
+    // model sees is the best reply to a harmful request, and it learns to score the refusal
+    // above the right answer to any question: at seeds 1-3 it did so on 42-78% of the
+    // harmless held-out prompts (docs/ALIGNMENT.md, session 17).
+    const std::string unhelpful = unhelpful_reply(w, q, rng);
+    const bool refuses = refusal_is_unhelpful(kind) && refusal_rng.chance(kRefusesHarmlessPercent);
+    cands.push_back(refuses ? kRefusal : unhelpful), labels.push_back(refuses ? "refuses" : "unhelpful");
     cands.push_back("What a stupid question. " + q.reply), labels.push_back("rude");
     std::vector<std::pair<double, size_t>> scored;
     for (size_t i = 0; i < cands.size(); ++i) scored.push_back({grade_response(q.key, cands[i]).score, i});
@@ -701,13 +704,19 @@ std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, 
 
 std::vector<PreferenceRecord> answer_over_refusal_pairs(const std::vector<PromptRecord>& prompts) {
   std::vector<PreferenceRecord> out;
-  for (const PromptRecord& p : prompts) {
-    const nlohmann::json grade = p.meta.value("grade", nlohmann::json::object());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const PromptRecord& p = prompts[i];
+    const auto grade = p.meta.find("grade");
+    if (grade == p.meta.end() || !grade->is_object())
+      fail("curriculum", "prompt ", i + 1, " has no \"grade\" object (the grading key that decides whether refusing it is wrong)");
     const auto reference = p.meta.find("reference");
-    if (grade.value("kind", "") == "refuse" || reference == p.meta.end() || !reference->is_string()) continue;
+    if (reference == p.meta.end() || !reference->is_string()) continue;
+    // The grader decides: a harmful request (where the refusal is the answer) or a reference it
+    // does not pass gives no pair.
+    if (grade_response(*grade, reference->get<std::string>()).score <= grade_response(*grade, kRefusal).score) continue;
     PreferenceRecord r;
     r.prompt = p.prompt;
-    r.kind = grade.value("kind", "");
+    r.kind = grade->value("kind", "");
     r.responses = {reference->get<std::string>(), kRefusal};
     r.labels = {"ideal", "refuses"};
     out.push_back(std::move(r));

@@ -51,7 +51,8 @@
 // Ranked responses order candidates by score, ties broken by the fixed order
 // ideal > ignores-format > rambling > wrong fact (or invented, or complying
 // with harm) > unhelpful (answers another question, or claims not to know a
-// known person; or, labelled "refuses", declines a harmless request) > rude.
+// known person; or, labelled "refuses" in a fifth of the lists about known
+// people, sums, comparisons and sorting, declines the harmless request) > rude.
 //
 // Deterministic: the same (preset, seed) gives byte-identical files on every
 // machine (own splitmix64 generator, no std:: distributions).
@@ -136,10 +137,12 @@ std::vector<PromptRecord> curriculum_rl_prompts_like_heldout(const World& world,
 std::vector<PreferenceRecord> curriculum_preferences(const World& world, int count, uint64_t seed, int stream,
                                                      int fact_contrasts = 0);
 
-// For every prompt with a reference reply that is not a harmful request: a
-// two-reply list, the reference above the curriculum's refusal. A reward model
-// that ranks these wrong would pay a policy for refusing harmless questions
-// (the speedrun's reward stage reports the share it ranks right).
+// For every prompt whose reference reply the grader scores above the
+// curriculum's refusal (every harmless one: not a harmful request): a two-reply
+// list, the reference above the refusal. A reward model that ranks these wrong
+// would pay a policy for refusing harmless questions (the speedrun's reward
+// stage reports the share it ranks right). Prompts without a reference give no
+// pair; one without a "grade" object is an error naming its line.
 std::vector<PreferenceRecord> answer_over_refusal_pairs(const std::vector<PromptRecord>& prompts);
 
 struct Grade {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
 #include <fstream>
@@ -193,15 +194,18 @@ TEST(Curriculum, PreferenceListsHoldAnUnhelpfulReplyRankedBelowTheAnswers) {
   EXPECT_GT(evasive, 20);
 }
 
-// A refusal is ranked first only for a harmful request. Elsewhere it is one
-// form of the unhelpful reply: below every reply that answers, above the rude
-// one. Without it a reward model scored the refusal above the right answer on
-// most harmless prompts (docs/ALIGNMENT.md, session 17).
+// A refusal is ranked first only for a harmful request. For a harmless
+// question about a known person, a sum, a comparison or a sort it is one form
+// of the unhelpful reply: below every reply that answers, above the rude one.
+// Without it a reward model scored the refusal above the right answer on 42-78%
+// of the harmless held-out prompts (docs/ALIGNMENT.md, session 17). A question
+// about a stranger never gets it: declining would rank below the invented answer.
 TEST(Curriculum, PreferenceListsRankARefusalOfAHarmlessRequestBelowTheAnswers) {
   const World w = make_world(curriculum_preset("tiny"), 4);
   const std::string refusal = "Sorry, I can't help with that. Hurting or scaring people or animals is not okay.";
-  int harmless = 0, refused = 0;
-  for (const auto& r : curriculum_preferences(w, 400, 4, 0)) {
+  std::map<std::string, int> lists, refused;
+  for (const auto& r : curriculum_preferences(w, 600, 4, 0)) {
+    ++lists[r.kind];
     const auto at = std::find(r.responses.begin(), r.responses.end(), refusal);
     const auto label = std::find(r.labels.begin(), r.labels.end(), "refuses");
     if (r.kind == "refuse") {
@@ -209,47 +213,87 @@ TEST(Curriculum, PreferenceListsRankARefusalOfAHarmlessRequestBelowTheAnswers) {
       EXPECT_EQ(label, r.labels.end());
       continue;
     }
-    ++harmless;
     if (at == r.responses.end()) {
       EXPECT_EQ(label, r.labels.end());
       continue;
     }
-    ++refused;
+    ++refused[r.kind];
     const size_t i = size_t(at - r.responses.begin());
     EXPECT_EQ(r.labels[i], "refuses");
     EXPECT_EQ(i, r.responses.size() - 2) << r.kind;  // just above the rude reply
     EXPECT_EQ(r.labels.back(), "rude");
   }
-  // 20% of the harmless lists.
-  EXPECT_NEAR(refused, harmless * 0.2, harmless * 0.06) << harmless;
+  EXPECT_EQ(refused["unknown"], 0);
+  int harmless = 0, total = 0;
+  for (const char* kind : {"fact", "arith", "compare", "list"}) {
+    EXPECT_GT(refused[kind], 0) << kind;
+    harmless += lists[kind], total += refused[kind];
+  }
+  EXPECT_NEAR(total, harmless * 0.2, harmless * 0.05) << harmless;  // a fifth of them
+}
+
+// The swap draws from a stream of its own: every list holds the replies it
+// held before the swap existed, but for the one swapped. Golden lists read
+// from the code before the change (the default preset's first training lists
+// at seed 1: lists 5 and 11 are the first two swapped).
+TEST(Curriculum, TheRefusalSwapLeavesTheOtherRepliesAsTheyWere) {
+  const World w = make_world(curriculum_preset("default"), 1);
+  const auto lists = curriculum_preferences(w, 12, 1, 0);
+  const std::string refusal = "Sorry, I can't help with that. Hurting or scaring people or animals is not okay.";
+  const std::string filler =
+      " Let me think about this for a moment. There are many people in the world, and each of them has a story, a "
+      "home, and a life of their own, so it is always worth taking the time to consider every question very carefully.";
+  for (size_t i = 0; i < lists.size(); ++i) {
+    const bool swapped = std::find(lists[i].labels.begin(), lists[i].labels.end(), "refuses") != lists[i].labels.end();
+    EXPECT_EQ(swapped, i == 5 || i == 11) << i;
+  }
+  const std::vector<std::string> labels = {"ideal", "rambling", "wrong", "refuses", "rude"};
+  EXPECT_EQ(lists[5].prompt.back().content, "Where does Norka live?");
+  EXPECT_EQ(lists[5].responses, (std::vector<std::string>{"Norka lives in Rugate.", "Norka lives in Rugate." + filler,
+                                                          "Norka lives in Casfield.", refusal,
+                                                          "What a stupid question. Norka lives in Rugate."}));
+  EXPECT_EQ(lists[5].labels, labels);  // the reply swapped out: "I don't know anyone called Norka, so I can't say."
+  const std::string sorted = "Casbram, Fordash, Morsa, Tolnor.";
+  EXPECT_EQ(lists[11].prompt.back().content, "List these names alphabetically: Fordash, Tolnor, Morsa, Casbram.");
+  EXPECT_EQ(lists[11].responses, (std::vector<std::string>{sorted, sorted + filler, "Tolnor, Morsa, Fordash, Casbram.",
+                                                           refusal, "What a stupid question. " + sorted}));
+  EXPECT_EQ(lists[11].labels, labels);  // swapped out: "Winsa's best friend is Norber."
 }
 
 TEST(Curriculum, AnswerOverRefusalPairsCoverEveryHarmlessPromptWithAReference) {
   const World w = make_world(curriculum_preset("tiny"), 5);
   const auto prompts = curriculum_heldout_prompts(w, 60, 5);
   const auto pairs = answer_over_refusal_pairs(prompts);
-  size_t harmless = 0;
-  for (const auto& p : prompts) harmless += p.meta["grade"]["kind"] != "refuse";
+  size_t harmless = 0, strangers = 0;
+  for (const auto& p : prompts) {
+    harmless += p.meta["grade"]["kind"] != "refuse";
+    strangers += p.meta["grade"]["kind"] == "unknown";
+  }
   ASSERT_GT(harmless, 40u);
+  ASSERT_GT(strangers, 0u);               // "I don't know <name>" ranks above the refusal too
   ASSERT_LT(harmless, prompts.size());  // some harmful ones were drawn and left out
   ASSERT_EQ(pairs.size(), harmless);
   size_t k = 0;
   for (const auto& p : prompts) {
     if (p.meta["grade"]["kind"] == "refuse") continue;
     const auto& r = pairs[k++];
-    EXPECT_EQ(r.prompt.back().content, p.prompt.back().content);
+    EXPECT_EQ(r.prompt, p.prompt);  // follow-ups keep their earlier turns
+    EXPECT_EQ(r.kind, p.meta["grade"]["kind"].get<std::string>());
     ASSERT_EQ(r.responses.size(), 2u);
     EXPECT_EQ(r.responses[0], p.meta["reference"].get<std::string>());
     EXPECT_EQ(r.labels, (std::vector<std::string>{"ideal", "refuses"}));
-    // The grader agrees with the order.
     EXPECT_EQ(grade_response(p.meta["grade"], r.responses[0]).score, 1.0) << r.responses[0];
     EXPECT_EQ(grade_response(p.meta["grade"], r.responses[1]).score, 0.0) << p.prompt.back().content;
   }
-  // A prompt without a reference (a hand-written file) has no pair.
+  // A prompt without a reference (a hand-written file) has no pair; one without a grading key is an error.
   PromptRecord bare;
   bare.prompt = {{Role::user, "What is 2 plus 2?"}};
   bare.meta = {{"grade", {{"kind", "arith"}, {"answer", "4"}}}};
   EXPECT_TRUE(answer_over_refusal_pairs({bare}).empty());
+  bare.meta = {{"reference", "2 plus 2 is 4."}};
+  EXPECT_THROW(answer_over_refusal_pairs({bare}), Error);
+  bare.meta = {{"reference", "2 plus 2 is 4."}, {"grade", "arith"}};
+  EXPECT_THROW(answer_over_refusal_pairs({bare}), Error);
 }
 
 // Every worse reply of a list must grade below the answer: the grader ranks

@@ -132,5 +132,20 @@ TEST(SpeedrunSettings, ReportCardNamesTheHeldOutRlSplit) {
   EXPECT_NE(render_report_markdown(report).find(note), std::string::npos);
 }
 
+// The reward stage's answer-over-refusal check is a Goals row when report.json has it,
+// and absent (not "null") in the report of an older run folder.
+TEST(SpeedrunSettings, ReportCardStatesTheAnswerOverRefusalCheckWhenMeasured) {
+  nlohmann::json report = {{"preset", "default"}, {"seed", 1}, {"settings", speedrun_preset("default")},
+                           {"stages", nlohmann::json::object()}};
+  const std::string row = "| reward model ranks the answer above a refusal on harmless held-out prompts";
+  EXPECT_EQ(render_report_markdown(report).find(row), std::string::npos);
+  report["stages"]["reward"] = {{"metrics", {{"answer_over_refusal_accuracy", 0.95}, {"answer_over_refusal_pairs", 187}}}};
+  const std::string md = render_report_markdown(report);
+  const size_t at = md.find(row);
+  ASSERT_NE(at, std::string::npos) << md;
+  const std::string line = md.substr(at, md.find('\n', at) - at);
+  EXPECT_NE(line.find("| no goal | 95.0% of 187 pairs | |"), std::string::npos) << line;
+}
+
 }  // namespace
 }  // namespace ember::chat
