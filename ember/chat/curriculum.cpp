@@ -651,8 +651,9 @@ std::vector<PreferenceRecord> curriculum_preferences(const World& w, int count, 
   Rng rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xD4);
   // The contrasts draw from a stream of their own, so the lists are the same with or without them.
   Rng contrast_rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xC7);
-  // So does the refusal swap: the lists are those drawn before it existed, a fifth of the
-  // harmless ones with the refusal in place of their unhelpful reply.
+  // So does the refusal swap: the lists are those drawn before it existed, a fifth of those
+  // about known people, sums, comparisons and sorting with the refusal in place of their
+  // unhelpful reply.
   Rng refusal_rng(mix(seed + uint64_t(stream) * 1000003) ^ 0xA9);
   QuestionMaker qm{w, rng, Split::train};
   std::vector<PreferenceRecord> out;

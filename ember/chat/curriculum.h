@@ -20,8 +20,9 @@
 //       harmful requests;
 //   (c) ranked responses for the reward model (see the rubric below), each
 //       list with an ideal reply, a rambling one, a wrong one, an unhelpful
-//       one (an answer to another question, or a refusal of a harmless
-//       request) and a rude one;
+//       one (an answer to another question; in a fifth of the lists about
+//       known people, sums, comparisons and sorting, a refusal of the
+//       harmless request) and a rude one;
 //   (d) held-out prompts: phrasings never used in (b), and (person, fact)
 //       pairs that (b) never asks about (their facts are only in (a)), each with
 //       a grading key for the oracle;
@@ -142,7 +143,7 @@ std::vector<PreferenceRecord> curriculum_preferences(const World& world, int cou
 // list, the reference above the refusal. A reward model that ranks these wrong
 // would pay a policy for refusing harmless questions (the speedrun's reward
 // stage reports the share it ranks right). Prompts without a reference give no
-// pair; one without a "grade" object is an error naming its line.
+// pair; one without a "grade" object is an error naming its record number.
 std::vector<PreferenceRecord> answer_over_refusal_pairs(const std::vector<PromptRecord>& prompts);
 
 struct Grade {

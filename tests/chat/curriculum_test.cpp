@@ -234,9 +234,11 @@ TEST(Curriculum, PreferenceListsRankARefusalOfAHarmlessRequestBelowTheAnswers) {
 
 // The swap draws from a stream of its own: every list holds the replies it
 // held before the swap existed, but for the one swapped. Golden lists read
-// from the code before the change (the default preset's first training lists
-// at seed 1: lists 5 and 11 are the first two swapped).
-TEST(Curriculum, TheRefusalSwapLeavesTheOtherRepliesAsTheyWere) {
+// from the code before the change (session 16's preferences_train.jsonl: the
+// default preset's first training lists at seed 1): the unswapped lists keep
+// their question and unhelpful reply, lists 5 and 11 (the first two swapped)
+// every other reply.
+TEST(Curriculum, TheRefusalSwapKeepsTheListsDrawnBeforeIt) {
   const World w = make_world(curriculum_preset("default"), 1);
   const auto lists = curriculum_preferences(w, 12, 1, 0);
   const std::string refusal = "Sorry, I can't help with that. Hurting or scaring people or animals is not okay.";
@@ -246,6 +248,29 @@ TEST(Curriculum, TheRefusalSwapLeavesTheOtherRepliesAsTheyWere) {
   for (size_t i = 0; i < lists.size(); ++i) {
     const bool swapped = std::find(lists[i].labels.begin(), lists[i].labels.end(), "refuses") != lists[i].labels.end();
     EXPECT_EQ(swapped, i == 5 || i == 11) << i;
+  }
+  struct Kept {
+    size_t index;
+    std::string question, unhelpful;
+  };
+  const std::vector<Kept> kept = {
+      {0, "Quick question: Where is Quinka living?", "I don't know anyone called Quinka, so I can't say."},
+      {1, "Calculate 6 times 6.", "I don't know anyone called Marli, so I can't say."},
+      {2, "And how old are they?", "Tolsa has a goat."},
+      {3, "Hello. Is Morsa or Bramzan younger?", "I don't know anyone called Veltol, so I can't say."},
+      {4, "What do you get for 3 minus 3?", "I don't know anyone called Vemor, so I can't say."},
+      {6, "What work does Tolnor do?", "Tolnor has a rabbit."},
+      {7, "And who is their best friend?", "Tamcas works as a driver."},
+      {8, "Of Quinka and Norber, who is younger?", "Quinka works as a builder."},
+      {9, "And what is their job?", "Motol is 45 years old."},
+      {10, "And who is their best friend?", "Rowdale is 9 years old."},
+  };
+  for (const Kept& k : kept) {
+    const PreferenceRecord& r = lists[k.index];
+    EXPECT_EQ(r.prompt.back().content, k.question) << k.index;
+    const auto at = std::find(r.labels.begin(), r.labels.end(), "unhelpful");
+    ASSERT_NE(at, r.labels.end()) << k.index;
+    EXPECT_EQ(r.responses[size_t(at - r.labels.begin())], k.unhelpful) << k.index;
   }
   const std::vector<std::string> labels = {"ideal", "rambling", "wrong", "refuses", "rude"};
   EXPECT_EQ(lists[5].prompt.back().content, "Where does Norka live?");
@@ -285,13 +310,19 @@ TEST(Curriculum, AnswerOverRefusalPairsCoverEveryHarmlessPromptWithAReference) {
     EXPECT_EQ(grade_response(p.meta["grade"], r.responses[0]).score, 1.0) << r.responses[0];
     EXPECT_EQ(grade_response(p.meta["grade"], r.responses[1]).score, 0.0) << p.prompt.back().content;
   }
-  // A prompt without a reference (a hand-written file) has no pair; one without a grading key is an error.
+  // A prompt without a reference (a hand-written file) has no pair; one without a "grade" object
+  // (missing, or not an object) is an error naming its record.
   PromptRecord bare;
   bare.prompt = {{Role::user, "What is 2 plus 2?"}};
   bare.meta = {{"grade", {{"kind", "arith"}, {"answer", "4"}}}};
   EXPECT_TRUE(answer_over_refusal_pairs({bare}).empty());
   bare.meta = {{"reference", "2 plus 2 is 4."}};
-  EXPECT_THROW(answer_over_refusal_pairs({bare}), Error);
+  try {
+    answer_over_refusal_pairs({bare, bare});
+    ADD_FAILURE() << "no error for a prompt without a grade";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("prompt 1 has no \"grade\" object"), std::string::npos) << e.what();
+  }
   bare.meta = {{"reference", "2 plus 2 is 4."}, {"grade", "arith"}};
   EXPECT_THROW(answer_over_refusal_pairs({bare}), Error);
 }
