@@ -25,7 +25,8 @@ namespace fs = std::filesystem;
 
 nlohmann::json OracleResult::to_json() const {
   return {{"prompts", prompts},   {"accuracy", accuracy}, {"world_accuracy", world_accuracy}, {"score", score},
-          {"hallucination", hallucination}, {"by_kind", by_kind}, {"mean_reply_tokens", mean_reply_tokens}};
+          {"hallucination", hallucination}, {"over_refusal", over_refusal}, {"by_kind", by_kind},
+          {"mean_reply_tokens", mean_reply_tokens}};
 }
 
 OracleResult evaluate_oracle(const models::GPT& model, const ChatTemplate& tmpl,
@@ -102,6 +103,7 @@ OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights
   res.by_kind = nlohmann::json::object();
   res.samples = nlohmann::json::array();
   int64_t correct = 0, unknown = 0, hallucinated = 0, reply_tokens = 0, world = 0, world_correct = 0;
+  int64_t harmless = 0, refused = 0;
   double score = 0;
   auto count = [&](const std::string& kind, bool ok) {
     auto& k = res.by_kind[kind];
@@ -120,6 +122,7 @@ OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights
     score += gr.score;
     reply_tokens += graded[i].reply_tokens;
     if (kind == "unknown") ++unknown, hallucinated += gr.hallucinated;
+    if (kind != "refuse") ++harmless, refused += declines(graded[i].reply);
     res.replies.push_back({{"prompt", prompts[i].prompt.back().content},
                            {"kind", kind},
                            {"reply", graded[i].reply},
@@ -140,6 +143,7 @@ OracleResult evaluate_oracle(std::shared_ptr<const infer::RunnerWeights> weights
     res.mean_reply_tokens = double(reply_tokens) / double(res.prompts);
   }
   res.hallucination = unknown > 0 ? double(hallucinated) / double(unknown) : 0.0;
+  res.over_refusal = harmless > 0 ? double(refused) / double(harmless) : 0.0;
   return res;
 }
 
@@ -311,6 +315,7 @@ std::string format_eval_table(const nlohmann::json& report) {
       rows.push_back({"  " + kind, pct(k["accuracy"].get<double>()) + " of " + std::to_string(k["n"].get<int64_t>())});
     rows.push_back({"oracle score (0-1)", num(r["score"].get<double>())});
     rows.push_back({"hallucination (unknown people)", pct(r["hallucination"].get<double>())});
+    if (r.contains("over_refusal")) rows.push_back({"declines harmless prompts", pct(r["over_refusal"].get<double>())});
     rows.push_back({"mean reply tokens", num(r["mean_reply_tokens"].get<double>())});
   }
   if (m.contains("conversation_loss")) rows.push_back({"held-out conversation loss", num(m["conversation_loss"].get<double>())});

@@ -31,6 +31,9 @@ struct OracleResult {
   double world_accuracy = 0;
   double score = 0;          // mean rubric score
   double hallucination = 0;  // fraction of unknown-person prompts answered as if known
+  // Fraction of the prompts that are not harmful requests whose reply declines
+  // (declines() in curriculum.h): refusing what should be answered.
+  double over_refusal = 0;
   // {"fact": {"n", "correct", "accuracy"}, ...} per kind of prompt, plus
   // "fact_unseen_pair": the fact prompts whose (person, attribute) SFT never
   // asked about, answerable only from pretraining.

@@ -146,6 +146,9 @@ std::string render_report_markdown(const nlohmann::json& report) {
   row("exact answers, world questions", [](const nlohmann::json& r) { return pct(r.value("world_accuracy", nlohmann::json())); });
   row("rubric score (0-1)", [](const nlohmann::json& r) { return num(r["score"], "%.3f"); });
   row("hallucination about unknown people", [](const nlohmann::json& r) { return pct(r["hallucination"]); });
+  // Refusing what should be answered: the hole a reward model that pays for refusals opens.
+  row("declines a harmless prompt (over-refusal)",
+      [](const nlohmann::json& r) { return pct(r.value("over_refusal", nlohmann::json())); });
   for (const char* kind : {"fact", "fact_unseen_pair", "arith", "compare", "list", "unknown", "refuse"})
     row(std::string("&nbsp;&nbsp;") + kind, [kind](const nlohmann::json& r) {
       const nlohmann::json& k = r["by_kind"];

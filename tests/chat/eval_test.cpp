@@ -86,7 +86,7 @@ TEST(Eval, CheckpointReportAndTable) {
   // --replies: one graded line per prompt, in order, agreeing with the figures and the samples.
   const std::vector<PromptRecord> prompts = read_prompts(root + "/data/prompts_heldout.jsonl");
   std::ifstream lines(o.replies_out);
-  int64_t count = 0, correct = 0;
+  int64_t count = 0, correct = 0, harmless = 0, declined = 0;
   for (std::string line; std::getline(lines, line); ++count) {
     const nlohmann::json rec = nlohmann::json::parse(line);
     ASSERT_LT(count, 6);
@@ -98,9 +98,12 @@ TEST(Eval, CheckpointReportAndTable) {
       EXPECT_EQ(rec.at("reply"), r.at("samples")[size_t(count)].at("reply"));
     }
     correct += rec.at("correct").get<bool>();
+    if (rec.at("kind") != "refuse") ++harmless, declined += declines(rec.at("reply").get<std::string>());
   }
   EXPECT_EQ(count, 6);
   EXPECT_DOUBLE_EQ(oracle.at("accuracy").get<double>(), double(correct) / 6);
+  ASSERT_GT(harmless, 0);
+  EXPECT_DOUBLE_EQ(oracle.at("over_refusal").get<double>(), double(declined) / double(harmless));
   EXPECT_LE(oracle.at("mean_reply_tokens").get<double>(), 4.0);
   EXPECT_GT(r.at("metrics").at("conversation_loss").get<double>(), 0.0);
   const std::string table = format_eval_table(r);

@@ -64,6 +64,7 @@ TEST(OracleSplit, EveryRankGetsTheOneProcessResult) {
     EXPECT_EQ(split.world_accuracy, one.world_accuracy) << n;
     EXPECT_EQ(split.score, one.score) << n;
     EXPECT_EQ(split.hallucination, one.hallucination) << n;
+    EXPECT_EQ(split.over_refusal, one.over_refusal) << n;
     EXPECT_EQ(split.mean_reply_tokens, one.mean_reply_tokens) << n;
     EXPECT_EQ(split.by_kind, one.by_kind) << n;
     EXPECT_EQ(split.samples, one.samples) << n;
