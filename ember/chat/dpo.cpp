@@ -293,6 +293,7 @@ DpoResult dpo(DpoOptions o) {
       rec["oracle_accuracy"] = oracle_out.accuracy;
       rec["oracle_score"] = oracle_out.score;
       rec["hallucination"] = oracle_out.hallucination;
+      rec["over_refusal"] = oracle_out.over_refusal;
       rec["by_kind"] = oracle_out.by_kind;
       rec["samples"] = oracle_out.samples;
     }

@@ -381,7 +381,8 @@ PpoResult ppo(const PpoOptions& given) {
     if (eval_prompts.empty()) return;
     out = evaluate_oracle(actor, tmpl, eval_prompts, o.eval_max_new_tokens, &dp);  // each rank replies to its share
     metrics.write({{"kind", "eval"}, {"step", it}, {"oracle_accuracy", out.accuracy}, {"oracle_score", out.score},
-                   {"hallucination", out.hallucination}, {"by_kind", out.by_kind}, {"samples", out.samples}});
+                   {"hallucination", out.hallucination}, {"over_refusal", out.over_refusal}, {"by_kind", out.by_kind},
+                   {"samples", out.samples}});
     if (!o.quiet)
       std::cout << "iteration " << it << "  oracle accuracy " << fmt("%.1f%%", 100 * out.accuracy) << "  score "
                 << fmt("%.3f", out.score) << "  hallucination " << fmt("%.1f%%", 100 * out.hallucination) << std::endl;

@@ -147,7 +147,7 @@ for stage, init, keys, evkeys in (
 # loaded ones), so the split evaluation must give exactly the one-process
 # figures, per-kind counts and sample replies. Later ones see weights that
 # differ by float rounding (a greedy token may flip on it): counted, not asserted.
-ORACLE = ["oracle_accuracy", "oracle_score", "hallucination", "by_kind", "samples"]
+ORACLE = ["oracle_accuracy", "oracle_score", "hallucination", "over_refusal", "by_kind", "samples"]
 for one, two in (("sft1", "sft2"), ("dpo1", "dpo2"), ("ppo1", "ppo2")):
     r, g = ([x for x in records(run, "eval") if "oracle_accuracy" in x] for run in (one, two))
     assert len(r) == len(g) >= 2 and len(r[0]["samples"]) == 6, (one, len(r), len(g))

@@ -147,5 +147,22 @@ TEST(SpeedrunSettings, ReportCardStatesTheAnswerOverRefusalCheckWhenMeasured) {
   EXPECT_NE(line.find("| no goal | 95.0% of 187 pairs | |"), std::string::npos) << line;
 }
 
+// The held-out table's over-refusal row: a percentage per stage whose evaluation has it,
+// "–" for an older run folder's evaluation without it.
+TEST(SpeedrunSettings, ReportCardStatesOverRefusalPerStage) {
+  const nlohmann::json base = {{"accuracy", 0.5}, {"score", 0.5}, {"hallucination", 0.0},
+                               {"by_kind", nlohmann::json::object()}, {"mean_reply_tokens", 9.0}};
+  nlohmann::json sft = base, ppo = base;
+  ppo["over_refusal"] = 0.025;
+  nlohmann::json report = {{"preset", "default"}, {"seed", 1}, {"settings", speedrun_preset("default")}};
+  report["stages"]["sft"] = {{"metrics", {{"eval", {{"metrics", {{"oracle", sft}}}}}}}};
+  report["stages"]["ppo"] = {{"metrics", {{"eval", {{"metrics", {{"oracle", ppo}}}}}}}};
+  const std::string md = render_report_markdown(report);
+  const std::string row = "| declines a harmless prompt (over-refusal) |";
+  const size_t at = md.find(row);
+  ASSERT_NE(at, std::string::npos) << md;
+  EXPECT_EQ(md.substr(at, md.find('\n', at) - at), row + " – | 2.5% |");
+}
+
 }  // namespace
 }  // namespace ember::chat
