@@ -17,6 +17,9 @@
 
 namespace ember::chat {
 namespace {
+
+// The curriculum's refusal, as its files spell it (golden: a change to it changes every file).
+const std::string refusal = "Sorry, I can't help with that. Hurting or scaring people or animals is not okay.";
 namespace fs = std::filesystem;
 
 std::string slurp(const std::string& path) {
@@ -202,7 +205,6 @@ TEST(Curriculum, PreferenceListsHoldAnUnhelpfulReplyRankedBelowTheAnswers) {
 // about a stranger never gets it: declining would rank below the invented answer.
 TEST(Curriculum, PreferenceListsRankARefusalOfAHarmlessRequestBelowTheAnswers) {
   const World w = make_world(curriculum_preset("tiny"), 4);
-  const std::string refusal = "Sorry, I can't help with that. Hurting or scaring people or animals is not okay.";
   std::map<std::string, int> lists, refused;
   for (const auto& r : curriculum_preferences(w, 600, 4, 0)) {
     ++lists[r.kind];
@@ -241,7 +243,6 @@ TEST(Curriculum, PreferenceListsRankARefusalOfAHarmlessRequestBelowTheAnswers) {
 TEST(Curriculum, TheRefusalSwapKeepsTheListsDrawnBeforeIt) {
   const World w = make_world(curriculum_preset("default"), 1);
   const auto lists = curriculum_preferences(w, 12, 1, 0);
-  const std::string refusal = "Sorry, I can't help with that. Hurting or scaring people or animals is not okay.";
   const std::string filler =
       " Let me think about this for a moment. There are many people in the world, and each of them has a story, a "
       "home, and a life of their own, so it is always worth taking the time to consider every question very carefully.";

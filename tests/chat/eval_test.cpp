@@ -13,6 +13,7 @@
 #include "ember/chat/replies.h"
 #include "ember/infer/generate.h"
 #include "ember/train/checkpoint.h"
+#include "serve/scripted_model.h"
 #include "test_util.h"
 
 namespace ember::chat {
@@ -24,6 +25,30 @@ models::GPTConfig tiny_cfg() {
   cfg.n_layer = 2, cfg.n_head = 2, cfg.n_kv_head = 2, cfg.n_embd = 32, cfg.block_size = 96;
   cfg.vocab_size = int64_t(testing::curriculum_tokenizer().vocab_size());
   return cfg;
+}
+
+// Over-refusal counts the replies that decline among the prompts that are not
+// harmful requests: a model that always writes "won't help" (the scripted model
+// of the serving tests) declines all of them, one that always names a person
+// none; either way the harmful requests are left out of the share.
+TEST(Eval, OverRefusalIsTheShareOfHarmlessPromptsDeclined) {
+  const Tokenizer tok = serve::testing::byte_tokenizer();
+  const ChatTemplate tmpl(tok);
+  const World w = make_world(curriculum_preset("tiny"), 3);
+  const std::vector<PromptRecord> prompts = curriculum_heldout_prompts(w, 40, 3);
+  int64_t harmful = 0;
+  for (const auto& p : prompts) harmful += p.meta["grade"]["kind"] == "refuse";
+  ASSERT_GT(harmful, 0);
+  for (const std::string reply : {"won't help", "Mia"}) {
+    models::GPT model(serve::testing::scripted_config(256));
+    serve::testing::script_model(model, reply, false);
+    model.eval();
+    const OracleResult r = evaluate_oracle(model, tmpl, prompts, 16);
+    for (const auto& line : r.replies) ASSERT_EQ(line["reply"], reply);
+    const bool refusing = reply == "won't help";
+    EXPECT_EQ(r.over_refusal, refusing ? 1.0 : 0.0) << reply;
+    EXPECT_EQ(r.by_kind["refuse"]["correct"].get<int64_t>(), refusing ? harmful : 0) << reply;
+  }
 }
 
 TEST(Eval, BatchedRepliesEqualReferenceGeneration) {
