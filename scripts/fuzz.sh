@@ -4,7 +4,7 @@
 #   ./scripts/fuzz.sh [-t SECONDS] [--merge] [TARGET...]
 #
 # Targets (tests/fuzz/<name>_fuzz.cpp; all when none are given): safetensors,
-# tiktoken_ranks, bpe_roundtrip, api_request, chat_jsonl, saved_graph.
+# tiktoken_ranks, bpe_roundtrip, pretokenizer, api_request, chat_jsonl, saved_graph.
 # 1. installs clang-14 and its libFuzzer runtime when missing,
 # 2. configures and builds build-fuzz/ (-DEMBER_FUZZ=ON with clang++-14),
 # 3. runs each target for SECONDS (default 60) with its dictionary
@@ -21,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/deps.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 
-all_targets=(safetensors tiktoken_ranks bpe_roundtrip api_request chat_jsonl saved_graph)
+all_targets=(safetensors tiktoken_ranks bpe_roundtrip pretokenizer api_request chat_jsonl saved_graph)
 seconds=60
 merge=0
 targets=()

@@ -4,7 +4,12 @@
 
 #include <pcre2.h>
 
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
 #include "ember/core/error.h"
+#include "ember/tokenizer/builtin_split.h"
 #include "ember/tokenizer/unicode_compat.h"
 
 namespace ember {
@@ -62,6 +67,7 @@ std::string pcre2_message(int code) {
 }  // namespace
 
 struct Pretokenizer::Impl {
+  BuiltinPattern builtin = BuiltinPattern::none;  // when set, nothing below is compiled
   pcre2_code* fast = nullptr;   // the pattern as given
   pcre2_code* exact = nullptr;  // rewritten for tiktoken's Unicode semantics; null when identical
   bool fast_jit = false, exact_jit = false;
@@ -71,7 +77,13 @@ struct Pretokenizer::Impl {
   }
 };
 
-Pretokenizer::Pretokenizer(std::string pattern) : pattern_(std::move(pattern)), impl_(std::make_unique<Impl>()) {
+Pretokenizer::Pretokenizer(std::string pattern, Engine engine)
+    : pattern_(std::move(pattern)), impl_(std::make_unique<Impl>()) {
+  const char* env = std::getenv("EMBER_SPLIT");
+  if (engine == Engine::automatic && !(env && std::strcmp(env, "pcre2") == 0)) {
+    impl_->builtin = builtin_pattern_of(pattern_);
+    if (impl_->builtin != BuiltinPattern::none) return;
+  }
   // UCP makes \s, \d, \w and case folding Unicode-aware, as in Rust's regex
   // (which tiktoken uses); MATCH_INVALID_UTF lets arbitrary bytes through.
   const uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF;
@@ -109,15 +121,18 @@ bool Pretokenizer::needs_exact(std::string_view text) const {
   return impl_->exact != nullptr && has_newer_code_points(text);
 }
 
+bool Pretokenizer::builtin() const { return impl_->builtin != BuiltinPattern::none; }
+
 size_t Pretokenizer::split_some(std::string_view text, size_t start, std::vector<std::string_view>& out,
                                 size_t max_pieces, bool exact) const {
+  if (impl_->builtin != BuiltinPattern::none) return builtin_split_some(impl_->builtin, text, start, out, max_pieces);
   MatchScratch& s = scratch();
   const bool use_exact = exact && impl_->exact != nullptr;
   pcre2_code* code = use_exact ? impl_->exact : impl_->fast;
   const bool jit = use_exact ? impl_->exact_jit : impl_->fast_jit;
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   const size_t n = text.size();
-  const size_t limit = out.size() + max_pieces;
+  const size_t limit = max_pieces > SIZE_MAX - out.size() ? SIZE_MAX : out.size() + max_pieces;
   size_t pos = start;      // where the next search starts
   size_t covered = start;  // end of the last emitted piece
   while (pos < n) {
