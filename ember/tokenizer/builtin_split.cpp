@@ -6,6 +6,7 @@
 
 #include "ember/tokenizer/char_classes.h"
 #include "ember/tokenizer/pretokenizer.h"
+#include "ember/tokenizer/utf8.h"
 
 namespace ember {
 
@@ -73,28 +74,10 @@ class Splitter {
 
   // The character at i < n_.
   Char at(size_t i) const {
-    const unsigned b = p_[i];
-    if (b < 0x80) return {ascii_[b], 1};
-    uint32_t c, len;
-    if (b < 0xC2) return {0, 1};  // a continuation byte, or an overlong 2-byte lead
-    if (b < 0xE0) {
-      if (i + 1 >= n_ || !continuation(p_[i + 1])) return {0, 1};
-      c = ((b & 0x1Fu) << 6) | (p_[i + 1] & 0x3Fu);
-      len = 2;
-    } else if (b < 0xF0) {
-      if (i + 2 >= n_ || !continuation(p_[i + 1]) || !continuation(p_[i + 2])) return {0, 1};
-      c = ((b & 0x0Fu) << 12) | ((p_[i + 1] & 0x3Fu) << 6) | (p_[i + 2] & 0x3Fu);
-      if (c < 0x800 || (c >= 0xD800 && c < 0xE000)) return {0, 1};
-      len = 3;
-    } else if (b < 0xF5) {
-      if (i + 3 >= n_ || !continuation(p_[i + 1]) || !continuation(p_[i + 2]) || !continuation(p_[i + 3]))
-        return {0, 1};
-      c = ((b & 0x07u) << 18) | ((p_[i + 1] & 0x3Fu) << 12) | ((p_[i + 2] & 0x3Fu) << 6) | (p_[i + 3] & 0x3Fu);
-      if (c < 0x10000 || c > 0x10FFFF) return {0, 1};
-      len = 4;
-    } else {
-      return {0, 1};
-    }
+    if (p_[i] < 0x80) return {ascii_[p_[i]], 1};
+    uint32_t len;
+    const uint32_t c = decode_utf8(p_, n_, i, len);
+    if (len == 0) return {0, 1};
     return {static_cast<uint16_t>(table_.flags(c) | kValid), len};
   }
 
@@ -164,6 +147,7 @@ class Splitter {
   // of the text and before invalid UTF-8 (\S matches neither).
   size_t whitespace(size_t i) const {
     const size_t end = run(i, kSpace);
+    if (end == i) return i;  // not whitespace: no alternative matched (see split_loop)
     if (end >= n_ || !valid_at(end)) return end;
     const size_t shorter = back(end);  // leave the last space to the next piece
     return shorter > i ? shorter : end;
@@ -235,7 +219,7 @@ template <BuiltinPattern P>
 size_t split_loop(std::string_view text, size_t start, std::vector<std::string_view>& out, size_t max_pieces) {
   const Splitter s(text);
   const size_t n = text.size();
-  const size_t limit = max_pieces > kUnbounded - out.size() ? kUnbounded : out.size() + max_pieces;
+  const size_t limit = piece_limit(out.size(), max_pieces);
   size_t pos = start;
   while (pos < n) {
     if (out.size() >= limit) return pos;
@@ -251,6 +235,10 @@ size_t split_loop(std::string_view text, size_t start, std::vector<std::string_v
     } else {
       end = s.o200k(pos);
     }
+    // Every valid character starts a match of some alternative (each is a
+    // letter, number, space or other). Should a future class table break that,
+    // take the character alone rather than loop: PCRE2 would leave it to a gap.
+    if (end <= pos) end = pos + s.at(pos).len;
     out.push_back(text.substr(pos, end - pos));
     pos = end;
   }

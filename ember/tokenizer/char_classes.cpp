@@ -61,12 +61,8 @@ struct ClassRegexes {
 };
 
 // The code point starting at s[i] of valid UTF-8, and its length in `len`.
-uint32_t decode_valid(const std::string& s, size_t i, size_t& len) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  len = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-  uint32_t c = len == 1 ? b : b & (0xFF >> (len + 1));
-  for (size_t k = 1; k < len; ++k) c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  return c;
+uint32_t decode_valid(const std::string& s, size_t i, uint32_t& len) {
+  return decode_utf8(reinterpret_cast<const unsigned char*>(s.data()), s.size(), i, len);
 }
 
 }  // namespace
@@ -88,7 +84,11 @@ std::vector<uint8_t> char_class_flags_by_regex(uint32_t first, uint32_t last) {
       if (rc == PCRE2_ERROR_NOMATCH) break;
       if (rc < 0) fail("tokenizer", "building the character class table: PCRE2 error ", rc);
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(rx.data);
-      for (size_t i = ov[0], len = 0; i < ov[1]; i += len) flags[decode_valid(text, i, len) - first] |= kClasses[k].flag;
+      for (size_t i = ov[0]; i < ov[1];) {
+        uint32_t len;
+        flags[decode_valid(text, i, len) - first] |= kClasses[k].flag;
+        i += len;
+      }
       pos = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
     }
   }
@@ -105,9 +105,9 @@ CharClassTable::CharClassTable() {
   }
   // Two levels: most 256-code-point blocks repeat (all zero, all letters).
   block_of_.resize(0x110000 / 256);
-  std::map<std::basic_string<uint8_t>, uint16_t> seen;
+  std::map<std::string, uint16_t> seen;
   for (size_t b = 0; b < block_of_.size(); ++b) {
-    std::basic_string<uint8_t> block(flat.data() + b * 256, 256);
+    const std::string block(reinterpret_cast<const char*>(flat.data()) + b * 256, 256);
     auto [it, fresh] = seen.emplace(block, uint16_t(seen.size()));
     if (fresh) blocks_.insert(blocks_.end(), block.begin(), block.end());
     block_of_[b] = it->second;

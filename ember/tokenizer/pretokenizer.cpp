@@ -4,12 +4,12 @@
 
 #include <pcre2.h>
 
-#include <cstdint>
 #include <cstdlib>
-#include <cstring>
+#include <string>
 
 #include "ember/core/error.h"
 #include "ember/tokenizer/builtin_split.h"
+#include "ember/tokenizer/char_classes.h"
 #include "ember/tokenizer/unicode_compat.h"
 
 namespace ember {
@@ -80,9 +80,15 @@ struct Pretokenizer::Impl {
 Pretokenizer::Pretokenizer(std::string pattern, Engine engine)
     : pattern_(std::move(pattern)), impl_(std::make_unique<Impl>()) {
   const char* env = std::getenv("EMBER_SPLIT");
-  if (engine == Engine::automatic && !(env && std::strcmp(env, "pcre2") == 0)) {
+  const std::string choice = env ? env : "";
+  if (!choice.empty() && choice != "builtin" && choice != "pcre2")
+    fail("tokenizer", "EMBER_SPLIT=", choice, " is not a splitter: use builtin (the default) or pcre2");
+  if (engine == Engine::automatic && choice != "pcre2") {
     impl_->builtin = builtin_pattern_of(pattern_);
-    if (impl_->builtin != BuiltinPattern::none) return;
+    if (impl_->builtin != BuiltinPattern::none) {
+      char_classes();  // built here (tens of ms, once per process), not in the first split
+      return;
+    }
   }
   // UCP makes \s, \d, \w and case folding Unicode-aware, as in Rust's regex
   // (which tiktoken uses); MATCH_INVALID_UTF lets arbitrary bytes through.
@@ -132,7 +138,7 @@ size_t Pretokenizer::split_some(std::string_view text, size_t start, std::vector
   const bool jit = use_exact ? impl_->exact_jit : impl_->fast_jit;
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   const size_t n = text.size();
-  const size_t limit = max_pieces > SIZE_MAX - out.size() ? SIZE_MAX : out.size() + max_pieces;
+  const size_t limit = piece_limit(out.size(), max_pieces);
   size_t pos = start;      // where the next search starts
   size_t covered = start;  // end of the last emitted piece
   while (pos < n) {

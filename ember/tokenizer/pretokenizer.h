@@ -16,9 +16,9 @@
 //
 // The three OpenAI patterns (kPatternGpt2, kPatternCl100k, kPatternO200k) are
 // split by hand-written matchers instead (builtin_split.h): the same pieces as
-// the exact form for every text, two to four times faster. Engine::pcre2, or
-// EMBER_SPLIT=pcre2 in the environment, keeps PCRE2 for them too (tests and
-// benchmarks compare the two).
+// the exact form for every text, and whole encodes 1.6-2.6x faster
+// (docs/PERFORMANCE.md). Engine::pcre2, or EMBER_SPLIT=pcre2 in the
+// environment, keeps PCRE2 for them too (tests and benchmarks compare the two).
 #pragma once
 
 #include <cstddef>

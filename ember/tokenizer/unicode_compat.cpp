@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "ember/tokenizer/utf8.h"
+
 namespace ember {
 
 namespace {
@@ -76,22 +78,9 @@ bool has_newer_code_points(std::string_view text) {
   // (lead byte >= 0xE0) need decoding.
   for (size_t i = 0; i < n; ++i) {
     if (p[i] < 0xE0) continue;
-    unsigned c;
-    size_t len;
-    if (p[i] < 0xF0) {
-      c = p[i] & 0x0F;
-      len = 3;
-    } else {
-      c = p[i] & 0x07;
-      len = 4;
-    }
-    if (i + len > n) break;
-    bool valid = true;
-    for (size_t k = 1; k < len; ++k) {
-      valid = valid && (p[i + k] & 0xC0) == 0x80;
-      c = (c << 6) | (p[i + k] & 0x3F);
-    }
-    if (!valid) continue;
+    uint32_t len;
+    const uint32_t c = decode_utf8(p, n, i, len);
+    if (len == 0) continue;
     if (set.contains(c)) return true;
     i += len - 1;
   }

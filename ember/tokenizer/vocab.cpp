@@ -48,7 +48,7 @@ Vocab::Vocab(const std::vector<std::pair<std::string, TokenId>>& tokens, const s
     const uint64_t h = hash_bytes(bytes.data(), bytes.size());
     size_t i = h & slot_mask_;
     while (slots_[i].id != kNoToken) i = (i + 1) & slot_mask_;
-    slots_[i] = Slot{rank, static_cast<uint32_t>(h >> 32)};
+    slots_[i] = Slot{rank, static_cast<uint32_t>(bytes.size()), head_bytes(bytes)};
   }
   for (unsigned b = 0; b < 256; ++b) {
     const char c = static_cast<char>(b);

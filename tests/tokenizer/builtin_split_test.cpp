@@ -5,11 +5,13 @@
 // UTF-8, and resuming in small steps.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "ember/core/error.h"
 #include "ember/tokenizer/builtin_split.h"
 #include "ember/tokenizer/char_classes.h"
 #include "ember/tokenizer/pretokenizer.h"
@@ -93,6 +95,10 @@ std::vector<std::string> alphabet() {
   return out;
 }
 
+// Two ways of asking PCRE2 agree (a slip in the scan or in the two-level
+// table would show); the classes themselves are checked against tiktoken by
+// the conformance sweep over every code point, and against Unicode by the
+// spot checks below.
 TEST(CharClasses, TableAgreesWithMatchingEachCodePointAlone) {
   const CharClassTable& t = char_classes();
   for (uint32_t c = 0; c < 0x110000; c += (c < 0x3000 ? 1 : 37)) {
@@ -140,6 +146,26 @@ TEST(BuiltinSplit, ChosenForTheThreePatternsOnly) {
   EXPECT_FALSE(Pretokenizer(R"(\w+|\s+)").builtin());
   // The built-in splitter is always exact: no text asks for the rewritten regex.
   EXPECT_FALSE(Pretokenizer(kPatternCl100k).needs_exact("hello \u1c89"));
+}
+
+TEST(BuiltinSplit, EnvironmentChoosesTheSplitter) {
+  const char* saved = std::getenv("EMBER_SPLIT");
+  const std::string before = saved ? saved : "";
+  setenv("EMBER_SPLIT", "pcre2", 1);
+  EXPECT_FALSE(Pretokenizer(kPatternGpt2).builtin());
+  setenv("EMBER_SPLIT", "builtin", 1);
+  EXPECT_TRUE(Pretokenizer(kPatternGpt2).builtin());
+  setenv("EMBER_SPLIT", "pcre", 1);
+  try {
+    Pretokenizer p(kPatternGpt2);
+    ADD_FAILURE() << "EMBER_SPLIT=pcre was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("EMBER_SPLIT=pcre is not a splitter: use builtin (the default) or pcre2"),
+              std::string::npos)
+        << e.what();
+  }
+  if (saved) setenv("EMBER_SPLIT", before.c_str(), 1);
+  else unsetenv("EMBER_SPLIT");
 }
 
 TEST(BuiltinSplit, KnownPieces) {
