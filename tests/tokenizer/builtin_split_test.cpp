@@ -16,6 +16,7 @@
 #include "ember/tokenizer/char_classes.h"
 #include "ember/tokenizer/pretokenizer.h"
 #include "ember/tokenizer/utf8.h"
+#include "tokenizer/tiktoken_data.h"
 
 namespace ember {
 namespace {
@@ -146,6 +147,20 @@ TEST(BuiltinSplit, ChosenForTheThreePatternsOnly) {
   EXPECT_FALSE(Pretokenizer(R"(\w+|\s+)").builtin());
   // The built-in splitter is always exact: no text asks for the rewritten regex.
   EXPECT_FALSE(Pretokenizer(kPatternCl100k).needs_exact("hello \u1c89"));
+}
+
+TEST(BuiltinSplit, TheSharedTiktokenEncodingsGetTheBuiltInSplitters) {
+  // encodings.json's split patterns must equal ours byte for byte, or loading
+  // them would silently fall back to PCRE2 (same ids, a third of the speed).
+  const std::pair<const char*, BuiltinPattern> expected[] = {
+      {"gpt2", BuiltinPattern::gpt2}, {"cl100k_base", BuiltinPattern::cl100k}, {"o200k_base", BuiltinPattern::o200k}};
+  int checked = 0;
+  for (auto [name, pattern] : expected) {
+    if (!test::have_tiktoken(name)) continue;
+    EXPECT_EQ(builtin_pattern_of(test::tiktoken_encoding(name).pattern()), pattern) << name;
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "no tiktoken files under " << test::tiktoken_dir();
 }
 
 TEST(BuiltinSplit, EnvironmentChoosesTheSplitter) {
