@@ -19,29 +19,34 @@ namespace ember {
 
 namespace {
 
-// Each flag's class as the split patterns write it; adapt_pattern_for_pcre2
-// widens it to tiktoken's Unicode version and White_Space.
+// Each flag's class as the split patterns write it, and the Unicode classes
+// it is the union of (for the members tiktoken's newer Unicode adds).
 struct ClassSource {
   uint8_t flag;
   const char* regex;
+  std::array<const char*, 5> unicode_classes;
 };
 constexpr std::array<ClassSource, 5> kClasses = {{
-    {kClassLetter, R"(\p{L})"},
-    {kClassNumber, R"(\p{N})"},
-    {kClassSpace, R"(\s)"},
-    {kClassUpperish, R"([\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}])"},
-    {kClassLowerish, R"([\p{Ll}\p{Lm}\p{Lo}\p{M}])"},
+    {kClassLetter, R"(\p{L})", {"L"}},
+    {kClassNumber, R"(\p{N})", {"N"}},
+    {kClassSpace, R"(\s)", {}},
+    {kClassUpperish, R"([\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}])", {"Lu", "Lt", "Lm", "Lo", "M"}},
+    {kClassLowerish, R"([\p{Ll}\p{Lm}\p{Lo}\p{M}])", {"Ll", "Lm", "Lo", "M"}},
 }};
 
 // The five classes compiled as "one or more" (possessive: a run of a million
 // characters must not grow a backtracking stack), JIT where available.
-// adapt_pattern_for_pcre2 turns each into one bracketed class.
+// Widened, adapt_pattern_for_pcre2 turns each into one bracketed class with
+// tiktoken's members; otherwise only \s is rewritten (to White_Space) and the
+// Unicode classes stay PCRE2's own, several times faster to scan because their
+// lookup is a table, not a list of added ranges.
 struct ClassRegexes {
   std::array<pcre2_code*, kClasses.size()> code{};
   pcre2_match_data* data = nullptr;
-  ClassRegexes() {
+  explicit ClassRegexes(bool widened) {
     for (size_t i = 0; i < kClasses.size(); ++i) {
-      const std::string pattern = adapt_pattern_for_pcre2(kClasses[i].regex) + "++";
+      const bool rewrite = widened || kClasses[i].flag == kClassSpace;
+      const std::string pattern = (rewrite ? adapt_pattern_for_pcre2(kClasses[i].regex) : kClasses[i].regex) + std::string("++");
       int error = 0;
       PCRE2_SIZE offset = 0;
       code[i] = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -75,7 +80,7 @@ std::vector<uint8_t> char_class_flags_by_regex(uint32_t first, uint32_t last) {
   for (uint32_t c = first; c <= last; ++c)
     if (c < 0xD800 || c >= 0xE000) append_utf8(text, c);
   std::vector<uint8_t> flags(size_t(last) - first + 1, 0);
-  ClassRegexes rx;
+  ClassRegexes rx(false);
   const auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   for (size_t k = 0; k < kClasses.size(); ++k) {
     size_t pos = 0;
@@ -90,6 +95,12 @@ std::vector<uint8_t> char_class_flags_by_regex(uint32_t first, uint32_t last) {
         i += len;
       }
       pos = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+    }
+    // What adapt_pattern_for_pcre2 would add to the class: tiktoken's newer members.
+    for (const char* name : kClasses[k].unicode_classes) {
+      if (!name) continue;
+      for (auto [lo, hi] : newer_class_members().at(name))
+        for (uint32_t c = std::max<uint32_t>(lo, first); c <= hi && c <= last; ++c) flags[c - first] |= kClasses[k].flag;
     }
   }
   return flags;
@@ -120,7 +131,7 @@ const CharClassTable& char_classes() {
 }
 
 uint8_t char_class_flags_of(uint32_t code_point) {
-  static const ClassRegexes rx;
+  static const ClassRegexes rx(true);
   static std::mutex mutex;  // the match data is shared
   std::string s;
   append_utf8(s, code_point);

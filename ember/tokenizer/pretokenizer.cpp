@@ -86,7 +86,7 @@ Pretokenizer::Pretokenizer(std::string pattern, Engine engine)
   if (engine == Engine::automatic && choice != "pcre2") {
     impl_->builtin = builtin_pattern_of(pattern_);
     if (impl_->builtin != BuiltinPattern::none) {
-      char_classes();  // built here (tens of ms, once per process), not in the first split
+      char_classes();  // built here (about 20 ms, once per process), not in the first split
       return;
     }
   }

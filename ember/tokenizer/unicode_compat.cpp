@@ -70,6 +70,10 @@ const AffectedSet& affected() {
 
 }  // namespace
 
+const std::map<std::string, std::vector<std::pair<unsigned, unsigned>>>& newer_class_members() {
+  return newer_members();
+}
+
 bool has_newer_code_points(std::string_view text) {
   const AffectedSet& set = affected();
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());

@@ -12,12 +12,20 @@
 //    (and \S outside classes) become the explicit White_Space set.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace ember {
 
 std::string adapt_pattern_for_pcre2(const std::string& pattern);
+
+// The code points each Unicode class ("L", "Lu", ..., "M", "N") has for
+// tiktoken but not for this PCRE2, as inclusive ranges: what the rewriting
+// adds to \p{X}.
+const std::map<std::string, std::vector<std::pair<unsigned, unsigned>>>& newer_class_members();
 
 // Whether `text` holds a code point on which the rewritten pattern can differ
 // from the pattern as given (one in the table, or U+180E). The rewritten form

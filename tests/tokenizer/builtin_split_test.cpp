@@ -15,6 +15,7 @@
 #include "ember/tokenizer/builtin_split.h"
 #include "ember/tokenizer/char_classes.h"
 #include "ember/tokenizer/pretokenizer.h"
+#include "ember/tokenizer/unicode_compat.h"
 #include "ember/tokenizer/utf8.h"
 #include "tokenizer/tiktoken_data.h"
 
@@ -106,6 +107,11 @@ TEST(CharClasses, TableAgreesWithMatchingEachCodePointAlone) {
     if (surrogate(c)) continue;
     ASSERT_EQ(t.flags(c), char_class_flags_of(c)) << "U+" << std::hex << c;
   }
+  // Every code point tiktoken's newer Unicode adds to a class (the table adds
+  // those ranges itself; the widened regexes hold them as written).
+  for (const auto& [name, ranges] : newer_class_members())
+    for (auto [lo, hi] : ranges)
+      for (uint32_t c = lo; c <= hi; ++c) ASSERT_EQ(t.flags(c), char_class_flags_of(c)) << name << " U+" << std::hex << c;
   const uint8_t L = kClassLetter, N = kClassNumber, S = kClassSpace, U = kClassUpperish, W = kClassLowerish;
   EXPECT_EQ(t.flags('a'), L | W);
   EXPECT_EQ(t.flags('A'), L | U);
