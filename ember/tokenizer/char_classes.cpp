@@ -99,7 +99,10 @@ std::vector<uint8_t> char_class_flags_by_regex(uint32_t first, uint32_t last) {
     // What adapt_pattern_for_pcre2 would add to the class: tiktoken's newer members.
     for (const char* name : kClasses[k].unicode_classes) {
       if (!name) continue;
-      for (auto [lo, hi] : newer_class_members().at(name))
+      const auto members = newer_class_members().find(name);
+      if (members == newer_class_members().end())
+        fail("tokenizer", "unicode_table.inc has no row for class ", name, " (regenerate it with tests/conformance/tiktoken_unicode_table.py)");
+      for (auto [lo, hi] : members->second)
         for (uint32_t c = std::max<uint32_t>(lo, first); c <= hi && c <= last; ++c) flags[c - first] |= kClasses[k].flag;
     }
   }

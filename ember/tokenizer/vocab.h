@@ -111,7 +111,7 @@ class Vocab {
   // The first min(8, size) bytes, zero-padded, as one word.
   static uint64_t head_bytes(std::string_view b) {
     uint64_t v = 0;
-    std::memcpy(&v, b.data(), b.size() < 8 ? b.size() : 8);
+    if (!b.empty()) std::memcpy(&v, b.data(), b.size() < 8 ? b.size() : 8);  // an empty view may hold null
     return v;
   }
   size_t pair_slot(uint64_t key) const { return (key * 0x9E3779B97F4A7C15ull) >> pair_shift_; }

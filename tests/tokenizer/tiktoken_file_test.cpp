@@ -94,6 +94,24 @@ TEST(TiktokenFile, VocabFindAndMerge) {
   EXPECT_EQ(v.bytes(257), "abc");
 }
 
+TEST(TiktokenFile, VocabFindComparesTheLengthAndEveryByte) {
+  // A slot holds a token's length and first 8 bytes, zero-padded: tokens that
+  // differ only by trailing NULs, or only after byte 8, must stay apart.
+  std::vector<std::pair<std::string, TokenId>> tokens;
+  for (unsigned b = 0; b < 256; ++b) tokens.emplace_back(std::string(1, char(b)), b);
+  const std::vector<std::string> extra = {std::string("a\0", 2), std::string("a\0\0", 3), std::string(9, '\0'),
+                                          "abcdefgh", std::string("abcdefgh\0", 9), "abcdefghi",
+                                          "abcdefghijklmnopq", "abcdefghijklmnopr"};
+  for (size_t i = 0; i < extra.size(); ++i) tokens.emplace_back(extra[i], TokenId(256 + i));
+  Vocab v(tokens, "t");
+  for (size_t i = 0; i < extra.size(); ++i) EXPECT_EQ(v.find(extra[i]), TokenId(256 + i)) << i;
+  for (const std::string& miss : {std::string("a\0\0\0", 4), std::string(3, '\0'), std::string(10, '\0'),
+                                  std::string("abcdefghj"), std::string("abcdefghijklmnops"), std::string("abcdefg")})
+    EXPECT_EQ(v.find(miss), kNoToken) << miss.size();
+  EXPECT_EQ(v.find(std::string_view{}), kNoToken);
+  EXPECT_EQ(v.find(std::string(1, '\0')), 0u);
+}
+
 TEST(TiktokenFile, FormatRoundTrips) {
   Vocab v(parse_tiktoken_ranks(byte_ranks("YWI= 256\n"), "t"));
   std::string text = format_tiktoken_ranks(v);
