@@ -102,7 +102,7 @@ class Splitter {
   // The start of the character that ends at i (inside a run of valid text).
   size_t back(size_t i) const {
     do --i;
-    while (continuation(p_[i]));
+    while (utf8_continuation(p_[i]));
     return i;
   }
 
@@ -207,8 +207,6 @@ class Splitter {
   }
 
  private:
-  static bool continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
-
   const unsigned char* p_;
   size_t n_;
   const CharClassTable& table_;

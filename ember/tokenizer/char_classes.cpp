@@ -65,11 +65,6 @@ struct ClassRegexes {
   ClassRegexes& operator=(const ClassRegexes&) = delete;
 };
 
-// The code point starting at s[i] of valid UTF-8, and its length in `len`.
-uint32_t decode_valid(const std::string& s, size_t i, uint32_t& len) {
-  return decode_utf8(reinterpret_cast<const unsigned char*>(s.data()), s.size(), i, len);
-}
-
 }  // namespace
 
 std::vector<uint8_t> char_class_flags_by_regex(uint32_t first, uint32_t last) {
@@ -82,6 +77,7 @@ std::vector<uint8_t> char_class_flags_by_regex(uint32_t first, uint32_t last) {
   std::vector<uint8_t> flags(size_t(last) - first + 1, 0);
   ClassRegexes rx(false);
   const auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  const auto bytes = reinterpret_cast<const unsigned char*>(text.data());
   for (size_t k = 0; k < kClasses.size(); ++k) {
     size_t pos = 0;
     while (pos < text.size()) {
@@ -91,7 +87,7 @@ std::vector<uint8_t> char_class_flags_by_regex(uint32_t first, uint32_t last) {
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(rx.data);
       for (size_t i = ov[0]; i < ov[1];) {
         uint32_t len;
-        flags[decode_valid(text, i, len) - first] |= kClasses[k].flag;
+        flags[decode_utf8(bytes, text.size(), i, len) - first] |= kClasses[k].flag;  // valid: we wrote it
         i += len;
       }
       pos = ov[1] > ov[0] ? ov[1] : ov[0] + 1;

@@ -11,6 +11,7 @@
 #include "ember/tokenizer/builtin_split.h"
 #include "ember/tokenizer/char_classes.h"
 #include "ember/tokenizer/unicode_compat.h"
+#include "ember/tokenizer/utf8.h"
 
 namespace ember {
 
@@ -152,7 +153,7 @@ size_t Pretokenizer::split_some(std::string_view text, size_t start, std::vector
     if (end == begin) {
       // An empty match yields no token; step over one character and go on.
       pos = begin + 1;
-      while (pos < n && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80) ++pos;
+      while (pos < n && utf8_continuation(static_cast<unsigned char>(text[pos]))) ++pos;
       continue;
     }
     // Bytes between matches are invalid UTF-8 that no pattern item accepts:

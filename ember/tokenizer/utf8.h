@@ -29,12 +29,15 @@ inline void append_utf8(std::string& s, uint32_t c) {
   }
 }
 
+// Whether b is a continuation byte (10xxxxxx), never the start of a character.
+inline bool utf8_continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
+
 // The code point of the UTF-8 sequence starting at p[i] (i < n), with its
 // length in `len`; len is 0 when the bytes there are not a valid sequence by
 // RFC 3629 (no overlong forms, surrogates or code points past U+10FFFF),
 // which is also what PCRE2_MATCH_INVALID_UTF accepts.
 inline uint32_t decode_utf8(const unsigned char* p, size_t n, size_t i, uint32_t& len) {
-  auto continuation = [&](size_t k) { return k < n && (p[k] & 0xC0) == 0x80; };
+  auto continuation = [&](size_t k) { return k < n && utf8_continuation(p[k]); };
   const unsigned b = p[i];
   len = 0;
   if (b < 0x80) {
