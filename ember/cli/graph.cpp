@@ -4,6 +4,7 @@
 // passes and the memory plan did (--stats).
 //
 //   ember graph dump --preset tiny --what forward          # inference graph, optimised
+//   ember graph dump --preset tiny --what prefill          # last position's logits only
 //   ember graph dump --preset small --what train --stats   # forward + loss + backward
 //   ember graph dump --preset small --what step --stats    # + clipping and AdamW: one training step
 //   ember graph dump --checkpoint runs/x --no-passes        # as traced
@@ -50,11 +51,18 @@ void graph_dump(const GraphDumpOptions& o) {
   const graph::CaptureNamer namer = nn::parameter_namer(model);
   Tensor ids = zeros({o.batch, T}, DType::i64);
   graph::Graph g;
-  if (o.what == "forward") {
+  if (o.what == "forward" || o.what == "prefill") {
     model.eval();
     NoGradGuard no_grad;
-    g = graph::trace([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{model.forward(in[0])}; }, {ids},
-                     namer);
+    // prefill: the last position's logits, what `ember bench generate --compile`
+    // times (slice sinking then runs the last block on that position only).
+    const bool last = o.what == "prefill";
+    g = graph::trace(
+        [&](const std::vector<Tensor>& in) {
+          if (!last) return std::vector<Tensor>{model.forward(in[0])};
+          return std::vector<Tensor>{linear(slice(model.hidden_states(in[0]), 1, T - 1, T), model.lm_head->weight)};
+        },
+        {ids}, namer);
   } else {
     // The step is what `ember bench train --compile` runs.
     optim::AdamW opt(optim::make_param_groups(model, 0.1), {});
@@ -147,10 +155,10 @@ void register_graph(CLI::App& app) {
   dump->add_option("--preset", o->preset, "Model preset with random weights")->capture_default_str();
   dump->add_option("--checkpoint", o->checkpoint, "A GPT checkpoint or run folder (instead of a preset)");
   dump->add_option("--what", o->what,
-                   "forward: logits (eval mode, no grad); loss; train: loss and backward; "
-                   "step: a whole training step (backward, clipping, AdamW)")
+                   "forward: logits (eval mode, no grad); prefill: the last position's logits; loss; "
+                   "train: loss and backward; step: a whole training step (backward, clipping, AdamW)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"forward", "loss", "train", "step"}));
+      ->check(CLI::IsMember({"forward", "prefill", "loss", "train", "step"}));
   dump->add_option("--batch", o->batch, "Sequences in the traced batch")->capture_default_str()->check(CLI::Range(1, 4096));
   dump->add_option("--seq-len", o->seq_len, "Tokens per sequence (default: block_size)");
   dump->add_flag("--no-passes", o->no_passes, "Print the graph as traced, before optimisation");

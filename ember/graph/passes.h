@@ -28,6 +28,13 @@ int64_t fold_constants(Graph& g, int64_t max_bytes = int64_t(16) << 20);
 // a sum of slice_backwards that tile an axis (the gradient of a split) -> concat.
 int64_t simplify_algebra(Graph& g);
 
+// Moves a slice before the ops that treat its axis row by row (elementwise,
+// linear, norms, embedding, views, causal attention along the queries when the
+// last ones are kept), so that they compute only the kept rows: a prefill that
+// reads the last position's logits runs the last block's MLP on one row.
+// Returns how many slices moved (sink_slices.cpp has the rules).
+int64_t sink_slices(Graph& g);
+
 // Turns connected float32 unary/binary chains of one shape into
 // FusedElementwise nodes (fused_elementwise.h).
 int64_t fuse_elementwise(Graph& g);
@@ -43,6 +50,7 @@ struct PassOptions {
   bool cse = true;
   bool constant_folding = true;
   bool algebra = true;
+  bool slices = true;
   bool fusion = true;
   bool remat = true;
 };
@@ -53,7 +61,7 @@ struct PassReport {
   int64_t nodes_after = 0;
 };
 
-// Runs the enabled passes in order: simplify, fold, CSE, dead code, and (unless
+// Runs the enabled passes in order: simplify, slice sinking, fold, CSE, dead code, and (unless
 // `keep_differentiable`) fusion, whose nodes have no vjp, then
 // rematerialisation; dead code again last.
 std::vector<PassReport> optimize(Graph& g, const PassOptions& options, bool keep_differentiable = false);

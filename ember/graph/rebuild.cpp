@@ -49,4 +49,10 @@ PrimitivePtr primitive_of(const std::vector<TensorSpec>& inputs,
   return capturer.prims[0];
 }
 
+std::vector<TensorSpec> output_specs_of(const Primitive& prim, const std::vector<TensorSpec>& inputs) {
+  std::vector<Tensor> placeholders;
+  for (const TensorSpec& s : inputs) placeholders.push_back(Capturer::placeholder(s));
+  return prim.output_specs(placeholders);
+}
+
 }  // namespace ember::graph

@@ -18,4 +18,8 @@ PrimitivePtr primitive_of(const TensorSpec& input, const std::function<Tensor(co
 PrimitivePtr primitive_of(const std::vector<TensorSpec>& inputs,
                           const std::function<Tensor(const std::vector<Tensor>&)>& op);
 
+// The output specs `prim` gives inputs of these specs (its own checks apply:
+// an input it cannot take is an error naming the primitive).
+std::vector<TensorSpec> output_specs_of(const Primitive& prim, const std::vector<TensorSpec>& inputs);
+
 }  // namespace ember::graph

@@ -73,7 +73,8 @@ class GPTRunner {
     const float *attn_b = nullptr, *proj_b = nullptr, *fc_b = nullptr, *fc2_b = nullptr;
   };
   void norm(const float* x, int64_t rows, const float* w, const float* b, float* out) const;
-  void attend(int64_t layer, const std::vector<SeqChunk>& chunks, int64_t n_rows, int64_t max_len);
+  void attend(int64_t layer, const std::vector<SeqChunk>& chunks, int64_t n_rows, int64_t max_len,
+              bool last_rows_only);
 
   std::shared_ptr<const RunnerWeights> weights_;
   models::GPTConfig cfg_;

@@ -3,7 +3,8 @@
 # whole step, AdamW included, as one graph) ends with the eager run's loss;
 # `ember bench generate --compile` reports the compiled and eager prefill;
 # `ember graph dump --what step --stats` shows every mutation of the step
-# (parameters, moments, step counters) computed in place.
+# (parameters, moments, step counters) computed in place; `--what prefill`
+# runs the last block on the last position only (slice sinking).
 # usage: compile_cli_test.sh EMBER WORK_DIR
 set -eu
 ember=$(realpath "$1"); work="$2"
@@ -42,4 +43,15 @@ s = json.load(open(sys.argv[1]))
 assert s["grads"] == 0, s["grads"]
 assert s["mutations"] > 0 and s["mutations"] == s["plan_mutations_in_place"], (s["mutations"], s["plan_mutations_in_place"])
 PY
+# The prefill graph: slice sinking runs the last block on the last position.
+"$ember" graph dump --preset tiny --what prefill --seq-len 16 --stats > prefill.json || fail "graph dump --what prefill"
+python3 - prefill.json <<'PY' || fail "prefill graph"
+import json, sys
+s = json.load(open(sys.argv[1]))
+sunk = [p["changed"] for p in s["passes"] if p["pass"] == "slice_sinking"]
+assert sunk and sunk[0] > 0, s["passes"]
+PY
+"$ember" graph dump --preset tiny --what prefill --seq-len 16 > prefill.txt || fail "graph dump --what prefill (IR)"
+[ "$(grep -c 'linear(.*: float32\[1, 1, ' prefill.txt)" -eq 4 ] || { cat prefill.txt; fail "the last block does not run on one row"; }
+
 echo "compile CLI: ok"

@@ -152,6 +152,35 @@ TEST(KVCache, BatchedSequencesAtDifferentPositionsMatchAlone) {
   EXPECT_LT(row_diff(logits, 2, rc, 12, V), kTol);
 }
 
+// A prefill that asks only for each chunk's last logits runs the last layer's
+// attention output and MLP on those rows alone; the caches must still hold
+// every position's keys and values, so the decode steps after it (and the
+// logits themselves) match the full forward.
+TEST(KVCache, LastLogitsOnlyPrefillStillFillsTheCaches) {
+  for (const models::GPTConfig& cfg : {gpt2_style(), modern()}) {
+    Generator gen(31);
+    models::GPT model(cfg, &gen);
+    model.eval();
+    GPTRunner runner(model);
+    const int64_t V = cfg.vocab_size;
+    const std::vector<int64_t> a = random_ids(33, V, 32), b = random_ids(20, V, 33);
+    const std::vector<float> ra = full_logits(model, a), rb = full_logits(model, b);
+    KVCache ca = runner.new_cache(), cb = runner.new_cache();
+    std::vector<float> logits;
+    runner.forward({SeqChunk{a.data(), 30, &ca}, SeqChunk{b.data(), 17, &cb}}, logits);
+    ASSERT_EQ(logits.size(), size_t(2 * V));
+    EXPECT_LT(row_diff(logits, 0, ra, 29, V), kTol);
+    EXPECT_LT(row_diff(logits, 1, rb, 16, V), kTol);
+    EXPECT_EQ(ca.length(), 30);
+    EXPECT_EQ(cb.length(), 17);
+    for (int64_t t = 0; t < 3; ++t) {
+      runner.forward({SeqChunk{&a[size_t(30 + t)], 1, &ca}, SeqChunk{&b[size_t(17 + t)], 1, &cb}}, logits);
+      EXPECT_LT(row_diff(logits, 0, ra, 30 + t, V), kTol) << "a, decode step " << t;
+      EXPECT_LT(row_diff(logits, 1, rb, 17 + t, V), kTol) << "b, decode step " << t;
+    }
+  }
+}
+
 TEST(KVCache, ErrorsLeaveTheCacheUnchanged) {
   models::GPTConfig cfg = gpt2_style();
   models::GPT model(cfg);

@@ -11,6 +11,7 @@ std::vector<PassReport> optimize(Graph& g, const PassOptions& o, bool keep_diffe
     report.push_back({name, changed, int64_t(g.nodes.size())});
   };
   run("algebraic_simplification", o.algebra, [&] { return simplify_algebra(g); });
+  run("slice_sinking", o.slices, [&] { return sink_slices(g); });
   run("constant_folding", o.constant_folding, [&] { return fold_constants(g); });
   run("common_subexpression_elimination", o.cse, [&] { return eliminate_common_subexpressions(g); });
   run("dead_code_elimination", o.dead_code, [&] { return eliminate_dead_code(g); });
