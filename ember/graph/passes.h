@@ -32,6 +32,7 @@ int64_t simplify_algebra(Graph& g);
 // linear, norms, embedding, views, causal attention along the queries when the
 // last ones are kept), so that they compute only the kept rows: a prefill that
 // reads the last position's logits runs the last block's MLP on one row.
+// Runs dead-code and common-subexpression elimination between its sweeps.
 // Returns how many slices moved (sink_slices.cpp has the rules).
 int64_t sink_slices(Graph& g);
 

@@ -258,7 +258,7 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
     linear_rows(head_, h_.data(), N, nullptr, logits.data(), false, tile_);
   } else {
     // Row s holds chunk s's last token: the last layer kept only those rows
-    // (or every chunk was one token long).
+    // (last_rows_only above; n_layer >= 1), or every chunk was one token long.
     const int64_t S = int64_t(chunks.size());
     norm(x_.data(), S, lnf_w_, lnf_b_, h_.data());
     logits.resize(size_t(S * V));

@@ -9,8 +9,11 @@ class Communicator;
 
 namespace ember::train {
 
-// Installs the handlers for its lifetime (restoring the previous ones after);
-// one at a time per process.
+// For its lifetime (one at a time per process): the calling thread, the
+// OpenMP pool and the threads started meanwhile block SIGINT and SIGTERM, and
+// a thread of its own waits for them, so no thread in the middle of a kernel
+// runs a handler (stop_signals.cpp says why: oneDNN's AVX-512 GEMM); the
+// previous handlers and mask come back after.
 class StopSignals {
  public:
   StopSignals();

@@ -136,6 +136,34 @@ TEST(SliceSinking, EmbeddingPermuteAndReshapeCarryTheAxis) {
   EXPECT_EQ(shape_of_only(g, "embedding"), Shape({2, 1, 6}));
 }
 
+TEST(SliceSinking, PermuteMapsTheAxisThroughItsDims) {
+  // A 3-cycle, so that the permutation and its inverse differ: output axis a
+  // is input axis dims[a].
+  for (int64_t axis = 0; axis < 3; ++axis) {
+    auto fn = [axis](const std::vector<Tensor>& in) {
+      Tensor y = permute(exp(in[0]), {2, 0, 1});  // [2, 3, 4] -> [4, 2, 3]
+      return std::vector<Tensor>{slice(y, axis, 1, 2)};
+    };
+    int64_t moved = 0;
+    graph::Graph g = sunk(fn, {random({2, 3, 4}, 7)}, moved);
+    EXPECT_EQ(moved, 2) << "axis " << axis;  // permute, exp
+    Shape want = {2, 3, 4};
+    want[size_t(std::vector<int64_t>{2, 0, 1}[size_t(axis)])] = 1;
+    EXPECT_EQ(shape_of_only(g, "exp"), want) << "axis " << axis;
+  }
+}
+
+TEST(SliceSinking, ASliceOfASliceMovedInTheSameSweep) {
+  // The inner slice moves first; the outer one then reads a value made in that
+  // sweep and moves in the next (a case that once read past the sweep's tables).
+  auto fn = [](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{slice(slice(relu(in[0]), 1, 0, 2), 0, 0, 1)};
+  };
+  int64_t moved = 0;
+  graph::Graph g = sunk(fn, {random({4, 6}, 8)}, moved);
+  EXPECT_EQ(shape_of_only(g, "relu"), Shape({1, 2}));
+}
+
 TEST(SliceSinking, GptPrefillRunsTheLastBlockOnTheLastPosition) {
   // The prefill `ember bench generate --compile` times: the last position's
   // logits. Compiled with the default passes, for both GPT variants (learned

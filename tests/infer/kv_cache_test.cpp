@@ -163,20 +163,28 @@ TEST(KVCache, LastLogitsOnlyPrefillStillFillsTheCaches) {
     model.eval();
     GPTRunner runner(model);
     const int64_t V = cfg.vocab_size;
-    const std::vector<int64_t> a = random_ids(33, V, 32), b = random_ids(20, V, 33);
-    const std::vector<float> ra = full_logits(model, a), rb = full_logits(model, b);
-    KVCache ca = runner.new_cache(), cb = runner.new_cache();
+    const std::vector<int64_t> a = random_ids(33, V, 32), b = random_ids(20, V, 33), c = random_ids(12, V, 34);
+    const std::vector<float> ra = full_logits(model, a), rb = full_logits(model, b), rc = full_logits(model, c);
+    // c's cache already holds 5 positions; its chunk is one token, first in
+    // the batch (a row that stays where it is), then a long and a shorter one.
+    KVCache ca = runner.new_cache(), cb = runner.new_cache(), cc = runner.new_cache();
+    runner.forward(std::vector<int64_t>(c.begin(), c.begin() + 5), cc);
     std::vector<float> logits;
-    runner.forward({SeqChunk{a.data(), 30, &ca}, SeqChunk{b.data(), 17, &cb}}, logits);
-    ASSERT_EQ(logits.size(), size_t(2 * V));
-    EXPECT_LT(row_diff(logits, 0, ra, 29, V), kTol);
-    EXPECT_LT(row_diff(logits, 1, rb, 16, V), kTol);
+    runner.forward({SeqChunk{&c[5], 1, &cc}, SeqChunk{a.data(), 30, &ca}, SeqChunk{b.data(), 17, &cb}}, logits);
+    ASSERT_EQ(logits.size(), size_t(3 * V));
+    EXPECT_LT(row_diff(logits, 0, rc, 5, V), kTol);
+    EXPECT_LT(row_diff(logits, 1, ra, 29, V), kTol);
+    EXPECT_LT(row_diff(logits, 2, rb, 16, V), kTol);
+    EXPECT_EQ(cc.length(), 6);
     EXPECT_EQ(ca.length(), 30);
     EXPECT_EQ(cb.length(), 17);
     for (int64_t t = 0; t < 3; ++t) {
-      runner.forward({SeqChunk{&a[size_t(30 + t)], 1, &ca}, SeqChunk{&b[size_t(17 + t)], 1, &cb}}, logits);
-      EXPECT_LT(row_diff(logits, 0, ra, 30 + t, V), kTol) << "a, decode step " << t;
-      EXPECT_LT(row_diff(logits, 1, rb, 17 + t, V), kTol) << "b, decode step " << t;
+      runner.forward({SeqChunk{&c[size_t(6 + t)], 1, &cc}, SeqChunk{&a[size_t(30 + t)], 1, &ca},
+                      SeqChunk{&b[size_t(17 + t)], 1, &cb}},
+                     logits);
+      EXPECT_LT(row_diff(logits, 0, rc, 6 + t, V), kTol) << "c, decode step " << t;
+      EXPECT_LT(row_diff(logits, 1, ra, 30 + t, V), kTol) << "a, decode step " << t;
+      EXPECT_LT(row_diff(logits, 2, rb, 17 + t, V), kTol) << "b, decode step " << t;
     }
   }
 }

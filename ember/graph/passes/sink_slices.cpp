@@ -25,9 +25,11 @@
 //     the last query with the last key, so the masks agree.
 // Each value is computed by the same primitive on fewer rows, so results are
 // unchanged to float32 rounding (a kernel may choose another blocking for a
-// smaller product). Dead code and duplicate slices are removed between sweeps,
-// so a slice of a value with two readers that both end up slicing it the same
-// way (a residual stream read by the norm and by the add) moves on.
+// smaller product). Between sweeps the pass runs dead-code and
+// common-subexpression elimination (whatever PassOptions says of those
+// passes: the moved slices' old producers must go, and equal slices must
+// merge), so a slice of a value with two readers that both end up slicing it
+// the same way (a residual stream read by the norm and by the add) moves on.
 #include <cstring>
 #include <optional>
 
@@ -102,14 +104,17 @@ int64_t sink_once(Graph& g) {
   const std::vector<bool> observed = g.observed();
   const size_t original = g.nodes.size();
   std::vector<std::vector<int32_t>> replace_with(original);  // new node indices standing in for node i
-  std::vector<bool> claimed(original, false);                // a producer already rewritten this sweep
   int64_t moved = 0;
   for (size_t i = 0; i < original; ++i) {
     const Node slice_node = g.nodes[i];
     if (!is(slice_node, "slice") || int_attr(*slice_node.prim, "step") != 1) continue;
     const ValueId v = slice_node.inputs[0];
-    const Value& val = g.values[size_t(v)];
-    if (val.kind != ValueKind::node_output || val.index != 0 || claimed[size_t(val.node)]) continue;
+    // A slice whose input a move earlier in this sweep replaced (a slice of a
+    // slice) reads a value made this sweep, which `consumers` does not cover:
+    // the next sweep moves it.
+    if (size_t(v) >= consumers.size()) continue;
+    const Value val = g.values[size_t(v)];  // a copy: add_node below grows g.values
+    if (val.kind != ValueKind::node_output || val.index != 0) continue;
     if (consumers[size_t(v)].size() != 1 || observed[size_t(v)]) continue;
     const Node producer = g.nodes[size_t(val.node)];
     bool others_unused = true;
@@ -150,7 +155,6 @@ int64_t sink_once(Graph& g) {
     added.push_back(int32_t(g.nodes.size() - 1));
     g.replace_uses(slice_node.outputs[0], copy.outputs[0]);
     replace_with[i] = std::move(added);
-    claimed[size_t(val.node)] = true;
     ++moved;
   }
   if (moved == 0) return 0;
