@@ -40,6 +40,9 @@ std::string default_model_name(const std::string& path) {
 // them. A handler rather than a blocked mask plus sigwait, because libraries
 // start threads before main() (OpenBLAS's pool, at load time) that a mask set
 // here would not cover: a signal landing on one of them would kill the server.
+// The engine's worker and its OpenMP threads, which compute, block both
+// signals (infer/engine.cpp: oneDNN's AVX-512 GEMM and signal handlers), so
+// the handler runs on a thread that does not.
 std::atomic<int> g_stop_signals{0};
 std::atomic<int> g_last_signal{0};
 extern "C" void on_serve_stop_signal(int sig) {
