@@ -16,12 +16,14 @@
 #include <omp.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <ctime>
 #include <thread>
 #include <vector>
 
+#include "ember/core/error.h"
 #include "ember/dist/communicator.h"
 #include "ember/ops/creation.h"
 
@@ -30,7 +32,8 @@ namespace {
 
 std::atomic<int> g_signal{0};
 std::atomic<bool> g_stop_waiting{false};
-std::thread g_waiter;
+// Not a static std::thread: one still running at exit() would call std::terminate.
+std::thread* g_waiter = nullptr;
 struct sigaction g_old_int{}, g_old_term{};
 sigset_t g_old_mask;
 
@@ -56,6 +59,7 @@ void take_pending() {
 }  // namespace
 
 StopSignals::StopSignals() {
+  if (g_waiter) fail("train", "a stop-signal scope is already active (one training stage at a time per process)");
   g_signal.store(0);
   struct sigaction sa{};
   sa.sa_handler = on_stop_signal;
@@ -66,30 +70,45 @@ StopSignals::StopSignals() {
   pthread_sigmask(SIG_BLOCK, &set, &g_old_mask);
   // The pool's threads exist already (an earlier parallel region made them);
   // they stay blocked afterwards too, which costs nothing: outside a stage the
-  // signals' default action ends the process from the main thread.
-#pragma omp parallel
+  // signals' default action ends the process from the main thread. At least
+  // two threads: libgomp skips its pool for a team of one, and would later
+  // hand the docked, unblocked threads to a larger team; from a team of two
+  // up it retires the pool's surplus threads, and threads it makes later are
+  // made by this (blocked) thread and inherit its mask.
+#pragma omp parallel num_threads(std::max(2, omp_get_max_threads()))
   {
     const sigset_t mine = stop_set();
     pthread_sigmask(SIG_BLOCK, &mine, nullptr);
   }
   g_stop_waiting.store(false);
-  g_waiter = std::thread([] {
-    const sigset_t wanted = stop_set();
-    const timespec tick{0, 50 * 1000 * 1000};
-    while (!g_stop_waiting.load()) {
-      const int sig = sigtimedwait(&wanted, nullptr, &tick);
-      if (sig > 0) g_signal.store(sig);
-    }
-  });
+  try {
+    g_waiter = new std::thread([] {
+      const sigset_t wanted = stop_set();
+      const timespec tick{0, 50 * 1000 * 1000};
+      while (!g_stop_waiting.load()) {
+        const int sig = sigtimedwait(&wanted, nullptr, &tick);
+        if (sig > 0) g_signal.store(sig);
+      }
+    });
+  } catch (...) {  // no thread to be had: put everything back before the error goes on
+    restore();
+    throw;
+  }
 }
 
-StopSignals::~StopSignals() {
-  g_stop_waiting.store(true);
-  if (g_waiter.joinable()) g_waiter.join();
+void StopSignals::restore() {
   take_pending();  // else unblocking would deliver it to the previous disposition
   pthread_sigmask(SIG_SETMASK, &g_old_mask, nullptr);
   sigaction(SIGINT, &g_old_int, nullptr);
   sigaction(SIGTERM, &g_old_term, nullptr);
+}
+
+StopSignals::~StopSignals() {
+  g_stop_waiting.store(true);
+  g_waiter->join();
+  delete g_waiter;
+  g_waiter = nullptr;
+  restore();
 }
 
 int StopSignals::received() const {

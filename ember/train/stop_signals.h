@@ -22,6 +22,9 @@ class StopSignals {
   StopSignals& operator=(const StopSignals&) = delete;
   // The signal received since construction, or 0.
   int received() const;
+
+ private:
+  void restore();  // the previous mask and handlers
 };
 
 // Whether a training loop stops after this step, and the signal that asked it

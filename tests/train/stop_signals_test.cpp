@@ -6,10 +6,12 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <thread>
 
+#include "ember/core/error.h"
 #include "ember/train/stop_signals.h"
 
 using namespace ember;
@@ -39,10 +41,27 @@ TEST(StopSignals, ASignalDuringComputeIsRecordedNotRunOnAComputingThread) {
   sigemptyset(&mine.sa_mask);
   ASSERT_EQ(sigaction(SIGTERM, &mine, &before), 0);
   ASSERT_FALSE(blocked_here(SIGTERM));
+  // The OpenMP pool exists before the stage, as it does in a trainer, and
+  // takes signals (an earlier stage in this process leaves its threads
+  // blocking them: unblock them, as a fresh pool would be).
+  const int threads = std::max(2, omp_get_max_threads());
+#pragma omp parallel num_threads(threads)
+  {
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &term, nullptr);
+  }
   {
     train::StopSignals stops;
     EXPECT_EQ(stops.received(), 0);
     EXPECT_TRUE(blocked_here(SIGTERM));  // the computing thread does not take it
+    int unblocked = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : unblocked)
+    { unblocked += blocked_here(SIGTERM) ? 0 : 1; }
+    EXPECT_EQ(unblocked, 0) << "of " << threads << " OpenMP threads";
+    // One scope at a time.
+    EXPECT_THROW(train::StopSignals second, Error);
     // Process-directed, while the OpenMP pool computes.
     double sum = 0;
 #pragma omp parallel for reduction(+ : sum)
