@@ -308,10 +308,7 @@ void bench_generate(const BenchGenerateOptions& o) {
     if (!dir.empty()) nn::load_module(model, dir + "/model.safetensors");
     model.eval();
     NoGradGuard no_grad;
-    auto prefill = [&](const Tensor& x) {
-      Tensor h = model.hidden_states(x);
-      return linear(slice(h, 1, P - 1, P), model.lm_head->weight);
-    };
+    auto prefill = [&](const Tensor& x) { return model.last_logits(x); };
     CompiledFunction compiled = compile([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{prefill(in[0])}; });
     Tensor x = reshape(ids, {1, P});
     std::vector<double> eager_s, compiled_s;

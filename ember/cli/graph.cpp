@@ -59,8 +59,7 @@ void graph_dump(const GraphDumpOptions& o) {
     const bool last = o.what == "prefill";
     g = graph::trace(
         [&](const std::vector<Tensor>& in) {
-          if (!last) return std::vector<Tensor>{model.forward(in[0])};
-          return std::vector<Tensor>{linear(slice(model.hidden_states(in[0]), 1, T - 1, T), model.lm_head->weight)};
+          return std::vector<Tensor>{last ? model.last_logits(in[0]) : model.forward(in[0])};
         },
         {ids}, namer);
   } else {

@@ -68,6 +68,16 @@ void Graph::replace_uses(ValueId from, ValueId to) {
     if (m.value == from) m.value = to;
 }
 
+void Graph::place_before(const std::vector<std::vector<int32_t>>& before) {
+  std::vector<int32_t> order;
+  order.reserve(nodes.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    order.insert(order.end(), before[i].begin(), before[i].end());
+    order.push_back(int32_t(i));
+  }
+  reorder(order);
+}
+
 void Graph::reorder(const std::vector<int32_t>& order) {
   if (order.size() != nodes.size()) fail("graph", "reorder: ", order.size(), " indices for ", nodes.size(), " nodes");
   std::vector<Node> sorted;

@@ -98,6 +98,10 @@ class Graph {
   // Puts the nodes in `order` (a permutation of their indices; the caller
   // keeps definitions before uses), updating the values' producer indices.
   void reorder(const std::vector<int32_t>& order);
+  // Moves nodes a pass appended to where they must run: before[i] lists
+  // appended nodes (indices past before.size()) that go just before node i,
+  // in that order. Every appended node is listed once.
+  void place_before(const std::vector<std::vector<int32_t>>& before);
   // Drops nodes whose `keep` flag is false and values/captures nothing refers to
   // any more, renumbering the rest; the order of what stays is unchanged.
   void compact(const std::vector<bool>& keep_node);

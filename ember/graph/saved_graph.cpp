@@ -8,6 +8,7 @@
 
 #include "ember/core/error.h"
 #include "ember/io/atomic_file.h"
+#include "ember/graph/rebuild.h"
 #include "ember/ops/primitive_registry.h"
 #include "ember/ops/trace_hook.h"
 
@@ -170,17 +171,14 @@ SavedGraph load_graph_from_bytes(std::string_view bytes, const std::string& path
       const std::string name = n.at("prim");
       PrimitivePtr prim = make_primitive(name, attrs_from_json(n.at("attrs"), path), n.at("inputs").size());
       std::vector<ValueId> ins;
-      std::vector<Tensor> probes;
+      std::vector<TensorSpec> in_specs;
       for (int64_t id : n.at("inputs").get<std::vector<int64_t>>()) {
         spec_of(id);
         if (remap[size_t(id)] < 0) fail("load", path, ": node ", name, " reads value ", id, " before it is defined");
         ins.push_back(remap[size_t(id)]);
-        const TensorSpec& s = specs[size_t(id)];
-        Tensor p = Tensor::unallocated(s.shape, s.dtype, Device::cpu());
-        p.impl().storage = Storage::placeholder(0, Device::cpu(), "a saved graph's value");
-        probes.push_back(p);
+        in_specs.push_back(specs[size_t(id)]);
       }
-      const std::vector<TensorSpec> inferred = prim->output_specs(probes);
+      const std::vector<TensorSpec> inferred = output_specs_of(*prim, in_specs);
       const auto outs = n.at("outputs").get<std::vector<int64_t>>();
       if (inferred.size() != outs.size()) fail("load", path, ": node ", name, " has the wrong number of outputs");
       for (size_t k = 0; k < outs.size(); ++k)

@@ -1,12 +1,10 @@
 // Continuous-batching engine (see engine.h).
 #include "ember/infer/engine.h"
 
-#include <pthread.h>
-
 #include <algorithm>
-#include <csignal>
 
 #include "ember/core/error.h"
+#include "ember/util/stop_signal_mask.h"
 
 namespace ember::infer {
 
@@ -204,16 +202,10 @@ void Engine::run_until_idle() {
 void Engine::start() {
   if (running_.exchange(true)) return;
   worker_ = std::thread([this] {
-    // The worker and the OpenMP threads its parallel regions start (they
-    // inherit its mask) compute, and oneDNN 2.6's AVX-512 GEMM points the stack
-    // pointer into the heap meanwhile: a SIGINT/SIGTERM handler run there would
-    // corrupt the heap (train/stop_signals.cpp). They leave those signals to the
-    // threads that do not compute (`ember serve`'s main and HTTP threads).
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    // The worker and the OpenMP threads it starts compute: they leave SIGINT
+    // and SIGTERM to the threads that do not (`ember serve`'s main and HTTP
+    // threads), see util/stop_signal_mask.h.
+    block_stop_signals_in_this_thread();
     while (running_) {
       if (step()) continue;
       std::unique_lock<std::mutex> lock(mutex_);

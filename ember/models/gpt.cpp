@@ -146,6 +146,12 @@ Tensor GPT::forward(const Tensor& idx, int64_t pos_offset) {
   return linear(hidden_states(idx, pos_offset), lm_head->weight);  // (B, T, vocab)
 }
 
+Tensor GPT::last_logits(const Tensor& idx, int64_t pos_offset) {
+  Tensor h = hidden_states(idx, pos_offset);
+  const int64_t T = h.shape(1);
+  return linear(slice(h, 1, T - 1, T), lm_head->weight);  // (B, 1, vocab)
+}
+
 Tensor GPT::loss(const Tensor& idx, const Tensor& targets, int64_t ignore_index) {
   EMBER_CHECK(targets.defined() && targets.shape() == idx.shape(), "GPT", "targets must have the shape of the ids ",
               shape_str(idx.shape()), ", got ", targets.defined() ? shape_str(targets.shape()) : std::string("none"));

@@ -81,6 +81,11 @@ class GPT : public nn::Module {
   Tensor forward(const Tensor& idx, int64_t pos_offset = 0);
   // The final hidden states, after ln_f: [B, T, C].
   Tensor hidden_states(const Tensor& idx, int64_t pos_offset = 0);
+  // The last position's logits [B, 1, vocab]: what a prefill needs for the
+  // next token. Eagerly every position still runs through every block; a
+  // compiled graph of it computes the last block on the last position only
+  // (graph slice sinking).
+  Tensor last_logits(const Tensor& idx, int64_t pos_offset = 0);
   // Mean cross-entropy of next-token targets [B, T] (entries equal to
   // ignore_index are skipped), through the fused cross_entropy op.
   Tensor loss(const Tensor& idx, const Tensor& targets, int64_t ignore_index = -1);

@@ -12,17 +12,17 @@
 
 namespace ember {
 
-namespace {
-
 using Ranges = std::vector<std::pair<unsigned, unsigned>>;
 
 // Code points in each class for tiktoken (Unicode 16) but not for PCRE2 10.42 (Unicode 14).
-const std::map<std::string, Ranges>& newer_members() {
+const std::map<std::string, Ranges>& newer_class_members() {
   static const std::map<std::string, Ranges> table = {
 #include "ember/tokenizer/unicode_table.inc"
   };
   return table;
 }
+
+namespace {
 
 // Rust's \s: the White_Space property.
 constexpr const char* kWhiteSpace =
@@ -37,8 +37,8 @@ std::string code_point(unsigned c) {
 std::string class_body(const std::string& name, bool negated_escape) {
   std::string body = std::string(negated_escape ? "\\P{" : "\\p{") + name + "}";
   if (negated_escape) return body;
-  auto it = newer_members().find(name);
-  if (it == newer_members().end()) return body;
+  auto it = newer_class_members().find(name);
+  if (it == newer_class_members().end()) return body;
   for (const auto& [lo, hi] : it->second) body += lo == hi ? code_point(lo) : code_point(lo) + "-" + code_point(hi);
   return body;
 }
@@ -51,7 +51,7 @@ struct AffectedSet {
   std::bitset<0x110000 / 256> pages;
   AffectedSet() {
     ranges.push_back({0x180E, 0x180E});  // PCRE2's \s takes it, White_Space does not
-    for (const auto& [name, rs] : newer_members()) ranges.insert(ranges.end(), rs.begin(), rs.end());
+    for (const auto& [name, rs] : newer_class_members()) ranges.insert(ranges.end(), rs.begin(), rs.end());
     std::sort(ranges.begin(), ranges.end());
     for (const auto& [lo, hi] : ranges)
       for (unsigned page = lo >> 8; page <= hi >> 8; ++page) pages.set(page);
@@ -69,10 +69,6 @@ const AffectedSet& affected() {
 }
 
 }  // namespace
-
-const std::map<std::string, std::vector<std::pair<unsigned, unsigned>>>& newer_class_members() {
-  return newer_members();
-}
 
 bool has_newer_code_points(std::string_view text) {
   const AffectedSet& set = affected();
@@ -115,7 +111,7 @@ std::string adapt_pattern_for_pcre2(const std::string& p) {
       size_t close = p.find('}', i + 3);
       if (close != std::string::npos) {
         std::string name = p.substr(i + 3, close - i - 3);
-        const bool known = newer_members().count(name) > 0;
+        const bool known = newer_class_members().count(name) > 0;
         if (known && e == 'p') {
           out += in_class ? class_body(name, false) : "[" + class_body(name, false) + "]";
           i = close;

@@ -26,6 +26,7 @@
 #include "ember/core/error.h"
 #include "ember/dist/communicator.h"
 #include "ember/ops/creation.h"
+#include "ember/util/stop_signal_mask.h"
 
 namespace ember::train {
 namespace {
@@ -39,19 +40,11 @@ sigset_t g_old_mask;
 
 extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
 
-sigset_t stop_set() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-
 // Records a stop signal pending on the calling thread, which blocks them: one
 // raised by the thread itself (std::raise) is directed at it, and the waiting
 // thread cannot take it.
 void take_pending() {
-  const sigset_t set = stop_set();
+  const sigset_t set = stop_signal_set();
   const timespec now{0, 0};
   for (int sig; (sig = sigtimedwait(&set, nullptr, &now)) > 0;) g_signal.store(sig);
 }
@@ -66,8 +59,7 @@ StopSignals::StopSignals() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &g_old_int);
   sigaction(SIGTERM, &sa, &g_old_term);
-  const sigset_t set = stop_set();
-  pthread_sigmask(SIG_BLOCK, &set, &g_old_mask);
+  block_stop_signals_in_this_thread(&g_old_mask);
   // The pool's threads exist already (an earlier parallel region made them);
   // they stay blocked afterwards too, which costs nothing: outside a stage the
   // signals' default action ends the process from the main thread. At least
@@ -76,14 +68,11 @@ StopSignals::StopSignals() {
   // up it retires the pool's surplus threads, and threads it makes later are
   // made by this (blocked) thread and inherit its mask.
 #pragma omp parallel num_threads(std::max(2, omp_get_max_threads()))
-  {
-    const sigset_t mine = stop_set();
-    pthread_sigmask(SIG_BLOCK, &mine, nullptr);
-  }
+  block_stop_signals_in_this_thread();
   g_stop_waiting.store(false);
   try {
     g_waiter = new std::thread([] {
-      const sigset_t wanted = stop_set();
+      const sigset_t wanted = stop_signal_set();
       const timespec tick{0, 50 * 1000 * 1000};
       while (!g_stop_waiting.load()) {
         const int sig = sigtimedwait(&wanted, nullptr, &tick);

@@ -72,12 +72,7 @@ int64_t rematerialize(Graph& g, int64_t min_distance) {
     ++cloned;
   }
   if (cloned == 0) return 0;
-  std::vector<int32_t> order;
-  for (size_t j = 0; j < original; ++j) {
-    for (int32_t c : insert_before[j]) order.push_back(c);
-    order.push_back(int32_t(j));
-  }
-  g.reorder(order);
+  g.place_before(insert_before);
   return cloned;
 }
 

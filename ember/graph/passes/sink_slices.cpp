@@ -160,12 +160,7 @@ int64_t sink_once(Graph& g) {
   if (moved == 0) return 0;
   // The new nodes run where their slice ran: after the producer's inputs,
   // before the slice's readers. The slice itself is now unread (dead code).
-  std::vector<int32_t> order;
-  for (size_t i = 0; i < original; ++i) {
-    for (int32_t k : replace_with[i]) order.push_back(k);
-    order.push_back(int32_t(i));
-  }
-  g.reorder(order);
+  g.place_before(replace_with);
   return moved;
 }
 
