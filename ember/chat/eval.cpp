@@ -252,7 +252,9 @@ nlohmann::json evaluate_checkpoint(const EvalOptions& o) {
     float_model = std::make_unique<models::GPT>(ckpt.config);
     nn::load_module(*float_model, ckpt.model_path);
     float_model->eval();
-    weights = infer::runner_weights(*float_model);
+    auto w = infer::runner_weights(*float_model);
+    w->prepack();  // evaluated weights never change
+    weights = w;
     report["parameters"] = float_model->num_parameters();
   } else {
     weights = infer::load_runner_weights(ckpt.model_path, ckpt.config);

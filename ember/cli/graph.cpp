@@ -5,6 +5,7 @@
 //
 //   ember graph dump --preset tiny --what forward          # inference graph, optimised
 //   ember graph dump --preset tiny --what prefill          # last position's logits only
+//   ember graph dump --preset tiny --what prefill --freeze # weights packed once (linear_prepacked)
 //   ember graph dump --preset small --what train --stats   # forward + loss + backward
 //   ember graph dump --preset small --what step --stats    # + clipping and AdamW: one training step
 //   ember graph dump --checkpoint runs/x --no-passes        # as traced
@@ -29,7 +30,7 @@ namespace {
 struct GraphDumpOptions {
   std::string preset = "tiny", checkpoint, what = "forward";
   int64_t batch = 1, seq_len = 0;
-  bool no_passes = false, stats = false;
+  bool no_passes = false, stats = false, freeze = false;
 };
 
 void graph_dump(const GraphDumpOptions& o) {
@@ -89,7 +90,11 @@ void graph_dump(const GraphDumpOptions& o) {
   }
   const size_t traced_nodes = g.nodes.size();
   std::vector<graph::PassReport> report;
-  if (!o.no_passes) report = graph::optimize(g, {});
+  graph::PassOptions pass_options;
+  pass_options.prepack_weights = o.freeze;
+  if (o.freeze && o.what != "forward" && o.what != "prefill")
+    fail("graph dump", "--freeze is for inference graphs (--what forward or prefill), not --what ", o.what);
+  if (!o.no_passes) report = graph::optimize(g, pass_options);
   if (!o.stats) {
     std::cout << g.dump();
     return;
@@ -161,6 +166,9 @@ void register_graph(CLI::App& app) {
   dump->add_option("--batch", o->batch, "Sequences in the traced batch")->capture_default_str()->check(CLI::Range(1, 4096));
   dump->add_option("--seq-len", o->seq_len, "Tokens per sequence (default: block_size)");
   dump->add_flag("--no-passes", o->no_passes, "Print the graph as traced, before optimisation");
+  dump->add_flag("--freeze", o->freeze,
+                 "Freeze the weights: pack each once for the GEMM (linear_prepacked), as `bench generate --compile` "
+                 "and the deployment runtime do");
   dump->add_flag("--stats", o->stats, "Print a JSON summary (nodes, passes, memory plan, hash) instead of the IR");
   dump->callback([o] { graph_dump(*o); });
 }

@@ -11,7 +11,10 @@
 // A call's signature is its inputs' shapes, dtypes and devices, the grad mode,
 // and the caller's `mode` (e.g. a module's train/eval flag); a new signature
 // traces again. Parameters and buffers are captured by reference, so training
-// updates between calls are seen; arguments are the tensors passed in.
+// updates between calls are seen; arguments are the tensors passed in. For
+// inference, options.passes.prepack_weights freezes the weights instead: each
+// float32 Linear weight is packed once for the GEMM when the graph is built,
+// and later updates to it are not seen (passes.h).
 //
 // Two ways to run a cached graph:
 //   - planned (the usual): the fully optimised graph (fusion included) on the

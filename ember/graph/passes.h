@@ -46,6 +46,13 @@ int64_t fuse_elementwise(Graph& g);
 // graphs: forward values read again by the backward pass).
 int64_t rematerialize(Graph& g, int64_t min_distance = 16);
 
+// Inference graphs with frozen weights: each `linear` whose weight is a
+// captured float32 CPU matrix reads that weight packed once for the GEMM
+// (prepacked_linear.h) instead of packing it on every call. The packed copy
+// holds the weight's values at this point: later updates to the weight are
+// not seen. Skips graphs that bind gradients or update captures.
+int64_t prepack_linear_weights(Graph& g);
+
 struct PassOptions {
   bool dead_code = true;
   bool cse = true;
@@ -54,6 +61,8 @@ struct PassOptions {
   bool slices = true;
   bool fusion = true;
   bool remat = true;
+  // Off by default: freezes the weights (see prepack_linear_weights).
+  bool prepack_weights = false;
 };
 
 struct PassReport {
@@ -63,7 +72,7 @@ struct PassReport {
 };
 
 // Runs the enabled passes in order: simplify, slice sinking, fold, CSE, dead code, and (unless
-// `keep_differentiable`) fusion, whose nodes have no vjp, then
+// `keep_differentiable`) fusion and weight prepacking, whose nodes have no vjp, then
 // rematerialisation; dead code again last.
 std::vector<PassReport> optimize(Graph& g, const PassOptions& options, bool keep_differentiable = false);
 

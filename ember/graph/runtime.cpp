@@ -22,7 +22,10 @@ GraphRuntime::GraphRuntime(const std::string& path) : path_(path) {
          shape_str(out.shape));
   seq_len_ = in.shape[1];
   vocab_ = out.shape[2];
-  optimize(g, {});
+  // A deployed graph's weights never change: pack them once for the GEMM.
+  PassOptions passes;
+  passes.prepack_weights = true;
+  optimize(g, passes);
   executor_ = std::make_unique<Executor>(std::move(g));
 }
 

@@ -17,7 +17,8 @@ namespace ember::graph {
 
 class GraphRuntime {
  public:
-  // Loads and optimises the graph (fusion, memory plan). Errors name the file.
+  // Loads and optimises the graph (fusion, weights packed once for the GEMM,
+  // memory plan). Errors name the file.
   explicit GraphRuntime(const std::string& path);
 
   // The exported input is int64 ids [1, T]: a shorter sequence is right-padded

@@ -59,6 +59,7 @@ struct LinearWeight {
   const void* data = nullptr;     // f32: float[rows * cols]; int8: int8_t[rows * cols];
                                   // int4: uint8_t[rows * int4_row_bytes(cols)]; f16: uint16_t[rows * cols]
   const float* scales = nullptr;  // int8: [rows]; int4: [rows, int4_groups(cols, group)]; f16: none
+  const float* packed = nullptr;  // f32 only, may be null: W packed for cpu::sgemm_prepacked (RunnerWeights::prepack)
 
   bool defined() const { return data != nullptr; }
   // Bytes a forward pass reads: the matrix and its scales.
@@ -72,7 +73,7 @@ struct QuantizedMatrix {
   std::vector<uint8_t> data;  // int8 values (as bytes), packed nibbles or f16 bit patterns, row-major
   std::vector<float> scales;  // empty for f16
 
-  LinearWeight view() const { return {format, rows, cols, group, data.data(), scales.data()}; }
+  LinearWeight view() const { return {format, rows, cols, group, data.data(), scales.data(), nullptr}; }
 };
 
 // Quantizes a row-major float matrix [rows, cols]. `group` is used by int4

@@ -85,7 +85,9 @@ std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, cons
     models::GPT model(cfg);
     nn::load_module(model, path);
     model.eval();
-    return runner_weights(model);
+    auto w = runner_weights(model);
+    w->prepack();
+    return w;
   }
   auto w = std::make_shared<RunnerWeights>();
   w->config = cfg;
@@ -179,6 +181,7 @@ std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, cons
     for (int64_t d : shape) n *= d;
     w->parameters += n;
   }
+  w->prepack();  // the float Linear weights left (an unquantized head)
   return w;
 }
 

@@ -30,6 +30,7 @@ void save_runner_weights(const RunnerWeights& w, const std::string& path);
 // Every error names the file and the tensor: a missing or unexpected tensor, a
 // wrong dtype or shape (of a weight or of its scales), non-finite or negative
 // scales, non-finite f16 weights, metadata that contradicts the tensors.
+// The float Linear weights come packed for the GEMM (RunnerWeights::prepack).
 std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, const models::GPTConfig& cfg);
 
 }  // namespace ember::infer

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "ember/backend/cpu/gemm.h"
+#include "ember/backend/cpu/sgemm_packed.h"
 #include "ember/core/error.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -409,7 +410,10 @@ void linear_rows(const LinearWeight& w, const float* x, int64_t n, const float* 
     if (bias) cpu::gemm_bias(false, true, n, rows, k, x, k, wt, k, bias + o0, y + o0, m, beta);
     else cpu::gemm(false, true, n, rows, k, 1.0f, x, k, wt, k, beta, y + o0, m);
   };
-  if (w.format == WeightFormat::f32) {
+  if (w.format == WeightFormat::f32 && w.packed) {
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    cpu::sgemm_prepacked(false, n, m, k, 1.0f, x, k, w.packed, beta, y, m, threads, bias);
+  } else if (w.format == WeightFormat::f32) {
     product(static_cast<const float*>(w.data), m, 0);
   } else {
     // Blocks of whole rows, a multiple of 16 of them, at most the tile's size.

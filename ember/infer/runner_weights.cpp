@@ -3,6 +3,7 @@
 #include "ember/infer/runner_weights.h"
 
 #include "ember/core/error.h"
+#include "ember/graph/prepacked_linear.h"
 
 namespace ember::infer {
 
@@ -22,7 +23,24 @@ LinearWeight RunnerWeights::linear(const std::string& name) const {
   if (!p) fail("GPTRunner", "no weight ", name);
   const Tensor& t = tensors.at(name);
   if (t.ndim() != 2) fail("GPTRunner", name, " must be a matrix, got ", t.ndim(), " dimensions");
-  return {WeightFormat::f32, t.shape(0), t.shape(1), 0, p, nullptr};
+  auto pk = packed.find(name);
+  return {WeightFormat::f32, t.shape(0), t.shape(1), 0, p, nullptr, pk == packed.end() ? nullptr : pk->second.data<float>()};
+}
+
+int64_t RunnerWeights::prepack() {
+  std::vector<std::string> names = block_linear_names(config);
+  names.push_back(kHead);
+  int64_t count = 0;
+  for (const std::string& name : names) {
+    if (quantized.count(name) || packed.count(name)) continue;
+    auto it = tensors.find(name);
+    if (it == tensors.end()) continue;
+    Tensor p = graph::prepack_linear_weight(it->second);
+    if (!p.defined()) continue;
+    packed[name] = p;
+    ++count;
+  }
+  return count;
 }
 
 std::vector<std::string> block_linear_names(const models::GPTConfig& cfg) {
@@ -94,6 +112,7 @@ std::shared_ptr<RunnerWeights> quantize_weights(const RunnerWeights& w, WeightFo
     q->quantized[name] = quantize_matrix(static_cast<const float*>(f.data), f.rows, f.cols, format, group_size, name);
     // With tied embeddings the lookup still needs the float table under its own name.
     q->tensors.erase(name);
+    q->packed.erase(name);
   }
   return q;
 }

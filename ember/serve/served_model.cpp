@@ -16,7 +16,9 @@ std::unique_ptr<ServedModel> ServedModel::load(const std::string& path, const st
     m->gpt = std::make_unique<models::GPT>(m->checkpoint.config);
     nn::load_module(*m->gpt, m->checkpoint.model_path);
     m->gpt->eval();
-    m->weights = infer::runner_weights(*m->gpt);
+    auto w = infer::runner_weights(*m->gpt);
+    w->prepack();  // served weights never change
+    m->weights = w;
   } else {
     m->weights = infer::load_runner_weights(m->checkpoint.model_path, m->checkpoint.config);
   }

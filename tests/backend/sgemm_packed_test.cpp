@@ -4,11 +4,14 @@
 // dimensions wider than the matrices, alpha and beta, beta = 0 over NaN (C must
 // not be read), a bias added to every row, k = 0, and 1 or 2 threads giving
 // the same bits; gemm_bias (with beta 0 and 1) gives the same result through
-// either library.
+// either library; a B packed once (pack_b_whole + sgemm_prepacked) gives the
+// bits sgemm_packed gives.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "ember/backend/cpu/gemm.h"
@@ -121,6 +124,34 @@ TEST(SgemmPacked, ThreadsGiveTheSameBits) {
   if (!sgemm_packed_available()) GTEST_SKIP() << "built without AVX2 + FMA";
   for (const Case& cs : {Case{false, true, 130, 90, 70, 1.0f, 0.0f}, Case{true, false, 40, 300, 90, 1.0f, 1.0f}})
     EXPECT_EQ(check(cs, 1), check(cs, 2));
+}
+
+TEST(SgemmPacked, PrepackedBGivesTheSameBits) {
+  if (!sgemm_packed_available()) GTEST_SKIP() << "built without AVX2 + FMA";
+  // Several k slices (800), two column blocks (3100), edge slivers (n % 16),
+  // a column split between threads (n > m), one row (a decode step).
+  const Case cases[] = {{false, true, 256, 1536, 384, 1.0f, 0.0f, true}, {false, true, 300, 70, 800, 0.5f, 0.0f},
+                        {true, false, 31, 3100, 20, 1.0f, 1.0f},        {false, false, 97, 53, 389, -2.0f, 0.25f, true},
+                        {true, true, 1, 1000, 37, 1.0f, 0.0f},          {false, true, 5, 9, 0, 1.0f, 0.5f, true}};
+  for (const Case& cs : cases)
+    for (int threads : {1, 2}) {
+      const int64_t lda = (cs.ta ? cs.m : cs.k) + 3, ldb = (cs.tb ? cs.k : cs.n) + 5, ldc = cs.n + 2;
+      const std::vector<float> a = filled(size_t((cs.ta ? cs.k : cs.m) * lda + 1), 1),
+                               b = filled(size_t((cs.tb ? cs.n : cs.k) * ldb + 1), 2),
+                               bias = filled(size_t(cs.n), 4);
+      const std::vector<float> c0 = filled(size_t(cs.m * ldc), 3);
+      std::vector<float> want = c0, got = c0;
+      sgemm_packed(cs.ta, cs.tb, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda, b.data(), ldb, cs.beta, want.data(), ldc,
+                   threads, cs.bias ? bias.data() : nullptr);
+      const int64_t floats = packed_b_floats(cs.k, cs.n);
+      std::unique_ptr<float, decltype(&std::free)> packed(
+          static_cast<float*>(std::aligned_alloc(64, size_t(std::max<int64_t>(floats, 16)) * sizeof(float))),
+          &std::free);
+      pack_b_whole(cs.tb, cs.k, cs.n, b.data(), ldb, packed.get());
+      sgemm_prepacked(cs.ta, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda, packed.get(), cs.beta, got.data(), ldc,
+                      threads, cs.bias ? bias.data() : nullptr);
+      EXPECT_EQ(got, want) << "m=" << cs.m << " n=" << cs.n << " k=" << cs.k << " threads=" << threads;
+    }
 }
 
 TEST(SgemmPacked, EmptyProductScalesC) {

@@ -28,7 +28,8 @@ python3 - gen.json <<'PY' || fail "bench generate --compile fields"
 import json, sys
 g = json.load(open(sys.argv[1]))
 for k in ("prefill_tokens_per_s", "decode_tokens_per_s", "weight_bytes", "prefill_eager_tokens_per_s",
-          "prefill_compiled_vs_eager", "prefill_runner_tokens_per_s"):
+          "prefill_compiled_vs_eager", "prefill_runner_tokens_per_s", "prefill_compiled_live_weights_tokens_per_s",
+          "prefill_compiled_live_weights_vs_eager"):
     assert k in g and g[k] > 0, k
 assert g["compile"] is True
 PY
@@ -53,5 +54,13 @@ assert sunk and sunk[0] > 0, s["passes"]
 PY
 "$ember" graph dump --preset tiny --what prefill --seq-len 16 > prefill.txt || fail "graph dump --what prefill (IR)"
 [ "$(grep -c 'linear(.*: float32\[1, 1, ' prefill.txt)" -eq 4 ] || { cat prefill.txt; fail "the last block does not run on one row"; }
+# Frozen weights: every linear reads its weight packed once (when this build
+# has the packed GEMM: AVX2 + FMA, which every host this runs on has).
+"$ember" graph dump --preset tiny --what prefill --seq-len 16 --freeze > frozen.txt || fail "graph dump --freeze"
+[ "$(grep -c ' linear(' frozen.txt)" -eq 0 ] && [ "$(grep -c ' linear_prepacked(' frozen.txt)" -eq 17 ] ||
+  { cat frozen.txt; fail "--freeze left linears unpacked"; }
+"$ember" graph dump --preset tiny --what step --freeze > frozen_step.out 2> frozen_step.err &&
+  fail "--freeze of a training step should be refused"
+grep -q "inference graphs" frozen_step.err || { cat frozen_step.err; fail "no clear error for --freeze --what step"; }
 
 echo "compile CLI: ok"

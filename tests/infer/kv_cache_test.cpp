@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ember/autograd/grad_mode.h"
+#include "ember/backend/cpu/sgemm_packed.h"
 #include "ember/core/error.h"
 #include "ember/infer/gpt_runner.h"
 #include "ember/ops/ops.h"
@@ -51,11 +52,19 @@ float row_diff(const std::vector<float>& a, int64_t ra, const std::vector<float>
 // plain softmax); logits are O(1) for these random models.
 constexpr float kTol = 2e-4f;
 
-void check_config(const models::GPTConfig& cfg, uint64_t seed) {
+// With `prepack`, the float weights are packed for the GEMM first
+// (RunnerWeights::prepack, as serving loads them): chunks of more than 8 rows
+// then multiply by the packed panels.
+void check_config(const models::GPTConfig& cfg, uint64_t seed, bool prepack = false) {
   Generator gen(seed);
   models::GPT model(cfg, &gen);
   model.eval();
-  GPTRunner runner(model);
+  std::shared_ptr<RunnerWeights> weights = runner_weights(model);
+  if (prepack) {
+    if (!cpu::sgemm_packed_available()) GTEST_SKIP() << "built without the packed GEMM (AVX2 + FMA)";
+    EXPECT_EQ(weights->prepack(), 4 * cfg.n_layer + 1);  // every block's four and the head
+  }
+  GPTRunner runner(weights);
   const int64_t V = cfg.vocab_size, T = 40;
   const std::vector<int64_t> ids = random_ids(T, V, seed + 1);
   const std::vector<float> ref = full_logits(model, ids);
@@ -89,6 +98,10 @@ void check_config(const models::GPTConfig& cfg, uint64_t seed) {
 
 TEST(KVCache, Gpt2StyleDecodeMatchesFullForward) { check_config(gpt2_style(), 11); }
 TEST(KVCache, ModernRopeGqaDecodeMatchesFullForward) { check_config(modern(), 12); }
+TEST(KVCache, PrepackedWeightsMatchFullForward) {
+  check_config(gpt2_style(), 13, /*prepack=*/true);
+  check_config(modern(), 14, /*prepack=*/true);
+}
 
 // Prompts longer than the attention kernel's 64-query blocks: a 150-token
 // prefill, and a 90-token chunk behind a cache of 37 positions (a causal

@@ -271,10 +271,14 @@ float* scratch(Buffer& buf, int64_t& cap, int64_t count) {
   return buf.get();
 }
 
-// One thread's rectangle of C: rows [i0, i1), columns [j0, j1).
-void gemm_rectangle(bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t k,
-                    float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-                    int64_t ldc, const float* bias) {
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+// One thread's rectangle of C: rows [i0, i1), columns [j0, j1). With
+// `prepacked` (pack_b_whole's layout of all n columns; j0 a multiple of kNR)
+// B's panels are read from it instead of being packed here.
+void gemm_rectangle(bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t n_all,
+                    int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                    const float* prepacked, float beta, float* c, int64_t ldc, const float* bias) {
   const int64_t m = i1 - i0, n = j1 - j0;
   if (m <= 0 || n <= 0) return;
   const int64_t kc_max = std::min(slice_depth(k), k);
@@ -282,14 +286,15 @@ void gemm_rectangle(bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t 
   thread_local Buffer a_buf, b_buf;
   thread_local int64_t a_cap = 0, b_cap = 0;
   float* pa = scratch(a_buf, a_cap, std::min(mc_step, (m + kMR - 1) / kMR * kMR) * kc_max);
-  float* pb = scratch(b_buf, b_cap, std::min(kNC, (n + kNR - 1) / kNR * kNR) * kc_max);
+  float* pb = prepacked ? nullptr : scratch(b_buf, b_cap, std::min(kNC, round_up(n, kNR)) * kc_max);
   for (int64_t jc = j0; jc < j1; jc += kNC) {
     const int64_t nc = std::min(kNC, j1 - jc);
     for (int64_t pc = 0; pc < k; pc += kc_max) {
       const int64_t kc = std::min(kc_max, k - pc);
       const float beta_here = pc == 0 ? beta : 1.0f;
       const float* bias_here = pc == 0 ? bias : nullptr;  // added once, with the first slice
-      pack_b(trans_b, b, ldb, pc, kc, jc, nc, pb);
+      if (prepacked) pb = const_cast<float*>(prepacked) + pc * round_up(n_all, kNR) + jc * kc;
+      else pack_b(trans_b, b, ldb, pc, kc, jc, nc, pb);
       for (int64_t ic = i0; ic < i1; ic += mc_step) {
         const int64_t mc = std::min(mc_step, i1 - ic);
         pack_a(trans_a, a, lda, ic, mc, pc, kc, pa);
@@ -304,21 +309,11 @@ void gemm_rectangle(bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t 
   }
 }
 
-}  // namespace
-#endif  // EMBER_SGEMM_PACKED
-
-bool sgemm_packed_available() {
-#ifdef EMBER_SGEMM_PACKED
-  return true;
-#else
-  return false;
-#endif
-}
-
-void sgemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads,
-                  const float* bias) {
-#ifdef EMBER_SGEMM_PACKED
+// C = alpha op(A) op(B) + bias + beta C over threads, B packed here per
+// rectangle or given whole (`prepacked`).
+void sgemm_driver(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, const float* prepacked, float beta, float* c, int64_t ldc,
+                  int threads, const float* bias) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0f) {  // no product: C = bias + beta * C (beta == 0 never reads C)
     for (int64_t i = 0; i < m; ++i) {
@@ -336,8 +331,10 @@ void sgemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
       2.0 * double(m) * double(n) * double(k) < 4e6 ? 1 : std::max<int64_t>(1, std::min<int64_t>(threads, tiles));
   auto run_part = [&](int64_t part) {
     const int64_t t0 = tiles * part / parts * unit, t1 = std::min(tiles * (part + 1) / parts * unit, by_rows ? m : n);
-    if (by_rows) gemm_rectangle(trans_a, trans_b, t0, t1, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
-    else gemm_rectangle(trans_a, trans_b, 0, m, t0, t1, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+    if (by_rows)
+      gemm_rectangle(trans_a, trans_b, t0, t1, 0, n, n, k, alpha, a, lda, b, ldb, prepacked, beta, c, ldc, bias);
+    else
+      gemm_rectangle(trans_a, trans_b, 0, m, t0, t1, n, k, alpha, a, lda, b, ldb, prepacked, beta, c, ldc, bias);
   };
   if (parts == 1) {
     run_part(0);
@@ -345,9 +342,54 @@ void sgemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
   }
 #pragma omp parallel for num_threads(int(parts)) schedule(static, 1)
   for (int64_t part = 0; part < parts; ++part) run_part(part);
+}
+
+}  // namespace
+#endif  // EMBER_SGEMM_PACKED
+
+bool sgemm_packed_available() {
+#ifdef EMBER_SGEMM_PACKED
+  return true;
+#else
+  return false;
+#endif
+}
+
+void sgemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads,
+                  const float* bias) {
+#ifdef EMBER_SGEMM_PACKED
+  sgemm_driver(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, nullptr, beta, c, ldc, threads, bias);
 #else
   (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb,
       (void)beta, (void)c, (void)ldc, (void)threads, (void)bias;
+  std::abort();
+#endif
+}
+
+int64_t packed_b_floats(int64_t k, int64_t n) { return k * ((n + 15) / 16 * 16); }
+
+void pack_b_whole(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* dst) {
+#ifdef EMBER_SGEMM_PACKED
+  if (k <= 0 || n <= 0) return;
+  const int64_t kc_max = std::min(slice_depth(k), k);
+  for (int64_t pc = 0; pc < k; pc += kc_max) {
+    const int64_t kc = std::min(kc_max, k - pc);
+    pack_b(trans_b, b, ldb, pc, kc, 0, n, dst + pc * round_up(n, kNR));
+  }
+#else
+  (void)trans_b, (void)k, (void)n, (void)b, (void)ldb, (void)dst;
+  std::abort();
+#endif
+}
+
+void sgemm_prepacked(bool trans_a, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                     const float* packed_b, float beta, float* c, int64_t ldc, int threads, const float* bias) {
+#ifdef EMBER_SGEMM_PACKED
+  sgemm_driver(trans_a, false, m, n, k, alpha, a, lda, nullptr, 0, packed_b, beta, c, ldc, threads, bias);
+#else
+  (void)trans_a, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)packed_b, (void)beta, (void)c,
+      (void)ldc, (void)threads, (void)bias;
   std::abort();
 #endif
 }

@@ -16,6 +16,8 @@ std::vector<PassReport> optimize(Graph& g, const PassOptions& o, bool keep_diffe
   run("common_subexpression_elimination", o.cse, [&] { return eliminate_common_subexpressions(g); });
   run("dead_code_elimination", o.dead_code, [&] { return eliminate_dead_code(g); });
   if (!keep_differentiable) run("elementwise_fusion", o.fusion, [&] { return fuse_elementwise(g); });
+  if (!keep_differentiable)
+    run("weight_prepacking", o.prepack_weights, [&] { return prepack_linear_weights(g); });
   run("rematerialization", o.remat, [&] { return rematerialize(g); });
   run("dead_code_elimination", o.dead_code, [&] { return eliminate_dead_code(g); });
   g.verify();

@@ -1,0 +1,38 @@
+// PrepackedLinearPrim: y = x Wᵀ (+ bias) with W already in the packed panels
+// of ember's GEMM (cpu::pack_b_whole), so no product packs the weight again.
+//
+// Made by the weight-prepacking pass (passes/prepack_weights.cpp) for graphs
+// compiled with frozen weights (inference), never by user code. Packing a
+// 384 x 1536 weight costs about 15% of a 256-row product (docs/PERFORMANCE.md);
+// PyTorch's inductor does the same for frozen oneDNN weights.
+//
+// Inputs: x [..., k] float32, the packed weight (a 1-D float32 constant of
+// cpu::packed_b_floats(k, n) values) and optionally a bias [n]. CPU only, no
+// vjp (it runs after autodiff, in graphs that compute no gradients).
+#pragma once
+
+#include <cstdint>
+
+#include "ember/ops/primitive.h"
+
+namespace ember::graph {
+
+class PrepackedLinearPrim final : public Primitive {
+ public:
+  PrepackedLinearPrim(int64_t in_features, int64_t out_features) : k_(in_features), n_(out_features) {}
+  const char* name() const override { return "linear_prepacked"; }
+  bool differentiable() const override { return false; }
+  Attrs attrs() const override { return {{"in_features", k_}, {"out_features", n_}}; }
+  std::vector<TensorSpec> output_specs(const std::vector<Tensor>& inputs) const override;
+  void eval_cpu(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const override;
+
+ private:
+  int64_t k_, n_;
+};
+
+// The packed panels of a 2-D float32 CPU weight W [n, k] (any strides with one
+// of them 1), for PrepackedLinearPrim; an undefined tensor when this build has
+// no packed GEMM or W's layout does not allow it.
+Tensor prepack_linear_weight(const Tensor& weight);
+
+}  // namespace ember::graph

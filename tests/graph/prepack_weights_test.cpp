@@ -1,0 +1,133 @@
+// Weight prepacking (ember/graph/passes/prepack_weights.cpp and
+// prepacked_linear.h): which linears read packed weights, that the executor's
+// results equal eager execution's, that a graph computing gradients is left
+// alone, that the weights are frozen when the graph is optimised, and the GPT
+// prefill compiled with frozen weights.
+#include <gtest/gtest.h>
+
+#include "ember/backend/cpu/sgemm_packed.h"
+#include "ember/graph/compile.h"
+#include "ember/graph/prepacked_linear.h"
+#include "ember/models/gpt.h"
+#include "graph/graph_test_util.h"
+#include "models/gpt_test_configs.h"
+#include "test_util.h"
+
+using namespace ember;
+using namespace ember::graph_test;
+
+namespace {
+
+#define SKIP_WITHOUT_PACKED_GEMM() \
+  if (!cpu::sgemm_packed_available()) GTEST_SKIP() << "built without the packed GEMM (AVX2 + FMA)"
+
+int64_t captures_named(const graph::Graph& g, const std::string& suffix) {
+  int64_t count = 0;
+  for (const graph::Capture& c : g.captures)
+    count += c.name.size() >= suffix.size() && c.name.compare(c.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return count;
+}
+
+}  // namespace
+
+TEST(WeightPrepacking, LinearsReadPackedWeightsAndAgreeWithEager) {
+  SKIP_WITHOUT_PACKED_GEMM();
+  // A bias and none, a 3-D input, edge sizes (n = 37: a partial sliver; k = 800:
+  // three k slices), one weight read by two linears (packed once), and a
+  // weight that is a transposed view (unit row stride). w1 is scaled so that
+  // h is of unit size (the outputs, sums of 37 such terms, about 10) and the
+  // tolerance is float32 rounding of two GEMMs summing in different orders.
+  Tensor w1 = random({37, 800}, 1) * (1.0 / 28.0), b1 = random({37}, 2), w2 = random({20, 37}, 3);
+  Tensor w3_storage = random({37, 20}, 4);
+  Tensor w3 = transpose(w3_storage, 0, 1);  // [20, 37] with strides (1, 20)
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor h = linear(in[0], w1, b1);
+    return std::vector<Tensor>{linear(h, w2), linear(h, w2) * 2.0 + linear(h, w3)};
+  };
+  int64_t changed = 0;
+  graph::Graph g = check_pass(fn, {random({3, 5, 800}, 5)}, [&](graph::Graph& gr) { changed = graph::prepack_linear_weights(gr); },
+                              5e-5);
+  EXPECT_EQ(changed, 4);
+  EXPECT_EQ(g.node_count("linear"), 0);
+  EXPECT_EQ(g.node_count("linear_prepacked"), 4);
+  EXPECT_EQ(captures_named(g, ".packed"), 3);  // w1, w2 (once), w3
+}
+
+TEST(WeightPrepacking, MatchesTheUnpackedKernelBitForBit) {
+  SKIP_WITHOUT_PACKED_GEMM();
+  // The packed product is the packed GEMM's own, with the packing done ahead.
+  Tensor w = random({70, 96}, 1), b = random({70}, 2), x = random({40, 96}, 3);
+  Tensor packed = graph::prepack_linear_weight(w);
+  ASSERT_TRUE(packed.defined());
+  EXPECT_EQ(packed.numel(), cpu::packed_b_floats(96, 70));
+  Tensor got = Tensor::empty({40, 70});
+  std::vector<Tensor> out{got};
+  graph::PrepackedLinearPrim(96, 70).eval_cpu({x, packed, b}, out);
+  Tensor want = Tensor::empty({40, 70});
+  cpu::sgemm_packed(false, true, 40, 70, 96, 1.0f, x.data<float>(), 96, w.data<float>(), 96, 0.0f, want.data<float>(),
+                    70, 1, b.data<float>());
+  expect_equal(got, want);
+}
+
+TEST(WeightPrepacking, LeavesGraphsThatComputeGradientsAlone) {
+  SKIP_WITHOUT_PACKED_GEMM();
+  Tensor w = random({4, 3}, 1);
+  w.requires_grad_(true);
+  graph::Graph g = graph::trace(
+      [&](const std::vector<Tensor>& in) {
+        Tensor loss = sum(linear(in[0], w));
+        loss.backward();
+        return std::vector<Tensor>{loss};
+      },
+      {random({2, 3}, 2)});
+  ASSERT_FALSE(g.grads.empty());
+  EXPECT_EQ(graph::prepack_linear_weights(g), 0);
+  EXPECT_EQ(g.node_count("linear_prepacked"), 0);
+}
+
+TEST(WeightPrepacking, TheWeightsAreFrozenWhenTheGraphIsOptimised) {
+  SKIP_WITHOUT_PACKED_GEMM();
+  // The documented contract: a compiled function with prepack_weights reads
+  // the weights of its first call; without it, updates are seen.
+  Tensor w = random({6, 5}, 1), x = random({2, 5}, 2);
+  auto fn = [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{linear(in[0], w)}; };
+  CompileOptions frozen;
+  frozen.passes.prepack_weights = true;
+  CompiledFunction f_frozen = compile(fn, frozen), f_live = compile(fn);
+  Tensor before = fn({x})[0];
+  EXPECT_LE(max_abs_diff(f_frozen({x})[0], before), 1e-6);
+  EXPECT_LE(max_abs_diff(f_live({x})[0], before), 1e-6);
+  {
+    NoGradGuard ng;
+    w.data<float>()[0] += 1.0f;  // an in-place update after the first call
+  }
+  Tensor after = fn({x})[0];
+  EXPECT_LE(max_abs_diff(f_frozen({x})[0], before), 1e-6);
+  EXPECT_LE(max_abs_diff(f_live({x})[0], after), 1e-6);
+}
+
+TEST(WeightPrepacking, GptPrefillWithFrozenWeights) {
+  SKIP_WITHOUT_PACKED_GEMM();
+  // `ember bench generate --compile`'s prefill, for both GPT variants: every
+  // linear reads packed weights (the tied lm head too, while the embedding
+  // lookup reads the table itself), and the logits agree with eager.
+  for (const models::GPTConfig& cfg : {models::test_configs::gpt2_style(), models::test_configs::modern()}) {
+    Generator gen(1);
+    models::GPT model(cfg, &gen);
+    model.eval();
+    NoGradGuard ng;
+    auto prefill = [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{model.last_logits(in[0])}; };
+    CompileOptions o;
+    o.passes.prepack_weights = true;
+    CompiledFunction f = compile(prefill, o);
+    Generator ids_gen(3);
+    Tensor x = randint(0, cfg.vocab_size, {2, 12}, Device::cpu(), &ids_gen);
+    EXPECT_LE(max_abs_diff(f({x})[0], prefill({x})[0]), 1e-5);
+    const graph::Graph& g = *f.last_graph();
+    EXPECT_EQ(g.node_count("linear"), 0);
+    EXPECT_GE(g.node_count("linear_prepacked"), 4 * cfg.n_layer);
+    bool reported = false;
+    for (const graph::PassReport& r : *f.last_report()) reported |= r.pass == "weight_prepacking" && r.changed > 0;
+    EXPECT_TRUE(reported);
+  }
+}
