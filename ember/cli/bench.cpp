@@ -252,10 +252,9 @@ void bench_generate(const BenchGenerateOptions& o) {
   }
   cfg.dropout = 0.0;
   Generator gen(1234);
-  std::shared_ptr<infer::RunnerWeights> loaded =
-      dir.empty() ? infer::runner_weights(models::GPT(cfg, &gen)) : infer::load_runner_weights(dir + "/model.safetensors", cfg);
-  loaded->prepack();  // as serving does (load_runner_weights has already)
-  std::shared_ptr<const infer::RunnerWeights> weights = loaded;
+  std::shared_ptr<infer::RunnerWeights> weights =
+      dir.empty() ? infer::runner_weights(models::GPT(cfg, &gen))
+                  : infer::load_runner_weights(dir + "/model.safetensors", cfg, /*prepack=*/false);
   const infer::WeightFormat want = infer::weight_format_from_name(o.quant, "bench", /*allow_float=*/true);
   if (want != infer::WeightFormat::f32) {
     if (weights->format == infer::WeightFormat::f32)
@@ -264,6 +263,7 @@ void bench_generate(const BenchGenerateOptions& o) {
       fail("bench", dir, " holds ", infer::weight_format_name(weights->format), " weights; --quant ", o.quant,
            " needs a float32 checkpoint");
   }
+  weights->prepack();  // the float Linear weights left, packed as serving loads them
   infer::GPTRunner runner(weights);
   const int64_t block = cfg.block_size;
   const int64_t P = std::min(o.prompt_len, block);

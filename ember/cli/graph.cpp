@@ -92,6 +92,7 @@ void graph_dump(const GraphDumpOptions& o) {
   std::vector<graph::PassReport> report;
   graph::PassOptions pass_options;
   pass_options.prepack_weights = o.freeze;
+  if (o.freeze && o.no_passes) fail("graph dump", "--freeze packs weights in a pass; drop --no-passes");
   if (o.freeze && o.what != "forward" && o.what != "prefill")
     fail("graph dump", "--freeze is for inference graphs (--what forward or prefill), not --what ", o.what);
   if (!o.no_passes) report = graph::optimize(g, pass_options);

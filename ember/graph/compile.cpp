@@ -7,6 +7,7 @@
 
 #include "ember/autograd/grad_mode.h"
 #include "ember/core/error.h"
+#include "ember/graph/prepacked_linear.h"
 #include "ember/ops/dispatch.h"
 
 namespace ember {
@@ -74,6 +75,8 @@ CompiledFunction::CompiledFunction(TensorFn fn, CompileOptions options) : state_
   if (!fn) fail("compile", "no function given");
   state_->fn = std::move(fn);
   state_->options = std::move(options);
+  graph::PassOptions& passes = state_->options.passes;
+  if (passes.prepack_weights && !passes.packed_weights) passes.packed_weights = std::make_shared<graph::PackedWeightCache>();
 }
 
 std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inputs) const {
@@ -109,7 +112,7 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
   if (entry->eager) {
     std::lock_guard<std::mutex> lock(st.mutex);
     ++st.stats.eager_runs;
-  } else if (needs_replay(entry->differentiable, inputs)) {
+  } else if (!st.options.passes.prepack_weights && needs_replay(entry->differentiable, inputs)) {
     {
       std::lock_guard<std::mutex> lock(st.mutex);
       ++st.stats.replayed_runs;

@@ -13,8 +13,10 @@
 // traces again. Parameters and buffers are captured by reference, so training
 // updates between calls are seen; arguments are the tensors passed in. For
 // inference, options.passes.prepack_weights freezes the weights instead: each
-// float32 Linear weight is packed once for the GEMM when the graph is built,
-// and later updates to it are not seen (passes.h).
+// float32 Linear weight is packed once for the GEMM, at its first use by any
+// signature of this function, and later updates to it are not seen (passes.h);
+// such a function always runs planned, so its outputs carry no autograd
+// history even in grad mode.
 //
 // Two ways to run a cached graph:
 //   - planned (the usual): the fully optimised graph (fusion included) on the

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -46,12 +47,16 @@ int64_t fuse_elementwise(Graph& g);
 // graphs: forward values read again by the backward pass).
 int64_t rematerialize(Graph& g, int64_t min_distance = 16);
 
+class PackedWeightCache;  // prepacked_linear.h
+
 // Inference graphs with frozen weights: each `linear` whose weight is a
 // captured float32 CPU matrix reads that weight packed once for the GEMM
 // (prepacked_linear.h) instead of packing it on every call. The packed copy
-// holds the weight's values at this point: later updates to the weight are
-// not seen. Skips graphs that bind gradients or update captures.
-int64_t prepack_linear_weights(Graph& g);
+// holds the weight's values when it is made: later updates to the weight are
+// not seen. With `cache`, graphs share packed weights (each weight is packed
+// at its first use only); without, this graph packs its own. Skips graphs that
+// bind gradients or update captures.
+int64_t prepack_linear_weights(Graph& g, PackedWeightCache* cache = nullptr);
 
 struct PassOptions {
   bool dead_code = true;
@@ -63,6 +68,9 @@ struct PassOptions {
   bool remat = true;
   // Off by default: freezes the weights (see prepack_linear_weights).
   bool prepack_weights = false;
+  // Where packed weights are kept, shared by every graph optimised with these
+  // options (ember::compile makes one per compiled function); may be null.
+  std::shared_ptr<PackedWeightCache> packed_weights;
 };
 
 struct PassReport {

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include "ember/backend/cpu/gemm.h"
 #include "ember/backend/cpu/index_kernels.h"
 #include "ember/backend/cpu/sgemm_packed.h"
 #include "ember/core/error.h"
@@ -38,8 +39,8 @@ void PrepackedLinearPrim::eval_cpu(const std::vector<Tensor>& in, std::vector<Te
 }
 
 Tensor prepack_linear_weight(const Tensor& w) {
-  if (!cpu::sgemm_packed_available() || !w.defined() || w.ndim() != 2 || w.dtype() != DType::f32 ||
-      !w.device().is_cpu() || !w.has_storage())
+  if (!cpu::sgemm_packed_available() || cpu::sgemm_impl() == cpu::SgemmImpl::onednn || !w.defined() ||
+      w.ndim() != 2 || w.dtype() != DType::f32 || !w.device().is_cpu() || !w.has_storage() || w.numel() == 0)
     return Tensor();
   const int64_t n = w.shape(0), k = w.shape(1);
   // op(B) = Wᵀ is k x n: W with unit column stride is B stored transposed
@@ -49,9 +50,23 @@ Tensor prepack_linear_weight(const Tensor& w) {
   if (w.strides()[1] == 1) trans_b = true, ldb = w.strides()[0];
   else if (w.strides()[0] == 1) trans_b = false, ldb = w.strides()[1];
   else return Tensor();
-  Tensor packed = Tensor::empty({std::max<int64_t>(cpu::packed_b_floats(k, n), 1)}, DType::f32);
+  Tensor packed = Tensor::empty({cpu::packed_b_floats(k, n)}, DType::f32);
   cpu::pack_b_whole(trans_b, k, n, w.data<float>(), ldb, packed.data<float>());
   return packed;
+}
+
+Tensor PackedWeightCache::get(const Tensor& weight) {
+  if (!weight.defined() || !weight.has_storage()) return Tensor();
+  Key key{weight.raw_data(), weight.shape(), weight.strides()};
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) it = entries_.emplace(key, std::make_pair(weight, prepack_linear_weight(weight))).first;
+  return it->second.second;
+}
+
+size_t PackedWeightCache::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.size();
 }
 
 }  // namespace ember::graph

@@ -12,6 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "ember/ops/primitive.h"
 
@@ -32,7 +35,26 @@ class PrepackedLinearPrim final : public Primitive {
 
 // The packed panels of a 2-D float32 CPU weight W [n, k] (any strides with one
 // of them 1), for PrepackedLinearPrim; an undefined tensor when this build has
-// no packed GEMM or W's layout does not allow it.
+// no packed GEMM, EMBER_GEMM=onednn asks for oneDNN only, W is empty, or its
+// layout does not allow it.
 Tensor prepack_linear_weight(const Tensor& weight);
+
+// Packed weights shared by the graphs of one compiled function (one per input
+// signature), so that a weight is packed once, with the values it had then,
+// however many shapes are traced. Keyed by the weight's view (data address,
+// shape, strides); an entry keeps its source alive, so an address is never
+// reused for another tensor while cached. Thread-safe.
+class PackedWeightCache {
+ public:
+  // The packed form of `weight`, made at the first request; undefined when it
+  // cannot be packed (prepack_linear_weight).
+  Tensor get(const Tensor& weight);
+  size_t size() const;
+
+ private:
+  using Key = std::tuple<const void*, Shape, Strides>;
+  mutable std::mutex mutex_;
+  std::map<Key, std::pair<Tensor, Tensor>> entries_;  // key -> (source, packed)
+};
 
 }  // namespace ember::graph

@@ -62,7 +62,8 @@ void save_graph(const Graph& g, const std::string& path, const nlohmann::json& m
   nlohmann::json nodes = nlohmann::json::array();
   for (const Node& n : g.nodes) {
     if (!primitive_registry().find(n.prim->name()))
-      fail("save", "primitive '", n.prim->name(), "' cannot be saved (it has no loader); save the graph before fusion");
+      fail("save", "primitive '", n.prim->name(),
+           "' cannot be saved (it has no loader); save the graph before fusion and weight prepacking");
     nodes.push_back({{"prim", n.prim->name()}, {"attrs", attrs_json(n.prim->attrs())}, {"inputs", n.inputs},
                      {"outputs", n.outputs}});
   }

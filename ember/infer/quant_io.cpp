@@ -72,7 +72,8 @@ void save_runner_weights(const RunnerWeights& w, const std::string& path) {
   write_safetensors(path, items, metadata);
 }
 
-std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, const models::GPTConfig& cfg) {
+std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, const models::GPTConfig& cfg,
+                                                   bool prepack) {
   MappedFile file(path);
   const SafetensorsHeader h = parse_safetensors_header(file.data(), file.size(), path);
   const std::string scheme = meta(h.metadata, "quantization");
@@ -86,7 +87,7 @@ std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, cons
     nn::load_module(model, path);
     model.eval();
     auto w = runner_weights(model);
-    w->prepack();
+    if (prepack) w->prepack();
     return w;
   }
   auto w = std::make_shared<RunnerWeights>();
@@ -181,7 +182,7 @@ std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, cons
     for (int64_t d : shape) n *= d;
     w->parameters += n;
   }
-  w->prepack();  // the float Linear weights left (an unquantized head)
+  if (prepack) w->prepack();  // the float Linear weights left (an unquantized head)
   return w;
 }
 

@@ -30,7 +30,9 @@ void save_runner_weights(const RunnerWeights& w, const std::string& path);
 // Every error names the file and the tensor: a missing or unexpected tensor, a
 // wrong dtype or shape (of a weight or of its scales), non-finite or negative
 // scales, non-finite f16 weights, metadata that contradicts the tensors.
-// The float Linear weights come packed for the GEMM (RunnerWeights::prepack).
-std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, const models::GPTConfig& cfg);
+// The float Linear weights come packed for the GEMM (RunnerWeights::prepack)
+// unless `prepack` is false (a caller that quantizes them next).
+std::shared_ptr<RunnerWeights> load_runner_weights(const std::string& path, const models::GPTConfig& cfg,
+                                                   bool prepack = true);
 
 }  // namespace ember::infer

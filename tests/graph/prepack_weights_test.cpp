@@ -85,25 +85,62 @@ TEST(WeightPrepacking, LeavesGraphsThatComputeGradientsAlone) {
   EXPECT_EQ(g.node_count("linear_prepacked"), 0);
 }
 
-TEST(WeightPrepacking, TheWeightsAreFrozenWhenTheGraphIsOptimised) {
+TEST(WeightPrepacking, TheWeightsAreFrozenAtTheirFirstUse) {
   SKIP_WITHOUT_PACKED_GEMM();
   // The documented contract: a compiled function with prepack_weights reads
-  // the weights of its first call; without it, updates are seen.
-  Tensor w = random({6, 5}, 1), x = random({2, 5}, 2);
+  // each weight as it was at its first use, for every signature traced after
+  // (packed once, shared), also in grad mode with a weight that requires
+  // grad (always planned: no replay of the live graph); without it, updates
+  // are seen.
+  Tensor w = random({6, 5}, 1), x = random({2, 5}, 2), x3 = random({3, 5}, 3);
+  w.requires_grad_(true);
   auto fn = [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{linear(in[0], w)}; };
   CompileOptions frozen;
   frozen.passes.prepack_weights = true;
   CompiledFunction f_frozen = compile(fn, frozen), f_live = compile(fn);
-  Tensor before = fn({x})[0];
-  EXPECT_LE(max_abs_diff(f_frozen({x})[0], before), 1e-6);
-  EXPECT_LE(max_abs_diff(f_live({x})[0], before), 1e-6);
+  Tensor before, before3;
+  {
+    NoGradGuard ng;
+    before = fn({x})[0];
+    before3 = fn({x3})[0];
+  }
+  EXPECT_LE(max_abs_diff(f_frozen({x})[0], before), 1e-6);  // grad mode on
+  EXPECT_LE(max_abs_diff(f_live({x})[0].detach(), before), 1e-6);
   {
     NoGradGuard ng;
     w.data<float>()[0] += 1.0f;  // an in-place update after the first call
   }
-  Tensor after = fn({x})[0];
+  Tensor after;
+  {
+    NoGradGuard ng;
+    after = fn({x})[0];
+    EXPECT_LE(max_abs_diff(f_frozen({x})[0], before), 1e-6);    // another signature (no grad): still frozen
+    EXPECT_LE(max_abs_diff(f_frozen({x3})[0], before3), 1e-6);  // a new shape too
+  }
   EXPECT_LE(max_abs_diff(f_frozen({x})[0], before), 1e-6);
-  EXPECT_LE(max_abs_diff(f_live({x})[0], after), 1e-6);
+  EXPECT_LE(max_abs_diff(f_live({x})[0].detach(), after), 1e-6);
+  EXPECT_EQ(f_frozen.stats().replayed_runs, 0);
+  EXPECT_EQ(f_frozen.stats().traces, 3);
+  EXPECT_EQ(frozen.passes.packed_weights, nullptr);  // the function made its own cache
+}
+
+TEST(WeightPrepacking, SignaturesShareOnePackedCopy) {
+  SKIP_WITHOUT_PACKED_GEMM();
+  Tensor w = random({40, 24}, 1), w2 = random({24, 40}, 2);
+  auto fn = [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{linear(linear(in[0], w), w2)}; };
+  graph::PassOptions passes;
+  passes.prepack_weights = true;
+  passes.packed_weights = std::make_shared<graph::PackedWeightCache>();
+  CompileOptions o;
+  o.passes = passes;
+  CompiledFunction f = compile(fn, o);
+  NoGradGuard ng;
+  for (int64_t rows : {1, 7, 64}) {
+    Tensor x = random({rows, 24}, uint64_t(rows));
+    // Outputs of size about 30 (unit-normal weights): float32 rounding is ~1e-5.
+    EXPECT_LE(max_abs_diff(f({x})[0], fn({x})[0]), 1e-4) << rows << " rows";
+  }
+  EXPECT_EQ(passes.packed_weights->size(), 2u);  // w and w2, once for three signatures
 }
 
 TEST(WeightPrepacking, GptPrefillWithFrozenWeights) {

@@ -1,5 +1,6 @@
 // The default pass pipeline (see passes.h for the order and why).
 #include "ember/graph/passes.h"
+#include "ember/graph/prepacked_linear.h"
 
 namespace ember::graph {
 
@@ -17,7 +18,7 @@ std::vector<PassReport> optimize(Graph& g, const PassOptions& o, bool keep_diffe
   run("dead_code_elimination", o.dead_code, [&] { return eliminate_dead_code(g); });
   if (!keep_differentiable) run("elementwise_fusion", o.fusion, [&] { return fuse_elementwise(g); });
   if (!keep_differentiable)
-    run("weight_prepacking", o.prepack_weights, [&] { return prepack_linear_weights(g); });
+    run("weight_prepacking", o.prepack_weights, [&] { return prepack_linear_weights(g, o.packed_weights.get()); });
   run("rematerialization", o.remat, [&] { return rematerialize(g); });
   run("dead_code_elimination", o.dead_code, [&] { return eliminate_dead_code(g); });
   g.verify();
