@@ -39,6 +39,17 @@ std::string signature(const std::vector<Tensor>& inputs, const CompileOptions& o
   return s;
 }
 
+// Whether every tensor the graph reads (arguments and captures) is on the CPU.
+// Fused elementwise nodes have only a CPU kernel, so a graph on another device
+// is optimised without fusion; every other primitive has its CUDA kernel.
+bool cpu_only(const graph::Graph& g, const std::vector<Tensor>& inputs) {
+  for (const Tensor& t : inputs)
+    if (!t.device().is_cpu()) return false;
+  for (const graph::Capture& c : g.captures)
+    if (!c.tensor.device().is_cpu()) return false;
+  return true;
+}
+
 // Whether a run must record autograd history: grad mode on, something read
 // requires grad, and the graph neither takes its own gradients nor updates
 // captures in place (a whole training step, whose outputs need no history).
@@ -92,9 +103,11 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
     entry = std::make_shared<State::Entry>();
     try {
       graph::Graph traced = graph::trace(st.fn, inputs, st.options.names);
+      graph::PassOptions passes = st.options.passes;
+      if (!cpu_only(traced, inputs)) passes.fusion = false;
       entry->differentiable = traced;
-      graph::optimize(entry->differentiable, st.options.passes, /*keep_differentiable=*/true);
-      entry->report = graph::optimize(traced, st.options.passes);
+      graph::optimize(entry->differentiable, passes, /*keep_differentiable=*/true);
+      entry->report = graph::optimize(traced, passes);
       entry->executor = std::make_unique<graph::Executor>(std::move(traced));
     } catch (const Error& e) {
       if (st.options.fullgraph) throw;
