@@ -512,6 +512,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                         const nlohmann::json r = evaluate_checkpoint(on_policy)["metrics"];
                         m["on_policy_accuracy"] = r["pairwise_accuracy"];
                         m["on_policy_pairs"] = r["pairs"];
+                        if (r.contains("pairwise_breakdown")) m["on_policy_breakdown"] = r["pairwise_breakdown"];
                       }
                       // The hole PPO finds first in a reward model that has seen refusals only as
                       // the answer to harmful requests: paying for a refusal of anything. Each

@@ -2,7 +2,9 @@
 // register-tiled micro-kernel, in the loop order of BLIS (Goto's algorithm).
 // On the AVX2-only machines this project runs on it is faster than the
 // oneDNN 2.6 sgemm it replaces there (docs/PERFORMANCE.md, "ember's packed
-// GEMM"); cpu::gemm decides when to call it.
+// GEMM"); cpu::gemm decides when to call it. With B packed ahead
+// (sgemm_prepacked: frozen inference weights) it runs on every host that has
+// AVX2, since skipping the packing is worth more than oneDNN's edge.
 #pragma once
 
 #include <cstdint>
