@@ -10,6 +10,11 @@
 
 namespace ember::graph {
 
+PrepackedLinearPrim::PrepackedLinearPrim(int64_t in_features, int64_t out_features)
+    : k_(in_features), n_(out_features) {
+  if (k_ < 1 || n_ < 1) fail("linear_prepacked", "needs a weight of at least 1 x 1, got [", n_, ", ", k_, "]");
+}
+
 std::vector<TensorSpec> PrepackedLinearPrim::output_specs(const std::vector<Tensor>& in) const {
   if (in.size() < 2 || in.size() > 3) fail("linear_prepacked", "expects 2 or 3 inputs, got ", in.size());
   const Tensor& x = in[0];

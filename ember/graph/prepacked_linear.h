@@ -2,9 +2,10 @@
 // of ember's GEMM (cpu::pack_b_whole), so no product packs the weight again.
 //
 // Made by the weight-prepacking pass (passes/prepack_weights.cpp) for graphs
-// compiled with frozen weights (inference), never by user code. Packing a
-// 384 x 1536 weight costs about 15% of a 256-row product (docs/PERFORMANCE.md);
-// PyTorch's inductor does the same for frozen oneDNN weights.
+// compiled with frozen weights (inference), never by user code. Packing the
+// weights on every call was about 14% of a 256-token prefill of the `small`
+// GPT (docs/PERFORMANCE.md); PyTorch's inductor prepacks frozen oneDNN
+// weights the same way.
 //
 // Inputs: x [..., k] float32, the packed weight (a 1-D float32 constant of
 // cpu::packed_b_floats(k, n) values) and optionally a bias [n]. CPU only, no
@@ -22,7 +23,8 @@ namespace ember::graph {
 
 class PrepackedLinearPrim final : public Primitive {
  public:
-  PrepackedLinearPrim(int64_t in_features, int64_t out_features) : k_(in_features), n_(out_features) {}
+  // Both sizes at least 1 (an empty weight is never packed).
+  PrepackedLinearPrim(int64_t in_features, int64_t out_features);
   const char* name() const override { return "linear_prepacked"; }
   bool differentiable() const override { return false; }
   Attrs attrs() const override { return {{"in_features", k_}, {"out_features", n_}}; }

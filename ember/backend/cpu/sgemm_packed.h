@@ -37,8 +37,8 @@ int64_t packed_b_floats(int64_t k, int64_t n);
 // which holds packed_b_floats(k, n) floats and is 32-byte aligned.
 void pack_b_whole(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* dst);
 // sgemm_packed with op(B) given packed: the same results bit for bit, without
-// packing B on every call (about 15% of a 256-row product with a 384 x 1536
-// weight on the hosts measured, docs/PERFORMANCE.md).
+// packing B on every call (about 14% of a 256-token prefill of the `small`
+// GPT on the hosts measured, docs/PERFORMANCE.md).
 void sgemm_prepacked(bool trans_a, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                      const float* packed_b, float beta, float* c, int64_t ldc, int threads,
                      const float* bias = nullptr);
