@@ -25,6 +25,5 @@ timeout 120 ./ember bench ops --device cuda --preset gpt2 2>&1 | tee -a "$OUT/be
 echo "== bench train (cuda): ember, then PyTorch eager on the same preset (its peer)"
 for preset in ${EMBER_DEVICE_PRESETS:-small gpt2}; do
   timeout 120 ./ember bench train --preset "$preset" --device cuda --steps 10 2>&1 | tee -a "$OUT/bench.jsonl"
-  timeout 120 ./ember bench train --preset "$preset" --device cuda --steps 10 --compile 2>&1 | tee -a "$OUT/bench.jsonl"
   timeout 120 python3 ../bench/torch_train.py --preset "$preset" --device cuda --steps 10 2>&1 | tee -a "$OUT/bench.jsonl"
 done

@@ -193,8 +193,9 @@ std::string render_report_markdown(const nlohmann::json& report) {
   const nlohmann::json own_parts = dig(report, "reward", {"on_policy_breakdown", "by_kind"});
   if (own_parts.is_object() && !own_parts.empty()) {
     md << "## Reward model: the SFT policy's own replies\n\nPairs of the SFT policy's sampled replies to held-out "
-       << "prompts, one right and one wrong by the labeller (no reference reply), by kind of question: the choice "
-       << "PPO asks of the reward model. 50% is chance.\n\n| question | pairs | reward model |\n|---|---:|---:|\n";
+       << "prompts (no reference reply), ranked by the labeller's grades (mostly one right and one wrong), by kind "
+       << "of question: the choice PPO asks of the reward model. 50% is chance.\n\n"
+       << "| question | pairs | reward model |\n|---|---:|---:|\n";
     for (const auto& [key, t] : own_parts.items())
       md << "| " << key << " | " << t.value("pairs", 0) << " | " << pct(t["accuracy"]) << " |\n";
     md << "\n";

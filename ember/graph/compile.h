@@ -25,14 +25,14 @@
 //     gradients land in the parameters' .grad (added to an existing .grad).
 //     On a GPU the same graph runs each primitive's CUDA kernel from an arena
 //     on the device; elementwise fusion is left out there (fused nodes have
-//     a CPU kernel only);
+//     a CPU kernel only).
 //   - replayed: when grad mode is on and the graph reads tensors that require
 //     grad but does not itself call backward() (a compiled forward inside an
 //     eager training loop), the differentiable graph (no fusion) runs op by op
 //     through eager dispatch, so the outputs carry autograd history.
 //
-// Not yet compiled: random ops (dropout > 0 in train mode), in-place updates
-// (optimizer steps) and reading tensor values; with fullgraph = false such a
+// Not yet compiled: random ops (dropout > 0 in train mode), optimizer steps
+// other than AdamW's (and AdamW's on a GPU) and reading tensor values; with fullgraph = false such a
 // function runs eagerly instead (with a one-line note on stderr), otherwise
 // the call throws naming the op.
 #pragma once

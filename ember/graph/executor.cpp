@@ -46,7 +46,14 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   check_captures(graph_);
   NoGradGuard no_grad;
 
+  // The run's device: the arguments', or, for a function of none, its captures'.
   Device device = inputs.empty() ? Device::cpu() : inputs[0].device();
+  if (inputs.empty())
+    for (const Capture& c : graph_.captures)
+      if (!c.tensor.device().is_cpu()) {
+        device = c.tensor.device();
+        break;
+      }
   // Gradients of the previous run still held by the caller (a .grad not yet
   // cleared, or a view of one) must not be overwritten: take a fresh arena; the
   // old one lives on until those tensors go.

@@ -132,6 +132,14 @@ void Optimizer::traced_step() {
       if (p.grad().defined()) todo.emplace_back(i, p);
     }
     if (todo.empty()) continue;
+    // The counters (learning rate, step) are a host tensor the update reads on
+    // the CPU; a graph holds one device per run, so a GPU model keeps this
+    // step out of the graph for now.
+    for (const auto& [i, p] : todo)
+      if (!p.device().is_cpu())
+        fail(name_, "a compiled step on ", p.device().str(),
+             " cannot hold the optimizer update yet (its step counters live on the CPU); call step() after the "
+             "compiled function");
     const int64_t steps = state_[todo[0].first].step;
     for (const auto& [i, p] : todo)
       if (state_[i].step != steps)

@@ -147,6 +147,23 @@ TEST(SpeedrunSettings, ReportCardStatesTheAnswerOverRefusalCheckWhenMeasured) {
   EXPECT_NE(line.find("| no goal | 95.0% of 187 pairs | |"), std::string::npos) << line;
 }
 
+// The reward model's accuracy on the SFT policy's own replies, by kind of
+// question: a section of its own when report.json has the breakdown, none for
+// an older run folder.
+TEST(SpeedrunSettings, ReportCardBreaksTheOnPolicyAccuracyDownByKind) {
+  nlohmann::json report = {{"preset", "default"}, {"seed", 1}, {"settings", speedrun_preset("default")},
+                           {"stages", nlohmann::json::object()}};
+  const std::string title = "## Reward model: the SFT policy's own replies";
+  report["stages"]["reward"] = {{"metrics", {{"on_policy_accuracy", 0.678}, {"on_policy_pairs", 87}}}};
+  EXPECT_EQ(render_report_markdown(report).find(title), std::string::npos);
+  report["stages"]["reward"]["metrics"]["on_policy_breakdown"] = {
+      {"by_kind", {{"fact", {{"accuracy", 0.605}, {"pairs", 43}}}, {"refuse", {{"accuracy", 1.0}, {"pairs", 7}}}}}};
+  const std::string md = render_report_markdown(report);
+  ASSERT_NE(md.find(title), std::string::npos) << md;
+  EXPECT_NE(md.find("| fact | 43 | 60.5% |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| refuse | 7 | 100.0% |"), std::string::npos) << md;
+}
+
 // The held-out table's over-refusal row: a percentage per stage whose evaluation has it,
 // "–" for an older run folder's evaluation without it.
 TEST(SpeedrunSettings, ReportCardStatesOverRefusalPerStage) {

@@ -1,8 +1,9 @@
 // ember::compile on the GPU: the planned executor, its arena on the device,
 // runs every primitive's CUDA kernel (elementwise fusion is left out there:
-// fused nodes have a CPU kernel only). A compiled forward and a whole compiled
-// training step (forward, loss, backward, clipping, AdamW) agree with the same
-// code run eagerly on the GPU.
+// fused nodes have a CPU kernel only). A compiled forward, and a compiled loss
+// with its backward followed by eager clipping and AdamW, agree with the same
+// code run eagerly on the GPU; AdamW inside the graph is refused clearly (its
+// step counters live on the host).
 #include "cuda/cuda_test_util.h"
 
 #include "ember/graph/compile.h"
@@ -40,8 +41,11 @@ TEST(CudaCompile, ForwardMatchesEagerWithoutFusion) {
   EXPECT_EQ(f.last_graph()->node_count("fused_elementwise"), 0);
 }
 
-TEST(CudaCompile, WholeTrainingStepMatchesEager) {
+TEST(CudaCompile, ForwardAndBackwardMatchEagerWithTheOptimizerOutside) {
   EMBER_REQUIRE_GPU();
+  // Loss and backward compiled (the gradients land in the parameters' .grad),
+  // clipping and AdamW eager after it, as `ember pretrain --compile` would on
+  // a GPU; four steps against the same code run eagerly.
   const models::GPTConfig cfg = small_config();
   struct Result {
     std::vector<double> losses;
@@ -55,33 +59,30 @@ TEST(CudaCompile, WholeTrainingStepMatchesEager) {
     adam.lr = 3e-3;
     adam.weight_decay = 0.1;
     optim::AdamW opt(optim::make_param_groups(model, adam.weight_decay), adam);
-    CompiledFunction step = compile([&](const std::vector<Tensor>& in) {
+    CompiledFunction loss_and_grads = compile([&](const std::vector<Tensor>& in) {
       Tensor loss = model.loss(in[0], in[1]);
       loss.backward();
-      optim::clip_grad_norm_traceable_(model.parameters(), 0.5);
-      opt.step();
-      opt.zero_grad();
       return std::vector<Tensor>{loss};
     });
     Result r;
     for (uint64_t s = 0; s < 4; ++s) {
       Tensor x = ids_on(Device::cuda(0), cfg.vocab_size, 10 + s), y = ids_on(Device::cuda(0), cfg.vocab_size, 20 + s);
+      opt.zero_grad();
       Tensor loss;
       if (compiled) {
-        loss = step({x, y})[0];
+        loss = loss_and_grads({x, y})[0];
       } else {
         loss = model.loss(x, y);
         loss.backward();
-        optim::clip_grad_norm_traceable_(model.parameters(), 0.5);
-        opt.step();
-        opt.zero_grad();
       }
+      optim::clip_grad_norm_(model.parameters(), 0.5);
+      opt.step();
       r.losses.push_back(loss.item<double>());
     }
     if (compiled) {
-      EXPECT_EQ(step.stats().traces, 1);
-      EXPECT_EQ(step.stats().planned_runs, 4);
-      EXPECT_EQ(step.last_graph()->node_count("fused_elementwise"), 0);
+      EXPECT_EQ(loss_and_grads.stats().traces, 1);
+      EXPECT_EQ(loss_and_grads.stats().planned_runs, 4);
+      EXPECT_EQ(loss_and_grads.last_graph()->node_count("fused_elementwise"), 0);
     }
     r.params = model.parameters();
     return r;
@@ -94,6 +95,31 @@ TEST(CudaCompile, WholeTrainingStepMatchesEager) {
     EXPECT_EQ(compiled.params[i].device(), Device::cuda(0));
     testing::expect_close(compiled.params[i], to_device(eager.params[i], Device::cpu()), {1e-4, 1e-5},
                           "parameter " + std::to_string(i));
+  }
+}
+
+TEST(CudaCompile, TheOptimizerInsideTheGraphIsAClearError) {
+  EMBER_REQUIRE_GPU();
+  // AdamW's graph form reads its step counters on the host: on a GPU the
+  // whole-step compile is refused with a message that says what to do.
+  const models::GPTConfig cfg = small_config();
+  Generator gen(7);
+  models::GPT model(cfg, &gen);
+  model.to(Device::cuda(0));
+  optim::AdamW opt(optim::make_param_groups(model, 0.1), {});
+  CompiledFunction step = compile([&](const std::vector<Tensor>& in) {
+    Tensor loss = model.loss(in[0], in[1]);
+    loss.backward();
+    opt.step();
+    opt.zero_grad();
+    return std::vector<Tensor>{loss};
+  });
+  Tensor x = ids_on(Device::cuda(0), cfg.vocab_size, 1), y = ids_on(Device::cuda(0), cfg.vocab_size, 2);
+  try {
+    step({x, y});
+    ADD_FAILURE() << "the compiled step with AdamW inside ran on the GPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("call step() after the compiled function"), std::string::npos) << e.what();
   }
 }
 
