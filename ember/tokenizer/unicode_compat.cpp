@@ -113,12 +113,17 @@ std::string adapt_pattern_for_pcre2(const std::string& p) {
         std::string name = p.substr(i + 3, close - i - 3);
         const bool known = newer_class_members().count(name) > 0;
         if (known && e == 'p') {
-          out += in_class ? class_body(name, false) : "[" + class_body(name, false) + "]";
+          // Appended piece by piece: `"[" + std::string&&` trips GCC 12's false -Wrestrict (PR 105651).
+          if (!in_class) out += '[';
+          out += class_body(name, false);
+          if (!in_class) out += ']';
           i = close;
           continue;
         }
         if (known && !in_class) {  // \P{X} outside a class: everything but the widened \p{X}
-          out += "[^" + class_body(name, false) + "]";
+          out += "[^";
+          out += class_body(name, false);
+          out += ']';
           i = close;
           continue;
         }
