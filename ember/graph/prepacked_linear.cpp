@@ -1,8 +1,6 @@
 // The prepacked linear's kernel and the packing of a weight (see prepacked_linear.h).
 #include "ember/graph/prepacked_linear.h"
 
-#include <omp.h>
-
 #include "ember/backend/cpu/gemm.h"
 #include "ember/backend/cpu/index_kernels.h"
 #include "ember/backend/cpu/sgemm_packed.h"
@@ -36,11 +34,8 @@ void PrepackedLinearPrim::eval_cpu(const std::vector<Tensor>& in, std::vector<Te
   const Tensor x = cpu::as_contiguous(in[0]);
   const Tensor packed = cpu::as_contiguous(in[1]);
   const Tensor bias = in.size() == 3 ? cpu::as_contiguous(in[2]) : Tensor();
-  const int64_t rows = x.numel() / k_;
-  // Inside a parallel region (a batch split over threads) the product stays on its thread.
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  cpu::sgemm_prepacked(false, rows, n_, k_, 1.0f, x.data<float>(), k_, packed.data<float>(), 0.0f,
-                       out[0].data<float>(), n_, threads, bias.defined() ? bias.data<float>() : nullptr);
+  cpu::gemm_prepacked(x.numel() / k_, n_, k_, x.data<float>(), k_, packed.data<float>(),
+                      bias.defined() ? bias.data<float>() : nullptr, out[0].data<float>(), n_);
 }
 
 Tensor prepack_linear_weight(const Tensor& w) {

@@ -9,7 +9,6 @@
 #include <algorithm>
 
 #include "ember/backend/cpu/gemm.h"
-#include "ember/backend/cpu/sgemm_packed.h"
 #include "ember/core/error.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -411,8 +410,7 @@ void linear_rows(const LinearWeight& w, const float* x, int64_t n, const float* 
     else cpu::gemm(false, true, n, rows, k, 1.0f, x, k, wt, k, beta, y + o0, m);
   };
   if (w.format == WeightFormat::f32 && w.packed) {
-    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-    cpu::sgemm_prepacked(false, n, m, k, 1.0f, x, k, w.packed, beta, y, m, threads, bias);
+    cpu::gemm_prepacked(n, m, k, x, k, w.packed, bias, y, m, beta);
   } else if (w.format == WeightFormat::f32) {
     product(static_cast<const float*>(w.data), m, 0);
   } else {

@@ -6,6 +6,8 @@
 // step counters live on the host).
 #include "cuda/cuda_test_util.h"
 
+#include <memory>
+
 #include "ember/graph/compile.h"
 #include "ember/models/gpt.h"
 #include "ember/optim/optim.h"
@@ -19,6 +21,14 @@ models::GPTConfig small_config() {
   return cfg;
 }
 
+// The test GPT with seeded weights, on the GPU.
+std::unique_ptr<models::GPT> gpt_on_gpu(uint64_t seed) {
+  Generator gen(seed);
+  auto model = std::make_unique<models::GPT>(small_config(), &gen);
+  model->to(Device::cuda(0));
+  return model;
+}
+
 Tensor ids_on(Device device, int64_t vocab, uint64_t seed) {
   Generator g(seed);
   return to_device(randint(0, vocab, {2, 16}, Device::cpu(), &g), device);
@@ -27,9 +37,8 @@ Tensor ids_on(Device device, int64_t vocab, uint64_t seed) {
 TEST(CudaCompile, ForwardMatchesEagerWithoutFusion) {
   EMBER_REQUIRE_GPU();
   const models::GPTConfig cfg = small_config();
-  Generator gen(3);
-  models::GPT model(cfg, &gen);
-  model.to(Device::cuda(0));
+  auto owned = gpt_on_gpu(3);
+  models::GPT& model = *owned;
   model.eval();
   NoGradGuard ng;
   CompiledFunction f = compile([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{model.forward(in[0])}; });
@@ -52,9 +61,8 @@ TEST(CudaCompile, ForwardAndBackwardMatchEagerWithTheOptimizerOutside) {
     std::vector<Tensor> params;
   };
   auto train = [&](bool compiled) {
-    Generator gen(7);
-    models::GPT model(cfg, &gen);
-    model.to(Device::cuda(0));
+    auto owned = gpt_on_gpu(7);
+    models::GPT& model = *owned;
     optim::AdamWOptions adam;
     adam.lr = 3e-3;
     adam.weight_decay = 0.1;
@@ -103,9 +111,8 @@ TEST(CudaCompile, TheOptimizerInsideTheGraphIsAClearError) {
   // AdamW's graph form reads its step counters on the host: on a GPU the
   // whole-step compile is refused with a message that says what to do.
   const models::GPTConfig cfg = small_config();
-  Generator gen(7);
-  models::GPT model(cfg, &gen);
-  model.to(Device::cuda(0));
+  auto owned = gpt_on_gpu(7);
+  models::GPT& model = *owned;
   optim::AdamW opt(optim::make_param_groups(model, 0.1), {});
   CompiledFunction step = compile([&](const std::vector<Tensor>& in) {
     Tensor loss = model.loss(in[0], in[1]);

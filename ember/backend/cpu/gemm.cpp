@@ -93,6 +93,11 @@ void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, cons
   gemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 }
 
+void gemm_prepacked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* packed_b,
+                    const float* bias, float* c, int64_t ldc, float beta) {
+  sgemm_prepacked(false, m, n, k, 1.0f, a, lda, packed_b, beta, c, ldc, packed_threads(), bias);
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
           const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   if (m == 0 || n == 0) return;

@@ -39,11 +39,15 @@
 
 namespace ember::cpu {
 
+namespace {
+constexpr int64_t kNR = 16;  // columns of a packed B sliver (and of the micro-kernel's tile)
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+}  // namespace
+
 #ifdef EMBER_SGEMM_PACKED
 namespace {
 
 constexpr int64_t kMR = 6;
-constexpr int64_t kNR = 16;
 // The k slice: at most kKC deep, the k dimension cut into equal slices (a
 // multiple of 4), so that k = 384 (n_embd of the small GPT) is one pass over C
 // and no slice is a short remainder. Every pass after the first reads and
@@ -271,8 +275,6 @@ float* scratch(Buffer& buf, int64_t& cap, int64_t count) {
   return buf.get();
 }
 
-int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
-
 // One thread's rectangle of C: rows [i0, i1), columns [j0, j1). With
 // `prepacked` (pack_b_whole's layout of all n columns; j0 a multiple of kNR)
 // B's panels are read from it instead of being packed here.
@@ -367,7 +369,7 @@ void sgemm_packed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
 #endif
 }
 
-int64_t packed_b_floats(int64_t k, int64_t n) { return k * ((n + 15) / 16 * 16); }
+int64_t packed_b_floats(int64_t k, int64_t n) { return k * round_up(n, kNR); }
 
 void pack_b_whole(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* dst) {
 #ifdef EMBER_SGEMM_PACKED

@@ -3,8 +3,9 @@
 // On the AVX2-only machines this project runs on it is faster than the
 // oneDNN 2.6 sgemm it replaces there (docs/PERFORMANCE.md, "ember's packed
 // GEMM"); cpu::gemm decides when to call it. With B packed ahead
-// (sgemm_prepacked: frozen inference weights) it runs on every host that has
-// AVX2, since skipping the packing is worth more than oneDNN's edge.
+// (sgemm_prepacked: frozen inference weights) it is used on AVX-512 hosts
+// too: on the Zen 4 host measured, skipping the packing outweighed oneDNN's
+// edge (docs/PERFORMANCE.md, "Prefill with frozen weights").
 #pragma once
 
 #include <cstdint>
