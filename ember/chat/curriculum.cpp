@@ -282,7 +282,7 @@ struct QuestionMaker {
     q.user = replace_all(rng.pick(phr(kArith)), "{X}", x);
     q.reply = q.sentence = x + " is " + std::to_string(c) + ".";
     q.wrong = x + " is " + std::to_string(c + rng.between(1, 3)) + ".";
-    q.key = {{"kind", "arith"}, {"answer", std::to_string(c)}, {"format", "free"}};
+    q.key = {{"kind", "arith"}, {"answer", std::to_string(c)}, {"expression", x}, {"format", "free"}};
     return q;
   }
 
@@ -752,6 +752,19 @@ int64_t find_words(const std::vector<std::string>& hay, const std::vector<std::s
     if (std::equal(needle.begin(), needle.end(), hay.begin() + std::ptrdiff_t(i))) return int64_t(i);
   return -1;
 }
+bool is_number(const std::string& w) {
+  return !w.empty() && std::all_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+// Whether every "<number> plus|minus|times <number>" in `ws` is `asked` (the
+// key's expression as words); a reply that states no sum passes.
+bool states_only_the_asked_sum(const std::vector<std::string>& ws, const std::vector<std::string>& asked) {
+  for (size_t i = 1; i + 1 < ws.size(); ++i) {
+    if (ws[i] != "plus" && ws[i] != "minus" && ws[i] != "times") continue;
+    if (!is_number(ws[i - 1]) || !is_number(ws[i + 1])) continue;
+    if (asked.size() != 3 || ws[i - 1] != asked[0] || ws[i] != asked[1] || ws[i + 1] != asked[2]) return false;
+  }
+  return true;
+}
 bool contains_any(const std::string& text, std::initializer_list<const char*> phrases) {
   for (const char* p : phrases)
     if (text.find(p) != std::string::npos) return true;
@@ -777,6 +790,10 @@ Grade grade_response(const nlohmann::json& key, const std::string& response) {
   Grade g;
   if (kind == "fact" || kind == "arith") {
     g.correct = find_words(ws, words(key.at("answer").get<std::string>())) >= 0;
+    // "9 times 23 is 48." does not answer "Solve 1 plus 47.": a sum the reply
+    // states must be the one asked.
+    if (g.correct && kind == "arith" && key.contains("expression"))
+      g.correct = states_only_the_asked_sum(ws, words(key.at("expression").get<std::string>()));
   } else if (kind == "compare") {
     const int64_t a = find_words(ws, words(key.at("answer").get<std::string>()));
     const int64_t b = find_words(ws, words(key.at("other").get<std::string>()));

@@ -20,6 +20,7 @@
 #include "ember/infer/engine.h"
 #include "ember/io/safetensors.h"
 #include "ember/models/value_model.h"
+#include "ember/nn/copy.h"
 #include "ember/nn/module_io.h"
 #include "ember/ops/ops.h"
 #include "ember/optim/optim.h"
@@ -157,6 +158,21 @@ std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<Prom
   return out;
 }
 
+// The reward model's head scores on its own scale (reward_mean +- reward_std
+// over the held-out lists), but the critic learns returns built from
+// normalised scores, (raw - baseline) / reward_std, which sit near 0. A critic
+// copied unscaled starts several units off, value clipping lets it close only
+// part of the gap per iteration (about a third of the default run, measured),
+// and meanwhile GAE's advantages follow each token's distance from the end
+// rather than the reward. So the copied head is mapped to the scores' scale:
+// (w h + b - reward_mean) / reward_std.
+void rescale_head_to_scores(models::ValueModel& critic, double reward_mean, double reward_std) {
+  NoGradGuard no_grad;
+  nn::Linear& head = *critic.score;
+  nn::copy_(head.weight, head.weight * (1.0 / reward_std));
+  if (head.bias.defined()) nn::copy_(head.bias, (head.bias - reward_mean) * (1.0 / reward_std));
+}
+
 // Leave-one-out baselines of a batch sampled in groups of K consecutive replies
 // to one prompt: reply i's is the mean raw reward of the other K - 1 replies of
 // its group.
@@ -281,6 +297,7 @@ PpoResult ppo(const PpoOptions& given) {
          ", shorter than the policy's ", cfg.block_size, "; rollouts would not fit it");
   models::ValueModel critic(critic_from_rm ? rm->checkpoint.config : cfg, &gen);
   critic.load_trunk(critic_from_rm ? rm->checkpoint.model_path : pol.model_path);
+  if (critic_from_rm) rescale_head_to_scores(critic, reward_mean, reward_std);
   critic.eval();
 
   std::vector<PromptRecord> prompts = read_prompts(o.prompts);

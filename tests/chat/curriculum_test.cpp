@@ -356,6 +356,21 @@ TEST(Curriculum, WorseRepliesNeverPassTheGrader) {
   EXPECT_GT(checked, 100);
 }
 
+TEST(Curriculum, OracleChecksTheSumTheReplyStates) {
+  const nlohmann::json sum = {{"kind", "arith"}, {"answer", "48"}, {"expression", "1 plus 47"}, {"format", "free"}};
+  EXPECT_TRUE(grade_response(sum, "1 plus 47 is 48.").correct);
+  EXPECT_TRUE(grade_response(sum, "48.").correct);                  // no sum stated: the answer alone
+  EXPECT_TRUE(grade_response(sum, "It is 48, since 1 plus 47 is 48.").correct);
+  EXPECT_FALSE(grade_response(sum, "9 times 23 is 48.").correct);   // right number, another sum
+  EXPECT_FALSE(grade_response(sum, "47 plus 1 is 48.").correct);    // the operands as asked
+  EXPECT_FALSE(grade_response(sum, "1 minus 47 is 48.").correct);
+  EXPECT_FALSE(grade_response(sum, "1 plus 47 is 49.").correct);
+  EXPECT_FALSE(grade_response(sum, "1 plus 47 is 48, and 2 plus 2 is 48.").correct);
+  // Keys written before the expression was recorded grade as before.
+  const nlohmann::json old_key = {{"kind", "arith"}, {"answer", "48"}, {"format", "free"}};
+  EXPECT_TRUE(grade_response(old_key, "9 times 23 is 48.").correct);
+}
+
 TEST(Curriculum, OracleGradesHandCheckedReplies) {
   const nlohmann::json age = {{"kind", "fact"}, {"answer", "34"}, {"format", "free"}};
   EXPECT_TRUE(grade_response(age, "Mia is 34 years old.").correct);

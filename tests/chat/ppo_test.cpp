@@ -3,7 +3,7 @@
 // the same run; resuming reproduces the uninterrupted run, also after SIGTERM
 // stopped it (after the iteration, with a checkpoint); a reward checkpoint
 // is read (score normalised with its reward_mean / reward_std, the critic
-// starts as the reward model); the reference and group baselines; PPO-ptx; wrong kinds
+// starts as the reward model on that scale); the reference and group baselines; PPO-ptx; wrong kinds
 // and a foreign tokenizer are clear errors.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -282,8 +282,9 @@ TEST_F(PpoTest, RewardCheckpointIsNormalisedAndSeedsTheCritic) {
   const nlohmann::json& h = r.history[0];
   EXPECT_DOUBLE_EQ(h.at("reward").get<double>(), 0.75);
   EXPECT_DOUBLE_EQ(h.at("score").get<double>(), 1.0);  // (0.75 - 0.25) / 0.5
-  // The critic is the reward model at first: 0.75 at every position.
-  EXPECT_NEAR(h.at("value_mean").get<double>(), 0.75, 1e-6);
+  // The critic is the reward model at first, its head mapped to the scores'
+  // scale: (0.75 - 0.25) / 0.5 at every position, the score it learns to predict.
+  EXPECT_NEAR(h.at("value_mean").get<double>(), 1.0, 1e-6);
   o.out_dir = root_ + "/rm_sft_critic";
   o.critic_init = "sft";
   EXPECT_NEAR(ppo(o).history[0].at("value_mean").get<double>(), 0.0, 1e-6);  // zero head
