@@ -18,7 +18,7 @@ namespace ember::chat {
 
 nlohmann::json LabelResult::to_json() const {
   return {{"prompts", prompts},   {"samples", samples},   {"lists", lists},
-          {"pairs", pairs},       {"included", included}, {"sample_accuracy", sample_accuracy},
+          {"pairs", pairs},       {"extra_pairs", extra_pairs}, {"included", included}, {"sample_accuracy", sample_accuracy},
           {"sample_score", sample_score}};
 }
 
@@ -34,6 +34,24 @@ std::vector<std::string> rank_by_grade(const nlohmann::json& key, const std::str
   std::vector<std::string> ranked;
   for (auto it = by_score.rbegin(); it != by_score.rend(); ++it) ranked.push_back(it->second);
   return ranked;
+}
+
+std::vector<std::pair<std::string, std::string>> further_pairs(const nlohmann::json& key, const std::string* reference,
+                                                               const std::vector<std::string>& samples,
+                                                               const std::vector<std::string>& ranked) {
+  std::vector<std::string> distinct;
+  if (reference) distinct.push_back(*reference);
+  for (const auto& s : samples)
+    if (std::find(distinct.begin(), distinct.end(), s) == distinct.end()) distinct.push_back(s);
+  std::vector<double> score;
+  for (const auto& d : distinct) score.push_back(grade_response(key, d).score);
+  auto in_ranked = [&](const std::string& t) { return std::find(ranked.begin(), ranked.end(), t) != ranked.end(); };
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t i = 0; i < distinct.size(); ++i)
+    for (size_t j = 0; j < distinct.size(); ++j)
+      if (score[i] > score[j] && !(in_ranked(distinct[i]) && in_ranked(distinct[j])))
+        out.emplace_back(distinct[i], distinct[j]);
+  return out;
 }
 
 LabelResult label_policy_samples(const LabelOptions& o) {
@@ -100,17 +118,26 @@ LabelResult label_policy_samples(const LabelOptions& o) {
       const std::string reference = prompts[i].meta.value("reference", "");
       const std::vector<std::string> ranked = rank_by_grade(key, has_reference ? &reference : nullptr, samples);
       if (ranked.size() < 2) continue;
+      auto label_of = [&](const std::string& r) -> std::string {
+        if (has_reference && r == reference) return "reference";
+        return grade_response(key, r).correct ? "sample_correct" : "sample_wrong";
+      };
       PreferenceRecord rec;
       rec.prompt = prompts[i].prompt;
       rec.responses = ranked;
       rec.kind = key.value("kind", "");
-      for (const auto& r : ranked)
-        rec.labels.push_back(has_reference && r == reference ? "reference"
-                             : grade_response(key, r).correct                         ? "sample_correct"
-                                                                                      : "sample_wrong");
+      for (const auto& r : ranked) rec.labels.push_back(label_of(r));
       records.push_back(preference_to_json(rec));
       ++res.lists;
       res.pairs += int64_t(ranked.size() * (ranked.size() - 1) / 2);
+      if (!o.every_pair) continue;
+      for (const auto& [better, worse] : further_pairs(key, has_reference ? &reference : nullptr, samples, ranked)) {
+        rec.responses = {better, worse};
+        rec.labels = {label_of(better), label_of(worse)};
+        records.push_back(preference_to_json(rec));
+        ++res.extra_pairs;
+        ++res.pairs;
+      }
     }
     res.samples += int64_t((to - from) * k);
     if (bar)

@@ -18,11 +18,14 @@
 // as they are, so one file feeds the reward model and DPO. A list carries its
 // prompt's kind and labels "reference", "sample_correct" or "sample_wrong" (as
 // the labeller grades it), for the reward model's breakdown of its accuracy.
+// With `every_pair`, each further pair of distinct replies that grade
+// differently follows its list as a two-reply record.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ember::chat {
@@ -40,6 +43,13 @@ struct LabelOptions {
   // the policy's own replies only (what a reward model is judged on when it
   // must choose among a policy's samples, as PPO asks of it).
   bool with_reference = true;
+  // true: besides each prompt's ranked list, a two-reply record for every
+  // other pair of distinct replies the labeller grades differently (another
+  // right sample against each wrong one, the best against every other wrong
+  // one...). The ranked list keeps one reply per score, so without these the
+  // comparisons hold almost no pair of the policy's own right and wrong
+  // replies, the choice PPO asks of a reward model.
+  bool every_pair = false;
   // true: write an empty file when no prompt yields a comparison (for judging;
   // a file to train on must not be empty, which is an error otherwise).
   bool allow_empty = false;
@@ -52,7 +62,8 @@ struct LabelResult {
   int64_t prompts = 0;        // prompts labelled
   int64_t samples = 0;        // replies sampled
   int64_t lists = 0;          // ranked lists written from the samples (prompts with a comparison)
-  int64_t pairs = 0;          // pairs in those lists
+  int64_t pairs = 0;          // pairs in those lists (and in the every_pair records)
+  int64_t extra_pairs = 0;    // two-reply records written by every_pair
   int64_t included = 0;       // records copied from `include`
   double sample_accuracy = 0; // fraction of sampled replies the labeller grades correct
   double sample_score = 0;    // their mean rubric score
@@ -66,5 +77,13 @@ LabelResult label_policy_samples(const LabelOptions& options);
 // first in that order), best first. Fewer than two replies when all score alike.
 std::vector<std::string> rank_by_grade(const nlohmann::json& key, const std::string* reference,
                                        const std::vector<std::string>& samples);
+
+// The pairs (better, worse) of distinct replies among `reference` (may be
+// null) and `samples` that grade differently under `key` and are not both in
+// `ranked` (rank_by_grade's list, whose pairs it already holds): in the order
+// of first appearance, the reference first.
+std::vector<std::pair<std::string, std::string>> further_pairs(const nlohmann::json& key, const std::string* reference,
+                                                               const std::vector<std::string>& samples,
+                                                               const std::vector<std::string>& ranked);
 
 }  // namespace ember::chat

@@ -165,7 +165,9 @@ std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<Prom
 // part of the gap per iteration (about a third of the default run, measured),
 // and meanwhile GAE's advantages follow each token's distance from the end
 // rather than the reward. So the copied head is mapped to the scores' scale:
-// (w h + b - reward_mean) / reward_std.
+// (w h + b - reward_mean) / reward_std. (The reward model's likelihood feature,
+// reward.h, is part of the score but not of the head; its share, about 0.05 of
+// a unit on the policy's replies at seed 1, is left for the critic to learn.)
 void rescale_head_to_scores(models::ValueModel& critic, double reward_mean, double reward_std) {
   NoGradGuard no_grad;
   nn::Linear& head = *critic.score;

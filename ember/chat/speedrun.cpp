@@ -68,6 +68,7 @@ LabelOptions label_stage_options(const nlohmann::json& S, const std::string& pol
   lo.max_new_tokens = S["max_new_tokens"];
   lo.temperature = S["temperature"];
   lo.with_reference = S["reference"];
+  lo.every_pair = S["every_pair"];
   return lo;
 }
 
@@ -79,7 +80,8 @@ bool same_run_settings(nlohmann::json before, nlohmann::json now) {
     nlohmann::json value;
   };
   const Added added[] = {{"curriculum", "sft_stranger_percent", 100}, {"curriculum", "rl_split", "rl"},
-                         {"label", "reference", true}, {"ppo", "ptx_coef", 0.0}};
+                         {"label", "reference", true}, {"label", "every_pair", false},
+                         {"ppo", "ptx_coef", 0.0}};
   for (nlohmann::json* settings : {&before, &now}) {
     settings->erase("plan_s");
     for (const Added& a : added)
@@ -114,7 +116,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
         // reference false: the labelled lists rank the policy's own replies only, so they carry
         // no answer the policy did not sample itself (ember label --no-reference; the
         // curriculum's synthetic lists are still included).
-        {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}, {"reference", true}}},
+        {"label", {{"samples", 4}, {"max_new_tokens", 32}, {"temperature", 1.0}, {"reference", true}, {"every_pair", false}}},
         // The reward model's 400 steps (600 until session 16) keep the 90% goal on seeds 1-3
         // (90.7/92.0/90.4% against 91.6/92.1/91.0%) and, with DPO's 80 steps (120 before: the
         // same held-out scores at step 80), take about 2 minutes off a run that took 21:51 in
@@ -140,7 +142,7 @@ nlohmann::json speedrun_preset(const std::string& name) {
                    {"vocab_size", 512}, {"dropout", 0.0}}},
         {"pretrain", {{"steps", 60}, {"batch", 8}, {"lr", 3e-3}, {"eval_every", 30}}},
         {"sft", {{"steps", 30}, {"batch", 8}, {"lr", 2e-3}, {"eval_every", 0}, {"checkpoint_every", 10}}},
-        {"label", {{"samples", 2}, {"max_new_tokens", 12}, {"temperature", 1.0}, {"reference", true}}},
+        {"label", {{"samples", 2}, {"max_new_tokens", 12}, {"temperature", 1.0}, {"reference", true}, {"every_pair", false}}},
         {"reward", {{"steps", 20}, {"batch", 4}, {"lr", 1e-3}, {"checkpoint_every", 10}}},
         {"ppo", {{"iterations", 3}, {"rollout_batch", 8}, {"max_new_tokens", 12}, {"minibatch", 8}, {"epochs", 2},
                  {"lr", 2e-5}, {"critic_lr", 5e-5}, {"kl_coef", 0.05}, {"reward_baseline", "mean"}, {"ptx_coef", 0.0},

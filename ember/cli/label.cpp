@@ -33,6 +33,9 @@ void register_label(CLI::App& app) {
   cmd->add_flag("--no-reference{false}", o->with_reference,
                 "Leave the prompts' reference replies out: each list ranks the policy's own replies only (to judge "
                 "a reward model on the choices PPO asks of it)");
+  cmd->add_flag("--every-pair", o->every_pair,
+                "Besides each prompt's ranked list (one reply per grade), write a two-reply record for every other "
+                "pair of distinct replies that grade differently (e.g. another right sample against each wrong one)");
   cmd->callback([o] {
     const chat::LabelResult r = chat::label_policy_samples(*o);
     std::cout << r.to_json().dump() << std::endl;

@@ -42,6 +42,26 @@ TEST(Labelling, RanksOneReplyPerGradeBestFirst) {
   EXPECT_EQ(rank_by_grade(key, &reference, {"34", "34."}).size(), 1u);
 }
 
+TEST(Labelling, FurtherPairsHoldEveryDifferentlyGradedPairTheListLacks) {
+  const nlohmann::json key = {{"kind", "fact"}, {"answer", "34"}, {"format", "one_word"}};
+  const std::string reference = "34";
+  const std::vector<std::string> samples = {"Mia is 34 years old.", "34", "35", "What a stupid question. 34", "36"};
+  const std::vector<std::string> ranked = rank_by_grade(key, &reference, samples);
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(further_pairs(key, &reference, samples, ranked),
+            (Pairs{{"34", "What a stupid question. 34"},
+                   {"34", "36"},
+                   {"Mia is 34 years old.", "What a stupid question. 34"},
+                   {"Mia is 34 years old.", "36"}}));
+  // A right sample that ties the reference is set against the wrong one: the
+  // policy's own right and wrong replies.
+  const std::vector<std::string> two = {"34!", "35"};
+  EXPECT_EQ(further_pairs(key, &reference, two, rank_by_grade(key, &reference, two)), (Pairs{{"34!", "35"}}));
+  // Nothing the ranked list already holds, and nothing among equal grades.
+  EXPECT_TRUE(further_pairs(key, nullptr, {"35", "34"}, rank_by_grade(key, nullptr, {"35", "34"})).empty());
+  EXPECT_TRUE(further_pairs(key, nullptr, {"35", "36"}, rank_by_grade(key, nullptr, {"35", "36"})).empty());
+}
+
 TEST(Labelling, WritesRankedListsAfterIncludedRecords) {
   const std::string root = ::testing::TempDir() + "/ember_label_test_" + std::to_string(::getpid());
   fs::remove_all(root);
@@ -101,6 +121,35 @@ TEST(Labelling, WritesRankedListsAfterIncludedRecords) {
   const std::vector<PreferenceRecord> twice = read_preferences(again.out);
   ASSERT_EQ(twice.size(), got.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(twice[i].responses, got[i].responses) << i;
+
+  // Every pair: each list is followed by the reference against each further
+  // distinct wrong sample, two replies a record, the samples drawn as before.
+  LabelOptions every = o;
+  every.out = root + "/every.jsonl";
+  every.every_pair = true;
+  const LabelResult e = label_policy_samples(every);
+  EXPECT_EQ(e.lists, 12);
+  EXPECT_GT(e.extra_pairs, 0);
+  EXPECT_EQ(e.pairs, r.pairs + e.extra_pairs);
+  const std::vector<PreferenceRecord> all = read_preferences(every.out);
+  ASSERT_EQ(all.size(), got.size() + size_t(e.extra_pairs));
+  size_t lists_seen = 0;
+  for (size_t i = included.size(); i < all.size(); ++i) {
+    const PreferenceRecord& rec = all[i];
+    if (rec.responses.size() == 2 && i > included.size() && all[i - 1].prompt == rec.prompt &&
+        rec.responses.front() == all[i - 1].responses.front()) {
+      EXPECT_EQ(rec.labels, (std::vector<std::string>{"reference", "sample_wrong"}));
+      for (size_t j = included.size(); j < i; ++j) {  // a pair no earlier record of its prompt holds
+        if (all[j].prompt == rec.prompt) {
+          EXPECT_NE(all[j].responses.back(), rec.responses.back());
+        }
+      }
+      continue;
+    }
+    EXPECT_EQ(rec.responses, got[included.size() + lists_seen].responses) << i;
+    ++lists_seen;
+  }
+  EXPECT_EQ(lists_seen, 12u);
 
   // Without the reference, a random model's gibberish all scores 0: nothing to
   // compare, no list, and no record names a reference.
