@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine (the `device` tool), from the repository root, with
 # .device/ made by scripts/device_pack.sh carried along: unpacks the libraries,
 # finds the machine's cuBLAS and NCCL, then runs every CUDA test and the GPU
-# training and GEMM benchmarks. Logs and the JSON lines land in $OUT.
+# training benchmarks (eager and the compiled whole step). Logs and the JSON lines land in $OUT.
 set -u
 OUT=${OUT:-/tmp/device-out}
 mkdir -p "$OUT"
@@ -25,5 +25,6 @@ timeout 120 ./ember bench ops --device cuda --preset gpt2 2>&1 | tee -a "$OUT/be
 echo "== bench train (cuda): ember, then PyTorch eager on the same preset (its peer)"
 for preset in ${EMBER_DEVICE_PRESETS:-small gpt2}; do
   timeout 120 ./ember bench train --preset "$preset" --device cuda --steps 10 2>&1 | tee -a "$OUT/bench.jsonl"
+  timeout 120 ./ember bench train --preset "$preset" --device cuda --steps 10 --compile 2>&1 | tee -a "$OUT/bench.jsonl"
   timeout 120 python3 ../bench/torch_train.py --preset "$preset" --device cuda --steps 10 2>&1 | tee -a "$OUT/bench.jsonl"
 done

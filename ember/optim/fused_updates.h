@@ -29,8 +29,9 @@ struct AdamWHyper {
 void adamw_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                    const AdamWHyper& h);
 // The same with h.lr and h.step read at run time from `hyper`, a float64 [2]
-// CPU tensor (lr, step): the form an optimizer step traced into a compiled
-// graph uses, so that one graph serves every step of a schedule.
+// tensor (lr, step) on the parameters' device: the form an optimizer step
+// traced into a compiled graph uses, so that one graph serves every step of a
+// schedule (on a GPU the kernel reads them there, with no copy to the host).
 void adamw_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                    const AdamWHyper& h, const Tensor& hyper);
 

@@ -2,6 +2,7 @@
 #include "ember/optim/optimizer.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <unordered_set>
 
@@ -37,6 +38,26 @@ bool parse_key(const std::string& key, std::string& kind, int64_t& index, std::s
   return kind == "state" || kind == "param_groups";
 }
 
+// A group's counters (float64 [2]: lr, steps) live on its parameters'
+// device, where the compiled update reads them. The host reads and writes
+// them outside any trace: directly on the CPU, through a host copy on a GPU.
+std::array<double, 2> read_counters(const Tensor& counters) {
+  TraceSuspendGuard real;
+  const Tensor host = counters.device().is_cpu() ? counters : to_device(counters, Device::cpu());
+  const double* c = static_cast<const double*>(host.raw_data());
+  return {c[0], c[1]};
+}
+void write_counters(const Tensor& counters, double lr, double steps) {
+  TraceSuspendGuard real;
+  if (counters.device().is_cpu()) {
+    double* c = static_cast<double*>(counters.raw_data());
+    c[0] = lr, c[1] = steps;
+    return;
+  }
+  NoGradGuard no_grad;
+  nn::copy_(counters, to_device(tensor({lr, steps}, {2}, DType::f64), counters.device()));
+}
+
 }  // namespace
 
 double ParamGroup::get(const std::string& key) const {
@@ -51,7 +72,7 @@ double ParamGroup::get(const std::string& key) const {
 
 void ParamGroup::set_lr(double lr) {
   options["lr"] = lr;
-  if (counters.defined()) static_cast<double*>(counters.raw_data())[0] = lr;
+  if (counters.defined()) write_counters(counters, lr, read_counters(counters)[1]);
 }
 
 std::vector<ParamGroup> single_group(const std::vector<Tensor>& params) { return {ParamGroup{params, {}}}; }
@@ -95,7 +116,7 @@ const ParamState& Optimizer::state(size_t index) const {
 void Optimizer::pull_counters() const {
   size_t index = 0;
   for (const ParamGroup& group : groups_) {
-    const int64_t steps = group.counters.defined() ? int64_t(static_cast<const double*>(group.counters.raw_data())[1]) : 0;
+    const int64_t steps = group.counters.defined() ? int64_t(read_counters(group.counters)[1]) : 0;
     for (size_t k = 0; k < group.params.size(); ++k, ++index)
       if (state_[index].counted_by_graph) state_[index].step = steps;
   }
@@ -108,9 +129,7 @@ void Optimizer::push_counters() {
     for (size_t k = 0; k < group.params.size(); ++k, ++index)
       if (state_[index].counted_by_graph) steps = std::max(steps, state_[index].step);
     if (!group.counters.defined()) continue;
-    double* c = static_cast<double*>(group.counters.raw_data());
-    c[0] = group.lr();
-    if (steps >= 0) c[1] = double(steps);
+    write_counters(group.counters, group.lr(), steps >= 0 ? double(steps) : read_counters(group.counters)[1]);
   }
 }
 
@@ -132,28 +151,31 @@ void Optimizer::traced_step() {
       if (p.grad().defined()) todo.emplace_back(i, p);
     }
     if (todo.empty()) continue;
-    // The counters (learning rate, step) are a host tensor the update reads on
-    // the CPU; a graph holds one device per run, so a GPU model keeps this
-    // step out of the graph for now.
+    // The counters (learning rate, step) live on the parameters' device, where
+    // the update reads them (a graph runs on one device).
+    const Device device = todo[0].second.device();
     for (const auto& [i, p] : todo)
-      if (!p.device().is_cpu())
-        fail(name_, "a compiled step on ", p.device().str(),
-             " cannot hold the optimizer update yet (its step counters live on the CPU); call step() after the "
-             "compiled function");
+      if (p.device() != device)
+        fail(name_, "parameters ", todo[0].first, " and ", i, " of one group are on ", device.str(), " and ",
+             p.device().str(), "; a compiled step updates a group on one device");
     const int64_t steps = state_[todo[0].first].step;
     for (const auto& [i, p] : todo)
       if (state_[i].step != steps)
         fail(name_, "parameters ", todo[0].first, " and ", i, " of one group have taken ", steps, " and ",
              state_[i].step, " steps; a compiled step counts steps per group and needs them equal");
+    Tensor one_step;  // (0, 1): a constant of the graph, on the counters' device
     {
       TraceSuspendGuard real;
-      if (!group.counters.defined()) group.counters = tensor({group.lr(), double(steps)}, {2}, DType::f64);
-      double* c = static_cast<double*>(group.counters.raw_data());
-      c[0] = group.lr();
-      c[1] = double(steps);
+      if (group.counters.defined() && group.counters.device() != device)
+        fail(name_, "this group's step counters are on ", group.counters.device().str(), " but its parameters on ",
+             device.str(), " now; make a new optimizer after moving the model");
+      if (!group.counters.defined())
+        group.counters = to_device(tensor({group.lr(), double(steps)}, {2}, DType::f64), device);
+      write_counters(group.counters, group.lr(), double(steps));
+      one_step = to_device(tensor({0.0, 1.0}, {2}, DType::f64), device);
       for (const auto& [i, p] : todo) init_state(group, p, state_[i]);
     }
-    nn::copy_(group.counters, add(group.counters, tensor({0.0, 1.0}, {2}, DType::f64)));
+    nn::copy_(group.counters, add(group.counters, one_step));
     for (const auto& [i, p] : todo) {
       Tensor g = p.grad();
       if (g.shape() != p.shape())

@@ -15,22 +15,50 @@ namespace {
 
 template <typename P> using state_t = std::conditional_t<std::is_same_v<P, double>, double, float>;
 
+// One element of the AdamW update, the CPU's scalar expressions.
+template <typename P, typename S>
+__device__ __forceinline__ void adamw_element(P* p, const P* g, S* m, S* v, int64_t i, S decay, S w1, S b2, S w2,
+                                              S neg_step_size, S bc2_sqrt, S eps) {
+  S pi = S(load(p + i)) * decay;
+  const S gi = S(load(g + i));
+  const S mi = m[i] + w1 * (gi - m[i]);
+  const S vi = v[i] * b2 + w2 * gi * gi;
+  const S denom = ::sqrt(vi) / bc2_sqrt + eps;
+  pi = pi + neg_step_size * mi / denom;
+  m[i] = mi;
+  v[i] = vi;
+  store(p + i, pi);
+}
+
 template <typename P>
 __global__ void adamw_kernel(P* p, const P* g, state_t<P>* m, state_t<P>* v, int64_t n, state_t<P> decay,
                              state_t<P> w1, state_t<P> b2, state_t<P> w2, state_t<P> neg_step_size,
                              state_t<P> bc2_sqrt, state_t<P> eps) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x)
+    adamw_element(p, g, m, v, i, decay, w1, b2, w2, neg_step_size, bc2_sqrt, eps);
+}
+
+// adamw_kernel with lr and step read from `hyper` on the device: one thread
+// of each block derives the constants (float64, the CPU's formulas in
+// fused_updates.cpp), the block shares them.
+template <typename P>
+__global__ void adamw_dynamic_kernel(P* p, const P* g, state_t<P>* m, state_t<P>* v, int64_t n, const double* hyper,
+                                     double beta1, double beta2, double eps, double weight_decay) {
   using S = state_t<P>;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    S pi = S(load(p + i)) * decay;
-    const S gi = S(load(g + i));
-    const S mi = m[i] + w1 * (gi - m[i]);
-    const S vi = v[i] * b2 + w2 * gi * gi;
-    const S denom = ::sqrt(vi) / bc2_sqrt + eps;
-    pi = pi + neg_step_size * mi / denom;
-    m[i] = mi;
-    v[i] = vi;
-    store(p + i, pi);
+  __shared__ S c[6];  // decay, w1, b2, w2, neg_step_size, bc2_sqrt
+  if (threadIdx.x == 0) {
+    const double lr = hyper[0], step = hyper[1];
+    const double bc1 = 1.0 - ::pow(beta1, step), bc2 = 1.0 - ::pow(beta2, step);
+    c[0] = S(1.0 - lr * weight_decay);
+    c[1] = S(1.0 - beta1);
+    c[2] = S(beta2);
+    c[3] = S(1.0 - beta2);
+    c[4] = S(-(lr / bc1));
+    c[5] = S(::sqrt(bc2));
   }
+  __syncthreads();
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x)
+    adamw_element(p, g, m, v, i, c[0], c[1], c[2], c[3], c[4], c[5], S(eps));
 }
 
 template <typename P>
@@ -106,6 +134,17 @@ void adamw_typed(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp
 }
 
 template <typename P>
+void adamw_dynamic_typed(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const Tensor& hyper,
+                         const AdamWStatic& k) {
+  using S = state_t<P>;
+  const int64_t n = param.numel();
+  adamw_dynamic_kernel<P><<<grid_for(n), kThreads, 0, stream()>>>(
+      data_of<P>(param), data_of<P>(grad), data_of<S>(exp_avg), data_of<S>(exp_avg_sq), n, data_of<double>(hyper),
+      k.beta1, k.beta2, k.eps, k.weight_decay);
+  check_launch("adamw_update");
+}
+
+template <typename P>
 void sgd_typed(Tensor& param, const Tensor& grad, Tensor& buf, const SGDConstants& k) {
   using S = state_t<P>;
   const int64_t n = param.numel();
@@ -122,6 +161,16 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& ex
   if (param.numel() == 0) return;
   visit_device_floating(param.dtype(), "adamw_update",
                         [&]<typename P>() { adamw_typed<P>(param, grad, exp_avg, exp_avg_sq, k); });
+}
+
+void adamw_update_dynamic(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const Tensor& hyper,
+                          const AdamWStatic& k) {
+  if (param.numel() == 0) return;
+  if (hyper.dtype() != DType::f64 || hyper.numel() != 2 || hyper.device() != param.device())
+    fail("adamw_update", "hyper must be a float64 [2] tensor (lr, step) on ", param.device().str());
+  visit_device_floating(param.dtype(), "adamw_update", [&]<typename P>() {
+    adamw_dynamic_typed<P>(param, grad, exp_avg, exp_avg_sq, hyper, k);
+  });
 }
 
 void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const SGDConstants& k) {

@@ -20,6 +20,17 @@ struct AdamWConstants {
 // exp_avg_sq in place, computing in the state's precision.
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamWConstants& k);
 
+// The same update with the learning rate and the step read on the device
+// from `hyper` (float64 [2]: lr, step), the form a compiled training step
+// traces so that one graph serves every step of a schedule; the constants
+// above are derived from them in the kernel, in float64, as the CPU derives
+// them on the host.
+struct AdamWStatic {
+  double beta1, beta2, eps, weight_decay;
+};
+void adamw_update_dynamic(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const Tensor& hyper,
+                          const AdamWStatic& k);
+
 struct SGDConstants {
   double lr, momentum, dampening, weight_decay;
   bool nesterov, first_step;
