@@ -792,6 +792,8 @@ Grade grade_response(const nlohmann::json& key, const std::string& response) {
     g.correct = find_words(ws, words(key.at("answer").get<std::string>())) >= 0;
     // "9 times 23 is 48." does not answer "Solve 1 plus 47.": a sum the reply
     // states must be the one asked.
+    if (kind == "arith" && key.contains("expression") && !key.at("expression").is_string())
+      fail("curriculum", "grade: \"expression\" must be a string such as \"1 plus 47\", got ", key.at("expression").dump());
     if (g.correct && kind == "arith" && key.contains("expression"))
       g.correct = states_only_the_asked_sum(ws, words(key.at("expression").get<std::string>()));
   } else if (kind == "compare") {

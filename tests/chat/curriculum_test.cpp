@@ -14,6 +14,7 @@
 
 #include "ember/chat/curriculum.h"
 #include "ember/core/error.h"
+#include "test_util.h"
 
 namespace ember::chat {
 namespace {
@@ -369,6 +370,8 @@ TEST(Curriculum, OracleChecksTheSumTheReplyStates) {
   // Keys written before the expression was recorded grade as before.
   const nlohmann::json old_key = {{"kind", "arith"}, {"answer", "48"}, {"format", "free"}};
   EXPECT_TRUE(grade_response(old_key, "9 times 23 is 48.").correct);
+  const nlohmann::json bad = {{"kind", "arith"}, {"answer", "48"}, {"expression", 48}};
+  EXPECT_ERROR(grade_response(bad, "48."), "[curriculum] grade: \"expression\" must be a string");
 }
 
 TEST(Curriculum, OracleGradesHandCheckedReplies) {
