@@ -34,7 +34,13 @@ std::string signature(const std::vector<Tensor>& inputs, const CompileOptions& o
   if (o.mode) s += " mode=" + std::to_string(o.mode());
   for (const Tensor& t : inputs) {
     if (!t.defined()) fail("compile", "argument ", &t - inputs.data(), " is an undefined tensor");
-    s += std::string(" ") + dtype_name(t.dtype()) + shape_str(t.shape()) + "@" + t.device().str();
+    // Piece by piece: GCC 12 warns falsely (-Wrestrict, bug 105651) about one
+    // chain of + on a temporary string here.
+    s += ' ';
+    s += dtype_name(t.dtype());
+    s += shape_str(t.shape());
+    s += '@';
+    s += t.device().str();
   }
   return s;
 }

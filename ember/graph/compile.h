@@ -32,7 +32,7 @@
 //     through eager dispatch, so the outputs carry autograd history.
 //
 // Not yet compiled: random ops (dropout > 0 in train mode), optimizer steps
-// other than AdamW's (and AdamW's on a GPU) and reading tensor values; with fullgraph = false such a
+// other than AdamW's and reading tensor values; with fullgraph = false such a
 // function runs eagerly instead (with a one-line note on stderr), otherwise
 // the call throws naming the op.
 #pragma once

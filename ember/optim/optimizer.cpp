@@ -10,6 +10,7 @@
 #include "ember/nn/copy.h"
 #include "ember/ops/creation.h"
 #include "ember/ops/elementwise.h"
+#include "ember/ops/shape_ops.h"
 #include "ember/ops/trace_hook.h"
 #include "ember/optim/fused_updates.h"
 
@@ -40,22 +41,29 @@ bool parse_key(const std::string& key, std::string& kind, int64_t& index, std::s
 
 // A group's counters (float64 [2]: lr, steps) live on its parameters'
 // device, where the compiled update reads them. The host reads and writes
-// them outside any trace: directly on the CPU, through a host copy on a GPU.
+// them outside any trace: directly on the CPU; on a GPU a write is a fill
+// kernel with the value as its argument (no host copy, so a schedule's
+// set_lr() between compiled steps does not wait for the GPU), and a read
+// copies the two values to the host.
 std::array<double, 2> read_counters(const Tensor& counters) {
   TraceSuspendGuard real;
   const Tensor host = counters.device().is_cpu() ? counters : to_device(counters, Device::cpu());
   const double* c = static_cast<const double*>(host.raw_data());
   return {c[0], c[1]};
 }
-void write_counters(const Tensor& counters, double lr, double steps) {
+// Writes counters[at] = value.
+void write_counter(const Tensor& counters, int64_t at, double value) {
   TraceSuspendGuard real;
   if (counters.device().is_cpu()) {
-    double* c = static_cast<double*>(counters.raw_data());
-    c[0] = lr, c[1] = steps;
+    static_cast<double*>(counters.raw_data())[at] = value;
     return;
   }
   NoGradGuard no_grad;
-  nn::copy_(counters, to_device(tensor({lr, steps}, {2}, DType::f64), counters.device()));
+  nn::copy_(slice(counters, 0, at, at + 1), full({1}, value, DType::f64, counters.device()));
+}
+void write_counters(const Tensor& counters, double lr, double steps) {
+  write_counter(counters, 0, lr);
+  write_counter(counters, 1, steps);
 }
 
 }  // namespace
@@ -72,7 +80,7 @@ double ParamGroup::get(const std::string& key) const {
 
 void ParamGroup::set_lr(double lr) {
   options["lr"] = lr;
-  if (counters.defined()) write_counters(counters, lr, read_counters(counters)[1]);
+  if (counters.defined()) write_counter(counters, 0, lr);
 }
 
 std::vector<ParamGroup> single_group(const std::vector<Tensor>& params) { return {ParamGroup{params, {}}}; }
@@ -129,7 +137,8 @@ void Optimizer::push_counters() {
     for (size_t k = 0; k < group.params.size(); ++k, ++index)
       if (state_[index].counted_by_graph) steps = std::max(steps, state_[index].step);
     if (!group.counters.defined()) continue;
-    write_counters(group.counters, group.lr(), steps >= 0 ? double(steps) : read_counters(group.counters)[1]);
+    write_counter(group.counters, 0, group.lr());
+    if (steps >= 0) write_counter(group.counters, 1, double(steps));
   }
 }
 

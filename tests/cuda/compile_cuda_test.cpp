@@ -155,6 +155,8 @@ TEST(CudaCompile, TheWholeStepWithAdamWMatchesEager) {
       Tensor loss = (**whole_step)(batch(s))[0];
       if (s == 3) {
         EXPECT_EQ((*whole_step)->stats().traces, 1);
+        EXPECT_EQ((*whole_step)->stats().planned_runs, 4);  // every step ran the graph
+        EXPECT_EQ((*whole_step)->last_graph()->node_count("adamw_update"), int64_t(model.parameters().size()));
         EXPECT_EQ(opt.param_groups()[0].counters.device(), Device::cuda(0));
       }
       return loss;

@@ -47,8 +47,12 @@ __global__ void adamw_dynamic_kernel(P* p, const P* g, state_t<P>* m, state_t<P>
   using S = state_t<P>;
   __shared__ S c[6];  // decay, w1, b2, w2, neg_step_size, bc2_sqrt
   if (threadIdx.x == 0) {
-    const double lr = hyper[0], step = hyper[1];
-    const double bc1 = 1.0 - ::pow(beta1, step), bc2 = 1.0 - ::pow(beta2, step);
+    // The step as the CPU reads it (a whole number); a count below 1, which a
+    // traced step never writes (it adds one before the update), makes the
+    // update NaN, which the trainer's non-finite check reports, rather than a
+    // silent -inf step size.
+    const double lr = hyper[0], step = ::floor(hyper[1]);
+    const double bc1 = step >= 1 ? 1.0 - ::pow(beta1, step) : ::nan(""), bc2 = 1.0 - ::pow(beta2, step);
     c[0] = S(1.0 - lr * weight_decay);
     c[1] = S(1.0 - beta1);
     c[2] = S(beta2);
