@@ -756,12 +756,13 @@ bool is_number(const std::string& w) {
   return !w.empty() && std::all_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 // Whether every "<number> plus|minus|times <number>" in `ws` is `asked` (the
-// key's expression as words); a reply that states no sum passes.
+// key's expression as three words, checked by the caller); a reply that
+// states no sum passes.
 bool states_only_the_asked_sum(const std::vector<std::string>& ws, const std::vector<std::string>& asked) {
   for (size_t i = 1; i + 1 < ws.size(); ++i) {
     if (ws[i] != "plus" && ws[i] != "minus" && ws[i] != "times") continue;
     if (!is_number(ws[i - 1]) || !is_number(ws[i + 1])) continue;
-    if (asked.size() != 3 || ws[i - 1] != asked[0] || ws[i] != asked[1] || ws[i + 1] != asked[2]) return false;
+    if (ws[i - 1] != asked[0] || ws[i] != asked[1] || ws[i + 1] != asked[2]) return false;
   }
   return true;
 }
@@ -792,8 +793,14 @@ Grade grade_response(const nlohmann::json& key, const std::string& response) {
     g.correct = find_words(ws, words(key.at("answer").get<std::string>())) >= 0;
     // "9 times 23 is 48." does not answer "Solve 1 plus 47.": a sum the reply
     // states must be the one asked.
-    if (kind == "arith" && key.contains("expression") && !key.at("expression").is_string())
-      fail("curriculum", "grade: \"expression\" must be a string such as \"1 plus 47\", got ", key.at("expression").dump());
+    if (kind == "arith" && key.contains("expression")) {
+      const nlohmann::json& e = key.at("expression");
+      const std::vector<std::string> asked = e.is_string() ? words(e.get<std::string>()) : std::vector<std::string>{};
+      if (asked.size() != 3 || !is_number(asked[0]) || !is_number(asked[2]) ||
+          (asked[1] != "plus" && asked[1] != "minus" && asked[1] != "times"))
+        fail("curriculum", "grade: \"expression\" must be a string \"<n> plus|minus|times <m>\" such as \"1 plus 47\", got ",
+             e.dump(), " in ", key.dump());
+    }
     if (g.correct && kind == "arith" && key.contains("expression"))
       g.correct = states_only_the_asked_sum(ws, words(key.at("expression").get<std::string>()));
   } else if (kind == "compare") {

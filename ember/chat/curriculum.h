@@ -36,9 +36,9 @@
 // Grading rubric (grade(); it plays the human labeller for (c) and the judge
 // for evaluation):
 //   correct      fact/arith: the answer occurs as whole words in the response,
-//                and for a sum every "<n> plus|minus|times <m>" the response
-//                states is the one asked ("9 times 23 is 48." is wrong for
-//                "1 plus 47");
+//                and for a sum whose key has an "expression" every
+//                "<n> plus|minus|times <m>" the response states is the one
+//                asked ("9 times 23 is 48." is wrong for "1 plus 47");
 //                compare: of the two names, the right one is mentioned first;
 //                list: the names appear in alphabetical order, all of them;
 //                unknown person: the response says it does not know

@@ -165,14 +165,20 @@ std::vector<double> reward_baselines(const PpoOptions& o, const std::vector<Prom
 // part of the gap per iteration (about a third of the default run, measured),
 // and meanwhile GAE's advantages follow each token's distance from the end
 // rather than the reward. So the copied head is mapped to the scores' scale:
-// (w h + b - reward_mean) / reward_std. (The reward model's likelihood feature,
-// reward.h, is part of the score but not of the head; its share, about 0.05 of
-// a unit on the policy's replies at seed 1, is left for the critic to learn.)
-void rescale_head_to_scores(models::ValueModel& critic, double reward_mean, double reward_std) {
+// (w h + b - from) / reward_std, `from` the mean of the prompts' baselines
+// (reward_mean for --reward-baseline mean and group, where a reply's own group
+// is not known before it is sampled; the mean reference reward for reference).
+// (The reward model's likelihood feature, reward.h, is part of the score but
+// not of the head; its share, about 0.05 of a unit on the policy's replies at
+// seed 1, is left for the critic to learn.)
+void rescale_head_to_scores(models::ValueModel& critic, const std::vector<double>& baseline, double reward_std) {
+  double from = 0;
+  for (double b : baseline) from += b;
+  from /= double(std::max<size_t>(1, baseline.size()));
   NoGradGuard no_grad;
   nn::Linear& head = *critic.score;
   nn::copy_(head.weight, head.weight * (1.0 / reward_std));
-  if (head.bias.defined()) nn::copy_(head.bias, (head.bias - reward_mean) * (1.0 / reward_std));
+  if (head.bias.defined()) nn::copy_(head.bias, (head.bias - from) * (1.0 / reward_std));
 }
 
 // Leave-one-out baselines of a batch sampled in groups of K consecutive replies
@@ -299,7 +305,6 @@ PpoResult ppo(const PpoOptions& given) {
          ", shorter than the policy's ", cfg.block_size, "; rollouts would not fit it");
   models::ValueModel critic(critic_from_rm ? rm->checkpoint.config : cfg, &gen);
   critic.load_trunk(critic_from_rm ? rm->checkpoint.model_path : pol.model_path);
-  if (critic_from_rm) rescale_head_to_scores(critic, reward_mean, reward_std);
   critic.eval();
 
   std::vector<PromptRecord> prompts = read_prompts(o.prompts);
@@ -358,6 +363,7 @@ PpoResult ppo(const PpoOptions& given) {
   const int64_t max_prompt = block - max_new;
   // Per prompt, the raw reward its score is measured from (see reward_baseline).
   const std::vector<double> baseline = reward_baselines(o, prompts, tmpl, rm.get(), reward_mean, max_prompt);
+  if (critic_from_rm) rescale_head_to_scores(critic, baseline, reward_std);  // a resumed run then loads its own
 
   optim::AdamWOptions adam;
   adam.beta1 = 0.9, adam.beta2 = 0.95, adam.weight_decay = 0.0;

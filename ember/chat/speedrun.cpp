@@ -505,6 +505,7 @@ SpeedrunResult speedrun(const SpeedrunOptions& o) {
                       own.samples *= 2;  // more pairs than the label stage: a steadier figure
                       own.seed = o.seed;
                       own.with_reference = false;
+                      own.every_pair = false;  // one figure, whatever the label stage writes
                       own.allow_empty = true;  // a tiny model's replies may all score alike
                       own.quiet = true;
                       if (label_policy_samples(own).lists > 0) {

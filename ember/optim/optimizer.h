@@ -25,8 +25,8 @@ struct ParamGroup {
   std::vector<Tensor> params;
   Options options;  // hyper-parameters; missing ones take the optimizer's defaults
   // Made when a step of this group is first traced into a compiled graph:
-  // float64 [2] (lr, steps taken), which the graph reads and advances on every
-  // run, so one graph serves a whole schedule. From then on it holds the step
+  // float64 [2] (lr, steps taken) on the group's parameters' device, which the
+  // graph reads and advances on every run, so one graph serves a whole schedule. From then on it holds the step
   // count of the group's parameters that the graph updates.
   Tensor counters = {};
 

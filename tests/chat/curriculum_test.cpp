@@ -370,8 +370,11 @@ TEST(Curriculum, OracleChecksTheSumTheReplyStates) {
   // Keys written before the expression was recorded grade as before.
   const nlohmann::json old_key = {{"kind", "arith"}, {"answer", "48"}, {"format", "free"}};
   EXPECT_TRUE(grade_response(old_key, "9 times 23 is 48.").correct);
-  const nlohmann::json bad = {{"kind", "arith"}, {"answer", "48"}, {"expression", 48}};
-  EXPECT_ERROR(grade_response(bad, "48."), "[curriculum] grade: \"expression\" must be a string");
+  for (const nlohmann::json& e : {nlohmann::json(48), nlohmann::json(""), nlohmann::json("1 + 47"),
+                                  nlohmann::json("1 plus 47 plus 2"), nlohmann::json("one plus 47")}) {
+    const nlohmann::json bad = {{"kind", "arith"}, {"answer", "48"}, {"expression", e}};
+    EXPECT_ERROR(grade_response(bad, "48."), "[curriculum] grade: \"expression\" must be a string \"<n> plus|minus|times <m>\"");
+  }
 }
 
 TEST(Curriculum, OracleGradesHandCheckedReplies) {

@@ -296,8 +296,11 @@ TEST_F(PpoTest, ReferenceBaselineMeasuresEachRewardFromThePromptsIdealReply) {
   o.reward = root_ + "/rm";
   o.iterations = 1;
   o.reward_baseline = "reference";
-  // The reference replies score 0.75 like every rollout: (0.75 - 0.75) / 0.5.
-  EXPECT_DOUBLE_EQ(ppo(o).history[0].at("score").get<double>(), 0.0);
+  // The reference replies score 0.75 like every rollout: (0.75 - 0.75) / 0.5,
+  // and the critic starts there too (its head measured from the mean baseline).
+  const nlohmann::json h = ppo(o).history[0];
+  EXPECT_DOUBLE_EQ(h.at("score").get<double>(), 0.0);
+  EXPECT_NEAR(h.at("value_mean").get<double>(), 0.0, 1e-6);
   // A programmatic reward scores the reference's ids (with <|im_end|>) too:
   // a reply's length minus its reference's, per prompt.
   PpoOptions f = base("baseline_fn");

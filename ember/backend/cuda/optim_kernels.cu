@@ -171,7 +171,8 @@ void adamw_update_dynamic(Tensor& param, const Tensor& grad, Tensor& exp_avg, Te
                           const AdamWStatic& k) {
   if (param.numel() == 0) return;
   if (hyper.dtype() != DType::f64 || hyper.numel() != 2 || hyper.device() != param.device())
-    fail("adamw_update", "hyper must be a float64 [2] tensor (lr, step) on ", param.device().str());
+    fail("adamw_update", "hyper must be a float64 [2] tensor (lr, step) on ", param.device().str(), ", got ",
+         dtype_name(hyper.dtype()), " of ", hyper.numel(), " values on ", hyper.device().str());
   visit_device_floating(param.dtype(), "adamw_update", [&]<typename P>() {
     adamw_dynamic_typed<P>(param, grad, exp_avg, exp_avg_sq, hyper, k);
   });
