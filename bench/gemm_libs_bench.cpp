@@ -317,7 +317,15 @@ constexpr int kLanes = 16;
 inline vec vset(float x) { return _mm512_set1_ps(x); }
 inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline vec vadd(vec a, vec b) { return _mm512_add_ps(a, b); }
-inline float vsum(vec a) { return _mm512_reduce_add_ps(a); }
+// Stored and added lane by lane: GCC 12 warns falsely inside
+// _mm512_reduce_add_ps (an intrinsic's deliberately undefined operand, bug 105593).
+inline float vsum(vec a) {
+  alignas(64) float lanes[kLanes];
+  _mm512_store_ps(lanes, a);
+  float s = 0;
+  for (float x : lanes) s += x;
+  return s;
+}
 constexpr const char* kIsa = "AVX-512 FMA";
 constexpr int kAcc = 24;
 #elif defined(__FMA__) && defined(__AVX__)

@@ -8,6 +8,11 @@
 // communicator calls MPI (the training loop and the backward hooks run there;
 // OpenMP worker threads never do). Errors are returned, not fatal
 // (MPI_ERRORS_RETURN), and turned into ember::Error naming the op.
+//
+// Only MPI's C API is used: its deprecated C++ bindings are left out, whose
+// header casts between function types (-Wcast-function-type).
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
 #include <algorithm>

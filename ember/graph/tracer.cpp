@@ -169,7 +169,7 @@ class Tracer final : public TraceRecorder {
     if (it != by_impl_.end()) return it->second;
     if (!storage) fail(op, "input ", position, " has no data");
     std::string name = namer_ ? namer_(t) : std::string();
-    if (name.empty()) name = "c" + std::to_string(g_.captures.size());
+    if (name.empty()) name = std::string(1, 'c').append(std::to_string(g_.captures.size()));  // not "c" + ...: GCC 12's false -Wrestrict (bug 105651)
     ValueId v = g_.add_capture(t, name, false);
     by_impl_[t.impl_ptr().get()] = v;
     if (t.requires_grad() && t.is_leaf()) {

@@ -77,7 +77,7 @@ std::string clip(std::string_view s, size_t max = kMaxShown) {
   return str_cat(printable(s.substr(0, max)), "...(", s.size(), " bytes)");
 }
 
-std::string shown_name(std::string_view name) { return "'" + clip(name) + "'"; }
+std::string shown_name(std::string_view name) { return str_cat("'", clip(name), "'"); }  // not "'" + ...: GCC 12's false -Wrestrict (bug 105651)
 
 std::string dump_clipped(const json& j) {
   return clip(j.dump(-1, ' ', false, json::error_handler_t::replace));
