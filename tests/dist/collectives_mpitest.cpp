@@ -181,8 +181,9 @@ TEST(DistTimeout, DISABLED_AbortsTheJob) {
 }
 
 // Bandwidth of a 16 MiB float32 all-reduce (median of 15 after 3 warm-ups):
-//   mpirun --allow-run-as-root --oversubscribe -np 2 ember_dist_tests \
+//   mpirun --allow-run-as-root --oversubscribe -np 2 ember_dist_tests
 //     --gtest_also_run_disabled_tests --gtest_filter=DistBench.DISABLED_AllReduce16MB
+// (one command line)
 TEST(DistBench, DISABLED_AllReduce16MB) {
   auto c = comm();
   const int64_t n = (16 << 20) / 4;
