@@ -755,15 +755,16 @@ int64_t find_words(const std::vector<std::string>& hay, const std::vector<std::s
 bool is_number(const std::string& w) {
   return !w.empty() && std::all_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
-// Whether every "<number> plus|minus|times <number>" in `ws` is `asked` (the
-// key's expression as three words, checked by the caller); a reply that
-// states no sum passes.
+// Whether words [i - 1, i + 1] of `ws` are a sum: "<number> plus|minus|times <number>".
+bool is_sum_at(const std::vector<std::string>& ws, size_t i) {
+  return i >= 1 && i + 1 < ws.size() && (ws[i] == "plus" || ws[i] == "minus" || ws[i] == "times") &&
+         is_number(ws[i - 1]) && is_number(ws[i + 1]);
+}
+// Whether every sum `ws` states is `asked` (a sum of three words); a reply
+// that states no sum passes.
 bool states_only_the_asked_sum(const std::vector<std::string>& ws, const std::vector<std::string>& asked) {
-  for (size_t i = 1; i + 1 < ws.size(); ++i) {
-    if (ws[i] != "plus" && ws[i] != "minus" && ws[i] != "times") continue;
-    if (!is_number(ws[i - 1]) || !is_number(ws[i + 1])) continue;
-    if (ws[i - 1] != asked[0] || ws[i] != asked[1] || ws[i + 1] != asked[2]) return false;
-  }
+  for (size_t i = 1; i + 1 < ws.size(); ++i)
+    if (is_sum_at(ws, i) && !std::equal(asked.begin(), asked.end(), ws.begin() + std::ptrdiff_t(i - 1))) return false;
   return true;
 }
 bool contains_any(const std::string& text, std::initializer_list<const char*> phrases) {
@@ -796,13 +797,11 @@ Grade grade_response(const nlohmann::json& key, const std::string& response) {
     if (kind == "arith" && key.contains("expression")) {
       const nlohmann::json& e = key.at("expression");
       const std::vector<std::string> asked = e.is_string() ? words(e.get<std::string>()) : std::vector<std::string>{};
-      if (asked.size() != 3 || !is_number(asked[0]) || !is_number(asked[2]) ||
-          (asked[1] != "plus" && asked[1] != "minus" && asked[1] != "times"))
+      if (asked.size() != 3 || !is_sum_at(asked, 1))
         fail("curriculum", "grade: \"expression\" must be a string \"<n> plus|minus|times <m>\" such as \"1 plus 47\", got ",
              e.dump(), " in ", key.dump());
+      g.correct = g.correct && states_only_the_asked_sum(ws, asked);
     }
-    if (g.correct && kind == "arith" && key.contains("expression"))
-      g.correct = states_only_the_asked_sum(ws, words(key.at("expression").get<std::string>()));
   } else if (kind == "compare") {
     const int64_t a = find_words(ws, words(key.at("answer").get<std::string>()));
     const int64_t b = find_words(ws, words(key.at("other").get<std::string>()));

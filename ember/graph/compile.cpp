@@ -45,17 +45,6 @@ std::string signature(const std::vector<Tensor>& inputs, const CompileOptions& o
   return s;
 }
 
-// Whether every tensor the graph reads (arguments and captures) is on the CPU.
-// Fused elementwise nodes have only a CPU kernel, so a graph on another device
-// is optimised without fusion; every other primitive has its CUDA kernel.
-bool cpu_only(const graph::Graph& g, const std::vector<Tensor>& inputs) {
-  for (const Tensor& t : inputs)
-    if (!t.device().is_cpu()) return false;
-  for (const graph::Capture& c : g.captures)
-    if (!c.tensor.device().is_cpu()) return false;
-  return true;
-}
-
 // Whether a run must record autograd history: grad mode on, something read
 // requires grad, and the graph neither takes its own gradients nor updates
 // captures in place (a whole training step, whose outputs need no history).
@@ -110,7 +99,9 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
     try {
       graph::Graph traced = graph::trace(st.fn, inputs, st.options.names);
       graph::PassOptions passes = st.options.passes;
-      if (!cpu_only(traced, inputs)) passes.fusion = false;
+      // Fused elementwise nodes have only a CPU kernel, so a graph on another
+      // device is optimised without fusion; every other primitive has its CUDA kernel.
+      if (!graph::run_device(traced, inputs).is_cpu()) passes.fusion = false;
       entry->differentiable = traced;
       graph::optimize(entry->differentiable, passes, /*keep_differentiable=*/true);
       entry->report = graph::optimize(traced, passes);

@@ -40,20 +40,21 @@ void check_captures(const Graph& g) {
   }
 }
 
+Device run_device(const Graph& g, const std::vector<Tensor>& inputs) {
+  for (const Tensor& t : inputs)
+    if (!t.device().is_cpu()) return t.device();
+  for (const Capture& c : g.captures)
+    if (!c.tensor.device().is_cpu()) return c.tensor.device();
+  return Device::cpu();
+}
+
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   check_inputs(graph_, inputs, "compiled function");
   std::lock_guard<std::mutex> lock(mutex_);
   check_captures(graph_);
   NoGradGuard no_grad;
 
-  // The run's device: the arguments', or, for a function of none, its captures'.
-  Device device = inputs.empty() ? Device::cpu() : inputs[0].device();
-  if (inputs.empty())
-    for (const Capture& c : graph_.captures)
-      if (!c.tensor.device().is_cpu()) {
-        device = c.tensor.device();
-        break;
-      }
+  const Device device = run_device(graph_, inputs);
   // Gradients of the previous run still held by the caller (a .grad not yet
   // cleared, or a view of one) must not be overwritten: take a fresh arena; the
   // old one lives on until those tensors go.

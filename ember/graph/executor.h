@@ -22,6 +22,11 @@
 
 namespace ember::graph {
 
+// The device a run of `g` on `inputs` uses: the first of the arguments, then
+// of the captures, that is not on the CPU (a GPU model compiled as a function
+// of no arguments runs on its weights' device); the CPU when all are there.
+Device run_device(const Graph& g, const std::vector<Tensor>& inputs);
+
 class Executor {
  public:
   explicit Executor(Graph graph);

@@ -176,7 +176,8 @@ void Optimizer::traced_step() {
              device.str(), " now; make a new optimizer after moving the model");
       if (!group.counters.defined())
         group.counters = to_device(tensor({group.lr(), double(steps)}, {2}, DType::f64), device);
-      write_counters(group.counters, group.lr(), double(steps));
+      else
+        write_counters(group.counters, group.lr(), double(steps));
       one_step = to_device(tensor({0.0, 1.0}, {2}, DType::f64), device);
       for (const auto& [i, p] : todo) init_state(group, p, state_[i]);
     }

@@ -26,8 +26,9 @@ struct ParamGroup {
   Options options;  // hyper-parameters; missing ones take the optimizer's defaults
   // Made when a step of this group is first traced into a compiled graph:
   // float64 [2] (lr, steps taken) on the group's parameters' device, which the
-  // graph reads and advances on every run, so one graph serves a whole schedule. From then on it holds the step
-  // count of the group's parameters that the graph updates.
+  // graph reads and advances on every run, so one graph serves a whole
+  // schedule. From then on it holds the step count of the group's parameters
+  // that the graph updates.
   Tensor counters = {};
 
   double get(const std::string& key) const;  // error naming the key when absent

@@ -133,23 +133,24 @@ TEST(Labelling, WritesRankedListsAfterIncludedRecords) {
   EXPECT_EQ(e.pairs, r.pairs + e.extra_pairs);
   const std::vector<PreferenceRecord> all = read_preferences(every.out);
   ASSERT_EQ(all.size(), got.size() + size_t(e.extra_pairs));
-  size_t lists_seen = 0;
-  for (size_t i = included.size(); i < all.size(); ++i) {
-    const PreferenceRecord& rec = all[i];
-    if (rec.responses.size() == 2 && i > included.size() && all[i - 1].prompt == rec.prompt &&
-        rec.responses.front() == all[i - 1].responses.front()) {
-      EXPECT_EQ(rec.labels, (std::vector<std::string>{"reference", "sample_wrong"}));
-      for (size_t j = included.size(); j < i; ++j) {  // a pair no earlier record of its prompt holds
-        if (all[j].prompt == rec.prompt) {
-          EXPECT_NE(all[j].responses.back(), rec.responses.back());
-        }
-      }
-      continue;
+  size_t at = included.size();
+  for (size_t k = 0; k < 12; ++k) {  // prompt k: its list as before, then its further pairs
+    const std::vector<std::string>& list = got[included.size() + k].responses;
+    ASSERT_LT(at, all.size());
+    const PreferenceRecord& head = all[at++];
+    EXPECT_EQ(head.responses, list) << k;
+    std::set<std::string> worse(list.begin() + 1, list.end());
+    const bool last = k + 1 == 12;
+    while (at < all.size() && (last || all[at].responses != got[included.size() + k + 1].responses)) {
+      const PreferenceRecord& pair = all[at++];
+      EXPECT_EQ(pair.prompt, head.prompt) << k;
+      ASSERT_EQ(pair.responses.size(), 2u) << k;
+      EXPECT_EQ(pair.responses[0], list.front()) << k;  // the reference against
+      EXPECT_TRUE(worse.insert(pair.responses[1]).second) << k << ": " << pair.responses[1];  // a wrong reply no record held
+      EXPECT_EQ(pair.labels, (std::vector<std::string>{"reference", "sample_wrong"}));
     }
-    EXPECT_EQ(rec.responses, got[included.size() + lists_seen].responses) << i;
-    ++lists_seen;
   }
-  EXPECT_EQ(lists_seen, 12u);
+  EXPECT_EQ(at, all.size());
 
   // Without the reference, a random model's gibberish all scores 0: nothing to
   // compare, no list, and no record names a reference.
