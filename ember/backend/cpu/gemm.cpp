@@ -1,9 +1,11 @@
 // GEMM bindings: float32 through ember's packed AVX2 GEMM where it is the
-// faster one (AVX2 CPUs without AVX-512, products of at least 64 x 64) and
-// oneDNN's sgemm otherwise (it dispatches on CPU features, so it stays fast on
-// CPUs newer than the library, and on thin decode products), CBLAS for
-// float64, and oneDNN's matmul primitive for bf16/f16 where the CPU has native
-// 16-bit dot products.
+// faster one (AVX2 CPUs without AVX-512, products of at least 64 x 64),
+// oneDNN's matmul primitive on AVX-512 CPUs for the layouts sgemm is slow at
+// (its brgemm kernels keep their speed where sgemm's drop by up to a third;
+// the bias is added as C is written), and oneDNN's sgemm otherwise (thin
+// decode products, products inside a parallel region);
+// CBLAS for float64; oneDNN's matmul primitive for bf16/f16 where the CPU has
+// native 16-bit dot products.
 #include "ember/backend/cpu/gemm.h"
 
 #include <cblas.h>
@@ -26,13 +28,16 @@ namespace ember::cpu {
 
 namespace {
 
-// EMBER_GEMM=onednn keeps every float32 product on oneDNN, EMBER_GEMM=ember
-// sends every one to the packed GEMM (to compare the two in one build);
-// anything else, or unset, lets the shape decide.
+// EMBER_GEMM=sgemm (or onednn) keeps every float32 product on oneDNN's sgemm,
+// EMBER_GEMM=matmul sends every one outside a parallel region to oneDNN's
+// matmul primitive, EMBER_GEMM=ember every one to the packed GEMM (to compare
+// them in one build); anything else, or unset, lets the shape decide.
 SgemmImpl initial_impl() {
   const char* env = std::getenv("EMBER_GEMM");
-  if (env && std::string(env) == "onednn") return SgemmImpl::onednn;
-  if (env && std::string(env) == "ember") return SgemmImpl::ember;
+  const std::string v = env ? env : "";
+  if (v == "onednn" || v == "sgemm") return SgemmImpl::onednn;
+  if (v == "matmul") return SgemmImpl::onednn_matmul;
+  if (v == "ember") return SgemmImpl::ember;
   return SgemmImpl::automatic;
 }
 
@@ -43,6 +48,144 @@ std::atomic<SgemmImpl> g_sgemm_impl{initial_impl()};
 // its thread, as oneDNN's sgemm does.
 int packed_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
+// ---- oneDNN matmul primitives, cached per call signature ----
+
+std::atomic<bool> g_lowp_enabled{true};
+
+// Everything a primitive is specialised on. alpha and beta are kept as bit
+// patterns: the usual 1 and 0 hit the cache, and an unusual value is a new
+// entry rather than a wrong result.
+struct PrimKey {
+  int64_t m, n, k, lda, ldb, ldc;
+  uint32_t alpha_bits, beta_bits;
+  uint8_t dtype, trans_a, trans_b, bias;
+  bool operator==(const PrimKey& o) const { return std::memcmp(this, &o, sizeof(PrimKey)) == 0; }
+};
+struct PrimKeyHash {
+  size_t operator()(const PrimKey& key) const {
+    const int64_t v[8] = {key.m, key.n, key.k, key.lda, key.ldb, key.ldc,
+                          int64_t(key.alpha_bits) | int64_t(key.beta_bits) << 32,
+                          int64_t(key.dtype) | int64_t(key.trans_a) << 8 | int64_t(key.trans_b) << 16 |
+                              int64_t(key.bias) << 24};
+    size_t h = 1469598103934665603ull;
+    for (int64_t x : v) h = (h ^ size_t(x)) * 1099511628211ull;
+    return h;
+  }
+};
+
+struct PrimEntry {
+  std::optional<dnnl::matmul> prim;  // empty: oneDNN has no fast kernel, use the caller's fallback
+  dnnl::matmul::primitive_desc pd;
+  std::string impl;
+};
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+uint32_t bits_of(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, sizeof(b));
+  return b;
+}
+
+// Creates the primitive for one signature; declines reference kernels, which
+// are orders of magnitude slower than the fallbacks (sgemm, or converting
+// 16-bit operands to float32).
+PrimEntry make_entry(const PrimKey& key) {
+  using dt = dnnl::memory::data_type;
+  using dims = dnnl::memory::dims;
+  dt type = key.dtype == uint8_t(DType::bf16) ? dt::bf16 : key.dtype == uint8_t(DType::f16) ? dt::f16 : dt::f32;
+  PrimEntry entry;
+  try {
+    dnnl::memory::desc a({key.m, key.k}, type, key.trans_a ? dims{1, key.lda} : dims{key.lda, 1});
+    dnnl::memory::desc b({key.k, key.n}, type, key.trans_b ? dims{1, key.ldb} : dims{key.ldb, 1});
+    dnnl::memory::desc c({key.m, key.n}, type, dims{key.ldc, 1});
+    std::optional<dnnl::matmul::desc> desc;
+    if (key.bias) desc.emplace(a, b, dnnl::memory::desc({1, key.n}, dt::f32, dims{key.n, 1}), c);
+    else desc.emplace(a, b, c);
+    dnnl::primitive_attr attr;
+    float alpha, beta;
+    std::memcpy(&alpha, &key.alpha_bits, sizeof(alpha));
+    std::memcpy(&beta, &key.beta_bits, sizeof(beta));
+    if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+    if (beta != 0.0f) {
+      dnnl::post_ops ops;
+      ops.append_sum(beta);
+      attr.set_post_ops(ops);
+    }
+    dnnl::matmul::primitive_desc pd(*desc, attr, cpu_engine());
+    entry.impl = pd.impl_info_str();
+    if (entry.impl.find("ref") == std::string::npos) {
+      entry.prim.emplace(pd);
+      entry.pd = pd;
+    }
+  } catch (const dnnl::error&) {
+    // No implementation for this signature on this CPU: leave prim empty.
+  }
+  return entry;
+}
+
+// Returns a copy (primitive handles are reference-counted), so a concurrent clear() is harmless.
+PrimEntry lookup(const PrimKey& key) {
+  static std::mutex mu;
+  static std::unordered_map<PrimKey, PrimEntry, PrimKeyHash> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  // Bound the cache: shapes in a training run repeat, so this only trims pathological use.
+  if (cache.size() >= 4096) cache.clear();
+  return cache.emplace(key, make_entry(key)).first->second;
+}
+
+PrimKey make_key(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
+                 int64_t ldc, bool bias, float alpha = 1.0f, float beta = 0.0f) {
+  PrimKey key;
+  std::memset(&key, 0, sizeof(key));  // padding takes part in operator==
+  key.m = m;
+  key.n = n;
+  key.k = k;
+  key.lda = lda;
+  key.ldb = ldb;
+  key.ldc = ldc;
+  key.alpha_bits = bits_of(alpha);
+  key.beta_bits = bits_of(beta);
+  key.dtype = uint8_t(dtype);
+  key.trans_a = trans_a;
+  key.trans_b = trans_b;
+  key.bias = bias;
+  return key;
+}
+
+// Runs C = alpha * op(A) op(B) (+ bias) + beta * C through a cached primitive;
+// false (nothing written) when oneDNN has no optimised kernel for it.
+bool run_primitive(const PrimKey& key, const void* a, const void* b, void* c, const float* bias) {
+  PrimEntry e = lookup(key);
+  if (!e.prim) return false;
+  const dnnl::matmul::primitive_desc& pd = e.pd;
+  dnnl::engine& engine = cpu_engine();
+  dnnl::memory ma(pd.src_desc(), engine, const_cast<void*>(a));
+  dnnl::memory mb(pd.weights_desc(), engine, const_cast<void*>(b));
+  dnnl::memory mc(pd.dst_desc(), engine, c);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(pd.bias_desc(), engine, const_cast<float*>(bias)));
+  dnnl::stream stream(engine);
+  e.prim->execute(stream, args);
+  stream.wait();
+  return true;
+}
+
+// A float32 product through the matmul primitive: false when this shape stays
+// on sgemm (or the packed GEMM), or when oneDNN declines it.
+bool gemm_f32_primitive(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                        int64_t lda, const float* b, int64_t ldb, const float* bias, float beta, float* c,
+                        int64_t ldc) {
+  if (k == 0 || !sgemm_uses_matmul_primitive(trans_a, trans_b, m, n, k, bias != nullptr)) return false;
+  return run_primitive(make_key(DType::f32, trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr, alpha, beta),
+                       a, b, c, bias);
+}
+
 }  // namespace
 
 void set_sgemm_impl(SgemmImpl impl) { g_sgemm_impl.store(impl); }
@@ -51,7 +194,8 @@ SgemmImpl sgemm_impl() { return g_sgemm_impl.load(); }
 bool sgemm_uses_packed(int64_t m, int64_t n, int64_t k) {
   if (!sgemm_packed_available()) return false;
   switch (g_sgemm_impl.load(std::memory_order_relaxed)) {
-    case SgemmImpl::onednn: return false;
+    case SgemmImpl::onednn:
+    case SgemmImpl::onednn_matmul: return false;
     case SgemmImpl::ember: return true;
     case SgemmImpl::automatic: break;
   }
@@ -66,11 +210,48 @@ bool sgemm_uses_packed(int64_t m, int64_t n, int64_t k) {
 #endif
 }
 
+bool sgemm_uses_matmul_primitive(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, bool bias) {
+  // Inside a parallel region each product of a batch runs on its own thread,
+  // which sgemm does without the primitive's per-call set-up.
+  if (omp_in_parallel()) return false;
+  switch (g_sgemm_impl.load(std::memory_order_relaxed)) {
+    case SgemmImpl::onednn:
+    case SgemmImpl::ember: return false;
+    case SgemmImpl::onednn_matmul: return true;
+    case SgemmImpl::automatic: break;
+  }
+#if defined(__AVX512F__)
+  // Only where sgemm is measured slow (docs/PERFORMANCE.md, "GEMM: sgemm or
+  // the matmul primitive"; Zen 4, two threads): A Bᵀ into a narrow C from a
+  // longer k (a linear layer narrowing its input, e.g. the MLP's projection:
+  // 1.24x at n 384, k 1536; 1.42x at n 256, k 1024), and Aᵀ B into a C many
+  // times taller than wide (the tied embedding's weight gradient: 1.04-1.11x).
+  // Elsewhere sgemm is as fast or up to 15% faster, and on a few rows
+  // (decode) the primitive's set-up costs more than the product. With a bias
+  // the primitive always wins: it adds it as it writes C, where sgemm needs a
+  // pass writing the bias into C first (about 15% of a 384-deep product).
+  if (m < 64 || n < 16 || k < 16) return false;
+  if (bias) return true;
+  if (!trans_a && trans_b) return n <= 1024 && k > n;
+  if (trans_a && !trans_b) return m >= 16 * n;
+  return false;
+#else
+  (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)bias;
+  return false;
+#endif
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (sgemm_uses_packed(m, n, k)) {
     sgemm_packed(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, packed_threads());
+    return;
+  }
+  if (gemm_f32_primitive(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, nullptr, beta, c, ldc)) return;
+  if (k == 0) {  // an empty sum, which sgemm refuses: C = beta C (not read when beta is 0)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
     return;
   }
   dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -84,6 +265,7 @@ void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, cons
     sgemm_packed(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, packed_threads(), bias);
     return;
   }
+  if (gemm_f32_primitive(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, bias, beta, c, ldc)) return;
   for (int64_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
     if (beta == 0.0f) std::copy(bias, bias + n, ci);
@@ -105,101 +287,13 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
               int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
 
-namespace {
-
-std::atomic<bool> g_lowp_enabled{true};
-
-struct LowpKey {
-  int64_t m, n, k, lda, ldb, ldc;
-  uint8_t dtype, trans_a, trans_b, bias;
-  bool operator==(const LowpKey& o) const { return std::memcmp(this, &o, sizeof(LowpKey)) == 0; }
-};
-struct LowpKeyHash {
-  size_t operator()(const LowpKey& key) const {
-    const int64_t v[7] = {key.m, key.n, key.k, key.lda, key.ldb, key.ldc,
-                          int64_t(key.dtype) | int64_t(key.trans_a) << 8 | int64_t(key.trans_b) << 16 |
-                              int64_t(key.bias) << 24};
-    size_t h = 1469598103934665603ull;
-    for (int64_t x : v) h = (h ^ size_t(x)) * 1099511628211ull;
-    return h;
-  }
-};
-
-struct LowpEntry {
-  std::optional<dnnl::matmul> prim;  // empty: oneDNN has no fast kernel, use the float path
-  dnnl::matmul::primitive_desc pd;
-  std::string impl;
-};
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-// Creates the primitive for one shape; declines reference kernels, which are
-// orders of magnitude slower than converting to float and calling sgemm.
-LowpEntry make_entry(const LowpKey& key) {
-  using dt = dnnl::memory::data_type;
-  using dims = dnnl::memory::dims;
-  dt type = key.dtype == uint8_t(DType::bf16) ? dt::bf16 : dt::f16;
-  LowpEntry entry;
-  try {
-    dnnl::memory::desc a({key.m, key.k}, type, key.trans_a ? dims{1, key.lda} : dims{key.lda, 1});
-    dnnl::memory::desc b({key.k, key.n}, type, key.trans_b ? dims{1, key.ldb} : dims{key.ldb, 1});
-    dnnl::memory::desc c({key.m, key.n}, type, dims{key.ldc, 1});
-    std::optional<dnnl::matmul::desc> desc;
-    if (key.bias) desc.emplace(a, b, dnnl::memory::desc({1, key.n}, dt::f32, dims{key.n, 1}), c);
-    else desc.emplace(a, b, c);
-    dnnl::matmul::primitive_desc pd(*desc, cpu_engine());
-    entry.impl = pd.impl_info_str();
-    if (entry.impl.find("ref") == std::string::npos) {
-      entry.prim.emplace(pd);
-      entry.pd = pd;
-    }
-  } catch (const dnnl::error&) {
-    // No implementation for this dtype on this CPU: leave prim empty.
-  }
-  return entry;
-}
-
-// Returns a copy (primitive handles are reference-counted), so a concurrent clear() is harmless.
-LowpEntry lookup(const LowpKey& key) {
-  static std::mutex mu;
-  static std::unordered_map<LowpKey, LowpEntry, LowpKeyHash> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  // Bound the cache: shapes in a training run repeat, so this only trims pathological use.
-  if (cache.size() >= 4096) cache.clear();
-  return cache.emplace(key, make_entry(key)).first->second;
-}
-
-LowpKey make_key(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
-                 int64_t ldc, bool bias) {
-  LowpKey key;
-  std::memset(&key, 0, sizeof(key));  // padding takes part in operator==
-  key.m = m;
-  key.n = n;
-  key.k = k;
-  key.lda = lda;
-  key.ldb = ldb;
-  key.ldc = ldc;
-  key.dtype = uint8_t(dtype);
-  key.trans_a = trans_a;
-  key.trans_b = trans_b;
-  key.bias = bias;
-  return key;
-}
-
-}  // namespace
-
 void set_lowp_gemm_enabled(bool enabled) { g_lowp_enabled = enabled; }
 bool lowp_gemm_enabled() { return g_lowp_enabled; }
 
 const char* lowp_gemm_impl(DType dtype, int64_t m, int64_t n, int64_t k) {
   if (dtype != DType::bf16 && dtype != DType::f16) return "";
   static thread_local std::string impl;
-  LowpEntry e = lookup(make_key(dtype, false, false, m, n, k, std::max<int64_t>(k, 1),
+  PrimEntry e = lookup(make_key(dtype, false, false, m, n, k, std::max<int64_t>(k, 1),
                                        std::max<int64_t>(n, 1), std::max<int64_t>(n, 1), false));
   impl = e.prim ? e.impl : "";
   return impl.c_str();
@@ -209,20 +303,7 @@ bool gemm_lowp(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, in
                const void* b, int64_t ldb, void* c, int64_t ldc, const float* bias) {
   if (!g_lowp_enabled || (dtype != DType::bf16 && dtype != DType::f16)) return false;
   if (m == 0 || n == 0 || k == 0) return false;  // degenerate shapes: the caller fills
-  LowpEntry e = lookup(make_key(dtype, trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr));
-  if (!e.prim) return false;
-  dnnl::matmul& prim = *e.prim;
-  const dnnl::matmul::primitive_desc& pd = e.pd;
-  dnnl::engine& engine = cpu_engine();
-  dnnl::memory ma(pd.src_desc(), engine, const_cast<void*>(a));
-  dnnl::memory mb(pd.weights_desc(), engine, const_cast<void*>(b));
-  dnnl::memory mc(pd.dst_desc(), engine, c);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(pd.bias_desc(), engine, const_cast<float*>(bias)));
-  dnnl::stream stream(engine);
-  prim.execute(stream, args);
-  stream.wait();
-  return true;
+  return run_primitive(make_key(dtype, trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr), a, b, c, bias);
 }
 
 }  // namespace ember::cpu

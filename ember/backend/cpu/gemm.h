@@ -12,18 +12,26 @@ namespace ember::cpu {
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 // Which float32 GEMM runs: automatic (ember's packed AVX2 GEMM for products of
-// at least 64 x 64 on AVX2 CPUs without AVX-512, oneDNN otherwise), or one of
-// them always (EMBER_GEMM=onednn|ember at start-up; tests and benchmarks).
-enum class SgemmImpl { automatic, onednn, ember };
+// at least 64 x 64 on AVX2 CPUs without AVX-512; oneDNN's matmul primitive on
+// AVX-512 CPUs for the layouts sgemm is slow at; oneDNN's sgemm otherwise), or
+// one of them always (EMBER_GEMM=sgemm|matmul|ember at start-up, "onednn"
+// meaning sgemm; tests and benchmarks). Products inside a parallel region
+// (one per thread) never use the primitive.
+enum class SgemmImpl { automatic, onednn, ember, onednn_matmul };
 void set_sgemm_impl(SgemmImpl impl);
 SgemmImpl sgemm_impl();
 // Whether a float32 product of this shape goes to ember's packed GEMM.
 bool sgemm_uses_packed(int64_t m, int64_t n, int64_t k);
+// Whether a float32 product of this layout and shape (with a bias added to
+// its rows, or not), called here, goes to oneDNN's matmul primitive (cached
+// per shape, layout, alpha and beta).
+bool sgemm_uses_matmul_primitive(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, bool bias = false);
 
 // C = op(A) * op(B) + bias + beta * C, the bias (n values) added to every row:
 // a linear layer's forward (beta 1: added onto a residual stream). ember's
-// packed GEMM adds it as it writes C; on the oneDNN path the bias is first
-// written (beta 0) or added (beta 1) into C and the product accumulated.
+// packed GEMM and oneDNN's matmul primitive add it as they write C; on the
+// sgemm path the bias is first written (beta 0) or added (beta 1) into C and
+// the product accumulated.
 void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc, float beta = 0.0f);
 // C = A * B + bias + beta * C with A row-major m x k (lda) and B given packed
