@@ -41,21 +41,21 @@ Block::Block(const GPTConfig& cfg, Generator* gen) {
 }
 
 Tensor Block::attention(const Tensor& x, const nn::RotaryEmbedding* rope, int64_t pos_offset) {
-  // nn::CausalSelfAttention::forward with positions: the same fused c_attn split
-  // into heads, RoPE on q and k, then the fused attention op.
+  // nn::CausalSelfAttention::forward with positions: without RoPE the same
+  // fused_qkv_attention; with it, c_attn split into heads, RoPE on q and k,
+  // then the fused attention op.
   const int64_t B = x.shape(0), T = x.shape(1), D = attn->head_dim;
   Tensor qkv = attn->c_attn->forward(x);  // (B, T, (H + 2 Hkv) D)
+  if (!rope)  // n_head * D wide, not n_embd: under tensor parallelism a rank holds only its heads
+    return attn->resid_dropout->forward(
+        attn->c_proj->forward(fused_qkv_attention(qkv, attn->n_head, attn->n_kv_head, /*causal=*/true)));
   auto heads = [&](int64_t first, int64_t count) {  // -> (B, count, T, D)
     Tensor part = narrow(qkv, 2, first * D, count * D);
     return transpose(reshape(part, {B, T, count, D}), 1, 2);
   };
-  Tensor q = heads(0, attn->n_head);
-  Tensor k = heads(attn->n_head, attn->n_kv_head);
+  Tensor q = rope->forward(heads(0, attn->n_head), pos_offset);
+  Tensor k = rope->forward(heads(attn->n_head, attn->n_kv_head), pos_offset);
   Tensor v = heads(attn->n_head + attn->n_kv_head, attn->n_kv_head);
-  if (rope) {
-    q = rope->forward(q, pos_offset);
-    k = rope->forward(k, pos_offset);
-  }
   Tensor y = scaled_dot_product_attention(q, k, v, /*causal=*/true);  // (B, H, T, D)
   // n_head * D, not n_embd: under tensor parallelism a rank holds only its heads.
   y = reshape(transpose(y, 1, 2), {B, T, attn->n_head * D});

@@ -23,19 +23,9 @@ CausalSelfAttention::CausalSelfAttention(int64_t n_embd_, int64_t n_head_, int64
 Tensor CausalSelfAttention::forward(const Tensor& x) {
   EMBER_CHECK(x.ndim() == 3 && x.shape(2) == n_embd, "CausalSelfAttention", "expects input [B, T, ", n_embd,
               "], got ", shape_str(x.shape()));
-  int64_t B = x.shape(0), T = x.shape(1);
-  Tensor qkv = c_attn->forward(x);  // (B, T, (H + 2 Hkv) D)
-  // Split the fused projection into heads: (B, T, h D) -> (B, T, h, D) -> (B, h, T, D).
-  auto heads = [&](int64_t start_head, int64_t count) {
-    Tensor part = narrow(qkv, 2, start_head * head_dim, count * head_dim);
-    return transpose(reshape(part, {B, T, count, head_dim}), 1, 2);
-  };
-  Tensor q = heads(0, n_head);
-  Tensor k = heads(n_head, n_kv_head);
-  Tensor v = heads(n_head + n_kv_head, n_kv_head);
-  Tensor y = scaled_dot_product_attention(q, k, v, /*causal=*/true);  // (B, H, T, D)
-  // n_head * head_dim, not n_embd: under tensor parallelism a rank holds only its heads.
-  y = reshape(transpose(y, 1, 2), {B, T, n_head * head_dim});
+  // (B, T, (H + 2 Hkv) D) -> (B, T, H D); n_head * head_dim wide, not n_embd:
+  // under tensor parallelism a rank holds only its heads.
+  Tensor y = fused_qkv_attention(c_attn->forward(x), n_head, n_kv_head, /*causal=*/true);
   return resid_dropout->forward(c_proj->forward(y));
 }
 

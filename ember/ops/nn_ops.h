@@ -24,5 +24,17 @@ Tensor dropout(const Tensor& x, double p, bool training = true);
 // query with the last key. scale defaults to 1/sqrt(D).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = true,
                                     double scale = 0.0);
+// Self-attention on a fused projection: qkv [B, T, (H + 2 Hkv) D] holds each
+// position's H query heads, then Hkv key heads, then Hkv value heads (a
+// transformer's c_attn output); returns [B, T, H D], the heads side by side.
+// Equal to splitting qkv into [B, h, T, D] heads, scaled_dot_product_attention
+// and merging the heads back. While gradients are recorded for a float32 or
+// float64 qkv on the CPU it is one primitive: the kernels read the heads
+// where they lie and write the output merged, and its backward writes the
+// gradient of qkv in one pass (no zero-filled slice gradients to add up).
+// Elsewhere (inference, which exports and slices the plain form; other
+// devices and dtypes) it is that composition.
+Tensor fused_qkv_attention(const Tensor& qkv, int64_t n_head, int64_t n_kv_head, bool causal = true,
+                           double scale = 0.0);
 
 }  // namespace ember

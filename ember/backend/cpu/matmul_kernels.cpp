@@ -15,12 +15,12 @@
 
 namespace ember::cpu {
 
-Tensor strided_view(const Tensor& x, const Shape& shape, const Strides& strides) {
+Tensor strided_view(const Tensor& x, const Shape& shape, const Strides& strides, int64_t offset) {
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = x.storage();
   impl->shape = shape;
   impl->strides = strides;
-  impl->offset = x.offset();
+  impl->offset = x.offset() + offset;
   impl->dtype = x.dtype();
   impl->device = x.device();
   return Tensor(impl);

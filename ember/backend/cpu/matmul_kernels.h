@@ -34,8 +34,9 @@ constexpr double kBatchParallelFlops = 16.0 * 1024 * 1024;
 void matmul(const Tensor& a, const Tensor& b, Tensor& out, const Tensor& bias = Tensor(),
             BatchThreads threads = BatchThreads::automatic);
 
-// A view of x's storage with another shape and strides, without autograd
-// history (for kernels that reinterpret their inputs).
-Tensor strided_view(const Tensor& x, const Shape& shape, const Strides& strides);
+// A view of x's storage with another shape and strides, starting `offset`
+// elements after x's first, without autograd history (for kernels that
+// reinterpret their inputs or write their outputs through views).
+Tensor strided_view(const Tensor& x, const Shape& shape, const Strides& strides, int64_t offset = 0);
 
 }  // namespace ember::cpu
