@@ -1,7 +1,7 @@
 // The attention kernels' register-tiled block product against a plain triple
-// loop in double: every tile shape (row tails 1..5 below the 6-row tile,
-// column tails below 8 and 16), both operand layouts of A, k = 0, and
-// accumulate on and off.
+// loop in double: every tile shape (row tails below the AVX2 path's 6-row and
+// the AVX-512 path's 8-row tile, column tails below 8, 16 and 32), both
+// operand layouts of A, k = 0, and accumulate on and off.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,8 +16,8 @@ namespace {
 using ember::cpu::testing::filled;
 
 TEST(AttentionBlockGemm, MatchesLoopsForEveryTileShape) {
-  for (int64_t m : {1, 2, 5, 6, 7, 13, 64, 70})
-    for (int64_t n : {1, 3, 8, 9, 15, 16, 17, 40, 64})
+  for (int64_t m : {1, 2, 5, 6, 7, 8, 9, 13, 16, 64, 70})
+    for (int64_t n : {1, 3, 8, 9, 15, 16, 17, 31, 32, 33, 40, 48, 64})
       for (int64_t k : {0, 1, 5, 64})
         for (bool trans_a : {false, true})
           for (bool accumulate : {false, true}) {
