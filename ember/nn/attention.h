@@ -1,6 +1,7 @@
 // Causal multi-head self-attention with grouped-query support (n_kv_head
 // divides n_head), GPT-2's layout: one fused c_attn projection for q, k and v,
-// the fused scaled_dot_product_attention op, and an output projection c_proj.
+// attention on it (fused_qkv_attention: the fused scaled dot-product attention
+// kernels reading the heads where they lie), and an output projection c_proj.
 #pragma once
 
 #include <memory>

@@ -3,13 +3,14 @@
 // than the matrices (the padding of C untouched), alpha and beta (beta 0 over
 // NaN: C must not be read), a bias on every row, and a repeated call (a cached
 // primitive) giving the same bits; which products the automatic choice sends
-// to the primitive (on AVX-512 builds), and that none inside a parallel region
-// does.
+// to the primitive (on AVX-512 builds), that none inside a parallel region
+// does, and that a cached primitive gives the same bits on other threads.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "ember/backend/cpu/gemm.h"
@@ -119,13 +120,31 @@ TEST(GemmRouting, AutomaticChoiceSendsOnlySgemmsSlowLayoutsToThePrimitive) {
     ImplScope sgemm_only(SgemmImpl::onednn);
     EXPECT_FALSE(sgemm_uses_matmul_primitive(false, true, 2048, 384, 1536, true));
   }
-  bool inside = true;
+  bool inside = false, team = false;
 #pragma omp parallel num_threads(2)
   {
 #pragma omp single
-    inside = sgemm_uses_matmul_primitive(false, true, 2048, 384, 1536, true);
+    {
+      team = omp_get_num_threads() > 1;  // OpenMP may give the region one thread (then it is not parallel)
+      inside = sgemm_uses_matmul_primitive(false, true, 2048, 384, 1536, true);
+    }
   }
-  EXPECT_FALSE(inside) << "a product inside a parallel region stays on its thread's sgemm";
+  if (team) {
+    EXPECT_FALSE(inside) << "a product inside a parallel region stays on its thread's sgemm";
+  }
+}
+
+TEST(GemmRouting, ACachedPrimitiveRunsOnOtherThreads) {
+  // oneDNN's own scratchpad is per thread: a primitive cached by this thread
+  // and run by others (serving workers) must bring its own.
+  ImplScope scope(SgemmImpl::onednn_matmul);
+  const Case cs{false, true, 300, 200, 700, 1.0f, 0.0f, true};  // A Bᵀ: the primitive copies B into its scratchpad
+  const std::vector<float> want = check(cs);
+  std::vector<std::vector<float>> got(3);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < got.size(); ++t) threads.emplace_back([&, t] { got[t] = check(cs); });
+  for (std::thread& th : threads) th.join();
+  for (const std::vector<float>& g : got) EXPECT_EQ(g, want);
 }
 
 }  // namespace

@@ -29,8 +29,8 @@ namespace ember::cpu {
 namespace {
 
 // EMBER_GEMM=sgemm (or onednn) keeps every float32 product on oneDNN's sgemm,
-// EMBER_GEMM=matmul sends every one outside a parallel region to oneDNN's
-// matmul primitive, EMBER_GEMM=ember every one to the packed GEMM (to compare
+// EMBER_GEMM=matmul sends every one outside a parallel region (with k > 0) to
+// oneDNN's matmul primitive, EMBER_GEMM=ember every one to the packed GEMM (to compare
 // them in one build); anything else, or unset, lets the shape decide.
 SgemmImpl initial_impl() {
   const char* env = std::getenv("EMBER_GEMM");
@@ -106,6 +106,11 @@ PrimEntry make_entry(const PrimKey& key) {
     if (key.bias) desc.emplace(a, b, dnnl::memory::desc({1, key.n}, dt::f32, dims{key.n, 1}), c);
     else desc.emplace(a, b, c);
     dnnl::primitive_attr attr;
+    // The caller's scratchpad (run_primitive), not the library's: oneDNN 2.x
+    // (built without DNNL_ENABLE_CONCURRENT_EXEC) keeps its scratchpad per
+    // thread, set up when a primitive is created, so a cached primitive run on
+    // another thread (a serving worker) would find none or too small a one.
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     float alpha, beta;
     std::memcpy(&alpha, &key.alpha_bits, sizeof(alpha));
     std::memcpy(&beta, &key.beta_bits, sizeof(beta));
@@ -158,18 +163,42 @@ PrimKey make_key(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, 
   return key;
 }
 
-// Runs C = alpha * op(A) op(B) (+ bias) + beta * C through a cached primitive;
+// This thread's scratchpad for primitives, grown to the largest one asked for.
+void* thread_scratchpad(size_t bytes) {
+  struct Buffer {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buf;
+  if (bytes > buf.size) {
+    std::free(buf.data);
+    buf.size = (bytes + 63) / 64 * 64;
+    buf.data = std::aligned_alloc(64, buf.size);
+    if (!buf.data) {
+      buf.size = 0;
+      fail("matmul", "cannot allocate a ", bytes, "-byte scratchpad for oneDNN");
+    }
+  }
+  return buf.data;
+}
+
+// Runs C = alpha * (op(A) op(B) + bias) + beta * C (oneDNN scales after the
+// bias; gemm_bias passes alpha 1) through a cached primitive, on any thread;
 // false (nothing written) when oneDNN has no optimised kernel for it.
 bool run_primitive(const PrimKey& key, const void* a, const void* b, void* c, const float* bias) {
   PrimEntry e = lookup(key);
   if (!e.prim) return false;
   const dnnl::matmul::primitive_desc& pd = e.pd;
   dnnl::engine& engine = cpu_engine();
+  const dnnl::memory::desc scratch_desc = pd.scratchpad_desc();
+  dnnl::memory scratch(scratch_desc, engine, thread_scratchpad(std::max<size_t>(scratch_desc.get_size(), 1)));
   dnnl::memory ma(pd.src_desc(), engine, const_cast<void*>(a));
   dnnl::memory mb(pd.weights_desc(), engine, const_cast<void*>(b));
   dnnl::memory mc(pd.dst_desc(), engine, c);
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
   if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(pd.bias_desc(), engine, const_cast<float*>(bias)));
+  args.emplace(DNNL_ARG_SCRATCHPAD, scratch);
   dnnl::stream stream(engine);
   e.prim->execute(stream, args);
   stream.wait();
