@@ -98,7 +98,14 @@ std::string onnx_model_bytes(const Graph& g, const OnnxExportOptions& o, OnnxExp
       ctx.out.push_back(names[size_t(v)]);
       ctx.used.push_back(used);
     }
-    if (!emit_onnx_node(ctx)) fail(kOp, "primitive '", node.prim->name(), "' has no ONNX mapping");
+    if (!emit_onnx_node(ctx)) {
+      // fused_qkv_attention records its training primitive only while gradients are on.
+      const bool training_only = std::string(node.prim->name()) == "qkv_attention";
+      fail(kOp, "primitive '", node.prim->name(), "' has no ONNX mapping",
+           training_only ? "; trace the forward with gradients off (NoGradGuard), which records "
+                           "scaled_dot_product_attention instead"
+                         : "");
+    }
   }
   for (ValueId v : internal) fill_value_info(gp->add_value_info(), names[size_t(v)], g.spec(v).dtype, g.spec(v).shape);
   for (size_t i = 0; i < g.outputs.size(); ++i) {

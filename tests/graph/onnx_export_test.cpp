@@ -160,6 +160,18 @@ TEST(OnnxExport, UnsupportedPrimitiveIsNamed) {
   EXPECT_ERROR(graph::onnx_model_bytes(g), "[onnx export] primitive 'cross_entropy' has no ONNX mapping");
 }
 
+TEST(OnnxExport, TrainingAttentionSuggestsTracingWithoutGradients) {
+  // With gradients on, fused_qkv_attention records its training primitive.
+  Tensor w = random({8, 24}, 4).requires_grad_();
+  graph::Graph g = graph::trace(
+      [&](const std::vector<Tensor>& in) {
+        return std::vector<Tensor>{fused_qkv_attention(matmul(in[0], w), 2, 2)};
+      },
+      {random({1, 3, 8}, 5)});
+  EXPECT_ERROR(graph::onnx_model_bytes(g),
+               "[onnx export] primitive 'qkv_attention' has no ONNX mapping; trace the forward with gradients off");
+}
+
 TEST(OnnxExport, TrainingGraphIsRefused) {
   Tensor w = random({3, 3}, 2).requires_grad_();
   graph::Graph g = graph::trace(
