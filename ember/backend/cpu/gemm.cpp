@@ -133,15 +133,22 @@ PrimEntry make_entry(const PrimKey& key) {
 }
 
 // Returns a copy (primitive handles are reference-counted), so a concurrent clear() is harmless.
+// A new entry is created outside the lock (oneDNN compiles kernels for it), so
+// that a serving thread meeting a new prefill length does not hold up the
+// others; when two threads create the same entry, the first one stored wins.
 PrimEntry lookup(const PrimKey& key) {
   static std::mutex mu;
   static std::unordered_map<PrimKey, PrimEntry, PrimKeyHash> cache;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+  }
+  PrimEntry made = make_entry(key);
   std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
   // Bound the cache: shapes in a training run repeat, so this only trims pathological use.
   if (cache.size() >= 4096) cache.clear();
-  return cache.emplace(key, make_entry(key)).first->second;
+  return cache.emplace(key, std::move(made)).first->second;
 }
 
 PrimKey make_key(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
