@@ -5,6 +5,12 @@
 // round, each library in turn) so that a noisy host slows both alike. One
 // JSON line: per shape GFLOP/s of each and their ratio, and the ratio of the
 // summed times (what a training step's products would gain).
+//
+// With --frozen: the inference products x Wᵀ + bias of a prefill of --rows
+// tokens instead, the weight row-major (what eager runs: cpu::gemm_bias)
+// against the same weight packed once in each layout this machine has
+// (cpu/packed_weights.h: ember's panels, oneDNN's blocked layout), as a graph
+// compiled with frozen weights and the serving runner multiply.
 #include <omp.h>
 
 #include <algorithm>
@@ -14,9 +20,11 @@
 #include <vector>
 
 #include "ember/backend/cpu/gemm.h"
+#include "ember/backend/cpu/packed_weights.h"
 #include "ember/backend/cpu/sgemm_packed.h"
 #include "ember/cli/commands.h"
 #include "ember/core/error.h"
+#include "ember/core/tensor.h"
 #include "ember/models/gpt_config.h"
 #include "ember/util/stats.h"
 
@@ -54,11 +62,86 @@ struct BenchGemmOptions {
   int threads = 0;  // 0: all cores
   int rounds = 5;
   double min_seconds = 0.2;  // per shape, library and round
+  bool frozen = false;
+  int64_t rows = 256;  // with frozen
 };
+
+// Seconds per call of `run`, repeated for at least `min_seconds` (and twice) after a warm-up call.
+template <typename Fn>
+double seconds_per_call(Fn&& run, double min_seconds) {
+  run();  // warm: page in C, pack buffers, create primitives
+  int reps = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < min_seconds || reps < 2) {
+    run();
+    ++reps;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return elapsed / reps;
+}
+
+void bench_frozen(const BenchGemmOptions& o, const models::GPTConfig& cfg) {
+  const int64_t d = cfg.n_embd, qkv = cfg.n_embd + 2 * cfg.n_kv_head * (cfg.n_embd / cfg.n_head),
+                ff = cfg.mlp_hidden(), m = o.rows;
+  const std::vector<GemmShape> shapes = {{"qkv", false, true, m, qkv, d},
+                                         {"attn proj", false, true, m, d, d},
+                                         {"mlp fc", false, true, m, ff, d},
+                                         {"mlp proj", false, true, m, d, ff},
+                                         {"lm head, last row", false, true, 1, cfg.vocab_size, d}};
+  std::vector<cpu::WeightLayout> layouts;
+  for (cpu::WeightLayout l : {cpu::WeightLayout::ember_panels, cpu::WeightLayout::onednn_blocked})
+    if (cpu::packed_weight_floats(l, 64, 64) > 0) layouts.push_back(l);
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<double> total(layouts.size() + 1, 0.0);
+  for (const GemmShape& s : shapes) {
+    std::vector<float> a(size_t(s.m * s.k), 0.5f), w(size_t(s.n * s.k), 0.25f), bias(size_t(s.n), 1.0f),
+        c(size_t(s.m * s.n));
+    std::vector<Tensor> packed;
+    for (cpu::WeightLayout l : layouts) {
+      packed.push_back(Tensor::empty({cpu::packed_weight_floats(l, s.k, s.n)}));
+      cpu::pack_weight(l, true, s.k, s.n, w.data(), s.k, packed.back().data<float>());
+    }
+    std::vector<std::vector<double>> times(layouts.size() + 1);
+    for (int r = 0; r < o.rounds; ++r) {
+      times[0].push_back(seconds_per_call(
+          [&] {
+            cpu::gemm_bias(false, true, s.m, s.n, s.k, a.data(), s.k, w.data(), s.k, bias.data(), c.data(), s.n);
+          },
+          o.min_seconds));
+      for (size_t i = 0; i < layouts.size(); ++i)
+        times[i + 1].push_back(seconds_per_call(
+            [&] {
+              cpu::gemm_packed_weights(layouts[i], s.m, s.n, s.k, a.data(), s.k, packed[i].data<float>(),
+                                       bias.data(), c.data(), s.n);
+            },
+            o.min_seconds));
+    }
+    const double flop = 2.0 * double(s.m) * double(s.n) * double(s.k), plain = median(times[0]);
+    nlohmann::json row = {{"name", s.name}, {"m", s.m}, {"n", s.n}, {"k", s.k}, {"row_major_gflops", flop / plain / 1e9}};
+    total[0] += plain;
+    for (size_t i = 0; i < layouts.size(); ++i) {
+      const double t = median(times[i + 1]);
+      const std::string name = cpu::weight_layout_name(layouts[i]);
+      row[name + "_gflops"] = flop / t / 1e9;
+      row[name + "_over_row_major"] = plain / t;
+      total[i + 1] += t;
+    }
+    rows.push_back(row);
+  }
+  nlohmann::json j = {{"bench", "gemm"},       {"frozen", true},       {"preset", o.preset},
+                      {"rows", o.rows},        {"threads", omp_get_max_threads()},
+                      {"rounds", o.rounds},    {"frozen_layout", cpu::weight_layout_name(cpu::frozen_weight_layout())},
+                      {"shapes", rows}};
+  for (size_t i = 0; i < layouts.size(); ++i)
+    j[std::string("total_time_row_major_over_") + cpu::weight_layout_name(layouts[i])] = total[0] / total[i + 1];
+  std::cout << j.dump() << std::endl;
+}
 
 void bench_gemm(const BenchGemmOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
   const models::GPTConfig cfg = models::GPTConfig::preset(o.preset);
+  if (o.frozen) return bench_frozen(o, cfg);
   const int64_t tokens = cfg.block_size * cfg.batch_size;
   const cpu::SgemmImpl before = cpu::sgemm_impl();
   const bool packed_available = cpu::sgemm_packed_available();
@@ -69,19 +152,11 @@ void bench_gemm(const BenchGemmOptions& o) {
     const int64_t lda = s.trans_a ? s.m : s.k, ldb = s.trans_b ? s.k : s.n;
     auto time_one = [&](cpu::SgemmImpl impl) {
       cpu::set_sgemm_impl(impl);
-      auto run = [&] {
-        cpu::gemm(s.trans_a, s.trans_b, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), s.n);
-      };
-      run();  // warm: page in C, pack buffers
-      int reps = 0;
-      const auto t0 = std::chrono::steady_clock::now();
-      double elapsed = 0;
-      while (elapsed < o.min_seconds || reps < 2) {
-        run();
-        ++reps;
-        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      }
-      return elapsed / reps;
+      return seconds_per_call(
+          [&] {
+            cpu::gemm(s.trans_a, s.trans_b, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), s.n);
+          },
+          o.min_seconds);
     };
     std::vector<double> te, td;
     for (int r = 0; r < o.rounds; ++r) {
@@ -128,6 +203,12 @@ void register_bench_gemm(CLI::App& bench) {
   cmd->add_option("--min-seconds", o->min_seconds, "Minimum time per shape, library and round")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 60.0));
+  cmd->add_flag("--frozen", o->frozen,
+                 "Time the inference products x Wᵀ + bias of a prefill (--rows tokens) with the weight row-major "
+                 "against the weight packed once in each layout this machine has (frozen weights)");
+  cmd->add_option("--rows", o->rows, "Prefill tokens (rows) with --frozen")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   cmd->callback([o] { bench_gemm(*o); });
 }
 

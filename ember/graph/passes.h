@@ -58,6 +58,12 @@ class PackedWeightCache;  // prepacked_linear.h
 // bind gradients or update captures.
 int64_t prepack_linear_weights(Graph& g, PackedWeightCache* cache = nullptr);
 
+// Graphs with frozen weights: a linear_prepacked whose output only an
+// activation (gelu, gelu_tanh, relu, silu, ...) or an add of a same-shape
+// float32 value reads takes that op into its GEMM's writing of the output
+// (act(x Wᵀ + b) + r at most). Returns how many ops were taken in.
+int64_t fuse_linear_epilogues(Graph& g);
+
 struct PassOptions {
   bool dead_code = true;
   bool cse = true;
@@ -80,8 +86,9 @@ struct PassReport {
 };
 
 // Runs the enabled passes in order: simplify, slice sinking, fold, CSE, dead code, and (unless
-// `keep_differentiable`) fusion and weight prepacking, whose nodes have no vjp, then
-// rematerialisation; dead code again last.
+// `keep_differentiable`) weight prepacking, linear epilogue fusion (with prepacking and
+// fusion on) and elementwise fusion, whose nodes have no vjp, then rematerialisation; dead
+// code again last.
 std::vector<PassReport> optimize(Graph& g, const PassOptions& options, bool keep_differentiable = false);
 
 }  // namespace ember::graph

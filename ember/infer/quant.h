@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "ember/backend/cpu/packed_weights.h"
+
 namespace ember::infer {
 
 // f16 comes last so the other values keep their numbers (bench arguments use them).
@@ -59,7 +61,8 @@ struct LinearWeight {
   const void* data = nullptr;     // f32: float[rows * cols]; int8: int8_t[rows * cols];
                                   // int4: uint8_t[rows * int4_row_bytes(cols)]; f16: uint16_t[rows * cols]
   const float* scales = nullptr;  // int8: [rows]; int4: [rows, int4_groups(cols, group)]; f16: none
-  const float* packed = nullptr;  // f32 only, may be null: W packed for cpu::sgemm_prepacked (RunnerWeights::prepack)
+  const float* packed = nullptr;  // f32 only, may be null: W packed once (RunnerWeights::prepack) ...
+  cpu::WeightLayout packed_layout = cpu::WeightLayout::none;  // ... in this layout (cpu/packed_weights.h)
 
   bool defined() const { return data != nullptr; }
   // Bytes a forward pass reads: the matrix and its scales.

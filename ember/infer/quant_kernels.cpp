@@ -410,7 +410,7 @@ void linear_rows(const LinearWeight& w, const float* x, int64_t n, const float* 
     else cpu::gemm(false, true, n, rows, k, 1.0f, x, k, wt, k, beta, y + o0, m);
   };
   if (w.format == WeightFormat::f32 && w.packed) {
-    cpu::gemm_prepacked(n, m, k, x, k, w.packed, bias, y, m, beta);
+    cpu::gemm_packed_weights(w.packed_layout, n, m, k, x, k, w.packed, bias, y, m, beta);
   } else if (w.format == WeightFormat::f32) {
     product(static_cast<const float*>(w.data), m, 0);
   } else {

@@ -3,7 +3,6 @@
 #include "ember/infer/runner_weights.h"
 
 #include "ember/core/error.h"
-#include "ember/graph/prepacked_linear.h"
 
 namespace ember::infer {
 
@@ -23,8 +22,12 @@ LinearWeight RunnerWeights::linear(const std::string& name) const {
   if (!p) fail("GPTRunner", "no weight ", name);
   const Tensor& t = tensors.at(name);
   if (t.ndim() != 2) fail("GPTRunner", name, " must be a matrix, got ", t.ndim(), " dimensions");
-  auto pk = packed.find(name);
-  return {WeightFormat::f32, t.shape(0), t.shape(1), 0, p, nullptr, pk == packed.end() ? nullptr : pk->second.data<float>()};
+  LinearWeight w{WeightFormat::f32, t.shape(0), t.shape(1), 0, p, nullptr};
+  if (auto pk = packed.find(name); pk != packed.end()) {
+    w.packed = pk->second.data.data<float>();
+    w.packed_layout = pk->second.layout;
+  }
+  return w;
 }
 
 int64_t RunnerWeights::prepack() {
@@ -35,8 +38,8 @@ int64_t RunnerWeights::prepack() {
     if (quantized.count(name) || packed.count(name)) continue;
     auto it = tensors.find(name);
     if (it == tensors.end()) continue;
-    Tensor p = graph::prepack_linear_weight(it->second);
-    if (!p.defined()) continue;
+    graph::PackedWeight p = graph::prepack_linear_weight(it->second);
+    if (!p.data.defined()) continue;
     packed[name] = p;
     ++count;
   }

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/graph/prepacked_linear.h"
 #include "ember/infer/quant.h"
 #include "ember/io/safetensors.h"
 #include "ember/models/gpt.h"
@@ -34,7 +35,7 @@ struct RunnerWeights {
   bool head_quantized = false;
   TensorMap tensors;  // float32 CPU tensors by GPT parameter name, plus "rope.cos" and "rope.sin" with RoPE
   std::map<std::string, QuantizedMatrix> quantized;  // by weight name
-  TensorMap packed;  // float Linear weights packed for the GEMM, by weight name (see prepack)
+  std::map<std::string, graph::PackedWeight> packed;  // float Linear weights packed for the GEMM, by name (see prepack)
   int64_t parameters = 0;                            // the float model's (unique) parameter count
 
   // The float32 data of `name`, or null when absent. Errors when the tensor is
@@ -45,13 +46,14 @@ struct RunnerWeights {
   // The name of the weight the logits are computed with: "lm_head.weight".
   static constexpr const char* kHead = "lm_head.weight";
 
-  // Packs every float Linear weight (the blocks' and the head) once into the
-  // panels of ember's GEMM (cpu::pack_b_whole), so that prefill chunks skip
-  // packing them on every product (about 15% of a 256-row chunk's time on the
-  // hosts measured). Costs a second copy of those weights. Only for weights
+  // Packs every float Linear weight (the blocks' and the head) once in the
+  // layout of the GEMM kernel (cpu::frozen_weight_layout: oneDNN's blocked
+  // layout on AVX-512, ember's panels on AVX2), so that prefill chunks neither
+  // pack them on every product (about 15% of a 256-row chunk's time on the
+  // hosts measured) nor read them row-major. Costs a second copy of those weights. Only for weights
   // that no longer change: the packed copy does not follow in-place updates
   // (runner_weights(model) shares a live model, which PPO trains). Returns how
-  // many were packed (0 when this build has no packed GEMM).
+  // many were packed (0 when there is no layout to pack in, e.g. EMBER_GEMM=sgemm).
   int64_t prepack();
 };
 

@@ -21,6 +21,7 @@ namespace ember {
 struct TensorSpec {
   Shape shape;
   DType dtype;
+  bool operator==(const TensorSpec&) const = default;
 };
 
 using AttrValue = std::variant<int64_t, double, std::string, std::vector<int64_t>>;

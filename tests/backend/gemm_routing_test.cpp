@@ -15,29 +15,19 @@
 
 #include "ember/backend/cpu/gemm.h"
 #include "backend/filled_values.h"
+#include "backend/impl_scope.h"
 
 namespace ember::cpu {
 namespace {
 
 using ember::cpu::testing::filled;
+using ember::cpu::testing::ImplScope;
 
 struct Case {
   bool ta, tb;
   int64_t m, n, k;
   float alpha, beta;
   bool bias = false;
-};
-
-// Sets the float32 GEMM choice for the life of the object.
-class ImplScope {
- public:
-  explicit ImplScope(SgemmImpl impl) : before_(sgemm_impl()) { set_sgemm_impl(impl); }
-  ~ImplScope() { set_sgemm_impl(before_); }
-  ImplScope(const ImplScope&) = delete;
-  ImplScope& operator=(const ImplScope&) = delete;
-
- private:
-  SgemmImpl before_;
 };
 
 // Runs one case and checks every element of C and its padding; returns C.

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ember/autograd/grad_mode.h"
-#include "ember/backend/cpu/sgemm_packed.h"
+#include "ember/backend/cpu/packed_weights.h"
 #include "ember/core/error.h"
 #include "ember/infer/gpt_runner.h"
 #include "ember/ops/ops.h"
@@ -54,14 +54,15 @@ constexpr float kTol = 2e-4f;
 
 // With `prepack`, the float weights are packed for the GEMM first
 // (RunnerWeights::prepack, as serving loads them): chunks of more than 8 rows
-// then multiply by the packed panels.
+// then multiply by the packed weights (oneDNN's blocked layout on AVX-512,
+// ember's panels on AVX2).
 void check_config(const models::GPTConfig& cfg, uint64_t seed, bool prepack = false) {
   Generator gen(seed);
   models::GPT model(cfg, &gen);
   model.eval();
   std::shared_ptr<RunnerWeights> weights = runner_weights(model);
   if (prepack) {
-    if (!cpu::sgemm_packed_available()) GTEST_SKIP() << "built without the packed GEMM (AVX2 + FMA)";
+    if (cpu::frozen_weight_layout() == cpu::WeightLayout::none) GTEST_SKIP() << "no layout to pack weights in";
     EXPECT_EQ(weights->prepack(), 4 * cfg.n_layer + 1);  // every block's four and the head
   }
   GPTRunner runner(weights);

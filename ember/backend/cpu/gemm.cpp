@@ -5,7 +5,8 @@
 // the bias is added as C is written), and oneDNN's sgemm otherwise (thin
 // decode products, products inside a parallel region);
 // CBLAS for float64; oneDNN's matmul primitive for bf16/f16 where the CPU has
-// native 16-bit dot products.
+// native 16-bit dot products. The primitives and their cache are in
+// onednn_matmul.cpp; frozen (prepacked) weights in packed_weights.cpp.
 #include "ember/backend/cpu/gemm.h"
 
 #include <cblas.h>
@@ -14,13 +15,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
-#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
-#include <optional>
 #include <string>
-#include <unordered_map>
 
+#include "ember/backend/cpu/onednn_matmul.h"
 #include "ember/backend/cpu/sgemm_packed.h"
 #include "ember/core/error.h"
 
@@ -48,168 +46,17 @@ std::atomic<SgemmImpl> g_sgemm_impl{initial_impl()};
 // its thread, as oneDNN's sgemm does.
 int packed_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
-// ---- oneDNN matmul primitives, cached per call signature ----
-
 std::atomic<bool> g_lowp_enabled{true};
 
-// Everything a primitive is specialised on. alpha and beta are kept as bit
-// patterns: the usual 1 and 0 hit the cache, and an unusual value is a new
-// entry rather than a wrong result.
-struct PrimKey {
-  int64_t m, n, k, lda, ldb, ldc;
-  uint32_t alpha_bits, beta_bits;
-  uint8_t dtype, trans_a, trans_b, bias;
-  bool operator==(const PrimKey& o) const { return std::memcmp(this, &o, sizeof(PrimKey)) == 0; }
-};
-struct PrimKeyHash {
-  size_t operator()(const PrimKey& key) const {
-    const int64_t v[8] = {key.m, key.n, key.k, key.lda, key.ldb, key.ldc,
-                          int64_t(key.alpha_bits) | int64_t(key.beta_bits) << 32,
-                          int64_t(key.dtype) | int64_t(key.trans_a) << 8 | int64_t(key.trans_b) << 16 |
-                              int64_t(key.bias) << 24};
-    size_t h = 1469598103934665603ull;
-    for (int64_t x : v) h = (h ^ size_t(x)) * 1099511628211ull;
-    return h;
-  }
-};
-
-struct PrimEntry {
-  std::optional<dnnl::matmul> prim;  // empty: oneDNN has no fast kernel, use the caller's fallback
-  dnnl::matmul::primitive_desc pd;
-  std::string impl;
-};
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-uint32_t bits_of(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, sizeof(b));
-  return b;
-}
-
-// Creates the primitive for one signature; declines reference kernels, which
-// are orders of magnitude slower than the fallbacks (sgemm, or converting
-// 16-bit operands to float32).
-PrimEntry make_entry(const PrimKey& key) {
-  using dt = dnnl::memory::data_type;
-  using dims = dnnl::memory::dims;
-  dt type = key.dtype == uint8_t(DType::bf16) ? dt::bf16 : key.dtype == uint8_t(DType::f16) ? dt::f16 : dt::f32;
-  PrimEntry entry;
-  try {
-    dnnl::memory::desc a({key.m, key.k}, type, key.trans_a ? dims{1, key.lda} : dims{key.lda, 1});
-    dnnl::memory::desc b({key.k, key.n}, type, key.trans_b ? dims{1, key.ldb} : dims{key.ldb, 1});
-    dnnl::memory::desc c({key.m, key.n}, type, dims{key.ldc, 1});
-    std::optional<dnnl::matmul::desc> desc;
-    if (key.bias) desc.emplace(a, b, dnnl::memory::desc({1, key.n}, dt::f32, dims{key.n, 1}), c);
-    else desc.emplace(a, b, c);
-    dnnl::primitive_attr attr;
-    // The caller's scratchpad (run_primitive), not the library's: oneDNN 2.x
-    // (built without DNNL_ENABLE_CONCURRENT_EXEC) keeps its scratchpad per
-    // thread, set up when a primitive is created, so a cached primitive run on
-    // another thread (a serving worker) would find none or too small a one.
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    float alpha, beta;
-    std::memcpy(&alpha, &key.alpha_bits, sizeof(alpha));
-    std::memcpy(&beta, &key.beta_bits, sizeof(beta));
-    if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
-    if (beta != 0.0f) {
-      dnnl::post_ops ops;
-      ops.append_sum(beta);
-      attr.set_post_ops(ops);
-    }
-    dnnl::matmul::primitive_desc pd(*desc, attr, cpu_engine());
-    entry.impl = pd.impl_info_str();
-    if (entry.impl.find("ref") == std::string::npos) {
-      entry.prim.emplace(pd);
-      entry.pd = pd;
-    }
-  } catch (const dnnl::error&) {
-    // No implementation for this signature on this CPU: leave prim empty.
-  }
-  return entry;
-}
-
-// Returns a copy (primitive handles are reference-counted), so a concurrent clear() is harmless.
-// A new entry is created outside the lock (oneDNN compiles kernels for it), so
-// that a serving thread meeting a new prefill length does not hold up the
-// others; when two threads create the same entry, the first one stored wins.
-PrimEntry lookup(const PrimKey& key) {
-  static std::mutex mu;
-  static std::unordered_map<PrimKey, PrimEntry, PrimKeyHash> cache;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
-  }
-  PrimEntry made = make_entry(key);
-  std::lock_guard<std::mutex> lock(mu);
-  // Bound the cache: shapes in a training run repeat, so this only trims pathological use.
-  if (cache.size() >= 4096) cache.clear();
-  return cache.emplace(key, std::move(made)).first->second;
-}
-
-PrimKey make_key(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
-                 int64_t ldc, bool bias, float alpha = 1.0f, float beta = 0.0f) {
-  PrimKey key;
-  std::memset(&key, 0, sizeof(key));  // padding takes part in operator==
-  key.m = m;
-  key.n = n;
-  key.k = k;
-  key.lda = lda;
-  key.ldb = ldb;
-  key.ldc = ldc;
-  key.alpha_bits = bits_of(alpha);
-  key.beta_bits = bits_of(beta);
-  key.dtype = uint8_t(dtype);
-  key.trans_a = trans_a;
-  key.trans_b = trans_b;
+onednn::MatmulKey make_key(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
+                           int64_t ldb, int64_t ldc, bool bias, float alpha = 1.0f, float beta = 0.0f) {
+  onednn::MatmulKey key;
+  key.m = m, key.n = n, key.k = k, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
+  key.alpha = alpha, key.beta = beta;
+  key.dtype = dtype;
+  key.trans_a = trans_a, key.trans_b = trans_b;
   key.bias = bias;
   return key;
-}
-
-// This thread's scratchpad for primitives, grown to the largest one asked for.
-void* thread_scratchpad(size_t bytes) {
-  struct Buffer {
-    void* data = nullptr;
-    size_t size = 0;
-    ~Buffer() { std::free(data); }
-  };
-  thread_local Buffer buf;
-  if (bytes > buf.size) {
-    std::free(buf.data);
-    buf.size = (bytes + 63) / 64 * 64;
-    buf.data = std::aligned_alloc(64, buf.size);
-    if (!buf.data) {
-      buf.size = 0;
-      fail("matmul", "cannot allocate a ", bytes, "-byte scratchpad for oneDNN");
-    }
-  }
-  return buf.data;
-}
-
-// Runs C = alpha * (op(A) op(B) + bias) + beta * C (oneDNN scales after the
-// bias; gemm_bias passes alpha 1) through a cached primitive, on any thread;
-// false (nothing written) when oneDNN has no optimised kernel for it.
-bool run_primitive(const PrimKey& key, const void* a, const void* b, void* c, const float* bias) {
-  PrimEntry e = lookup(key);
-  if (!e.prim) return false;
-  const dnnl::matmul::primitive_desc& pd = e.pd;
-  dnnl::engine& engine = cpu_engine();
-  const dnnl::memory::desc scratch_desc = pd.scratchpad_desc();
-  dnnl::memory scratch(scratch_desc, engine, thread_scratchpad(std::max<size_t>(scratch_desc.get_size(), 1)));
-  dnnl::memory ma(pd.src_desc(), engine, const_cast<void*>(a));
-  dnnl::memory mb(pd.weights_desc(), engine, const_cast<void*>(b));
-  dnnl::memory mc(pd.dst_desc(), engine, c);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(pd.bias_desc(), engine, const_cast<float*>(bias)));
-  args.emplace(DNNL_ARG_SCRATCHPAD, scratch);
-  dnnl::stream stream(engine);
-  e.prim->execute(stream, args);
-  stream.wait();
-  return true;
 }
 
 // A float32 product through the matmul primitive: false when this shape stays
@@ -218,8 +65,8 @@ bool gemm_f32_primitive(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
                         int64_t lda, const float* b, int64_t ldb, const float* bias, float beta, float* c,
                         int64_t ldc) {
   if (k == 0 || !sgemm_uses_matmul_primitive(trans_a, trans_b, m, n, k, bias != nullptr)) return false;
-  return run_primitive(make_key(DType::f32, trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr, alpha, beta),
-                       a, b, c, bias);
+  return onednn::run_matmul(
+      make_key(DType::f32, trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr, alpha, beta), a, b, c, bias);
 }
 
 }  // namespace
@@ -311,11 +158,6 @@ void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, cons
   gemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 }
 
-void gemm_prepacked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* packed_b,
-                    const float* bias, float* c, int64_t ldc, float beta) {
-  sgemm_prepacked(false, m, n, k, 1.0f, a, lda, packed_b, beta, c, ldc, packed_threads(), bias);
-}
-
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
           const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
@@ -329,9 +171,8 @@ bool lowp_gemm_enabled() { return g_lowp_enabled; }
 const char* lowp_gemm_impl(DType dtype, int64_t m, int64_t n, int64_t k) {
   if (dtype != DType::bf16 && dtype != DType::f16) return "";
   static thread_local std::string impl;
-  PrimEntry e = lookup(make_key(dtype, false, false, m, n, k, std::max<int64_t>(k, 1),
-                                       std::max<int64_t>(n, 1), std::max<int64_t>(n, 1), false));
-  impl = e.prim ? e.impl : "";
+  impl = onednn::matmul_impl(make_key(dtype, false, false, m, n, k, std::max<int64_t>(k, 1), std::max<int64_t>(n, 1),
+                                      std::max<int64_t>(n, 1), false));
   return impl.c_str();
 }
 
@@ -339,7 +180,8 @@ bool gemm_lowp(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, in
                const void* b, int64_t ldb, void* c, int64_t ldc, const float* bias) {
   if (!g_lowp_enabled || (dtype != DType::bf16 && dtype != DType::f16)) return false;
   if (m == 0 || n == 0 || k == 0) return false;  // degenerate shapes: the caller fills
-  return run_primitive(make_key(dtype, trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr), a, b, c, bias);
+  return onednn::run_matmul(make_key(dtype, trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr), a, b, c,
+                            bias);
 }
 
 }  // namespace ember::cpu

@@ -34,11 +34,6 @@ bool sgemm_uses_matmul_primitive(bool trans_a, bool trans_b, int64_t m, int64_t 
 // the product accumulated.
 void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc, float beta = 0.0f);
-// C = A * B + bias + beta * C with A row-major m x k (lda) and B given packed
-// (cpu::pack_b_whole of a k x n op(B), e.g. a frozen Linear weight): ember's
-// packed GEMM without the packing, on the threads gemm would use.
-void gemm_prepacked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* packed_b,
-                    const float* bias, float* c, int64_t ldc, float beta = 0.0f);
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
           const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
 

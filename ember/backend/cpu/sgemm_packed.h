@@ -3,9 +3,8 @@
 // On the AVX2-only machines this project runs on it is faster than the
 // oneDNN 2.6 sgemm it replaces there (docs/PERFORMANCE.md, "ember's packed
 // GEMM"); cpu::gemm decides when to call it. With B packed ahead
-// (sgemm_prepacked: frozen inference weights) it is used on AVX-512 hosts
-// too: on the Zen 4 host measured, skipping the packing outweighed oneDNN's
-// edge (docs/PERFORMANCE.md, "Prefill with frozen weights").
+// (sgemm_prepacked) it multiplies frozen inference weights on those machines
+// (packed_weights.h); AVX-512 ones pack them in oneDNN's layout instead.
 #pragma once
 
 #include <cstdint>
