@@ -228,12 +228,15 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
     linear_rows(L.proj, att_.data(), N, L.proj_b, x_.data(), true, tile_);
     norm(x_.data(), N, L.ln2_w, L.ln2_b, h_.data());
     const int64_t fc_out = swiglu ? 2 * F : F;
-    linear_rows(L.fc, h_.data(), N, L.fc_b, fc_.data(), false, tile_);
+    // A prefill chunk with packed float weights applies GELU as the product
+    // writes it (one pass over the hidden activations fewer).
+    const bool fused = !swiglu && linear_rows_activated(L.fc, h_.data(), N, L.fc_b, UnaryOp::gelu_tanh, act_.data());
+    if (!fused) linear_rows(L.fc, h_.data(), N, L.fc_b, fc_.data(), false, tile_);
     // Split along the hidden width too: decoding one row, a serial activation
     // took about a tenth of an int4 token's time while the other threads
     // waited. The activations are the tensor kernels' vectorised forms (libm's
     // scalar tanhf was a fifth of a 256-token prefill).
-    const int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, N * F / 2048));
+    const int64_t parts = fused ? 0 : std::min<int64_t>(threads, std::max<int64_t>(1, N * F / 2048));
 #pragma omp parallel for schedule(static) if (parts > 1)
     for (int64_t part = 0; part < parts * N; ++part) {
       const int64_t r = part / parts, p = part % parts;

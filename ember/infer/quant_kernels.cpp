@@ -398,6 +398,17 @@ void dequantize_rows_fast(const LinearWeight& w, int64_t r0, int64_t r1, float* 
   dequantize_rows(w, r0, r1, out);
 }
 
+bool linear_rows_activated(const LinearWeight& w, const float* x, int64_t n, const float* bias, UnaryOp act,
+                           float* y) {
+  if (!w.defined() || w.format != WeightFormat::f32 || !w.packed || n <= kGemvMaxRows ||
+      !cpu::epilogue_activation_supported(w.packed_layout, act))
+    return false;
+  cpu::GemmEpilogue epilogue;
+  epilogue.activation = act;
+  cpu::gemm_packed_weights(w.packed_layout, n, w.rows, w.cols, x, w.cols, w.packed, bias, y, w.rows, 0.0f, epilogue);
+  return true;
+}
+
 void linear_rows(const LinearWeight& w, const float* x, int64_t n, const float* bias, float* y, bool accumulate,
                  std::vector<float>& scratch) {
   if (!w.defined()) fail("linear_rows", "undefined weight");

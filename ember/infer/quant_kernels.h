@@ -29,6 +29,13 @@ inline constexpr int64_t kGemvMaxRows = 8;
 void linear_rows(const LinearWeight& w, const float* x, int64_t n, const float* bias, float* y, bool accumulate,
                  std::vector<float>& scratch);
 
+// Y = act(X · Wᵀ + bias) in one product, the activation applied as the GEMM
+// writes Y (cpu::gemm_packed_weights' epilogue), when W is packed (a float
+// weight after RunnerWeights::prepack), n is past the decode kernels' rows and
+// the packed layout can fuse `act`; otherwise false, with nothing written (the
+// caller runs linear_rows and the activation itself).
+bool linear_rows_activated(const LinearWeight& w, const float* x, int64_t n, const float* bias, UnaryOp act, float* y);
+
 // The vectorised dequantization the GEMM path uses (rows [r0, r1) into out
 // [r1 - r0, cols]); equal to dequantize_rows of quant.h.
 void dequantize_rows_fast(const LinearWeight& w, int64_t r0, int64_t r1, float* out);

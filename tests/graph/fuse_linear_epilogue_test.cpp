@@ -84,6 +84,38 @@ TEST(LinearEpilogueFusion, LeavesWhatTheProductCannotTake) {
   EXPECT_FALSE(options_of(g, 3).activation.has_value());
 }
 
+TEST(LinearEpilogueFusion, AResidualComputedAfterTheLinearAndOpsTheLayoutCannotTake) {
+  SKIP_WITHOUT_PACKED_WEIGHTS();
+  // y = linear(x) is computed before the residual r = tanh(x) * 2 it is added
+  // to: the fused node takes the add's place, after r. The sum of a linear
+  // with itself (one node after CSE) is not a residual. exp is an epilogue on
+  // ember's panels but not among oneDNN's post-ops.
+  Tensor w = random({16, 16}, 1) * 0.25;
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor y = linear(in[0], w);
+    Tensor r = tanh(in[0]) * 2.0;
+    Tensor doubled = linear(in[1], w) + linear(in[1], w);
+    return std::vector<Tensor>{y + r, doubled, exp(linear(in[1] * 0.5, w))};
+  };
+  const cpu::WeightLayout layout = cpu::frozen_weight_layout();
+  const bool exp_fuses = cpu::epilogue_activation_supported(layout, UnaryOp::exp);
+  EXPECT_EQ(exp_fuses, layout == cpu::WeightLayout::ember_panels);
+  int64_t fused = 0;
+  graph::Graph g = check_pass(
+      fn, {random({5, 16}, 4), random({5, 16}, 5)},
+      [&](graph::Graph& gr) {
+        graph::eliminate_common_subexpressions(gr);
+        fused = prepack_and_fuse(gr);
+      },
+      2e-5);
+  EXPECT_EQ(fused, exp_fuses ? 2 : 1);
+  EXPECT_EQ(g.node_count("exp"), exp_fuses ? 0 : 1);
+  EXPECT_EQ(g.node_count("add"), 1);  // the doubled linear's
+  // In node order: the doubled linear, y + r in the add's place, the exp's linear.
+  EXPECT_FALSE(options_of(g, 0).residual);
+  EXPECT_TRUE(options_of(g, 1).residual);
+}
+
 TEST(LinearEpilogueFusion, RunsInThePipelineOnlyWithFrozenWeights) {
   SKIP_WITHOUT_PACKED_WEIGHTS();
   Tensor w = random({24, 24}, 1) * 0.2;

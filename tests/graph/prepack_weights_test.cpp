@@ -5,6 +5,7 @@
 // prefill compiled with frozen weights.
 #include <gtest/gtest.h>
 
+#include "backend/impl_scope.h"
 #include "ember/backend/cpu/gemm.h"
 #include "ember/backend/cpu/packed_weights.h"
 #include "ember/backend/cpu/sgemm_packed.h"
@@ -80,11 +81,9 @@ TEST(WeightPrepacking, MatchesTheUnpackedKernelBitForBit) {
       cpu::sgemm_packed(false, true, 40, 70, 96, 1.0f, x.data<float>(), 96, w.data<float>(), 96, 0.0f,
                         want.data<float>(), 70, 1, b.data<float>());
     } else {
-      const cpu::SgemmImpl saved = cpu::sgemm_impl();
-      cpu::set_sgemm_impl(cpu::SgemmImpl::onednn_matmul);
+      cpu::testing::ImplScope scope(cpu::SgemmImpl::onednn_matmul);
       cpu::gemm_bias(false, true, 40, 70, 96, x.data<float>(), 96, w.data<float>(), 96, b.data<float>(),
                      want.data<float>(), 70);
-      cpu::set_sgemm_impl(saved);
     }
     expect_equal(got, want);
   }

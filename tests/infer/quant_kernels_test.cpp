@@ -17,6 +17,8 @@
 #include <immintrin.h>
 #endif
 
+#include "ember/backend/cpu/elementwise_kernels.h"
+#include "ember/backend/cpu/packed_weights.h"
 #include "ember/infer/quant.h"
 #include "ember/infer/quant_kernels.h"
 #include "test_util.h"
@@ -230,6 +232,33 @@ TEST(QuantKernels, ParallelAndBlockedPaths) {
       check_kernel(kc, 300, 260, n, true, false);
       check_kernel(kc, 1100, 1000, n, false, true);
     }
+}
+
+TEST(QuantKernels, PackedFloatWeightsTakeTheActivationInTheProduct) {
+  // The runner's prefill MLP: with a packed float weight and more rows than
+  // the decode kernels take, GELU is applied as the product writes Y, equal
+  // (to float32 rounding) to the product followed by the activation kernel;
+  // otherwise nothing is written and false says so.
+  const cpu::WeightLayout layout = cpu::frozen_weight_layout();
+  if (layout == cpu::WeightLayout::none) GTEST_SKIP() << "no layout to pack weights in";
+  const int64_t rows = 70, cols = 129, n = 21;
+  const std::vector<float> wf = matrix(rows, cols, 3), x = activations(n, cols, 4), bias = activations(1, rows, 5);
+  std::vector<float> packed(size_t(cpu::packed_weight_floats(layout, cols, rows)) + 16);
+  float* aligned = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64 / sizeof(float);
+  cpu::pack_weight(layout, true, cols, rows, wf.data(), cols, aligned);
+  LinearWeight plain{WeightFormat::f32, rows, cols, 0, wf.data(), nullptr};
+  LinearWeight lw = plain;
+  lw.packed = aligned;
+  lw.packed_layout = layout;
+  std::vector<float> got(size_t(n * rows), -1.0f), want(size_t(n * rows)), scratch;
+  ASSERT_TRUE(linear_rows_activated(lw, x.data(), n, bias.data(), UnaryOp::gelu_tanh, got.data()));
+  linear_rows(plain, x.data(), n, bias.data(), want.data(), false, scratch);
+  cpu::unary_block_f32(UnaryOp::gelu_tanh, want.data(), want.data(), int64_t(want.size()));
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << i;
+  std::vector<float> untouched(size_t(n * rows), -1.0f);
+  EXPECT_FALSE(linear_rows_activated(plain, x.data(), n, bias.data(), UnaryOp::gelu_tanh, untouched.data()));
+  EXPECT_FALSE(linear_rows_activated(lw, x.data(), kGemvMaxRows, bias.data(), UnaryOp::gelu_tanh, untouched.data()));
+  EXPECT_EQ(untouched, std::vector<float>(size_t(n * rows), -1.0f));
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 // oneDNN matmul primitives cached per call signature (see onednn_matmul.h).
 #include "ember/backend/cpu/onednn_matmul.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
@@ -56,9 +59,9 @@ struct Entry {
   std::optional<dnnl::matmul> prim;  // empty: oneDNN has no fast kernel, use the caller's fallback
   dnnl::matmul::primitive_desc pd;
   std::string impl;
-  // Blocked weights only: when this primitive reads another blocked layout
-  // than pack_blocked_weights wrote (not seen on any host so far), a reorder
-  // into a per-call buffer, so that results stay right, if slower.
+  // Blocked weights only: the layout they are packed in, and, if oneDNN's
+  // primitive never picked it (not seen so far), a reorder into its own pick
+  // in a per-call buffer, so that results stay right, if slower.
   std::optional<dnnl::reorder> convert_weights;
   dnnl::memory::desc packed_desc;
 };
@@ -80,67 +83,110 @@ std::optional<dnnl::algorithm> eltwise_of(UnaryOp op) {
   }
 }
 
-// The blocked layout pack_blocked_weights writes for (k, n): the one oneDNN
-// picks for a plain product of 64 rows. The layout depends on (k, n) only in
-// every case measured (m from 1 to 2048, with a bias and the fused epilogues).
-constexpr int64_t kLayoutRows = 64;
-MatmulKey layout_key(int64_t k, int64_t n) {
-  MatmulKey key;
-  key.m = kLayoutRows, key.n = n, key.k = k, key.lda = k, key.ldc = n;
-  key.blocked_weights = true;
-  return key;
+// The blocked layout of a k x n float32 weight, as pack_blocked_weights
+// writes it and every product with it reads it: the one oneDNN picks (weights
+// given as format_tag::any) for a plain product of 64 rows. Computed once per
+// (k, n) and kept for the life of the process, apart from the primitive cache
+// (which may be cleared), so a packed weight is never read with another
+// layout. Zero when oneDNN has no optimised kernel for (k, n).
+dnnl::memory::desc blocked_layout(int64_t k, int64_t n) {
+  static std::mutex mu;
+  static std::map<std::pair<int64_t, int64_t>, dnnl::memory::desc> layouts;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = layouts.find({k, n}); it != layouts.end()) return it->second;
+  }
+  dnnl::memory::desc layout;
+  try {
+    dnnl::memory::desc a({64, k}, dt::f32, dims{k, 1}), c({64, n}, dt::f32, dims{n, 1});
+    dnnl::memory::desc b({k, n}, dt::f32, dnnl::memory::format_tag::any);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), cpu_engine());
+    if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) layout = pd.weights_desc();
+  } catch (const dnnl::error&) {
+    // No implementation: the zero layout.
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  return layouts.emplace(std::make_pair(k, n), layout).first->second;
 }
-
-Entry lookup(const MatmulKey& key);
 
 // Creates the primitive for one signature; declines reference kernels, which
 // are orders of magnitude slower than the fallbacks (sgemm, or converting
 // 16-bit operands to float32).
+//
+// Blocked weights: the primitive reads the packed layout (see below).
 Entry make_entry(const MatmulKey& key) {
   dt type = key.dtype == DType::bf16 ? dt::bf16 : key.dtype == DType::f16 ? dt::f16 : dt::f32;
   Entry entry;
-  try {
-    dnnl::memory::desc a({key.m, key.k}, type, key.trans_a ? dims{1, key.lda} : dims{key.lda, 1});
-    dnnl::memory::desc b = key.blocked_weights
-                               ? dnnl::memory::desc({key.k, key.n}, type, dnnl::memory::format_tag::any)
-                               : dnnl::memory::desc({key.k, key.n}, type, key.trans_b ? dims{1, key.ldb} : dims{key.ldb, 1});
-    dnnl::memory::desc c({key.m, key.n}, type, dims{key.ldc, 1});
-    std::optional<dnnl::matmul::desc> desc;
-    if (key.bias) desc.emplace(a, b, dnnl::memory::desc({1, key.n}, dt::f32, dims{key.n, 1}), c);
-    else desc.emplace(a, b, c);
-    dnnl::primitive_attr attr;
-    // The caller's scratchpad (run_matmul), not the library's: oneDNN 2.x
-    // (built without DNNL_ENABLE_CONCURRENT_EXEC) keeps its scratchpad per
-    // thread, set up when a primitive is created, so a cached primitive run on
-    // another thread (a serving worker) would find none or too small a one.
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
-    dnnl::post_ops ops;
-    if (key.beta != 0.0f) ops.append_sum(key.beta);
-    if (key.activate) {
-      auto alg = eltwise_of(key.activation);
-      if (!alg) return entry;
-      ops.append_eltwise(1.0f, *alg, key.activation == UnaryOp::silu ? 1.0f : 0.0f, 0.0f);
-    }
-    if (key.residual) ops.append_binary(dnnl::algorithm::binary_add, c);
-    attr.set_post_ops(ops);
-    dnnl::matmul::primitive_desc pd(*desc, attr, cpu_engine());
-    entry.impl = pd.impl_info_str();
-    if (entry.impl.find("ref") != std::string::npos) return entry;
-    if (key.blocked_weights) {
-      const bool is_layout_key = bits_of(key) == bits_of(layout_key(key.k, key.n));
-      entry.packed_desc = is_layout_key ? pd.weights_desc() : lookup(layout_key(key.k, key.n)).packed_desc;
-      if (entry.packed_desc.is_zero()) return entry;  // no blocked layout for (k, n)
-      if (entry.packed_desc != pd.weights_desc())
-        entry.convert_weights.emplace(dnnl::reorder::primitive_desc(cpu_engine(), entry.packed_desc, cpu_engine(),
-                                                                     pd.weights_desc()));
-    }
-    entry.prim.emplace(pd);
-    entry.pd = pd;
-  } catch (const dnnl::error&) {
-    // No implementation for this signature on this CPU: leave prim empty.
-    entry.prim.reset();
+  if (key.activate && key.beta != 0.0f) return entry;  // act(AB + bias) + beta C is not expressible: decline
+  if (key.blocked_weights) {
+    entry.packed_desc = blocked_layout(key.k, key.n);
+    if (entry.packed_desc.is_zero()) return entry;
   }
+  auto make_pd = [&](const dnnl::memory::desc& b) -> std::optional<dnnl::matmul::primitive_desc> {
+    try {
+      dnnl::memory::desc a({key.m, key.k}, type, key.trans_a ? dims{1, key.lda} : dims{key.lda, 1});
+      dnnl::memory::desc c({key.m, key.n}, type, dims{key.ldc, 1});
+      std::optional<dnnl::matmul::desc> desc;
+      if (key.bias) desc.emplace(a, b, dnnl::memory::desc({1, key.n}, dt::f32, dims{key.n, 1}), c);
+      else desc.emplace(a, b, c);
+      dnnl::primitive_attr attr;
+      // The caller's scratchpad (run_matmul), not the library's: oneDNN 2.x
+      // (built without DNNL_ENABLE_CONCURRENT_EXEC) keeps its scratchpad per
+      // thread, set up when a primitive is created, so a cached primitive run on
+      // another thread (a serving worker) would find none or too small a one.
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
+      // Post-ops in this order: beta C, the activation, the residual (run_matmul
+      // numbers the residual's argument by its place here).
+      dnnl::post_ops ops;
+      if (key.beta != 0.0f) ops.append_sum(key.beta);
+      if (key.activate) {
+        auto alg = eltwise_of(key.activation);
+        if (!alg) return std::nullopt;
+        ops.append_eltwise(1.0f, *alg, key.activation == UnaryOp::silu ? 1.0f : 0.0f, 0.0f);
+      }
+      if (key.residual) ops.append_binary(dnnl::algorithm::binary_add, c);
+      attr.set_post_ops(ops);
+      dnnl::matmul::primitive_desc pd(*desc, attr, cpu_engine());
+      if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) return std::nullopt;
+      return pd;
+    } catch (const dnnl::error&) {
+      return std::nullopt;  // no implementation for this signature on this CPU
+    }
+  };
+  std::optional<dnnl::matmul::primitive_desc> pd;
+  if (key.blocked_weights) {
+    const dnnl::memory::desc any({key.k, key.n}, type, dnnl::memory::format_tag::any);
+    pd = make_pd(any);
+    // oneDNN's pick depends on the threads the primitive is made for: on 8 or
+    // more, for products of up to about 40 rows, it can pick narrower blocks
+    // than the packed layout (a review's probe, session 23), and it has no
+    // fast kernel for a layout given explicitly (only its reference one). A
+    // few rows need few threads, so the primitive is made for half as many,
+    // then a quarter, ..., until its pick is the packed layout (oneDNN runs a
+    // primitive on the threads it was made for).
+    const int threads = omp_get_max_threads();
+    for (int t = threads / 2; pd && pd->weights_desc() != entry.packed_desc && t >= 1; t /= 2) {
+      omp_set_num_threads(t);
+      if (auto fewer = make_pd(any); fewer && fewer->weights_desc() == entry.packed_desc) pd = fewer;
+    }
+    omp_set_num_threads(threads);
+    if (pd && pd->weights_desc() != entry.packed_desc) {
+      // Not seen on any host: reorder the weights into its pick on every call.
+      try {
+        entry.convert_weights.emplace(
+            dnnl::reorder::primitive_desc(cpu_engine(), entry.packed_desc, cpu_engine(), pd->weights_desc()));
+      } catch (const dnnl::error&) {
+        pd.reset();
+      }
+    }
+  } else {
+    pd = make_pd(dnnl::memory::desc({key.k, key.n}, type, key.trans_b ? dims{1, key.ldb} : dims{key.ldb, 1}));
+  }
+  if (!pd) return entry;
+  entry.impl = pd->impl_info_str();
+  entry.prim.emplace(*pd);
+  entry.pd = *pd;
   return entry;
 }
 
@@ -230,17 +276,21 @@ bool fusable_activation(UnaryOp op) { return eltwise_of(op).has_value(); }
 
 int64_t blocked_weights_bytes(int64_t k, int64_t n) {
   if (k < 1 || n < 1) return 0;
-  Entry e = lookup(layout_key(k, n));
-  return e.prim ? int64_t(e.packed_desc.get_size()) : 0;
+  return int64_t(blocked_layout(k, n).get_size());
+}
+
+bool reorders_weights_per_call(const MatmulKey& key) {
+  Entry e = lookup(key);
+  return e.prim && e.convert_weights.has_value();
 }
 
 void pack_blocked_weights(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, void* dst) {
-  Entry e = lookup(layout_key(k, n));
-  if (!e.prim) fail("matmul", "oneDNN has no blocked weight layout for a ", k, " x ", n, " product on this CPU");
+  const dnnl::memory::desc layout = k > 0 && n > 0 ? blocked_layout(k, n) : dnnl::memory::desc();
+  if (layout.is_zero()) fail("matmul", "oneDNN has no blocked weight layout for a ", k, " x ", n, " product on this CPU");
   dnnl::engine& engine = cpu_engine();
   dnnl::memory::desc plain({k, n}, dt::f32, trans_b ? dims{1, ldb} : dims{ldb, 1});
   dnnl::memory src(plain, engine, const_cast<float*>(b));
-  dnnl::memory out(e.packed_desc, engine, dst);
+  dnnl::memory out(layout, engine, dst);
   dnnl::stream stream(engine);
   dnnl::reorder(src, out).execute(stream, src, out);
   stream.wait();

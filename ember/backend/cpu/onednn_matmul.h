@@ -8,9 +8,9 @@
 // and cached, so an eager loop or a serving thread pays oneDNN's kernel
 // generation once per shape. Weights may be given in oneDNN's own blocked
 // layout (`blocked_weights`), packed once by pack_blocked_weights: the layout
-// the primitive reads fastest, chosen by oneDNN for (k, n) and measured the
-// same for every m on the hosts tried (docs/PERFORMANCE.md, "Frozen weights
-// in oneDNN's layout").
+// oneDNN picks for (k, n) at 64 rows, which every product with that weight is
+// then made to read, whatever its m (docs/PERFORMANCE.md, "Frozen weights in
+// oneDNN's layout").
 #pragma once
 
 #include <cstdint>
@@ -28,7 +28,7 @@ struct MatmulKey {
   bool trans_a = false, trans_b = false;
   bool bias = false;
   bool blocked_weights = false;  // B in oneDNN's layout (pack_blocked_weights); ldb and trans_b unused
-  bool activate = false;         // apply `activation` to the biased product (before beta * C)
+  bool activate = false;         // apply `activation` to the biased product (beta must be 0)
   UnaryOp activation = UnaryOp::relu;
   bool residual = false;  // then add an m x n residual (row stride ldc)
 };
@@ -42,6 +42,10 @@ bool run_matmul(const MatmulKey& key, const void* a, const void* b, void* c, con
 // The kernel oneDNN picks for the key ("brg:avx512_core", ...), or "" when
 // run_matmul would decline it.
 std::string matmul_impl(const MatmulKey& key);
+
+// Whether a product with blocked weights reorders them on every call (oneDNN
+// refused its packed layout for this key; tests check that it never does).
+bool reorders_weights_per_call(const MatmulKey& key);
 
 // Whether an activation can be fused into the primitive's writing of C.
 bool fusable_activation(UnaryOp op);

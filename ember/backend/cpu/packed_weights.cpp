@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/backend/cpu/gemm.h"
@@ -92,8 +93,14 @@ void gemm_packed_weights(WeightLayout layout, int64_t m, int64_t n, int64_t k, c
   if (ep.activation && !epilogue_activation_supported(layout, *ep.activation))
     fail("linear_prepacked", "activation ", unary_op_name(*ep.activation), " cannot be fused in layout ",
          weight_layout_name(layout));
-  if (ep.residual == c && c) fail("linear_prepacked", "the residual may not alias the output");
   if (m == 0 || n == 0) return;
+  if (ep.residual) {
+    // Both span (m - 1) ldc + n floats; the panels path copies the residual
+    // into C before the product, so any overlap would corrupt it.
+    const auto span = uintptr_t(((m - 1) * ldc + n) * int64_t(sizeof(float)));
+    const auto r0 = reinterpret_cast<uintptr_t>(ep.residual), c0 = reinterpret_cast<uintptr_t>(c);
+    if (r0 < c0 + span && c0 < r0 + span) fail("linear_prepacked", "the residual may not overlap the output");
+  }
   if (layout == WeightLayout::onednn_blocked) {
     onednn::MatmulKey key;
     key.m = m, key.n = n, key.k = k, key.lda = lda, key.ldc = ldc;
@@ -119,6 +126,7 @@ void gemm_packed_weights(WeightLayout layout, int64_t m, int64_t n, int64_t k, c
   if (ep.residual && !ep.activation) {
     // C = beta C + residual first, then the product accumulated onto it (the
     // bias added as C is written): one pass over C fewer than adding after.
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && m * n >= 65536)
     for (int64_t i = 0; i < m; ++i) {
       float* ci = c + i * ldc;
       const float* ri = ep.residual + i * ldc;

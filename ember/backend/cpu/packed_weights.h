@@ -46,7 +46,7 @@ void pack_weight(WeightLayout layout, bool trans_b, int64_t k, int64_t n, const 
 
 struct GemmEpilogue {
   std::optional<UnaryOp> activation;  // applied to A B + bias
-  const float* residual = nullptr;    // then added: m x n, rows ldc apart; may not alias C
+  const float* residual = nullptr;    // then added: m x n, rows ldc apart; may not overlap C
 };
 
 // Whether `op` can be an epilogue's activation in `layout` (ember's panels take
