@@ -99,9 +99,6 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
     try {
       graph::Graph traced = graph::trace(st.fn, inputs, st.options.names);
       graph::PassOptions passes = st.options.passes;
-      // Fused elementwise nodes have only a CPU kernel, so a graph on another
-      // device is optimised without fusion; every other primitive has its CUDA kernel.
-      if (!graph::run_device(traced, inputs).is_cpu()) passes.fusion = false;
       entry->differentiable = traced;
       graph::optimize(entry->differentiable, passes, /*keep_differentiable=*/true);
       entry->report = graph::optimize(traced, passes);

@@ -7,6 +7,11 @@
 #include "ember/backend/cpu/loops.h"
 #include "ember/core/error.h"
 
+#ifdef EMBER_WITH_CUDA
+#include "ember/backend/cuda/elementwise_kernels.h"
+#include "ember/backend/cuda/fused_elementwise_kernels.h"
+#endif
+
 namespace ember::graph {
 
 FusedElementwisePrim::FusedElementwisePrim(Shape shape, int32_t n_inputs, std::vector<FusedInstr> program,
@@ -113,6 +118,51 @@ void FusedElementwisePrim::eval_cpu(const std::vector<Tensor>& inputs, std::vect
       }
     }
   });
+}
+
+void FusedElementwisePrim::eval_cuda(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const {
+#ifdef EMBER_WITH_CUDA
+  if (int64_t(program_.size()) > cuda::kFusedMaxSteps || n_inputs_ > cuda::kFusedMaxInputs ||
+      int64_t(outputs_.size()) > cuda::kFusedMaxOutputs)
+    fail("fused_elementwise", "a program of ", program_.size(), " ops, ", n_inputs_, " inputs and ", outputs_.size(),
+         " outputs is larger than the CUDA kernel takes (", cuda::kFusedMaxSteps, ", ", cuda::kFusedMaxInputs, ", ",
+         cuda::kFusedMaxOutputs, ")");
+  const int64_t n = numel(shape_);
+  cuda::FusedProgram p;
+  p.n_inputs = n_inputs_;
+  p.n_steps = int32_t(program_.size());
+  p.n_outputs = int32_t(outputs_.size());
+  // As on the CPU: each input a full contiguous array, a scalar, or a
+  // broadcast input materialised at the output's shape.
+  std::vector<Tensor> holders(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (t.numel() == 1 && n != 1) {
+      holders[i] = t;
+      p.in_scalar[i] = 1;
+    } else if (t.shape() == shape_ && t.is_contiguous()) {
+      holders[i] = t;
+    } else {
+      holders[i] = Tensor::empty(shape_, DType::f32, t.device());
+      cuda::copy_cast(t, holders[i]);
+    }
+    p.in[i] = static_cast<const float*>(holders[i].raw_data());
+  }
+  for (size_t s = 0; s < program_.size(); ++s) {
+    const FusedInstr& in = program_[s];
+    p.steps[s].binary = in.binary;
+    p.steps[s].op = in.binary ? uint8_t(in.binary_op) : uint8_t(in.unary_op);
+    p.steps[s].a = int16_t(in.a);
+    p.steps[s].b = int16_t(in.b);
+  }
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    p.out[k] = static_cast<float*>(outputs[k].raw_data());
+    p.out_reg[k] = int16_t(outputs_[k]);
+  }
+  cuda::fused_elementwise(p, n);
+#else
+  Primitive::eval_cuda(inputs, outputs);
+#endif
 }
 
 }  // namespace ember::graph

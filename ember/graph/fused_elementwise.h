@@ -14,7 +14,10 @@
 // are needed elsewhere leave the loop too.
 //
 // It runs after autodiff, so it has no vjp; its attributes spell the program
-// out, so CSE, hashing and graph dumps see it like any other primitive.
+// out, so CSE, hashing and graph dumps see it like any other primitive. On a
+// GPU the same program runs one element per thread
+// (backend/cuda/fused_elementwise_kernels.h), which bounds its size: the
+// fusion pass puts at most kMaxFusedOps ops in one program.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +27,9 @@
 #include "ember/ops/primitive.h"
 
 namespace ember::graph {
+
+// The most ops one fused program holds (its inputs are then at most one more).
+constexpr int32_t kMaxFusedOps = 32;
 
 struct FusedInstr {
   bool binary = false;
@@ -42,6 +48,7 @@ class FusedElementwisePrim final : public Primitive {
   Attrs attrs() const override;
   std::vector<TensorSpec> output_specs(const std::vector<Tensor>& inputs) const override;
   void eval_cpu(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const override;
+  void eval_cuda(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const override;
 
   const std::vector<FusedInstr>& program() const { return program_; }
 

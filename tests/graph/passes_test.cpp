@@ -120,6 +120,42 @@ TEST(GraphPasses, FusedKernelHandlesScalarsBroadcastAndStrides) {
                               1e-6);
 }
 
+TEST(GraphPasses, AGroupReadsAnEarlierGroupsResult) {
+  // c cannot join {a, a2}: the matmul reads a2 before c runs. So {c, d} is a
+  // second program reading the first one's output, a value the pass itself
+  // made (read out of bounds before session 23's fix; AddressSanitizer saw it).
+  Tensor w = random({6, 6}, 16);
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor a2 = tanh(in[0] * 2.0);
+    Tensor m = matmul(a2, w);
+    Tensor d = exp(a2) + 1.0;
+    return std::vector<Tensor>{d, m};
+  };
+  graph::Graph g = check_pass(fn, {random({6, 6}, 17)}, [](graph::Graph& g) { EXPECT_EQ(graph::fuse_elementwise(g), 2); },
+                              1e-6);
+  EXPECT_EQ(g.node_count("fused_elementwise"), 2);
+}
+
+TEST(GraphPasses, ALongChainIsFusedInBoundedPrograms) {
+  // 70 ops in one chain: programs of at most kMaxFusedOps ops (the CUDA
+  // kernel's bound), the chain continuing in the next one.
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor t = in[0];
+    for (int i = 0; i < 35; ++i) t = tanh(t * in[1]);
+    return std::vector<Tensor>{t};
+  };
+  int64_t fused = 0;
+  graph::Graph g = check_pass(fn, {random({5, 40}, 14), random({5, 40}, 15)},
+                              [&](graph::Graph& g) { fused = graph::fuse_elementwise(g); }, 1e-6);
+  EXPECT_EQ(fused, 3);  // 32 + 32 + 6 ops
+  EXPECT_EQ(g.nodes.size(), 3u);
+  for (const graph::Node& n : g.nodes) {
+    const auto* f = dynamic_cast<const graph::FusedElementwisePrim*>(n.prim.get());
+    ASSERT_NE(f, nullptr);
+    EXPECT_LE(int64_t(f->program().size()), graph::kMaxFusedOps);
+  }
+}
+
 TEST(GraphPasses, PipelineReportsEveryPass) {
   auto fn = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(in[0] * 1.0) * 2.0 + 1.0}; };
   graph::Graph g = graph::trace(fn, {random({8}, 12)});

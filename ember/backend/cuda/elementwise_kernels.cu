@@ -4,22 +4,12 @@
 // the CPU kernels run, here with CUDA's device math library.
 #include "ember/backend/cuda/elementwise_kernels.h"
 
+#include "ember/backend/cuda/device_math.cuh"
 #include "ember/backend/cuda/kernel_utils.cuh"
 #include "ember/backend/elementwise_math.h"
 
 namespace ember::cuda {
 namespace {
-
-struct DeviceMath {
-  template <typename C> static __device__ __forceinline__ C exp(C x) { return ::exp(x); }
-  template <typename C> static __device__ __forceinline__ C tanh(C x) { return ::tanh(x); }
-  template <typename C> static __device__ __forceinline__ C log(C x) { return ::log(x); }
-  template <typename C> static __device__ __forceinline__ C sqrt(C x) { return ::sqrt(x); }
-  template <typename C> static __device__ __forceinline__ C erf(C x) { return ::erf(x); }
-  template <typename C> static __device__ __forceinline__ C sin(C x) { return ::sin(x); }
-  template <typename C> static __device__ __forceinline__ C cos(C x) { return ::cos(x); }
-  template <typename C> static __device__ __forceinline__ C pow(C a, C b) { return ::pow(a, b); }
-};
 
 template <UnaryOp OP, typename T>
 void unary_typed(const Tensor& in, Tensor& out) {

@@ -6,7 +6,9 @@
 // reads the group's values before this node (the fused node runs where its last
 // member was, so such a reader would run before its input exists). Inputs must
 // have the output's shape or one element: broadcasting a bias inside the loop
-// would cost a full-size copy, more than the fusion saves.
+// would cost a full-size copy, more than the fusion saves. A group holds at
+// most kMaxFusedOps ops (the CUDA kernel's bound); a longer chain continues in
+// a new group.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -61,7 +63,7 @@ int64_t fuse_elementwise(Graph& g) {
       const int32_t p = producer[size_t(v)];
       if (p < 0 || group_of[size_t(p)] < 0) continue;
       const Group& grp = groups[size_t(group_of[size_t(p)])];
-      if (grp.shape != shape) continue;
+      if (grp.shape != shape || int32_t(grp.members.size()) >= kMaxFusedOps) continue;
       bool legal = true;
       for (int32_t m : grp.members)
         for (int32_t c : consumers[size_t(g.nodes[size_t(m)].outputs[0])])
@@ -91,7 +93,9 @@ int64_t fuse_elementwise(Graph& g) {
     std::vector<FusedInstr> program;
     for (int32_t m : grp.members)
       for (ValueId v : g.nodes[size_t(m)].inputs) {
-        const int32_t p = producer[size_t(v)];
+        // An earlier group's fused node (made in this loop, after `producer`)
+        // may define v now: external to this group.
+        const int32_t p = size_t(v) < producer.size() ? producer[size_t(v)] : -1;
         const bool internal = p >= 0 && group_of[size_t(p)] == int32_t(gi);
         if (!internal && std::find(ext.begin(), ext.end(), v) == ext.end()) ext.push_back(v);
       }
