@@ -88,7 +88,7 @@ std::optional<dnnl::algorithm> eltwise_of(UnaryOp op) {
 // given as format_tag::any) for a plain product of 64 rows. Computed once per
 // (k, n) and kept for the life of the process, apart from the primitive cache
 // (which may be cleared), so a packed weight is never read with another
-// layout. Zero when oneDNN has no optimised kernel for (k, n).
+// layout. Zero when oneDNN has no brgemm kernel for (k, n).
 dnnl::memory::desc blocked_layout(int64_t k, int64_t n) {
   static std::mutex mu;
   static std::map<std::pair<int64_t, int64_t>, dnnl::memory::desc> layouts;
@@ -101,7 +101,10 @@ dnnl::memory::desc blocked_layout(int64_t k, int64_t n) {
     dnnl::memory::desc a({64, k}, dt::f32, dims{k, 1}), c({64, n}, dt::f32, dims{n, 1});
     dnnl::memory::desc b({k, n}, dt::f32, dnnl::memory::format_tag::any);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), cpu_engine());
-    if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) layout = pd.weights_desc();
+    // Only brgemm's blocked layouts: on CPUs without its kernels (AVX2)
+    // oneDNN falls back to gemm:jit, whose layout choice gains nothing over
+    // ember's own panels, which frozen weights use there.
+    if (std::string(pd.impl_info_str()).find("brg") != std::string::npos) layout = pd.weights_desc();
   } catch (const dnnl::error&) {
     // No implementation: the zero layout.
   }

@@ -51,7 +51,7 @@ bool reorders_weights_per_call(const MatmulKey& key);
 bool fusable_activation(UnaryOp op);
 
 // Bytes of a k x n float32 op(B) in oneDNN's blocked layout for the
-// primitive; 0 when oneDNN has no optimised kernel for it on this CPU.
+// primitive; 0 when oneDNN has no brgemm kernel for it on this CPU (AVX2).
 int64_t blocked_weights_bytes(int64_t k, int64_t n);
 // Writes op(B) (k x n; trans_b: B stored n x k, as a Linear weight, rows ldb
 // apart) into `dst` (blocked_weights_bytes(k, n) bytes, 64-byte aligned).
