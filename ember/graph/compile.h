@@ -24,8 +24,7 @@
 //     that calls backward() has its backward pass in the graph, and its
 //     gradients land in the parameters' .grad (added to an existing .grad).
 //     On a GPU the same graph runs each primitive's CUDA kernel from an arena
-//     on the device; elementwise fusion is left out there (fused nodes have
-//     a CPU kernel only).
+//     on the device, fused elementwise programs included.
 //   - replayed: when grad mode is on and the graph reads tensors that require
 //     grad but does not itself call backward() (a compiled forward inside an
 //     eager training loop), the differentiable graph (no fusion) runs op by op

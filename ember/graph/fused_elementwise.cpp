@@ -10,6 +10,12 @@
 #ifdef EMBER_WITH_CUDA
 #include "ember/backend/cuda/elementwise_kernels.h"
 #include "ember/backend/cuda/fused_elementwise_kernels.h"
+
+// The pass's bound on a program must fit the CUDA kernel's.
+static_assert(ember::cuda::kFusedMaxSteps >= ember::graph::kMaxFusedOps &&
+                  ember::cuda::kFusedMaxInputs >= ember::graph::kMaxFusedOps + 1 &&
+                  ember::cuda::kFusedMaxOutputs >= ember::graph::kMaxFusedOps,
+              "fused programs the pass makes must fit the CUDA kernel");
 #endif
 
 namespace ember::graph {
@@ -63,7 +69,7 @@ void FusedElementwisePrim::eval_cpu(const std::vector<Tensor>& inputs, std::vect
   std::vector<int64_t> step(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
-    if (t.numel() == 1 && n != 1) {
+    if (t.numel() == 1) {
       holders[i] = t;
       step[i] = 0;
     } else if (t.shape() == shape_ && t.is_contiguous()) {
@@ -127,6 +133,8 @@ void FusedElementwisePrim::eval_cuda(const std::vector<Tensor>& inputs, std::vec
     fail("fused_elementwise", "a program of ", program_.size(), " ops, ", n_inputs_, " inputs and ", outputs_.size(),
          " outputs is larger than the CUDA kernel takes (", cuda::kFusedMaxSteps, ", ", cuda::kFusedMaxInputs, ", ",
          cuda::kFusedMaxOutputs, ")");
+  if (int32_t(inputs.size()) != n_inputs_)
+    fail("fused_elementwise", "expected ", n_inputs_, " inputs, got ", inputs.size());
   const int64_t n = numel(shape_);
   cuda::FusedProgram p;
   p.n_inputs = n_inputs_;
@@ -137,7 +145,7 @@ void FusedElementwisePrim::eval_cuda(const std::vector<Tensor>& inputs, std::vec
   std::vector<Tensor> holders(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
-    if (t.numel() == 1 && n != 1) {
+    if (t.numel() == 1) {
       holders[i] = t;
       p.in_scalar[i] = 1;
     } else if (t.shape() == shape_ && t.is_contiguous()) {

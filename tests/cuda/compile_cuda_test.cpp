@@ -39,12 +39,13 @@ Tensor ids_on(Device device, int64_t vocab, uint64_t seed) {
 
 TEST(CudaCompile, FusedElementwiseMatchesTheCpu) {
   EMBER_REQUIRE_GPU();
-  // A chain of unary and binary ops with a transposed input, a one-element
-  // input, and an intermediate that leaves the program beside its result (the
-  // row broadcast is subtracted outside it).
+  // Two programs: tanh of a transposed input times a one-element input (the
+  // transposed input copied to a contiguous temporary), then, after the row
+  // broadcast is subtracted outside any program, a chain whose intermediate
+  // leaves beside its result.
   auto fn = [](const std::vector<Tensor>& in) {
     Tensor xt = permute(in[0], {1, 0});
-    Tensor t = gelu(xt * in[1] - in[2], true);
+    Tensor t = gelu(tanh(xt) * in[1] - in[2], true);
     return std::vector<Tensor>{t, sigmoid(exp(-abs(t)) + sqrt(square(t) + 1.0)) / (t * t + 2.0)};
   };
   Generator g(9);
@@ -55,7 +56,8 @@ TEST(CudaCompile, FusedElementwiseMatchesTheCpu) {
   NoGradGuard ng;
   CompiledFunction on_gpu = compile(fn), on_cpu = compile(fn);
   const std::vector<Tensor> got = on_gpu(gpu_in), want = on_cpu(cpu_in);
-  EXPECT_GE(on_gpu.last_graph()->node_count("fused_elementwise"), 1);
+  EXPECT_EQ(on_gpu.last_graph()->node_count("fused_elementwise"), 2);
+  EXPECT_EQ(on_gpu.stats().planned_runs, 1);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i)
     testing::expect_close(got[i], want[i], {1e-5, 1e-5}, "fused output " + std::to_string(i));

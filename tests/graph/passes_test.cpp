@@ -121,9 +121,10 @@ TEST(GraphPasses, FusedKernelHandlesScalarsBroadcastAndStrides) {
 }
 
 TEST(GraphPasses, AGroupReadsAnEarlierGroupsResult) {
-  // c cannot join {a, a2}: the matmul reads a2 before c runs. So {c, d} is a
-  // second program reading the first one's output, a value the pass itself
-  // made (read out of bounds before session 23's fix; AddressSanitizer saw it).
+  // exp cannot join {mul, tanh}: the matmul reads a2 before exp runs. So
+  // {exp, add} is a second program reading the first one's output, a value
+  // the pass itself made (read out of bounds before session 23's fix;
+  // AddressSanitizer saw it).
   Tensor w = random({6, 6}, 16);
   auto fn = [&](const std::vector<Tensor>& in) {
     Tensor a2 = tanh(in[0] * 2.0);
