@@ -91,9 +91,12 @@ void check_case(WeightLayout layout, const Case& cs) {
 TEST(PackedWeights, EveryLayoutAndEpilogueAgreesWithDouble) {
   const std::vector<WeightLayout> layouts = available_layouts();
   if (layouts.empty()) GTEST_SKIP() << "no layout to pack weights in on this machine";
-  // Rows: one (the last position of a sliced prefill), a few, a tile and a
-  // tail; columns with a partial sliver; depths of one k slice and of several.
-  const std::vector<std::array<int64_t, 3>> shapes = {{1, 37, 24}, {7, 64, 800}, {64, 37, 96}, {100, 130, 384}};
+  // Rows: one (the last position of a sliced prefill) and three (both take
+  // the blocked layout's stream of few rows), a few, a tile and a tail;
+  // columns with a partial sliver or 64-column strip; depths of a partial k
+  // tile, one k slice and several.
+  const std::vector<std::array<int64_t, 3>> shapes = {
+      {1, 37, 24}, {3, 130, 384}, {7, 64, 800}, {64, 37, 96}, {100, 130, 384}};
   for (WeightLayout layout : layouts) {
     for (const auto& s : shapes) {
       for (int64_t pad : {0, 3}) {

@@ -282,6 +282,24 @@ int64_t blocked_weights_bytes(int64_t k, int64_t n) {
   return int64_t(blocked_layout(k, n).get_size());
 }
 
+BlockedGeometry blocked_geometry(int64_t k, int64_t n) {
+  BlockedGeometry g;
+  if (k < 1 || n < 1) return g;
+  const dnnl::memory::desc layout = blocked_layout(k, n);
+  if (layout.is_zero()) return g;
+  const dnnl_memory_desc_t& d = layout.data;
+  if (d.format_kind != dnnl_blocked || d.ndims != 2 || d.offset0 != 0) return g;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  if (b.inner_nblks != 2 || b.inner_blks[0] != 16 || b.inner_blks[1] != 64 || b.inner_idxs[0] != 0 ||
+      b.inner_idxs[1] != 1 || b.strides[0] != 16 * 64 || d.padded_dims[0] != (k + 15) / 16 * 16 ||
+      d.padded_dims[1] != (n + 63) / 64 * 64 || b.strides[1] != d.padded_dims[0] * 64)
+    return g;
+  g.valid = true;
+  g.kb_stride = b.strides[0];
+  g.nb_stride = b.strides[1];
+  return g;
+}
+
 bool reorders_weights_per_call(const MatmulKey& key) {
   Entry e = lookup(key);
   return e.prim && e.convert_weights.has_value();

@@ -53,6 +53,18 @@ bool fusable_activation(UnaryOp op);
 // Bytes of a k x n float32 op(B) in oneDNN's blocked layout for the
 // primitive; 0 when oneDNN has no brgemm kernel for it on this CPU (AVX2).
 int64_t blocked_weights_bytes(int64_t k, int64_t n);
+// The blocked layout's geometry when it is the one brgemm picks on the hosts
+// measured ("BA16a64b": 16 x 64 tiles of k x n, each row-major, tiles in k
+// order within a 64-column strip, strips one after another; padding zero):
+// element (p, j) at (p / 16) * kb_stride + (j / 64) * nb_stride + (p % 16) * 64
+// + j % 64. `valid` is false for any other layout (then only the primitive
+// reads it).
+struct BlockedGeometry {
+  bool valid = false;
+  int64_t kb_stride = 0, nb_stride = 0;  // floats
+};
+BlockedGeometry blocked_geometry(int64_t k, int64_t n);
+
 // Writes op(B) (k x n; trans_b: B stored n x k, as a Linear weight, rows ldb
 // apart) into `dst` (blocked_weights_bytes(k, n) bytes, 64-byte aligned).
 void pack_blocked_weights(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, void* dst);

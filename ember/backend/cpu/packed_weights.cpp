@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cstdint>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/backend/cpu/gemm.h"
 #include "ember/backend/cpu/onednn_matmul.h"
@@ -28,6 +32,79 @@ void apply_epilogue_rows(int64_t m, int64_t n, float* c, int64_t ldc, const Gemm
     if (ep.activation) unary_block_f32(*ep.activation, ci, ci, n);
     if (ep.residual) binary_block_f32(BinaryOp::add, ci, 1, ep.residual + i * ldc, 1, ci, n);
   }
+}
+
+#if defined(__AVX512F__)
+// A few rows times weights in oneDNN's blocked layout (onednn::BlockedGeometry:
+// 16 x 64 tiles, each 64-column strip contiguous), as a stream over the
+// weights: each strip's 64 sums per row stay in four registers while its
+// tiles pass once. A compiled prefill multiplies its last position's row by
+// the head (`small`: 25 MB of weights for one row), where brgemm's kernel read
+// them at about 18 GB/s on two threads; this is a plain bandwidth-bound loop.
+// C = A B + bias + beta C, the sums over k in order.
+template <int Rows>
+void gemv_blocked_rows(int64_t n, int64_t k, const float* a, int64_t lda, const float* w,
+                       const onednn::BlockedGeometry& geo, const float* bias, float* c, int64_t ldc, float beta) {
+  const int64_t strips = (n + 63) / 64, kblocks = (k + 15) / 16;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && strips > 1)
+  for (int64_t s = 0; s < strips; ++s) {
+    __m512 acc[Rows][4];
+    for (int i = 0; i < Rows; ++i)
+      for (int q = 0; q < 4; ++q) acc[i][q] = _mm512_setzero_ps();
+    const float* strip = w + s * geo.nb_stride;
+    for (int64_t kb = 0; kb < kblocks; ++kb) {
+      const float* tile = strip + kb * geo.kb_stride;
+      const int64_t depth = std::min<int64_t>(16, k - kb * 16);
+      for (int64_t r = 0; r < depth; ++r) {
+        const float* wr = tile + r * 64;
+        const __m512 w0 = _mm512_loadu_ps(wr), w1 = _mm512_loadu_ps(wr + 16), w2 = _mm512_loadu_ps(wr + 32),
+                     w3 = _mm512_loadu_ps(wr + 48);
+        for (int i = 0; i < Rows; ++i) {
+          const __m512 x = _mm512_set1_ps(a[i * lda + kb * 16 + r]);
+          acc[i][0] = _mm512_fmadd_ps(x, w0, acc[i][0]);
+          acc[i][1] = _mm512_fmadd_ps(x, w1, acc[i][1]);
+          acc[i][2] = _mm512_fmadd_ps(x, w2, acc[i][2]);
+          acc[i][3] = _mm512_fmadd_ps(x, w3, acc[i][3]);
+        }
+      }
+    }
+    for (int i = 0; i < Rows; ++i)
+      for (int q = 0; q < 4; ++q) {
+        const int64_t col = s * 64 + q * 16;
+        if (col >= n) break;
+        const __mmask16 mask = n - col >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - col)) - 1);
+        __m512 v = acc[i][q];
+        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, bias + col));
+        float* ci = c + i * ldc + col;
+        if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask, ci), v);
+        _mm512_mask_storeu_ps(ci, mask, v);
+      }
+  }
+}
+#endif
+
+// Rows at most this many take gemv_blocked's stream instead of the primitive.
+constexpr int64_t kBlockedGemvRows = 4;
+
+// False (nothing written) when the rows are too many, the layout is not the
+// geometry the stream reads, or this build has no AVX-512.
+bool gemv_blocked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* w, const float* bias,
+                  float* c, int64_t ldc, float beta) {
+#if defined(__AVX512F__)
+  if (m < 1 || m > kBlockedGemvRows) return false;
+  const onednn::BlockedGeometry geo = onednn::blocked_geometry(k, n);
+  if (!geo.valid) return false;
+  switch (m) {
+    case 1: gemv_blocked_rows<1>(n, k, a, lda, w, geo, bias, c, ldc, beta); break;
+    case 2: gemv_blocked_rows<2>(n, k, a, lda, w, geo, bias, c, ldc, beta); break;
+    case 3: gemv_blocked_rows<3>(n, k, a, lda, w, geo, bias, c, ldc, beta); break;
+    default: gemv_blocked_rows<4>(n, k, a, lda, w, geo, bias, c, ldc, beta); break;
+  }
+  return true;
+#else
+  (void)m, (void)n, (void)k, (void)a, (void)lda, (void)w, (void)bias, (void)c, (void)ldc, (void)beta;
+  return false;
+#endif
 }
 
 }  // namespace
@@ -102,6 +179,10 @@ void gemm_packed_weights(WeightLayout layout, int64_t m, int64_t n, int64_t k, c
     if (r0 < c0 + span && c0 < r0 + span) fail("linear_prepacked", "the residual may not overlap the output");
   }
   if (layout == WeightLayout::onednn_blocked) {
+    if (gemv_blocked(m, n, k, a, lda, packed_b, bias, c, ldc, beta)) {
+      apply_epilogue_rows(m, n, c, ldc, ep);
+      return;
+    }
     onednn::MatmulKey key;
     key.m = m, key.n = n, key.k = k, key.lda = lda, key.ldc = ldc;
     key.beta = beta;
