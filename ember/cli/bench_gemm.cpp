@@ -82,13 +82,17 @@ double seconds_per_call(Fn&& run, double min_seconds) {
 }
 
 void bench_frozen(const BenchGemmOptions& o, const models::GPTConfig& cfg) {
-  const int64_t d = cfg.n_embd, qkv = cfg.n_embd + 2 * cfg.n_kv_head * (cfg.n_embd / cfg.n_head),
-                ff = cfg.mlp_hidden(), m = o.rows;
-  const std::vector<GemmShape> shapes = {{"qkv", false, true, m, qkv, d},
-                                         {"attn proj", false, true, m, d, d},
-                                         {"mlp fc", false, true, m, ff, d},
-                                         {"mlp proj", false, true, m, d, ff},
-                                         {"lm head, last row", false, true, 1, cfg.vocab_size, d}};
+  // The training step's forward products at the prefill's rows; the head
+  // multiplies only the last position's row (a sliced prefill).
+  std::vector<GemmShape> shapes;
+  for (GemmShape s : step_shapes(cfg, o.rows)) {
+    const std::string suffix = " forward";
+    if (s.name.size() <= suffix.size() || s.name.compare(s.name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    s.name.resize(s.name.size() - suffix.size());
+    if (s.name == "lm head") s.name += ", last row", s.m = 1;
+    shapes.push_back(s);
+  }
   std::vector<cpu::WeightLayout> layouts;
   for (cpu::WeightLayout l : {cpu::WeightLayout::ember_panels, cpu::WeightLayout::onednn_blocked})
     if (cpu::packed_weight_floats(l, 64, 64) > 0) layouts.push_back(l);

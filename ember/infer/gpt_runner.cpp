@@ -231,23 +231,25 @@ void GPTRunner::forward(const std::vector<SeqChunk>& chunks, std::vector<float>&
     // A prefill chunk with packed float weights applies GELU as the product
     // writes it (one pass over the hidden activations fewer).
     const bool fused = !swiglu && linear_rows_activated(L.fc, h_.data(), N, L.fc_b, UnaryOp::gelu_tanh, act_.data());
-    if (!fused) linear_rows(L.fc, h_.data(), N, L.fc_b, fc_.data(), false, tile_);
-    // Split along the hidden width too: decoding one row, a serial activation
-    // took about a tenth of an int4 token's time while the other threads
-    // waited. The activations are the tensor kernels' vectorised forms (libm's
-    // scalar tanhf was a fifth of a 256-token prefill).
-    const int64_t parts = fused ? 0 : std::min<int64_t>(threads, std::max<int64_t>(1, N * F / 2048));
+    if (!fused) {
+      linear_rows(L.fc, h_.data(), N, L.fc_b, fc_.data(), false, tile_);
+      // Split along the hidden width too: decoding one row, a serial activation
+      // took about a tenth of an int4 token's time while the other threads
+      // waited. The activations are the tensor kernels' vectorised forms (libm's
+      // scalar tanhf was a fifth of a 256-token prefill).
+      const int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, N * F / 2048));
 #pragma omp parallel for schedule(static) if (parts > 1)
-    for (int64_t part = 0; part < parts * N; ++part) {
-      const int64_t r = part / parts, p = part % parts;
-      const float* f = fc_.data() + r * fc_out;
-      float* a = act_.data() + r * F;
-      const int64_t lo = F * p / parts, hi = F * (p + 1) / parts;
-      if (swiglu) {
-        cpu::unary_block_f32(UnaryOp::silu, f + lo, a + lo, hi - lo);
-        cpu::binary_block_f32(BinaryOp::mul, a + lo, 1, f + F + lo, 1, a + lo, hi - lo);
-      } else {
-        cpu::unary_block_f32(UnaryOp::gelu_tanh, f + lo, a + lo, hi - lo);
+      for (int64_t part = 0; part < parts * N; ++part) {
+        const int64_t r = part / parts, p = part % parts;
+        const float* f = fc_.data() + r * fc_out;
+        float* a = act_.data() + r * F;
+        const int64_t lo = F * p / parts, hi = F * (p + 1) / parts;
+        if (swiglu) {
+          cpu::unary_block_f32(UnaryOp::silu, f + lo, a + lo, hi - lo);
+          cpu::binary_block_f32(BinaryOp::mul, a + lo, 1, f + F + lo, 1, a + lo, hi - lo);
+        } else {
+          cpu::unary_block_f32(UnaryOp::gelu_tanh, f + lo, a + lo, hi - lo);
+        }
       }
     }
     linear_rows(L.fc2, act_.data(), N, L.fc2_b, x_.data(), true, tile_);

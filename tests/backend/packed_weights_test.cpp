@@ -91,13 +91,20 @@ void check_case(WeightLayout layout, const Case& cs) {
 TEST(PackedWeights, EveryLayoutAndEpilogueAgreesWithDouble) {
   const std::vector<WeightLayout> layouts = available_layouts();
   if (layouts.empty()) GTEST_SKIP() << "no layout to pack weights in on this machine";
-  // Rows: one (the last position of a sliced prefill) and three (both take
-  // the blocked layout's stream of few rows), a few, a tile and a tail;
-  // columns with a partial sliver or 64-column strip; depths of a partial k
-  // tile, one k slice and several.
-  const std::vector<std::array<int64_t, 3>> shapes = {
-      {1, 37, 24}, {3, 130, 384}, {7, 64, 800}, {64, 37, 96}, {100, 130, 384}};
+  // Rows: one (the last position of a sliced prefill) to four (all take the
+  // blocked layout's stream of few rows, every row count of its kernel), a
+  // few, a tile and a tail; columns with a partial sliver or 64-column strip;
+  // depths of a partial k tile, one k slice and several.
+  const std::vector<std::array<int64_t, 3>> shapes = {{1, 37, 24},  {2, 65, 17},  {3, 130, 384}, {4, 200, 33},
+                                                      {7, 64, 800}, {64, 37, 96}, {100, 130, 384}};
   for (WeightLayout layout : layouts) {
+#if defined(__AVX512F__)
+    // The stream of few rows reads the layout it expects, so the cases with
+    // four rows or fewer exercise it rather than the primitive.
+    if (layout == WeightLayout::onednn_blocked) {
+      for (const auto& s : shapes) EXPECT_TRUE(onednn::blocked_geometry(s[2], s[1]).valid) << s[2] << " x " << s[1];
+    }
+#endif
     for (const auto& s : shapes) {
       for (int64_t pad : {0, 3}) {
         check_case(layout, {s[0], s[1], s[2], std::nullopt, false, 0.0f, pad});
@@ -143,8 +150,9 @@ TEST(PackedWeights, ManyThreadsReadTheBlockedLayoutAsPacked) {
   // On 8 or more threads oneDNN picks narrower weight blocks than the packed
   // layout for products of a few rows (a review's probe): the primitive must
   // still read the weights as packed (made for fewer threads), without a
-  // reorder per call, and give the right sums. Oversubscribed on a small
-  // machine, which is fine here.
+  // reorder per call, and give the right sums (9 and 40 rows; one row takes
+  // the stream of few rows, the key check below still makes its primitive).
+  // Oversubscribed on a small machine, which is fine here.
   if (packed_weight_floats(WeightLayout::onednn_blocked, 64, 64) == 0) GTEST_SKIP() << "no oneDNN blocked kernel";
   const int before = omp_get_max_threads();
   omp_set_num_threads(16);

@@ -85,18 +85,39 @@ std::optional<dnnl::algorithm> eltwise_of(UnaryOp op) {
 
 // The blocked layout of a k x n float32 weight, as pack_blocked_weights
 // writes it and every product with it reads it: the one oneDNN picks (weights
-// given as format_tag::any) for a plain product of 64 rows. Computed once per
-// (k, n) and kept for the life of the process, apart from the primitive cache
-// (which may be cleared), so a packed weight is never read with another
-// layout. Zero when oneDNN has no brgemm kernel for (k, n).
-dnnl::memory::desc blocked_layout(int64_t k, int64_t n) {
+// given as format_tag::any) for a plain product of 64 rows, with its geometry
+// when it is BA16a64b. Computed once per (k, n) and kept for the life of the
+// process, apart from the primitive cache (which may be cleared), so a packed
+// weight is never read with another layout. A zero desc when oneDNN has no
+// brgemm kernel for (k, n).
+struct Layout {
+  dnnl::memory::desc desc;
+  BlockedGeometry geometry;
+};
+
+BlockedGeometry geometry_of(const dnnl::memory::desc& layout, int64_t k, int64_t n) {
+  BlockedGeometry g;
+  const dnnl_memory_desc_t& d = layout.data;
+  if (d.format_kind != dnnl_blocked || d.ndims != 2 || d.offset0 != 0) return g;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  if (b.inner_nblks != 2 || b.inner_blks[0] != 16 || b.inner_blks[1] != 64 || b.inner_idxs[0] != 0 ||
+      b.inner_idxs[1] != 1 || b.strides[0] != 16 * 64 || d.padded_dims[0] != (k + 15) / 16 * 16 ||
+      d.padded_dims[1] != (n + 63) / 64 * 64 || b.strides[1] != d.padded_dims[0] * 64)
+    return g;
+  g.valid = true;
+  g.kb_stride = b.strides[0];
+  g.nb_stride = b.strides[1];
+  return g;
+}
+
+const Layout& blocked_layout(int64_t k, int64_t n) {
   static std::mutex mu;
-  static std::map<std::pair<int64_t, int64_t>, dnnl::memory::desc> layouts;
+  static std::map<std::pair<int64_t, int64_t>, Layout> layouts;  // node-based: references stay valid
   {
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = layouts.find({k, n}); it != layouts.end()) return it->second;
   }
-  dnnl::memory::desc layout;
+  Layout layout;
   try {
     dnnl::memory::desc a({64, k}, dt::f32, dims{k, 1}), c({64, n}, dt::f32, dims{n, 1});
     dnnl::memory::desc b({k, n}, dt::f32, dnnl::memory::format_tag::any);
@@ -104,7 +125,10 @@ dnnl::memory::desc blocked_layout(int64_t k, int64_t n) {
     // Only brgemm's blocked layouts: on CPUs without its kernels (AVX2)
     // oneDNN falls back to gemm:jit, whose layout choice gains nothing over
     // ember's own panels, which frozen weights use there.
-    if (std::string(pd.impl_info_str()).find("brg") != std::string::npos) layout = pd.weights_desc();
+    if (std::string(pd.impl_info_str()).find("brg") != std::string::npos) {
+      layout.desc = pd.weights_desc();
+      layout.geometry = geometry_of(layout.desc, k, n);
+    }
   } catch (const dnnl::error&) {
     // No implementation: the zero layout.
   }
@@ -122,7 +146,7 @@ Entry make_entry(const MatmulKey& key) {
   Entry entry;
   if (key.activate && key.beta != 0.0f) return entry;  // act(AB + bias) + beta C is not expressible: decline
   if (key.blocked_weights) {
-    entry.packed_desc = blocked_layout(key.k, key.n);
+    entry.packed_desc = blocked_layout(key.k, key.n).desc;
     if (entry.packed_desc.is_zero()) return entry;
   }
   auto make_pd = [&](const dnnl::memory::desc& b) -> std::optional<dnnl::matmul::primitive_desc> {
@@ -279,25 +303,11 @@ bool fusable_activation(UnaryOp op) { return eltwise_of(op).has_value(); }
 
 int64_t blocked_weights_bytes(int64_t k, int64_t n) {
   if (k < 1 || n < 1) return 0;
-  return int64_t(blocked_layout(k, n).get_size());
+  return int64_t(blocked_layout(k, n).desc.get_size());
 }
 
 BlockedGeometry blocked_geometry(int64_t k, int64_t n) {
-  BlockedGeometry g;
-  if (k < 1 || n < 1) return g;
-  const dnnl::memory::desc layout = blocked_layout(k, n);
-  if (layout.is_zero()) return g;
-  const dnnl_memory_desc_t& d = layout.data;
-  if (d.format_kind != dnnl_blocked || d.ndims != 2 || d.offset0 != 0) return g;
-  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
-  if (b.inner_nblks != 2 || b.inner_blks[0] != 16 || b.inner_blks[1] != 64 || b.inner_idxs[0] != 0 ||
-      b.inner_idxs[1] != 1 || b.strides[0] != 16 * 64 || d.padded_dims[0] != (k + 15) / 16 * 16 ||
-      d.padded_dims[1] != (n + 63) / 64 * 64 || b.strides[1] != d.padded_dims[0] * 64)
-    return g;
-  g.valid = true;
-  g.kb_stride = b.strides[0];
-  g.nb_stride = b.strides[1];
-  return g;
+  return k < 1 || n < 1 ? BlockedGeometry() : blocked_layout(k, n).geometry;
 }
 
 bool reorders_weights_per_call(const MatmulKey& key) {
@@ -306,7 +316,7 @@ bool reorders_weights_per_call(const MatmulKey& key) {
 }
 
 void pack_blocked_weights(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, void* dst) {
-  const dnnl::memory::desc layout = k > 0 && n > 0 ? blocked_layout(k, n) : dnnl::memory::desc();
+  const dnnl::memory::desc layout = k > 0 && n > 0 ? blocked_layout(k, n).desc : dnnl::memory::desc();
   if (layout.is_zero()) fail("matmul", "oneDNN has no blocked weight layout for a ", k, " x ", n, " product on this CPU");
   dnnl::engine& engine = cpu_engine();
   dnnl::memory::desc plain({k, n}, dt::f32, trans_b ? dims{1, ldb} : dims{ldb, 1});

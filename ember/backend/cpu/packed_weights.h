@@ -6,7 +6,7 @@
 //   - ember_panels: the slivers of ember's packed GEMM (sgemm_packed.h) on
 //     AVX2 CPUs without AVX-512 (and with EMBER_GEMM=ember);
 //   - onednn_blocked: oneDNN's own blocked layout for its matmul primitive on
-//     AVX-512 CPUs (onednn_matmul.h), 1.03-1.10x the primitive on row-major
+//     AVX-512 CPUs (onednn_matmul.h), 1.02-1.09x the primitive on row-major
 //     weights at a prefill's 256 rows (docs/PERFORMANCE.md, "Frozen weights
 //     in oneDNN's layout").
 // A packed weight carries its layout with it (callers keep both), so a change
