@@ -156,7 +156,8 @@ Tensor GPT::loss(const Tensor& idx, const Tensor& targets, int64_t ignore_index)
   EMBER_CHECK(targets.defined() && targets.shape() == idx.shape(), "GPT", "targets must have the shape of the ids ",
               shape_str(idx.shape()), ", got ", targets.defined() ? shape_str(targets.shape()) : std::string("none"));
   EMBER_CHECK(targets.dtype() == DType::i64, "GPT", "targets must be int64, got ", dtype_name(targets.dtype()));
-  return cross_entropy(forward(idx), targets, ignore_index, Reduction::mean);
+  // The head and the loss in one: no [B, T, vocab] logits (linear_cross_entropy).
+  return linear_cross_entropy(hidden_states(idx), lm_head->weight, targets, ignore_index, Reduction::mean);
 }
 
 int64_t GPT::num_matmul_parameters() const {

@@ -17,6 +17,14 @@ enum class Reduction { mean, sum, none };
 // ignore_index contribute nothing, and the mean is over the others (as PyTorch).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
                      Reduction reduction = Reduction::mean);
+// cross_entropy(linear(x, weight), targets, ...) without the logits: x [..., C],
+// weight [V, C] (a language model's head), targets [...]. For float32 on the
+// CPU with reduction mean or sum it is one primitive that works a block of rows
+// at a time and, while gradients are recorded, computes the gradients of x and
+// weight in the same pass (first derivatives only); elsewhere, and with
+// EMBER_FUSED_HEAD_LOSS=0 in the environment, it is that composition.
+Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& targets, int64_t ignore_index = -100,
+                            Reduction reduction = Reduction::mean);
 // Zeroes elements with probability p and scales the rest by 1/(1-p); identity when !training or p == 0.
 Tensor dropout(const Tensor& x, double p, bool training = true);
 // Scaled dot-product attention. q [B, H, T, D], k and v [B, Hkv, S, D] with H a
