@@ -18,9 +18,9 @@
 #include <string>
 
 #include "ember/autograd/grad_mode.h"
-#include "ember/backend/cpu/cross_entropy_kernels.h"
 #include "ember/backend/cpu/elementwise_kernels.h"
 #include "ember/backend/cpu/linear_cross_entropy_kernels.h"
+#include "ember/ops/contiguous_data.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/linalg.h"
@@ -30,13 +30,6 @@ namespace ember {
 namespace {
 
 constexpr const char* kOp = "linear_cross_entropy";
-
-Tensor contiguous_cpu(const Tensor& x) {
-  if (x.is_contiguous()) return x;
-  Tensor c = Tensor::empty(x.shape(), x.dtype(), x.device());
-  cpu::copy_cast(x, c);
-  return c;
-}
 
 // Inputs: x [..., C], weight [V, C], targets [...]. Outputs: the loss [] and,
 // when `grads`, d loss / dx (x's shape) and d loss / dweight ([V, C]).
@@ -74,17 +67,15 @@ class LinearCrossEntropyPrim final : public Primitive {
     return specs;
   }
   void eval_cpu(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    Tensor x = contiguous_cpu(in[0]), w = contiguous_cpu(in[1]), t = contiguous_cpu(in[2]);
-    const int64_t count = cpu::count_cross_entropy_targets(t, ignore_index_);
-    // The mean's gradient divides by at least 1: with every target ignored the
-    // loss is 0 / 0 = nan (as in PyTorch) but the gradients are zero.
-    const double scale = reduction_ == Reduction::mean ? 1.0 / double(std::max<int64_t>(count, 1)) : 1.0;
+    Tensor x = contiguous_data(in[0]), w = contiguous_data(in[1]), t = contiguous_data(in[2]);
     Tensor rows = Tensor::empty(t.shape(), DType::f32, x.device());
     Tensor dx = grads_ ? out[1] : Tensor(), dw = grads_ ? out[2] : Tensor();
-    cpu::linear_cross_entropy(name(), x, w, t, ignore_index_, scale, 0, rows, dx, dw);
+    const int64_t count =
+        cpu::linear_cross_entropy(name(), x, w, t, ignore_index_, reduction_ == Reduction::mean, 0, rows, dx, dw);
     double total = 0;
     const float* p = rows.data<float>();
     for (int64_t i = 0, n = rows.numel(); i < n; ++i) total += double(p[i]);
+    // All targets ignored: 0 / 0 = nan for the mean, as in PyTorch.
     cpu::fill(out[0], reduction_ == Reduction::mean ? total / double(count) : total);
   }
   std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>& out, const std::vector<Tensor>& ct,

@@ -15,6 +15,7 @@
 #include "ember/backend/cuda/elementwise_kernels.h"
 #endif
 #include "ember/ops/creation.h"
+#include "ember/ops/contiguous_data.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/nn_ops.h"
@@ -23,20 +24,6 @@
 
 namespace ember {
 namespace {
-
-// The tensor's data as a contiguous tensor on its device.
-Tensor contiguous_data(const Tensor& x) {
-  if (x.is_contiguous()) return x;
-  Tensor c = Tensor::empty(x.shape(), x.dtype(), x.device());
-#ifdef EMBER_WITH_CUDA
-  if (!x.device().is_cpu()) {
-    cuda::copy_cast(x, c);
-    return c;
-  }
-#endif
-  cpu::copy_cast(x, c);
-  return c;
-}
 
 // Contiguous targets readable by the host: a copy when they live on a GPU
 // (the targets are checked and counted on the host, with the CPU's errors).

@@ -16,6 +16,7 @@
 #include "ember/backend/cuda/elementwise_kernels.h"
 #include "ember/backend/cuda/softmax_kernels.h"
 #endif
+#include "ember/ops/contiguous_data.h"
 #include "ember/ops/dispatch.h"
 #include "ember/ops/elementwise.h"
 #include "ember/ops/nn_ops.h"
@@ -23,20 +24,6 @@
 
 namespace ember {
 namespace {
-
-// The tensor's data as a contiguous tensor (on its device), copied without recording autograd.
-Tensor contiguous_data(const Tensor& x) {
-  if (x.is_contiguous()) return x;
-  Tensor c = Tensor::empty(x.shape(), x.dtype(), x.device());
-#ifdef EMBER_WITH_CUDA
-  if (!x.device().is_cpu()) {
-    cuda::copy_cast(x, c);
-    return c;
-  }
-#endif
-  cpu::copy_cast(x, c);
-  return c;
-}
 
 // [outer, n, inner] around `axis`.
 struct AxisLayout {

@@ -1,10 +1,11 @@
 // The blocked head-and-loss kernel (see linear_cross_entropy_kernels.h).
 //
 // Per block of rows the three products of a head's training step run back to
-// back on logits that are still in cache: z = x Wᵀ, then (after the softmax
-// pass turns z into the logits' gradient in place) dx = p W and dW += pᵀ x. The
-// softmax pass reads each row once from memory instead of the three sweeps of
-// separate cross-entropy forward and backward kernels over logits in DRAM.
+// back on one block's logits: z = x Wᵀ, then (after the softmax pass turns z
+// into the logits' gradient in place) dx = p W and dW += pᵀ x. The softmax
+// pass works each row while it is in cache (max, then exponentials and their
+// sum, then the scaling), where separate cross-entropy forward and backward
+// kernels each stream the whole logits from memory.
 #include "ember/backend/cpu/linear_cross_entropy_kernels.h"
 
 #include <algorithm>
@@ -65,7 +66,7 @@ int64_t linear_cross_entropy_block_rows(int64_t V) {
 }
 
 int64_t linear_cross_entropy(const char* op, const Tensor& x, const Tensor& weight, const Tensor& targets,
-                             int64_t ignore_index, double grad_scale, int64_t block_rows, Tensor& row_loss, Tensor& dx,
+                             int64_t ignore_index, bool mean, int64_t block_rows, Tensor& row_loss, Tensor& dx,
                              Tensor& dweight) {
   const int64_t N = targets.numel(), V = weight.shape(0), C = weight.shape(1);
   const bool grads = dx.defined();
@@ -86,13 +87,16 @@ int64_t linear_cross_entropy(const char* op, const Tensor& x, const Tensor& weig
              ignore_index, ")");
       count += v != ignore_index;
     }
+    // The mean's gradient divides by at least 1: with every target ignored the
+    // loss is 0 / 0 = nan (as in PyTorch) but the gradients are zero.
+    const float grad_scale = mean ? 1.0f / float(std::max<int64_t>(count, 1)) : 1.0f;
     if (grads && N == 0) std::fill(pdw, pdw + V * C, 0.0f);
     Tensor block = Tensor::empty({block_rows, V}, DType::f32, x.device());
     float* z = block.data<float>();
     for (int64_t r0 = 0; r0 < N; r0 += block_rows) {
       const int64_t rows = std::min(block_rows, N - r0);
       gemm(false, true, rows, V, C, 1.0f, px + r0 * C, C, pw, C, 0.0f, z, V);
-      softmax_rows(z, t + r0, rows, V, ignore_index, grads, float(grad_scale), loss + r0);
+      softmax_rows(z, t + r0, rows, V, ignore_index, grads, grad_scale, loss + r0);
       if (!grads) continue;
       gemm(false, false, rows, C, V, 1.0f, z, V, pw, C, 0.0f, pdx + r0 * C, C);
       gemm(true, false, V, C, rows, 1.0f, z, V, px + r0 * C, C, r0 == 0 ? 0.0f : 1.0f, pdw, C);

@@ -11,20 +11,22 @@
 namespace ember::cpu {
 
 // Rows per block for an output width V: up to 512 (64 MiB of float32 logits at
-// most, 128 rows at least). The block's products are what costs: measured on
-// the `small` preset (V 16384, 2 threads), blocks of 64 and 256 rows ran them
-// at 1.5x and 1.1x the time of 512, which was as fast as one block of 2048.
+// most, 128 rows at least). The block's products are what costs: timed once on
+// the `small` preset (V 16384, 2 threads), blocks of 64 and 256 rows ran them in
+// 1.44x and 1.13x the time of 512 (mostly the logits' product, whose m is the
+// block's rows), and one block of all 2,048 rows in 1.05x.
 int64_t linear_cross_entropy_block_rows(int64_t V);
 
 // x [..., C] with N rows, weight [V, C] (float32, contiguous), targets [N] (int64 or int32;
 // ignore_index rows add nothing). For every block of rows: logits = x Wᵀ, the
 // rows' loss lse - z[t] into row_loss [N] (0 for ignored rows), and, when dx is
-// defined, the gradient of sum(row_loss) * grad_scale: p = (softmax - onehot) *
-// grad_scale overwrites the block's logits, then dx[rows] = p W and dweight +=
-// pᵀ x[rows] (dweight is written, not added to). Returns the number of rows
-// that are not ignored. Throws (naming `op`) for a target out of [0, V).
+// defined, the gradient of the loss (the rows' sum, or their mean over the rows
+// that are not ignored when `mean`): p = (softmax - onehot) / count overwrites
+// the block's logits, then dx[rows] = p W and dweight += pᵀ x[rows] (dweight is
+// written, not added to). Returns the number of rows that are not ignored.
+// Throws (naming `op`) for a target out of [0, V) or targets not int64/int32.
 int64_t linear_cross_entropy(const char* op, const Tensor& x, const Tensor& weight, const Tensor& targets,
-                             int64_t ignore_index, double grad_scale, int64_t block_rows, Tensor& row_loss, Tensor& dx,
+                             int64_t ignore_index, bool mean, int64_t block_rows, Tensor& row_loss, Tensor& dx,
                              Tensor& dweight);
 
 }  // namespace ember::cpu
